@@ -1,0 +1,173 @@
+"""Documents: reading a corpus folder and the metadata each file carries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import frontmatter
+import yaml
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".txt", ".md")
+# Scrapers leave a first line like " date 2025-06-01 Images | primeminister.kz": a date, a section, a site.
+SCRAPED_HEADER = re.compile(r"^\s*date\s+(?P<date>\d{4}-\d{2}-\d{2})\b(?P<section>[^|\n]*)\|\s*(?P<site>[^\s|]+)\s*$")
+HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(?P<title>.+?)\s*#*\s*$", re.MULTILINE)
+# A share of undecodable bytes above which a file is binary or in a foreign encoding, not text with a typo.
+MAX_BAD_BYTES = 0.01
+TITLE_CHARS = 120
+
+
+@dataclass(frozen=True)
+class Document:
+    """One file of the corpus: where it is, what it says, and how to cite it."""
+
+    path: str
+    title: str
+    text: str
+    source: str | None = None
+    date: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file left out of the corpus (or, with `kept`, read with a warning), and why."""
+
+    path: str
+    reason: str
+    kept: bool = False
+
+
+class CorpusError(Exception):
+    """The corpus cannot be used at all: missing, empty, or with no readable document."""
+
+
+def corpus_files(root: Path) -> list[Path]:
+    """List the corpus's .txt and .md files, recursively, in a stable order, ignoring hidden ones."""
+    if not root.exists():
+        raise CorpusError(f"corpus folder {root} does not exist; set CORPUS_DIR or create it")
+    if not root.is_dir():
+        raise CorpusError(f"corpus path {root} is not a folder")
+    files = [
+        path
+        for path in root.rglob("*")
+        if path.suffix.lower() in SUFFIXES
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    ]
+    return sorted(files, key=lambda path: path.relative_to(root).as_posix())
+
+
+def decode(data: bytes) -> tuple[str | None, str | None]:
+    """Decode file bytes as UTF-8; return (text, warning) or (None, reason to skip)."""
+    if b"\x00" in data[:8192]:
+        return None, "binary file (contains NUL bytes)"
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        text = data.decode("utf-8-sig", errors="replace")
+        bad = text.count("\ufffd")
+        if bad > max(1, len(data) * MAX_BAD_BYTES):
+            return None, f"not UTF-8 text ({exc.reason} at byte {exc.start}, {bad} bad bytes)"
+        return text, f"{bad} undecodable byte(s) replaced ({exc.reason} at byte {exc.start})"
+
+
+def _as_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value).strip()
+    return text or None
+
+
+def title_from_text(body: str) -> str | None:
+    """A headline for an untitled article: its first heading, else its first sentence, shortened."""
+    heading = HEADING.search(body)
+    if heading:
+        return heading["title"]
+    first = next((line.strip() for line in body.splitlines() if line.strip()), "")
+    if not first:
+        return None
+    sentence = re.split(r"(?<=[.!?])\s", first, maxsplit=1)[0]
+    if len(sentence) <= TITLE_CHARS:
+        return sentence.rstrip(".")
+    # News leads name who did what before the first comma; that clause reads as a headline.
+    clause = sentence.split(",", 1)[0]
+    if 20 <= len(clause) <= TITLE_CHARS:
+        return clause
+    return sentence[:TITLE_CHARS].rsplit(" ", 1)[0] + "…"
+
+
+def title_from_path(path: str) -> str:
+    """A readable title from a file name: `war_and-peace.md` → `war and peace`."""
+    return re.sub(r"[_\-]+", " ", Path(path).stem).strip() or path
+
+
+def parse_document(path: str, text: str) -> tuple[Document, str | None]:
+    """Split a file's text into metadata and body; return the Document and a warning, if any."""
+    meta: dict[str, object] = {}
+    warning = None
+    body = text
+    if text.lstrip("\ufeff").startswith("---"):
+        try:
+            post = frontmatter.loads(text)
+            meta, body = dict(post.metadata), post.content
+        except (yaml.YAMLError, ValueError, TypeError) as exc:
+            warning = f"broken front matter ignored ({type(exc).__name__})"
+            parts = re.split(r"^---\s*$", text, maxsplit=2, flags=re.MULTILINE)
+            body = parts[2] if len(parts) == 3 else text
+    else:
+        first, _, rest = text.partition("\n")
+        header = SCRAPED_HEADER.match(first)
+        if header:
+            meta = {"date": header["date"], "source": header["site"]}
+            body = rest
+    document = Document(
+        path=path,
+        title=_as_text(meta.get("title")) or title_from_text(body) or title_from_path(path),
+        text=body,
+        source=_as_text(meta.get("source")),
+        date=_as_text(meta.get("date")),
+        url=_as_text(meta.get("url")),
+    )
+    return document, warning
+
+
+def parse_file(path: str, data: bytes) -> tuple[Document | None, Skipped | None]:
+    """Turn one file's bytes into a Document; a file that cannot be used comes back as Skipped."""
+    text, problem = decode(data)
+    if text is None:
+        return None, Skipped(path, problem or "unreadable")
+    document, warning = parse_document(path, text)
+    if not document.text.strip():
+        return None, Skipped(path, "empty: no text after the metadata" if text.strip() else "empty file")
+    notes = "; ".join(note for note in (problem, warning) if note)
+    return document, Skipped(path, notes, kept=True) if notes else None
+
+
+def read_document(root: Path, file: Path) -> tuple[Document | None, Skipped | None]:
+    """Read one corpus file, never raising: unreadable files come back as Skipped."""
+    path = file.relative_to(root).as_posix()
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        return None, Skipped(path, f"cannot read: {exc.strerror or exc}")
+    return parse_file(path, data)
+
+
+def read_corpus(root: Path) -> Iterator[tuple[Document | None, Skipped | None]]:
+    """Read every corpus file in order, yielding (document, problem) pairs; raise if there are none."""
+    files = corpus_files(root)
+    if not files:
+        raise CorpusError(f"corpus folder {root} has no .txt or .md files")
+    for file in files:
+        yield read_document(root, file)
