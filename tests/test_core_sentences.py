@@ -1,0 +1,50 @@
+"""Sentence splitting on the news prose that trips splitters up."""
+
+from __future__ import annotations
+
+import pysbd
+import pytest
+
+from bot.text import Analyzer
+
+CASES = [
+    ("Mr. Smith went to Washington. He arrived at 5 p.m. on Monday.", ["Mr. Smith went to Washington.", "He arrived at 5 p.m. on Monday."]),
+    ("The U.S. economy grew 2.5% last year. Analysts expected 3.1%.", ["The U.S. economy grew 2.5% last year.", "Analysts expected 3.1%."]),
+    ("Apple Inc. agreed to pay $8 billion. The deal closes in Jan. 2025.", ["Apple Inc. agreed to pay $8 billion.", "The deal closes in Jan. 2025."]),
+    ('"We will win," she said. "Nobody doubts it."', ['"We will win," she said.', '"Nobody doubts it."']),
+    ("\u201cWe will win. Nobody doubts it,\u201d she said. Then she left.", ["\u201cWe will win. Nobody doubts it,\u201d she said.", "Then she left."]),
+    ("Jean-Claude Van Damme met Dr. Anne-Marie Dupont. They talked for hours.", ["Jean-Claude Van Damme met Dr. Anne-Marie Dupont.", "They talked for hours."]),
+    ("J. K. Rowling wrote the books. They sold well.", ["J. K. Rowling wrote the books.", "They sold well."]),
+    ("Prices rose by 0.25 percentage points, e.g. on bread. Wages did not.", ["Prices rose by 0.25 percentage points, e.g. on bread.", "Wages did not."]),
+    ("Is it true? Yes! It is.", ["Is it true?", "Yes!", "It is."]),
+    ("He paid $1.5 million for No. 5 Main St. in 2019. It was a bargain.", ["He paid $1.5 million for No. 5 Main St. in 2019.", "It was a bargain."]),
+    ("The company, Acme Corp., reported losses. Its CEO resigned.", ["The company, Acme Corp., reported losses.", "Its CEO resigned."]),
+    ("Sen. Elizabeth Warren (D-Mass.) spoke first. Gov. Brown followed.", ["Sen. Elizabeth Warren (D-Mass.) spoke first.", "Gov. Brown followed."]),
+    ("She said: \u201cIt\u2019s over.\u201d The room fell silent.", ["She said: \u201cIt\u2019s over.\u201d", "The room fell silent."]),
+    ("The rate was 4.75 per cent. That is high... Or is it?", ["The rate was 4.75 per cent.", "That is high...", "Or is it?"]),
+    ('"Stop. Now," he said. Everyone froze.', ['"Stop. Now," he said.', "Everyone froze."]),
+    ("The F.B.I. opened a case. Officials declined to comment.", ["The F.B.I. opened a case.", "Officials declined to comment."]),
+    ("Revenue hit $3.2bn vs. $2.9bn a year ago. Margins widened.", ["Revenue hit $3.2bn vs. $2.9bn a year ago.", "Margins widened."]),
+    ("It opened in 1999. In 2004 it closed.", ["It opened in 1999.", "In 2004 it closed."]),
+    ("Prof. Ivanov arrived at 10 a.m. The lecture began.", ["Prof. Ivanov arrived at 10 a.m.", "The lecture began."]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_sentences_on_tricky_news_prose(text: str, expected: list[str]) -> None:
+    assert Analyzer().sentences(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_pysbd_fallback_agrees(text: str, expected: list[str]) -> None:
+    segmenter = pysbd.Segmenter(language="en", clean=False)
+    assert [s.strip() for s in segmenter.segment(text) if s.strip()] == expected
+
+
+def test_paragraphs_never_merge() -> None:
+    text = "First paragraph ends without a stop\n\nSecond one. It has two sentences."
+    assert Analyzer().sentences(text) == ["First paragraph ends without a stop", "Second one.", "It has two sentences."]
+
+
+def test_russian_sentences() -> None:
+    assert Analyzer("russian").sentences("Он сказал: «Мы победим». Все согласились.") == ["Он сказал: «Мы победим».", "Все согласились."]
