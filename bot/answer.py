@@ -1,0 +1,190 @@
+"""Answers: the best sentences for a question, each with a citation, or an honest abstention."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.config import Settings
+from bot.corpus import Document
+from bot.index import Hit, Library
+
+# How many sentence hits, and how many top documents' sentences, compete for the answer.
+SENTENCE_CANDIDATES = 100
+DOCUMENT_CANDIDATES = 3
+DOCUMENT_SENTENCES = 80
+# Weights of the ranking features, fitted on the WikiQA benchmark (see README, "Quality").
+DOCUMENT_WEIGHT = 1.0
+LEAD_WEIGHT = 0.5
+TYPE_WEIGHT = 0.3
+# A sentence must come close to the best one to be shown beside it.
+KEEP_RATIO = 0.6
+RESULTS = 10
+
+WANTS_NUMBER = re.compile(
+    r"\b(how (many|much|old|long|far|tall|big|large|high|deep|fast)|what (percentage|percent|number|amount|age)"
+    r"|number of|сколько|какова? (сумма|стоимость|доля))\b",
+    re.IGNORECASE,
+)
+WANTS_DATE = re.compile(r"\b(when|what (years?|date|day|month|century)|(in|from|between) (which|what) years?|когда|в каком году)\b", re.IGNORECASE)
+NUMBER = re.compile(
+    r"\b(how (many|much|old|long|far|tall|big|large|high|deep|fast)|what (percentage|percent|number|amount|age)"
+    r"|number of|сколько|какова? (сумма|стоимость|доля))\b",
+    re.IGNORECASE,
+)
+WANTS_DATE = re.compile(r"\b(when|what (years?|date|day|month|century)|(in|from|between) (which|what) years?|когда|в каком году)\b", re.IGNORECASE)
+# Questions about what something is are answered by the opening lines that define it.
+DEFINITION = re.compile(r"^\s*(what|who)\s+(is|are|was|were)\b|\b(define|definition|meaning of|mean)\b|^\s*(что|кто) так(ое|ой|ая)", re.I)
+NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b", re.I)
+DATE = re.compile(
+    r"\b(1[0-9]{3}|20[0-9]{2})\b|\b(january|february|march|april|may|june|july|august|september|october|november"
+    r"|december|century|years?)\b|\b(январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр)",
+    re.IGNORECASE,
+)
+# A sentence that opens with one of these leans on the one before it, so that one is shown too.
+LEANS_BACK = re.compile(
+    r"^(it|its|this|that|these|those|he|she|they|his|her|their|such|however|but|also|thus|therefore|in addition"
+    r"|in this context|specifically|moreover|furthermore|as a result|это|он|она|они|однако|кроме того)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One sentence of an answer, the citation number of its document, and optional lead-in context."""
+
+    text: str
+    citation: int
+    score: float
+    document: Document
+    position: int
+    context: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What citebot says to a question: quotes with citations, or nothing, plus the ranked evidence."""
+
+    question: str
+    answered: bool
+    quotes: tuple[Quote, ...]
+    sources: tuple[Document, ...]  # sources[i] is citation number i + 1
+    results: tuple[Hit, ...]  # the best sentences, ranked, whether or not they cleared the bar
+    confidence: float
+    took_ms: float
+    words: tuple[str, ...] = ()  # the question's content words, for highlighting
+
+
+def wanted_type(question: str) -> re.Pattern[str] | None:
+    """The kind of fact the question asks for: a number, a date, or (None) anything."""
+    if WANTS_NUMBER.search(question):
+        return NUMBER
+    if WANTS_DATE.search(question):
+        return DATE
+    return None
+
+
+def _term_weights(library: Library, ids: list[int]) -> np.ndarray:
+    # A word the corpus lacks weighs as much as one it has once: a question about something absent
+    # is not covered, yet a paraphrase's own wording costs no more than a rare word would.
+    index = library.sentences
+    ceiling = math.log((index.n_rows - 0.5) / 1.5) if index.n_rows > 2 else 1.0
+    weights = [max(float(index.idf[t]), 0.05) if 0 <= t < index.n_terms else ceiling for t in ids]
+    return np.array(weights)
+
+
+def rank(library: Library, question: str) -> tuple[list[Hit], list[float], list[str]]:
+    """Rank sentences for a question by BM25, document relevance, lead position and answer type."""
+    terms = library.analyzer.terms(question)
+    ids = library.term_ids(terms)
+    rows, sentence_scores = library.sentences.top(ids, SENTENCE_CANDIDATES)
+    documents, document_scores = library.passages.top(ids, DOCUMENT_CANDIDATES)
+    if len(rows) == 0:
+        return [], [], terms
+    candidates = set(rows.tolist())
+    for number in documents.tolist():
+        candidates.update(library.sentence_ids(number)[:DOCUMENT_SENTENCES])
+    rows = np.array(sorted(candidates), dtype=np.int64)
+    sentence_scores = library.sentences.scores(ids, rows)
+    located = [library.locate(int(r)) for r in rows]
+    numbers = np.array([n for n, _ in located])
+    positions = np.array([p for _, p in located])
+    document_scores = library.passages.scores(ids, numbers)
+    best_sentence = max(float(sentence_scores.max()), 1e-9)
+    best_document = max(float(document_scores.max()), 1e-9)
+    # Opening sentences state what a document is about, so they get a bonus that fades with position.
+    combined = (
+        sentence_scores / best_sentence
+        + DOCUMENT_WEIGHT * document_scores / best_document
+        + LEAD_WEIGHT / (1.0 + positions)
+    )
+    wanted = wanted_type(question)
+    if wanted is not None:
+        texts = [library.entries[n].analyzed.sentences[p] for n, p in located]
+        combined = combined + TYPE_WEIGHT * np.array([bool(wanted.search(t)) for t in texts])
+    order = np.lexsort((rows, -combined))[:RESULTS]
+    hits = [Hit(library.sentence(int(rows[i])), float(sentence_scores[i])) for i in order]
+    return hits, [float(combined[i]) for i in order], terms
+
+
+def coverage(library: Library, terms: list[str], hit: Hit) -> float:
+    """Share of the question's weight (by IDF) found in the sentence or its document's title."""
+    if not terms:
+        return 0.0
+    ids = library.term_ids(terms)
+    weights = _term_weights(library, ids)
+    found = set(library.analyzer.terms(hit.sentence.text)) | set(library.analyzer.terms(hit.sentence.document.title))
+    covered = np.array([term in found for term in terms])
+    return float(weights[covered].sum() / weights.sum())
+
+
+def lead_in(library: Library, hit: Hit) -> str | None:
+    """The sentence before a hit, when the hit cannot be read without it."""
+    if hit.sentence.position == 0 or not LEANS_BACK.match(hit.sentence.text):
+        return None
+    return library.sentence(hit.sentence.id - 1).text
+
+
+def answer(library: Library, question: str, settings: Settings) -> Answer:
+    """Answer a question from the library, citing each quoted sentence's document."""
+    started = time.perf_counter()
+    hits, combined, terms = rank(library, question)
+    confidence = coverage(library, terms, hits[0]) if hits else 0.0
+    answered = bool(hits) and confidence >= settings.min_confidence
+    quotes: list[Quote] = []
+    sources: list[Document] = []
+    if answered:
+        seen: set[str] = set()
+        shown: set[int] = set()
+        for hit, score in zip(hits, combined):
+            if len(quotes) == settings.answer_sentences or score < KEEP_RATIO * combined[0]:
+                break
+            key = " ".join(hit.sentence.text.casefold().split())
+            if key in seen or hit.sentence.id in shown:
+                continue
+            seen.add(key)
+            shown.add(hit.sentence.id)
+            document = hit.sentence.document
+            if document not in sources:
+                sources.append(document)
+            context = lead_in(library, hit)
+            if context is not None and hit.sentence.id - 1 in shown:
+                context = None
+            quotes.append(
+                Quote(hit.sentence.text, sources.index(document) + 1, score, document, hit.sentence.position, context)
+            )
+    words = tuple(w for w in library.analyzer.words(question) if w not in library.analyzer.stop_words)
+    return Answer(
+        question=question,
+        answered=answered,
+        quotes=tuple(quotes),
+        sources=tuple(sources),
+        results=tuple(hits),
+        confidence=confidence,
+        took_ms=(time.perf_counter() - started) * 1000,
+        words=words,
+    )

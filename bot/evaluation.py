@@ -1,0 +1,103 @@
+"""Measuring answers against a QA file: P@1, Hit@3, MRR@10, abstention and latency."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.answer import Answer
+
+
+@dataclass(frozen=True)
+class Question:
+    """A QA-file line: a question and the sentences that answer it (none: it has no answer)."""
+
+    id: str
+    question: str
+    expected: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    """The figures of one evaluation run."""
+
+    answerable: int
+    unanswerable: int
+    p_at_1: float
+    hit_at_3: float
+    mrr_at_10: float
+    answered_rate: float  # share of answerable questions the bot did answer
+    abstention: float  # share of unanswerable questions it rightly declined
+    latency_ms: dict[str, float]
+    misses: tuple[str, ...] = ()
+
+
+def normalize(text: str) -> str:
+    """Case-fold and collapse white space, as the matching rule asks."""
+    return " ".join(text.casefold().split())
+
+
+def matches(returned: str, expected: str) -> bool:
+    """A returned sentence matches when it contains the expected one, or is a large enough part of it."""
+    got, want = normalize(returned), normalize(expected)
+    return want in got or (got in want and len(got) * 2 >= len(want))
+
+
+def read_questions(path: Path) -> list[Question]:
+    """Read a QA file (JSON lines with id, question, expected); raise ValueError naming a bad line."""
+    questions = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            questions.append(Question(str(row["id"]), str(row["question"]), tuple(row.get("expected") or ())))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: not a QA line ({exc})") from None
+    return questions
+
+
+def first_match(answer: Answer, expected: Sequence[str], depth: int = 10) -> int | None:
+    """The 1-based rank of the first returned sentence that matches an expected one."""
+    for rank, hit in enumerate(answer.results[:depth], 1):
+        if any(matches(hit.sentence.text, want) for want in expected):
+            return rank
+    return None
+
+
+def score(pairs: Iterable[tuple[Question, Answer]]) -> Report:
+    """Compute the report from questions and the answers given to them."""
+    ranks: list[int | None] = []
+    answered: list[bool] = []
+    declined: list[bool] = []
+    latencies: list[float] = []
+    misses: list[str] = []
+    for question, answer in pairs:
+        latencies.append(answer.took_ms)
+        if question.expected:
+            rank = first_match(answer, question.expected)
+            ranks.append(rank)
+            answered.append(answer.answered)
+            if rank != 1:
+                misses.append(question.id)
+        else:
+            declined.append(not answer.answered)
+            if answer.answered:
+                misses.append(question.id)
+    n = len(ranks)
+    percentiles = np.percentile(latencies, [50, 90, 99]) if latencies else [0.0, 0.0, 0.0]
+    return Report(
+        answerable=n,
+        unanswerable=len(declined),
+        p_at_1=sum(r == 1 for r in ranks) / n if n else 0.0,
+        hit_at_3=sum(r is not None and r <= 3 for r in ranks) / n if n else 0.0,
+        mrr_at_10=sum(1 / r for r in ranks if r) / n if n else 0.0,
+        answered_rate=sum(answered) / n if n else 0.0,
+        abstention=sum(declined) / len(declined) if declined else 0.0,
+        latency_ms=dict(zip(("p50", "p90", "p99"), map(float, percentiles))),
+        misses=tuple(misses),
+    )
