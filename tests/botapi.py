@@ -1,0 +1,399 @@
+"""A local stand-in for the Telegram Bot API, good enough to run the real bot against it in tests.
+
+It serves `http://127.0.0.1:PORT/bot<TOKEN>/<method>` from a thread, keeps a queue of updates the
+test injects, answers getUpdates as a long poll, validates HTML and message length the way Telegram
+does, fails on demand (429 with retry_after, 5xx) and records every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MAX_MESSAGE_LENGTH = 4096
+BOT_ID = 777000111
+BOT_USERNAME = "citebot_test_bot"
+
+# Parameters PTB sends JSON-encoded; everything else (text, parse_mode, action) is a plain string.
+JSON_FIELDS = frozenset(
+    {
+        "chat_id", "offset", "limit", "timeout", "allowed_updates", "reply_parameters",
+        "reply_to_message_id", "commands", "scope", "disable_notification", "protect_content",
+        "link_preview_options", "drop_pending_updates", "message_thread_id", "entities",
+        "allow_sending_without_reply", "disable_web_page_preview",
+    }
+)
+# Tags Telegram's HTML parse mode accepts (https://core.telegram.org/bots/api#html-style).
+ALLOWED_TAGS = frozenset(
+    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
+     "tg-emoji", "code", "pre", "blockquote"}
+)
+ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
+
+
+class ParseError(Exception):
+    """The text is not valid Telegram HTML."""
+
+
+def parse_html(text: str) -> str:
+    """Return the visible text of a Telegram HTML message, or raise ParseError as Telegram would."""
+    out: list[str] = []
+    stack: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "&":
+            match = ENTITY.match(text, i)
+            if not match:
+                raise ParseError(f"Unsupported HTML entity at byte offset {len(text[:i].encode())}")
+            out.append(html.unescape(match.group(0)))
+            i = match.end()
+        elif char == "<":
+            end = text.find(">", i)
+            if end < 0:
+                raise ParseError(f"Unclosed start tag at byte offset {len(text[:i].encode())}")
+            inside = text[i + 1 : end]
+            closing = inside.startswith("/")
+            name_match = re.match(r"/?([a-zA-Z][a-zA-Z0-9-]*)", inside)
+            if not name_match:
+                raise ParseError(f"Expected tag name at byte offset {len(text[:i].encode())}")
+            name = name_match.group(1).lower()
+            if name not in ALLOWED_TAGS:
+                raise ParseError(f'Unsupported start tag "{name}" at byte offset {len(text[:i].encode())}')
+            if closing:
+                if not stack or stack[-1] != name:
+                    raise ParseError(f'Unmatched end tag at byte offset {len(text[:i].encode())}, expected "{stack[-1] if stack else ""}", found "{name}"')
+                stack.pop()
+            else:
+                stack.append(name)
+            i = end + 1
+        else:
+            out.append(char)
+            i += 1
+    if stack:
+        raise ParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1]}"')
+    return "".join(out)
+
+
+def utf16_length(text: str) -> int:
+    """Telegram measures text in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass
+class Call:
+    """One request the bot made."""
+
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+    status: int = 200
+
+
+class ApiError(Exception):
+    """An error reply to send instead of the method's result."""
+
+    def __init__(self, code: int, description: str, parameters: dict[str, Any] | None = None) -> None:
+        super().__init__(description)
+        self.code, self.description, self.parameters = code, description, parameters
+
+
+class BotApi:
+    """State of the fake Bot API: updates to deliver, calls made, failures to inject."""
+
+    def __init__(self, token: str, max_poll_wait: float = 1.0) -> None:
+        self.token = token
+        self.max_poll_wait = max_poll_wait
+        self.calls: list[Call] = []
+        self.commands: dict[str, list[dict[str, str]]] = {}
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._failures: dict[str, list[ApiError]] = {}
+        self._chats: dict[int, dict[str, Any]] = {}
+        self._cond = threading.Condition()
+        self._server: ThreadingHTTPServer | None = None
+        self.base_url = ""
+
+    # ---- what tests use -------------------------------------------------------------------
+
+    @property
+    def me(self) -> dict[str, Any]:
+        """The bot's own user object."""
+        return {
+            "id": BOT_ID, "is_bot": True, "first_name": "Citebot", "username": BOT_USERNAME,
+            "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False,
+        }
+
+    def chat(self, chat_id: int) -> dict[str, Any]:
+        """A chat object: positive ids are private chats, negative ones groups."""
+        if chat_id not in self._chats:
+            self._chats[chat_id] = (
+                {"id": chat_id, "type": "private", "first_name": f"User{chat_id}"}
+                if chat_id > 0
+                else {"id": chat_id, "type": "supergroup", "title": f"Group{chat_id}"}
+            )
+        return self._chats[chat_id]
+
+    def message(
+        self,
+        text: str | None = None,
+        *,
+        user_id: int = 1001,
+        chat_id: int | None = None,
+        reply_to: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Build a message update (with entities for commands and mentions) and queue it."""
+        chat_id = user_id if chat_id is None else chat_id
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": self.chat(chat_id),
+            "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
+            **extra,
+        }
+        if text is not None:
+            message["text"] = text
+            entities = [
+                {"type": kind, "offset": utf16_length(text[: m.start()]), "length": utf16_length(m.group(0))}
+                for kind, pattern in (("bot_command", r"(?<!\S)/\w+(@\w+)?"), ("mention", r"(?<!\S)@\w+"))
+                for m in re.finditer(pattern, text)
+                if kind != "bot_command" or m.start() == 0
+            ]
+            if entities:
+                message["entities"] = sorted(entities, key=lambda e: e["offset"])
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
+        return self.push({"message": message})
+
+    def push(self, update: dict[str, Any]) -> dict[str, Any]:
+        """Queue a raw update (an update_id is assigned) and wake a waiting getUpdates."""
+        with self._cond:
+            update = {"update_id": next(self._update_ids), **update}
+            self._updates.append(update)
+            self._cond.notify_all()
+        return update
+
+    def fail(self, method: str, times: int, code: int, description: str, retry_after: int | None = None) -> None:
+        """Make the next `times` calls of `method` fail with this error."""
+        parameters = {"retry_after": retry_after} if retry_after is not None else None
+        with self._cond:
+            self._failures.setdefault(method, []).extend(
+                ApiError(code, description, parameters) for _ in range(times)
+            )
+
+    def calls_to(self, method: str, ok_only: bool = True) -> list[Call]:
+        """Calls of one method so far (only the successful ones unless told otherwise)."""
+        with self._cond:
+            return [c for c in self.calls if c.method == method and (c.status == 200 or not ok_only)]
+
+    def sent(self, chat_id: int | None = None) -> list[Call]:
+        """Messages the bot successfully sent, optionally to one chat."""
+        return [c for c in self.calls_to("sendMessage") if chat_id is None or c.params.get("chat_id") == chat_id]
+
+    def texts(self, chat_id: int | None = None) -> list[str]:
+        """Texts of the messages the bot successfully sent."""
+        return [c.params["text"] for c in self.sent(chat_id)]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Block until `predicate()` is truthy and return it (for tests driving a subprocess)."""
+        deadline = time.monotonic() + timeout
+        while not (result := predicate()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s; calls: {self.summary()}")
+            time.sleep(0.01)
+        return result
+
+    async def until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Await until `predicate()` is truthy and return it, without blocking the bot's event loop."""
+        deadline = time.monotonic() + timeout
+        while not (result := predicate()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s; calls: {self.summary()}")
+            await asyncio.sleep(0.01)
+        return result
+
+    async def replies(self, chat_id: int, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """Await until the bot has sent at least `count` messages to the chat; return those calls."""
+        return await self.until(lambda: len(sent := self.sent(chat_id)) >= count and sent, timeout)
+
+    def summary(self) -> list[tuple[str, int, str]]:
+        """The calls so far, short enough for an assertion message."""
+        with self._cond:
+            return [(c.method, c.status, str(c.params.get("text", ""))[:60]) for c in self.calls]
+
+    def pending(self) -> int:
+        """Updates not yet confirmed by the bot (getUpdates with a higher offset)."""
+        with self._cond:
+            return len(self._updates)
+
+    # ---- the API ----------------------------------------------------------------------
+
+    def handle(self, token: str, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Answer one request: (HTTP status, JSON body)."""
+        if token != self.token:
+            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        call = Call(method, params)
+        with self._cond:
+            self.calls.append(call)
+            failures = self._failures.get(method)
+            failure = failures.pop(0) if failures else None
+        try:
+            if failure is not None:
+                raise failure
+            handler = getattr(self, f"api_{method}", None)
+            if handler is None:
+                raise ApiError(404, "Not Found: method not found")
+            result = handler(params)
+        except ApiError as exc:
+            call.status = exc.code
+            body: dict[str, Any] = {"ok": False, "error_code": exc.code, "description": exc.description}
+            if exc.parameters:
+                body["parameters"] = exc.parameters
+            return exc.code, body
+        return 200, {"ok": True, "result": result}
+
+    def api_getMe(self, params: dict[str, Any]) -> Any:
+        return self.me
+
+    def api_deleteWebhook(self, params: dict[str, Any]) -> Any:
+        if params.get("drop_pending_updates"):
+            with self._cond:
+                self._updates.clear()
+        return True
+
+    def api_getUpdates(self, params: dict[str, Any]) -> Any:
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        timeout = float(params.get("timeout") or 0)
+        deadline = time.monotonic() + min(timeout, self.max_poll_wait)
+        with self._cond:
+            # An offset confirms every update before it, as in the real API.
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            while not self._updates and self._server is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            return self._updates[:limit]
+
+    def api_sendMessage(self, params: dict[str, Any]) -> Any:
+        text = params.get("text", "")
+        shown = text
+        if params.get("parse_mode") == "HTML":
+            try:
+                shown = parse_html(text)
+            except ParseError as exc:
+                raise ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
+        if not shown.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if utf16_length(shown) > MAX_MESSAGE_LENGTH:
+            raise ApiError(400, "Bad Request: message is too long")
+        chat_id = int(params["chat_id"])
+        result: dict[str, Any] = {
+            "message_id": next(self._message_ids), "date": int(time.time()), "chat": self.chat(chat_id),
+            "from": self.me, "text": shown,
+        }
+        reply = params.get("reply_parameters")
+        if reply:
+            result["reply_to_message"] = {"message_id": reply["message_id"], "date": int(time.time()), "chat": self.chat(chat_id)}
+        return result
+
+    def api_sendChatAction(self, params: dict[str, Any]) -> Any:
+        return True
+
+    def api_setMyCommands(self, params: dict[str, Any]) -> Any:
+        scope = json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True)
+        self.commands[scope] = params["commands"]
+        return True
+
+    def api_getMyCommands(self, params: dict[str, Any]) -> Any:
+        scope = json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True)
+        return self.commands.get(scope, [])
+
+    def api_close(self, params: dict[str, Any]) -> Any:
+        return True
+
+    def api_logOut(self, params: dict[str, Any]) -> Any:
+        return True
+
+    # ---- serving ----------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Serve on an ephemeral port in a daemon thread; return the base URL for ApplicationBuilder."""
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                self._serve(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._serve(b"")
+
+            def _serve(self, body: bytes) -> None:
+                path, _, query = self.path.partition("?")
+                match = re.fullmatch(r"/bot([^/]*)/(\w+)", path)
+                if not match:
+                    self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+                    return
+                params = _decode(query, body, self.headers.get("Content-Type", ""))
+                self._reply(*api.handle(match.group(1), match.group(2), params))
+
+            def _reply(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass  # keep test output clean; every call is in api.calls
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="botapi", daemon=True).start()
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/bot"
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving and release waiting long polls."""
+        server, self._server = self._server, None
+        with self._cond:
+            self._cond.notify_all()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+def _decode(query: str, body: bytes, content_type: str) -> dict[str, Any]:
+    if "application/json" in content_type:
+        return json.loads(body or b"{}")
+    if "multipart/form-data" in content_type:
+        raise NotImplementedError("the stand-in does not take file uploads")
+    raw = dict(urllib.parse.parse_qsl(query))
+    raw.update(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
+    return {k: json.loads(v) if k in JSON_FIELDS else v for k, v in raw.items()}
+
+
+@contextmanager
+def serve(token: str, max_poll_wait: float = 1.0) -> Iterator[BotApi]:
+    """Run a BotApi for the duration of a with block."""
+    api = BotApi(token, max_poll_wait)
+    api.start()
+    try:
+        yield api
+    finally:
+        api.stop()
