@@ -364,7 +364,7 @@ class BotApi:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="botapi", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="botapi", daemon=True).start()
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/bot"
         return self.base_url
 

@@ -138,3 +138,343 @@ async def test_help_lists_commands(api: BotApi, state: tg.BotState, user_id: int
     text = reply.params["text"]
     for command, _ in tg.COMMANDS:
         assert (f"/{command} " in text) is (shows_admin or command not in tg.ADMIN_COMMANDS)
+
+
+# ---- questions -------------------------------------------------------------------------------
+
+
+async def test_private_question_answered_with_citations(api: BotApi, state: tg.BotState) -> None:
+    question = "What is the capital of Freedonia?"
+    api.message(question)
+    [reply] = await api.replies(USER)
+    assert reply.params["parse_mode"] == "HTML"
+    assert [reply.params["text"]] == expected_answer(state.settings, state.library, question)
+    assert "Fredville" in reply.params["text"] and "[1]" in reply.params["text"]
+    # "typing" went out before the answer did.
+    [typing] = api.calls_to("sendChatAction")
+    assert typing.params == {"chat_id": USER, "action": "typing"} and typing.at <= reply.at
+    assert state.answered == 1 and state.not_found == 0
+
+
+async def test_question_not_in_documents_gets_not_found_message(api: BotApi, state: tg.BotState) -> None:
+    question = "Which submarine won the yachting regatta?"
+    api.message(question)
+    [reply] = await api.replies(USER)
+    assert not answer(state.library, question, state.settings).answered
+    assert [reply.params["text"]] == expected_answer(state.settings, state.library, question)
+    assert state.answered == 0 and state.not_found == 1
+
+
+def bot_message(api: BotApi) -> dict[str, Any]:
+    return {"message_id": 1, "date": int(time.time()), "chat": api.chat(GROUP), "from": api.me, "text": "Earlier answer"}
+
+
+def human_message(api: BotApi) -> dict[str, Any]:
+    return {"message_id": 2, "date": int(time.time()), "chat": api.chat(GROUP),
+            "from": {"id": OTHER, "is_bot": False, "first_name": "Other"}, "text": "Hi"}
+
+
+@pytest.mark.parametrize(
+    ("text", "reply_to", "answered"),
+    [
+        ("/ask What is the capital of Freedonia?", None, True),
+        (f"/ask@{BOT_USERNAME} What is the capital of Freedonia?", None, True),
+        (f"@{BOT_USERNAME} What is the capital of Freedonia?", None, True),
+        ("What is the capital of Freedonia?", bot_message, True),
+        ("What is the capital of Freedonia?", None, False),
+        ("What is the capital of Freedonia?", human_message, False),
+        ("@somebody_else What is the capital of Freedonia?", None, False),
+        ("/ask@other_bot What is the capital of Freedonia?", None, False),
+    ],
+    ids=["ask", "ask@bot", "mention", "reply-to-bot", "plain", "reply-to-human", "other-mention", "ask@other"],
+)
+async def test_group_answers_only_when_addressed(
+    api: BotApi, state: tg.BotState, text: str, reply_to: Any, answered: bool
+) -> None:
+    question = api.message(text, chat_id=GROUP, reply_to=reply_to(api) if reply_to else None)["message"]
+    # A later /ask from someone else tells us when the first update has surely been handled.
+    control = api.message("/ask Who founded Fredville?", user_id=OTHER, chat_id=GROUP)["message"]
+    replies = await api.replies(GROUP, 2 if answered else 1)
+    await asyncio.sleep(0.05)
+    replies = api.sent(GROUP)
+    replied_to = sorted(r.params["reply_parameters"]["message_id"] for r in replies)
+    expected = [question["message_id"], control["message_id"]] if answered else [control["message_id"]]
+    assert replied_to == sorted(expected)
+    if answered:
+        [first] = [r for r in replies if r.params["reply_parameters"]["message_id"] == question["message_id"]]
+        assert "Fredville" in first.params["text"] and first.params["parse_mode"] == "HTML"
+
+
+@pytest.mark.parametrize(
+    ("text", "chat_id", "usage"),
+    [("/ask", USER, tg.ASK_USAGE), ("/ask   ", GROUP, tg.ASK_USAGE),
+     (f"@{BOT_USERNAME}", GROUP, tg.MENTION_USAGE.format(username=BOT_USERNAME))],
+)
+async def test_question_missing_gets_usage(api: BotApi, state: tg.BotState, text: str, chat_id: int, usage: str) -> None:
+    api.message(text, chat_id=chat_id)
+    [reply] = await api.replies(chat_id)
+    assert reply.params["text"] == usage
+    assert state.answered == state.not_found == 0
+
+
+async def test_absurdly_long_question_asks_for_shorter(api: BotApi, state: tg.BotState) -> None:
+    api.message("Freedonia capital " * 220)  # ~4000 characters, close to Telegram's own limit
+    [reply] = await api.replies(USER)
+    assert reply.params["text"] == tg.TOO_LONG
+
+
+async def test_unknown_command_in_private_points_to_help(api: BotApi, state: tg.BotState) -> None:
+    api.message("/frobnicate now")
+    [reply] = await api.replies(USER)
+    assert reply.params["text"] == tg.UNKNOWN_COMMAND
+
+
+STICKER = {"sticker": {"file_id": "s1", "file_unique_id": "u1", "width": 512, "height": 512,
+                       "is_animated": False, "is_video": False, "type": "regular"}}
+PHOTO = {"photo": [{"file_id": "p1", "file_unique_id": "u2", "width": 90, "height": 90}]}
+VOICE = {"voice": {"file_id": "v1", "file_unique_id": "u3", "duration": 3}}
+
+
+@pytest.mark.parametrize("media", [STICKER, PHOTO, VOICE], ids=["sticker", "photo", "voice"])
+async def test_non_text_gets_hint_in_private_and_silence_in_groups(
+    api: BotApi, state: tg.BotState, media: dict[str, Any]
+) -> None:
+    api.message(None, chat_id=GROUP, **media)
+    api.message(None, **media)
+    [reply] = await api.replies(USER)
+    assert reply.params["text"] == tg.SEND_TEXT
+    control = api.message("/ask Who founded Fredville?", chat_id=GROUP)["message"]
+    [group_reply] = await api.replies(GROUP)
+    assert group_reply.params["reply_parameters"]["message_id"] == control["message_id"]
+
+
+async def test_markup_characters_in_corpus_are_escaped(api: BotApi, state: tg.BotState) -> None:
+    question = "How do operators look in the Zork language?"
+    api.message(question)
+    [reply] = await api.replies(USER)
+    text = reply.params["text"]
+    assert reply.params["parse_mode"] == "HTML"
+    assert "&lt;" in text and "&amp;" in text
+    # The stand-in accepted it as HTML and shows what the user sees: the literal characters.
+    assert "a < b && c > d" in parse_html(text)
+    assert all(c.status == 200 for c in api.calls)
+
+
+async def test_long_answer_is_split_into_messages_within_limit(api: BotApi, tmp_path: Path) -> None:
+    filler = " ".join(f"word{i}" for i in range(130))
+    sentences = [f"The Zork harbour lighthouse number {n} has a beam of {filler} and more." for n in range(12)]
+    # Other sentences keep the question's words rare enough to score (BM25 idf).
+    cheese = " ".join(f"Cheese number {n} from the valley tastes of grass and salt." for n in range(40))
+    corpus = write_corpus(tmp_path / "long", {"harbour.txt": " ".join(sentences), "cheese.txt": cheese})
+    settings = make_settings(api, corpus, answer_sentences=10, min_confidence=0.0)
+    async with running(settings) as state:
+        question = "What beam does the Zork harbour lighthouse have?"
+        expected = expected_answer(settings, state.library, question)
+        assert len("".join(expected)) > MAX_MESSAGE_LENGTH, "the corpus must make an answer too long for one message"
+        api.message(question)
+        replies = await api.replies(USER, len(expected))
+    assert [r.params["text"] for r in replies] == expected
+    assert all(len(r.params["text"]) <= MAX_MESSAGE_LENGTH for r in replies)
+    assert all(c.status == 200 for c in api.calls)
+
+
+async def test_rejected_html_is_resent_as_plain_text(
+    api: BotApi, state: tg.BotState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The core escapes properly, so break its output on purpose to exercise the fallback.
+    monkeypatch.setattr(tg.render, "html_messages", lambda result, limit: ["<b>Fredville <blink>"])
+    question = "What is the capital of Freedonia?"
+    api.message(question)
+    [reply] = await api.replies(USER)
+    [rejected] = [c for c in api.calls if c.method == "sendMessage" and c.status == 400]
+    assert rejected.params["parse_mode"] == "HTML"
+    assert "parse_mode" not in reply.params
+    assert [reply.params["text"]] == expected_answer(state.settings, state.library, question, plain=True)
+
+
+# ---- admin commands --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["reload", "stats"])
+async def test_admin_commands_refuse_other_users(api: BotApi, state: tg.BotState, corpus: Path, command: str) -> None:
+    library = state.library
+    (corpus / "new.txt").write_text("A brand new document about the Kerbin telescope.", encoding="utf-8")
+    api.message(f"/{command}")
+    [reply] = await api.replies(USER)
+    assert reply.params["text"] == tg.NOT_ADMIN.format(command=command)
+    assert state.library is library
+
+
+async def test_reload_swaps_in_new_documents_and_reports_skipped(
+    api: BotApi, state: tg.BotState, corpus: Path
+) -> None:
+    (corpus / "lighthouse.txt").write_text("The Zork lighthouse keeper is named Ada Quill.", encoding="utf-8")
+    (corpus / "broken.txt").write_bytes(bytes(range(256)) * 20)  # binary: the core skips it
+    (corpus / "freedonia.md").unlink()
+    api.message("/reload", user_id=ADMIN)
+    [report] = await api.replies(ADMIN, timeout=10)
+    library = state.library
+    text = report.params["text"]
+    assert text.startswith("Reloaded in ")
+    assert f"{len(library.documents)} documents, {library.sentence_count} sentences" in text
+    assert {d.path for d in library.documents} == {"lighthouse.txt", "notes/markup.txt", "astronomy.txt"}
+    [skipped] = [s for s in library.skipped if s.path == "broken.txt"]
+    assert f"broken.txt: {skipped.reason}" in text
+    api.message("Who is the Zork lighthouse keeper?")
+    [reply] = await api.replies(USER)
+    assert "Ada Quill" in reply.params["text"]
+
+
+async def test_failed_reload_keeps_old_library_and_tells_admin(
+    api: BotApi, state: tg.BotState, corpus: Path
+) -> None:
+    library = state.library
+    for path in corpus.rglob("*.*"):
+        path.unlink()
+    with pytest.raises(CorpusError) as failure:
+        load_library(state.settings)
+    api.message("/reload", user_id=ADMIN)
+    [report] = await api.replies(ADMIN, timeout=10)
+    assert report.params["text"].startswith(f"Reload failed: {failure.value}")
+    assert "still answering from the previous documents" in report.params["text"]
+    assert state.library is library
+    api.message("What is the capital of Freedonia?")
+    [reply] = await api.replies(USER)
+    assert "Fredville" in reply.params["text"]
+
+
+async def test_reloads_are_serialized_and_questions_answered_meanwhile(
+    api: BotApi, state: tg.BotState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    active, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_load(settings: Settings, previous: Library | None = None) -> Library:
+        nonlocal active, most
+        with lock:
+            active += 1
+            most = max(most, active)
+        try:
+            release.wait(5)
+            return load_library(settings, previous)
+        finally:
+            with lock:
+                active -= 1
+
+    monkeypatch.setattr(tg, "load_library", slow_load)
+    api.message("/reload", user_id=ADMIN)
+    api.message("/reload", user_id=ADMIN)
+    [busy] = await api.replies(ADMIN)
+    assert busy.params["text"].startswith("A reload is already running")
+    # While the reload is stuck in its thread, questions are answered from the old library.
+    api.message("What is the capital of Freedonia?")
+    [reply] = await api.replies(USER)
+    assert "Fredville" in reply.params["text"]
+    release.set()
+    replies = await api.replies(ADMIN, 3)
+    assert sum(r.params["text"].startswith("Reloaded in ") for r in replies) == 2
+    assert most == 1
+
+
+async def test_stats_counts_questions(api: BotApi, state: tg.BotState) -> None:
+    api.message("What is the capital of Freedonia?")
+    api.message("Which submarine won the yachting regatta?", user_id=OTHER)
+    await api.replies(USER)
+    await api.replies(OTHER)
+    api.message("/stats", user_id=ADMIN)
+    [reply] = await api.replies(ADMIN)
+    text = reply.params["text"]
+    assert f"Documents: {len(DOCUMENTS)} ({state.library.sentence_count} sentences" in text
+    assert "Uptime: 0 min " in text
+    assert "Questions answered: 1\n" in text and text.endswith("not found in the documents: 1")
+
+
+# ---- access and flood control ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "allow",
+    [{"allowed_user_ids": frozenset({USER})}, {"allowed_chat_ids": frozenset({USER, GROUP})}],
+    ids=["users", "chats"],
+)
+async def test_allowlist_refuses_everyone_else(api: BotApi, corpus: Path, allow: dict[str, Any]) -> None:
+    async with running(make_settings(api, corpus, **allow)):
+        api.message("What is the capital of Freedonia?", user_id=OTHER)
+        api.message("/start", user_id=OTHER)
+        api.message("What is the capital of Freedonia?", user_id=OTHER, chat_id=-999)  # group, not addressed
+        api.message("/ask What is the capital of Freedonia?", user_id=OTHER, chat_id=-999)
+        refusals = await api.replies(OTHER, 2) + await api.replies(-999)
+        api.message("What is the capital of Freedonia?", user_id=ADMIN)
+        api.message("What is the capital of Freedonia?")
+        [allowed] = await api.replies(USER)
+        [admin] = await api.replies(ADMIN)
+        await asyncio.sleep(0.05)
+    assert [r.params["text"] for r in refusals] == [tg.REFUSAL] * 3
+    assert len(api.sent(-999)) == 1
+    assert "Fredville" in allowed.params["text"] and "Fredville" in admin.params["text"]
+
+
+async def test_flooding_user_is_slowed_down_and_others_still_answered(api: BotApi, corpus: Path) -> None:
+    settings = make_settings(api, corpus, user_rate_limit=3, user_rate_period=60)
+    async with running(settings):
+        for n in range(20):
+            api.message(f"What is the capital of Freedonia, take {n}?")
+        api.message("Who founded Fredville?", user_id=OTHER)
+        [other] = await api.replies(OTHER)
+        flood = await api.replies(USER, 4)
+        await asyncio.sleep(0.1)
+        flood = api.sent(USER)
+    assert "Rufus Firefly" in other.params["text"]
+    texts = [r.params["text"] for r in flood]
+    assert texts.count(tg.SLOW_DOWN) == 1
+    assert len(texts) == 4 and all("Fredville" in t for t in texts if t != tg.SLOW_DOWN)
+
+
+# ---- Bot API trouble -------------------------------------------------------------------------
+
+
+async def test_flood_wait_429_is_honoured_and_message_retried(api: BotApi, state: tg.BotState) -> None:
+    api.fail("sendMessage", 1, 429, "Too Many Requests: retry after 1", retry_after=1)
+    api.message("What is the capital of Freedonia?")
+    [reply] = await api.replies(USER, timeout=10)
+    [limited] = [c for c in api.calls if c.status == 429]
+    assert limited.params["text"] == reply.params["text"]
+    assert reply.at - limited.at >= 1.0
+    assert "Fredville" in reply.params["text"]
+
+
+async def test_getupdates_server_errors_are_survived(api: BotApi, corpus: Path) -> None:
+    api.fail("getUpdates", 2, 502, "Bad Gateway")
+    async with running(make_settings(api, corpus)):
+        api.message("What is the capital of Freedonia?")
+        [reply] = await api.replies(USER, timeout=10)
+    failed = [c for c in api.calls if c.method == "getUpdates" and c.status == 502]
+    assert len(failed) == 2
+    assert failed[1].at - failed[0].at >= 0.9  # backed off rather than hammering the API
+    assert "Fredville" in reply.params["text"]
+
+
+async def test_updates_pending_before_start_are_answered(api: BotApi, corpus: Path) -> None:
+    api.message("What is the capital of Freedonia?")
+    api.message("Who founded Fredville?", user_id=OTHER)
+    async with running(make_settings(api, corpus)):
+        [first] = await api.replies(USER)
+        [second] = await api.replies(OTHER)
+    assert "Fredville" in first.params["text"] and "Rufus Firefly" in second.params["text"]
+    assert not any(c.params.get("drop_pending_updates") for c in api.calls)
+
+
+async def test_handler_crash_is_logged_and_user_told(
+    api: BotApi, state: tg.BotState, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any) -> None:
+        raise RuntimeError("scoring exploded")
+
+    monkeypatch.setattr(tg, "answer", broken)
+    with caplog.at_level(logging.ERROR, logger="bot.telegram"):
+        api.message("What is the capital of Freedonia?")
+        [reply] = await api.replies(USER)
+    assert reply.params["text"] == tg.SOMETHING_WRONG
+    [record] = [r for r in caplog.records if r.name == "bot.telegram"]
+    assert record.exc_info and "scoring exploded" in str(record.exc_info[1])
