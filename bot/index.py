@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.cache import AnalysisCache
 from bot.config import Settings
 from bot.corpus import CorpusError, Document, Skipped, corpus_files, parse_file
 from bot.text import AnalyzedDocument, Analyzer, analyze
@@ -288,7 +289,15 @@ def load_library(
             continue
         slots.append((key, document, note))
     fresh = [slot for slot in slots if isinstance(slot, tuple)]
-    analyzed = iter(_analyze_all([doc for _, doc, _ in fresh], analyzer, settings.workers))
+    cache = AnalysisCache(settings.cache_dir, analyzer.key)
+    found = [cache.load(key, document) for key, document, _ in fresh]
+    missing = [number for number, result in enumerate(found) if result is None]
+    if progress is not None and missing:
+        progress(f"analyzing {len(missing)} of {len(slots)} documents")
+    for number, result in zip(missing, _analyze_all([fresh[n][1] for n in missing], analyzer, settings.workers)):
+        found[number] = result
+        cache.store(fresh[number][0], result)
+    analyzed = iter(found)
     entries: list[Entry] = []
     for slot in slots:
         if isinstance(slot, Entry):
@@ -307,6 +316,8 @@ def load_library(
         entries.append(entry)
     for problem in skipped:
         log.warning("%s: %s", problem.path, problem.reason)
+    if cache.writable:
+        cache.prune({slot.digest if isinstance(slot, Entry) else slot[0] for slot in slots})
     if not entries:
         raise CorpusError(f"no usable document in {root}: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped))
     return Library(entries, analyzer, vocabulary, skipped, time.perf_counter() - started)

@@ -1,0 +1,242 @@
+"""The on-disk analysis cache: one file per document, keyed by content hash and analyzer settings.
+
+A cache file is `MAGIC | version (u32) | header length (u32) | JSON header | payload`, all little-endian.
+The payload holds the sentences and terms as UTF-8 text and the arrays as raw int32; the header says
+how long each part is and carries a CRC-32 of the payload. Nothing in it can run code when read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.corpus import Document
+from bot.text import AnalyzedDocument
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"CITEBOT\x00"
+VERSION = 1
+SUFFIX = ".cba"
+PREAMBLE = struct.Struct("<8sII")
+INT32 = np.dtype("<i4")
+# Headers are a few hundred bytes; anything far larger is not ours.
+MAX_HEADER = 1 << 20
+ARRAYS = ("ends", "lengths", "rows", "columns", "counts")
+TEXTS = ("sentences", "terms", "title_terms")
+# Terms are runs of word characters, so a newline can never occur inside one.
+TERM_SEPARATOR = "\n"
+
+
+class CorruptCache(Exception):
+    """A cache file that is not a valid, matching entry: truncated, garbage, foreign or stale."""
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The parts of an analysis a cache file stores, as bytes."""
+
+    texts: dict[str, bytes]
+    arrays: dict[str, np.ndarray]
+
+
+def encode(analyzed: AnalyzedDocument, key: str, digest: str) -> bytes:
+    """Serialize an analysis into the cache file format."""
+    sentences = analyzed.sentences
+    ends = np.cumsum([len(s) for s in sentences], dtype=np.int64)
+    if len(ends) and ends[-1] >= 2**31:
+        raise ValueError("document too long to cache")
+    texts = {
+        "sentences": "".join(sentences).encode("utf-8", "surrogatepass"),
+        "terms": TERM_SEPARATOR.join(analyzed.terms).encode("utf-8", "surrogatepass"),
+        "title_terms": TERM_SEPARATOR.join(analyzed.title_terms).encode("utf-8", "surrogatepass"),
+    }
+    arrays = {
+        "ends": ends.astype(INT32),
+        "lengths": np.asarray(analyzed.lengths).astype(INT32),
+        "rows": np.asarray(analyzed.rows).astype(INT32),
+        "columns": np.asarray(analyzed.columns).astype(INT32),
+        "counts": np.asarray(analyzed.counts).astype(INT32),
+    }
+    parts = [texts[name] for name in TEXTS] + [arrays[name].tobytes() for name in ARRAYS]
+    payload = b"".join(parts)
+    header = {
+        "key": key,
+        "digest": digest,
+        "title": analyzed.document.title,
+        "texts": {name: len(texts[name]) for name in TEXTS},
+        "arrays": {name: len(arrays[name]) for name in ARRAYS},
+        "size": len(payload),
+        "crc32": zlib.crc32(payload),
+    }
+    head = json.dumps(header, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return PREAMBLE.pack(MAGIC, VERSION, len(head)) + head + payload
+
+
+def decode(data: bytes, key: str, digest: str, document: Document) -> AnalyzedDocument:
+    """Parse a cache file's bytes back into an analysis of `document`; raise CorruptCache if anything is off."""
+    if len(data) < PREAMBLE.size:
+        raise CorruptCache("truncated preamble")
+    magic, version, head_size = PREAMBLE.unpack_from(data)
+    if magic != MAGIC:
+        raise CorruptCache("not a citebot cache file")
+    if version != VERSION:
+        raise CorruptCache(f"cache format version {version}, expected {VERSION}")
+    if head_size > MAX_HEADER or PREAMBLE.size + head_size > len(data):
+        raise CorruptCache("truncated header")
+    try:
+        header = json.loads(data[PREAMBLE.size : PREAMBLE.size + head_size])
+        texts_sizes = {name: int(header["texts"][name]) for name in TEXTS}
+        array_sizes = {name: int(header["arrays"][name]) for name in ARRAYS}
+        size, crc = int(header["size"]), int(header["crc32"])
+        stored_key, stored_digest, title = header["key"], header["digest"], header["title"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptCache(f"unreadable header ({type(exc).__name__})") from None
+    if stored_key != key:
+        raise CorruptCache(f"made by another analyzer ({stored_key!r}, expected {key!r})")
+    if stored_digest != digest:
+        raise CorruptCache("made for other content")
+    payload = memoryview(data)[PREAMBLE.size + head_size :]
+    expected = sum(texts_sizes.values()) + INT32.itemsize * sum(array_sizes.values())
+    if len(payload) != size or size != expected or min(*texts_sizes.values(), *array_sizes.values()) < 0:
+        raise CorruptCache(f"payload of {len(payload)} bytes, header says {size}")
+    if zlib.crc32(payload) != crc:
+        raise CorruptCache("checksum mismatch")
+    if title != document.title:
+        # Same bytes, other title: only the file name differs, and the title came from it.
+        raise CorruptCache("made for a document with another title")
+    at = 0
+    texts: dict[str, str] = {}
+    for name in TEXTS:
+        texts[name] = bytes(payload[at : at + texts_sizes[name]]).decode("utf-8", "surrogatepass")
+        at += texts_sizes[name]
+    arrays: dict[str, np.ndarray] = {}
+    for name in ARRAYS:
+        count = array_sizes[name]
+        # A copy, so the file's bytes are not kept alive by a view into them.
+        arrays[name] = np.frombuffer(payload, dtype=INT32, count=count, offset=at).astype(np.int32)
+        at += count * INT32.itemsize
+    return _assemble(document, texts, arrays)
+
+
+def _split_terms(text: str) -> tuple[str, ...]:
+    return tuple(text.split(TERM_SEPARATOR)) if text else ()
+
+
+def _assemble(document: Document, texts: dict[str, str], arrays: dict[str, np.ndarray]) -> AnalyzedDocument:
+    ends = arrays["ends"]
+    joined = texts["sentences"]
+    terms = _split_terms(texts["terms"])
+    n, pairs = len(ends), len(arrays["rows"])
+    if (
+        len(arrays["lengths"]) != n
+        or len(arrays["columns"]) != pairs
+        or len(arrays["counts"]) != pairs
+        or (n and (int(ends[-1]) != len(joined) or np.any(np.diff(ends) < 0) or ends[0] < 0))
+        or (pairs and (arrays["rows"].min() < 0 or arrays["rows"].max() >= n))
+        or (pairs and (arrays["columns"].min() < 0 or arrays["columns"].max() >= len(terms)))
+    ):
+        raise CorruptCache("inconsistent arrays")
+    bounds = [0, *ends.tolist()]
+    sentences = tuple(joined[a:b] for a, b in zip(bounds, bounds[1:]))
+    return AnalyzedDocument(
+        document=document,
+        sentences=sentences,
+        terms=terms,
+        lengths=arrays["lengths"],
+        rows=arrays["rows"],
+        columns=arrays["columns"],
+        counts=arrays["counts"],
+        title_terms=_split_terms(texts["title_terms"]),
+    )
+
+
+class AnalysisCache:
+    """A folder of cached analyses; never fatal: a bad file is rebuilt, an unwritable folder is skipped."""
+
+    def __init__(self, folder: Path, key: str) -> None:
+        self.folder = Path(folder)
+        self.key = key
+        self.writable = True
+        self.hits = 0
+        self.misses = 0
+
+    def path(self, digest: str) -> Path:
+        """Where the analysis of content with this digest is kept."""
+        return self.folder / f"{digest}{SUFFIX}"
+
+    def load(self, digest: str, document: Document) -> AnalyzedDocument | None:
+        """The cached analysis of this document, or None if there is none or it cannot be trusted."""
+        path = self.path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            self.misses += 1
+            return None
+        except OSError as exc:
+            log.warning("cache file %s unreadable (%s); re-analyzing", path, exc.strerror or exc)
+            self.misses += 1
+            return None
+        try:
+            analyzed = decode(data, self.key, digest, document)
+        except CorruptCache as exc:
+            log.warning("cache file %s rejected: %s; re-analyzing %s", path.name, exc, document.path)
+            self.misses += 1
+            return None
+        self.hits += 1
+        return analyzed
+
+    def store(self, digest: str, analyzed: AnalyzedDocument) -> None:
+        """Write an analysis atomically: readers see the old file or the whole new one, never a part."""
+        if not self.writable:
+            return
+        try:
+            data = encode(analyzed, self.key, digest)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path(digest), data)
+        except OSError as exc:
+            self.writable = False
+            log.warning("cache folder %s not writable (%s); going on without a cache", self.folder, exc.strerror or exc)
+        except ValueError as exc:
+            log.warning("%s not cached: %s", analyzed.document.path, exc)
+
+    def prune(self, keep: set[str]) -> int:
+        """Delete cache files for content no longer in the corpus, and leftovers of interrupted writes."""
+        removed = 0
+        try:
+            names = list(self.folder.iterdir())
+        except OSError:
+            return 0
+        for path in names:
+            stale = path.suffix == SUFFIX and path.stem not in keep
+            leftover = path.name.startswith(".tmp-") and path.name.endswith(SUFFIX)
+            if stale or leftover:
+                try:
+                    path.unlink()
+                    removed += 1
+                except OSError:
+                    pass
+        return removed
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write bytes to a temporary file beside `path`, then rename it over `path`."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,233 @@
+"""The on-disk analysis cache: round trips, partial re-analysis, corrupt files, atomic writes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bot.index
+from bot import cache as cache_module
+from bot.cache import SUFFIX, AnalysisCache, CorruptCache, decode, encode
+from bot.config import Settings
+from bot.corpus import Document
+from bot.index import Library, load_library
+from bot.text import Analyzer, analyze
+
+DOCUMENTS = {
+    "budget.md": "# Budget\n\nThe U.S. budget grew 2.5% last year. Mr. Smith said $8 billion was spent.\n\nCuts came later.",
+    "rivers.txt": "The Nile is long. The Amazon carries more water than any other river.\n\nRivers flood in spring.",
+    "notes/space.md": "---\ntitle: Space\n---\nThe Moon orbits the Earth. Mars has two moons, Phobos and Deimos.",
+}
+QUERIES = [["budget"], ["river", "water"], ["moon", "moon", "mar"], ["unknown"], ["spring", "flood", "nile"]]
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, "utf-8")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    corpus = tmp_path / "corpus"
+    write(corpus, DOCUMENTS)
+    return Settings(corpus_dir=corpus, cache_dir=tmp_path / "cache", _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def analyze_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    real = bot.index.analyze
+
+    def counting(document: Document, analyzer: Analyzer):  # type: ignore[no-untyped-def]
+        calls.append(document.path)
+        return real(document, analyzer)
+
+    monkeypatch.setattr(bot.index, "analyze", counting)
+    return calls
+
+
+def assert_same_index(one: Library, other: Library) -> None:
+    """Same documents, sentences and terms, and the same scores for every query."""
+    assert [d.path for d in one.documents] == [d.path for d in other.documents]
+    assert [one.sentence(i).text for i in range(one.sentence_count)] == [
+        other.sentence(i).text for i in range(other.sentence_count)
+    ]
+    for terms in QUERIES:
+        ours, theirs = one.search(terms, 10), other.search(terms, 10)
+        assert [(h.sentence.id, h.sentence.text) for h in ours] == [(h.sentence.id, h.sentence.text) for h in theirs]
+        assert np.allclose([h.score for h in ours], [h.score for h in theirs], rtol=0, atol=1e-12)
+        rows = np.arange(one.sentence_count)
+        assert np.allclose(
+            one.sentences.scores(one.term_ids(terms), rows), other.sentences.scores(other.term_ids(terms), rows),
+            rtol=0, atol=1e-12,
+        )
+        docs = np.arange(len(one.documents))
+        assert np.allclose(
+            one.passages.scores(one.term_ids(terms), docs), other.passages.scores(other.term_ids(terms), docs),
+            rtol=0, atol=1e-12,
+        )
+
+
+def test_round_trip_of_one_analysis() -> None:
+    document = Document("a.md", "A", "First sentence here. Second one, with café and naïve words.\n\nThird.")
+    analyzed = analyze(document, Analyzer())
+    back = decode(encode(analyzed, "k", "d"), "k", "d", document)
+    assert back.sentences == analyzed.sentences
+    assert back.terms == analyzed.terms
+    assert back.title_terms == analyzed.title_terms
+    for name in ("lengths", "rows", "columns", "counts"):
+        assert np.array_equal(getattr(back, name), getattr(analyzed, name))
+
+
+def test_warm_start_equals_cold_build(settings: Settings, analyze_calls: list[str]) -> None:
+    cold = load_library(settings)
+    assert len(analyze_calls) == 3
+    assert len(list(settings.cache_dir.glob(f"*{SUFFIX}"))) == 3
+    warm = load_library(settings)
+    assert len(analyze_calls) == 3, "a warm start must analyze nothing"
+    assert_same_index(cold, warm)
+
+
+def test_changed_added_deleted_files_reprocess_only_themselves(settings: Settings, analyze_calls: list[str]) -> None:
+    load_library(settings)
+    analyze_calls.clear()
+    root = settings.corpus_dir
+    (root / "rivers.txt").write_text("The Volga is the longest river in Europe. It flows into the Caspian Sea.", "utf-8")
+    (root / "new.md").write_text("A new document about the budget of rivers.", "utf-8")
+    (root / "notes/space.md").unlink()
+    warm = load_library(settings)
+    assert sorted(analyze_calls) == ["new.md", "rivers.txt"]
+    # The stale cache files of the old rivers.txt and the deleted space.md are gone.
+    assert len(list(settings.cache_dir.glob(f"*{SUFFIX}"))) == 3
+    fresh_settings = settings.model_copy(update={"cache_dir": settings.cache_dir.parent / "other-cache"})
+    assert_same_index(load_library(fresh_settings), warm)
+
+
+def test_reload_reuses_previous_and_equals_cold_build(settings: Settings, analyze_calls: list[str]) -> None:
+    first = load_library(settings)
+    analyze_calls.clear()
+    (settings.corpus_dir / "budget.md").write_text("# Budget\n\nThe budget shrank. Taxes rose by 3.1%.", "utf-8")
+    reloaded = load_library(settings, first)
+    assert analyze_calls == ["budget.md"]
+    cold = load_library(settings.model_copy(update={"cache_dir": settings.cache_dir.parent / "cold"}))
+    assert [h.sentence.text for h in reloaded.search(["budget"])] == [h.sentence.text for h in cold.search(["budget"])]
+    # Term ids stay stable across a reload, so scores agree even though the vocabularies differ in order.
+    for terms in QUERIES:
+        assert [(h.sentence.id, round(h.score, 12)) for h in reloaded.search(terms)] == [
+            (h.sentence.id, round(h.score, 12)) for h in cold.search(terms)
+        ]
+
+
+def corrupt_variants(data: bytes) -> dict[str, bytes]:
+    magic, version, size = struct.unpack_from("<8sII", data)
+    head = data[16 : 16 + size]
+    return {
+        "truncated": data[: len(data) // 2],
+        "empty": b"",
+        "garbage": os.urandom(len(data)),
+        "wrong magic": b"NOTOURS!" + data[8:],
+        "wrong version": struct.pack("<8sII", magic, version + 1, size) + data[16:],
+        "wrong key": data[:16] + head.replace(b'"key":"', b'"key":"x') + data[16 + size :],
+        "flipped byte": data[:-1] + bytes([data[-1] ^ 0xFF]),
+        "huge header": struct.pack("<8sII", magic, version, 2**31) + data[16:],
+        "bad json": data[:16] + b"{" * size + data[16 + size :],
+    }
+
+
+@pytest.mark.parametrize("kind", list(corrupt_variants(b"CITEBOT\x00" + bytes(8) + b"{}")))
+def test_corrupt_cache_file_is_detected_and_rebuilt(
+    kind: str, settings: Settings, analyze_calls: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    cold = load_library(settings)
+    analyze_calls.clear()
+    files = sorted(settings.cache_dir.glob(f"*{SUFFIX}"))
+    victim = files[0]
+    bad = corrupt_variants(victim.read_bytes())[kind]
+    victim.write_bytes(bad)
+    with caplog.at_level(logging.WARNING):
+        warm = load_library(settings)
+    assert len(analyze_calls) == 1
+    assert any("rejected" in r.getMessage() for r in caplog.records)
+    assert victim.read_bytes() != bad, "the bad file is replaced by a good one"
+    assert_same_index(cold, warm)
+    analyze_calls.clear()
+    load_library(settings)
+    assert analyze_calls == []
+
+
+def test_decode_rejects_other_content_and_inconsistent_arrays() -> None:
+    document = Document("a.md", "A", "One sentence. Two sentences.")
+    analyzed = analyze(document, Analyzer())
+    data = encode(analyzed, "k", "d")
+    with pytest.raises(CorruptCache):
+        decode(data, "k", "other", document)
+    with pytest.raises(CorruptCache):
+        decode(data, "other", "d", document)
+    with pytest.raises(CorruptCache):
+        decode(data, "k", "d", Document("a.md", "Another title", document.text))
+
+
+def test_interrupted_write_leaves_no_partial_file(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def crash(source: str, target: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_module.os, "replace", crash)
+    with caplog.at_level(logging.WARNING):
+        library = load_library(settings)
+    assert library.sentence_count > 0
+    assert list(settings.cache_dir.iterdir()) == [], "neither a partial cache file nor a temporary one is left"
+    assert sum("not writable" in r.getMessage() for r in caplog.records) == 1, "warned once, not per document"
+
+
+def test_leftover_temporary_files_are_pruned(settings: Settings) -> None:
+    load_library(settings)
+    leftover = settings.cache_dir / f".tmp-abc{SUFFIX}"
+    leftover.write_bytes(b"half a file")
+    load_library(settings)
+    assert not leftover.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_cache_dir_is_tolerated_as_user(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    settings.cache_dir.mkdir()
+    settings.cache_dir.chmod(0o500)
+    try:
+        with caplog.at_level(logging.WARNING):
+            library = load_library(settings)
+        assert library.sentence_count > 0
+        assert sum("not writable" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        settings.cache_dir.chmod(0o700)
+
+
+def test_cache_dir_that_is_a_file_is_tolerated(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    settings.cache_dir.write_text("not a folder")
+    with caplog.at_level(logging.WARNING):
+        cold = load_library(settings)
+        warm = load_library(settings)
+    assert_same_index(cold, warm)
+    assert settings.cache_dir.read_text() == "not a folder"
+    assert sum("not writable" in r.getMessage() for r in caplog.records) == 2, "once per load"
+
+
+def test_cache_lives_outside_the_corpus(settings: Settings) -> None:
+    load_library(settings)
+    assert not any(p.suffix == SUFFIX for p in settings.corpus_dir.rglob("*"))
+
+
+def test_cache_key_separates_analyzers(tmp_path: Path) -> None:
+    document = Document("a.md", "A", "Sentence one. Sentence two.")
+    english = AnalysisCache(tmp_path, Analyzer("english").key)
+    english.store("d", analyze(document, Analyzer("english")))
+    russian = AnalysisCache(tmp_path, Analyzer("russian").key)
+    assert russian.load("d", document) is None
+    assert english.load("d", document) is not None
