@@ -1,0 +1,89 @@
+"""BM25.top and BM25.scores give rank-bm25's BM25Okapi scores exactly, on any corpus and query."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rank_bm25 import BM25Okapi
+
+from bot.index import BM25
+
+TERMS = [f"t{i}" for i in range(12)]
+# Few distinct terms and short rows, so terms in more than half the rows (the IDF floor) are common.
+rows_strategy = st.lists(st.lists(st.sampled_from(TERMS), max_size=8), min_size=1, max_size=30)
+query_strategy = st.lists(st.sampled_from(TERMS + ["unknown", "other"]), max_size=6)
+PARAMS = st.fixed_dictionaries(
+    {"k1": st.sampled_from([1.5, 1.2, 0.9]), "b": st.sampled_from([0.75, 0.0, 1.0]), "epsilon": st.sampled_from([0.25, 0.5])}
+)
+
+
+def reference(corpus: list[list[str]], query: list[str], params: dict[str, float]) -> np.ndarray:
+    if sum(len(row) for row in corpus) == 0:
+        # rank-bm25 divides by an average length of zero there; no row can match anything anyway.
+        return np.zeros(len(corpus))
+    with np.errstate(invalid="ignore"):
+        scores = BM25Okapi(corpus, **params).get_scores(query)
+    empty = np.array([len(row) == 0 for row in corpus])
+    # With b = 1 rank-bm25 computes 0/0 = NaN for an empty row; it shares no term, so its score is 0.
+    assert not np.isnan(scores[~empty]).any()
+    return np.where(empty, 0.0, scores)
+
+
+@settings(max_examples=300, deadline=None)
+@given(corpus=rows_strategy, query=query_strategy, k=st.integers(1, 12), params=PARAMS)
+def test_top_and_scores_match_rank_bm25(corpus: list[list[str]], query: list[str], k: int, params: dict[str, float]) -> None:
+    expected = reference(corpus, query, params)
+    index, vocabulary = BM25.from_tokens(corpus, **params)
+    ids = [vocabulary.get(term, -1) for term in query]
+
+    every_row = np.arange(len(corpus))
+    assert np.allclose(index.scores(ids, every_row), expected, rtol=0, atol=1e-9)
+
+    rows, scores = index.top(ids, k)
+    assert np.allclose(scores, expected[rows], rtol=0, atol=1e-9)
+    assert len(set(rows.tolist())) == len(rows)
+    assert list(scores) == sorted(scores, reverse=True)
+    # top returns rows that share a term with the query; among those it must pick the k best.
+    matching = [r for r, row in enumerate(corpus) if set(row) & set(query)]
+    assert set(rows.tolist()) <= set(matching)
+    assert len(rows) == min(k, len(matching))
+    if len(rows):
+        left_out = np.setdiff1d(matching, rows)
+        if len(left_out):
+            # Ties aside: nothing left out scores better than the worst row returned.
+            assert expected[left_out].max() <= scores.min() + 1e-9
+
+
+def test_idf_floor_in_a_tiny_corpus() -> None:
+    corpus = [["a", "b"], ["a"], ["a", "c"]]
+    index, vocabulary = BM25.from_tokens(corpus)
+    expected = BM25Okapi(corpus).get_scores(["a", "c"])
+    rows, scores = index.top([vocabulary["a"], vocabulary["c"]], 3)
+    assert np.allclose(scores, expected[rows], rtol=0, atol=1e-12)
+
+
+def test_negative_average_idf() -> None:
+    # Every term in more than half the rows: all raw IDFs are negative, so is their mean and the floor.
+    corpus = [["a", "b"], ["a", "b"], ["a"], ["b"]]
+    index, vocabulary = BM25.from_tokens(corpus)
+    expected = BM25Okapi(corpus).get_scores(["a", "b"])
+    assert (expected < 0).all()
+    assert np.allclose(index.scores([vocabulary["a"], vocabulary["b"]], np.arange(4)), expected, rtol=0, atol=1e-12)
+
+
+def test_repeated_and_unknown_query_terms() -> None:
+    corpus = [["x", "y"], ["y", "z", "z"], [], ["w"]]
+    index, vocabulary = BM25.from_tokens(corpus)
+    query = ["z", "z", "nothing", "y"]
+    expected = BM25Okapi(corpus).get_scores(query)
+    rows, scores = index.top([vocabulary.get(t, -1) for t in query] + [10_000], 10)
+    assert sorted(rows.tolist()) == [0, 1]
+    assert np.allclose(scores, expected[rows], rtol=0, atol=1e-12)
+
+
+def test_empty_query_and_zero_k() -> None:
+    index, vocabulary = BM25.from_tokens([["a"], ["b"]])
+    assert len(index.top([], 5)[0]) == 0
+    assert len(index.top([vocabulary["a"]], 0)[0]) == 0
+    assert len(index.top([-1, 99], 5)[0]) == 0
