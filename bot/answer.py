@@ -21,8 +21,11 @@ DOCUMENT_SENTENCES = 80
 DOCUMENT_WEIGHT = 1.0
 LEAD_WEIGHT = 0.5
 TYPE_WEIGHT = 0.3
+OVERLAP_WEIGHT = 0.1
 # A sentence must come close to the best one to be shown beside it.
 KEEP_RATIO = 0.6
+# With several question words found, the coverage bar drops to this share of MIN_CONFIDENCE.
+SEVERAL_WORDS = 0.6
 RESULTS = 10
 
 WANTS_NUMBER = re.compile(
@@ -97,14 +100,14 @@ def _term_weights(library: Library, ids: list[int]) -> np.ndarray:
     return np.array(weights)
 
 
-def rank(library: Library, question: str) -> tuple[list[Hit], list[float], list[str]]:
+def rank(library: Library, question: str) -> tuple[list[Hit], list[str]]:
     """Rank sentences for a question by BM25, document relevance, lead position and answer type."""
     terms = library.analyzer.terms(question)
     ids = library.term_ids(terms)
     rows, sentence_scores = library.sentences.top(ids, SENTENCE_CANDIDATES)
     documents, document_scores = library.passages.top(ids, DOCUMENT_CANDIDATES)
     if len(rows) == 0:
-        return [], [], terms
+        return [], terms
     candidates = set(rows.tolist())
     for number in documents.tolist():
         candidates.update(library.sentence_ids(number)[:DOCUMENT_SENTENCES])
@@ -113,33 +116,40 @@ def rank(library: Library, question: str) -> tuple[list[Hit], list[float], list[
     located = [library.locate(int(r)) for r in rows]
     numbers = np.array([n for n, _ in located])
     positions = np.array([p for _, p in located])
-    document_scores = library.passages.scores(ids, numbers)
-    best_sentence = max(float(sentence_scores.max()), 1e-9)
-    best_document = max(float(document_scores.max()), 1e-9)
-    # Opening sentences state what a document is about, so they get a bonus that fades with position.
+    # Scores are scaled to the best candidate's; on tiny corpora rank-bm25's IDF floor can make them zero
+    # or negative, and then the share of question words a sentence holds still tells sentences apart.
+    sentence_part = np.clip(sentence_scores, 0.0, None)
+    document_part = np.clip(library.passages.scores(ids, numbers), 0.0, None)
+    overlap = library.sentences.matches(ids, rows) / max(len(set(ids)), 1)
     combined = (
-        sentence_scores / best_sentence
-        + DOCUMENT_WEIGHT * document_scores / best_document
+        sentence_part / max(float(sentence_part.max()), 1e-9)
+        + DOCUMENT_WEIGHT * document_part / max(float(document_part.max()), 1e-9)
         + LEAD_WEIGHT / (1.0 + positions)
+        + OVERLAP_WEIGHT * overlap
     )
     wanted = wanted_type(question)
     if wanted is not None:
         texts = [library.entries[n].analyzed.sentences[p] for n, p in located]
         combined = combined + TYPE_WEIGHT * np.array([bool(wanted.search(t)) for t in texts])
     order = np.lexsort((rows, -combined))[:RESULTS]
-    hits = [Hit(library.sentence(int(rows[i])), float(sentence_scores[i])) for i in order]
-    return hits, [float(combined[i]) for i in order], terms
+    hits = [Hit(library.sentence(int(rows[i])), float(combined[i])) for i in order]
+    return hits, terms
 
 
-def coverage(library: Library, terms: list[str], hit: Hit) -> float:
-    """Share of the question's weight (by IDF) found in the sentence or its document's title."""
+def coverage(library: Library, terms: list[str], hit: Hit) -> tuple[float, int]:
+    """Share of the question's weight (by IDF) found in the sentence or its title, and how many terms that is."""
     if not terms:
-        return 0.0
-    ids = library.term_ids(terms)
-    weights = _term_weights(library, ids)
+        return 0.0, 0
+    weights = _term_weights(library, library.term_ids(terms))
     found = set(library.analyzer.terms(hit.sentence.text)) | set(library.analyzer.terms(hit.sentence.document.title))
     covered = np.array([term in found for term in terms])
-    return float(weights[covered].sum() / weights.sum())
+    return float(weights[covered].sum() / weights.sum()), len(set(np.array(terms)[covered]))
+
+
+def confident(share: float, matched: int, settings: Settings) -> bool:
+    """The abstention test: enough of the question is found, or several of its words at a lower bar."""
+    # Two or more matching words rarely meet by chance; one common word ("world" in "World Cup") does.
+    return share >= settings.min_confidence or (matched >= 2 and share >= settings.min_confidence * SEVERAL_WORDS)
 
 
 def lead_in(library: Library, hit: Hit) -> str | None:
@@ -152,16 +162,16 @@ def lead_in(library: Library, hit: Hit) -> str | None:
 def answer(library: Library, question: str, settings: Settings) -> Answer:
     """Answer a question from the library, citing each quoted sentence's document."""
     started = time.perf_counter()
-    hits, combined, terms = rank(library, question)
-    confidence = coverage(library, terms, hits[0]) if hits else 0.0
-    answered = bool(hits) and confidence >= settings.min_confidence
+    hits, terms = rank(library, question)
+    confidence, matched = coverage(library, terms, hits[0]) if hits else (0.0, 0)
+    answered = bool(hits) and confident(confidence, matched, settings)
     quotes: list[Quote] = []
     sources: list[Document] = []
     if answered:
         seen: set[str] = set()
         shown: set[int] = set()
-        for hit, score in zip(hits, combined):
-            if len(quotes) == settings.answer_sentences or score < KEEP_RATIO * combined[0]:
+        for hit in hits:
+            if len(quotes) == settings.answer_sentences or hit.score < KEEP_RATIO * hits[0].score:
                 break
             key = " ".join(hit.sentence.text.casefold().split())
             if key in seen or hit.sentence.id in shown:
@@ -175,7 +185,7 @@ def answer(library: Library, question: str, settings: Settings) -> Answer:
             if context is not None and hit.sentence.id - 1 in shown:
                 context = None
             quotes.append(
-                Quote(hit.sentence.text, sources.index(document) + 1, score, document, hit.sentence.position, context)
+                Quote(hit.sentence.text, sources.index(document) + 1, hit.score, document, hit.sentence.position, context)
             )
     words = tuple(w for w in library.analyzer.words(question) if w not in library.analyzer.stop_words)
     return Answer(

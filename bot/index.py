@@ -138,6 +138,16 @@ class BM25:
             out[hit] += self.idf[term] * self.weights[lo:hi][at[hit]]
         return out
 
+    def matches(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
+        """How many distinct query terms each of the given rows contains."""
+        rows = np.asarray(rows, dtype=np.int32)
+        out = np.zeros(len(rows), dtype=np.int32)
+        for term in set(self._known(query)):
+            postings = self.postings[self.indptr[term] : self.indptr[term + 1]]
+            at = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
+            out += postings[at] == rows
+        return out
+
 
 @dataclass(frozen=True)
 class Sentence:

@@ -1,0 +1,206 @@
+"""The `citebot` command: ask, chat, check, eval, run, start and bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from bot.answer import answer
+from bot.config import Settings, SettingsError, load_settings
+from bot.corpus import CorpusError
+from bot.evaluation import read_questions, score
+from bot.index import Library, load_library
+from bot.render import as_json, plain
+
+log = logging.getLogger("citebot")
+HISTORY = Path.home() / ".citebot_history"
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line's grammar."""
+    main = argparse.ArgumentParser(prog="citebot", description="Answers questions from your documents, with citations.")
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument("--corpus", type=Path, help="folder of .txt/.md documents (default: CORPUS_DIR or corpus/)")
+        return sub
+
+    ask = command("ask", "answer one question, or one per line from stdin")
+    ask.add_argument("question", nargs="*", help="the question (omit to read questions from stdin)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per question")
+    command("chat", "ask questions in the terminal (Ctrl-D quits)")
+    command("check", "load the corpus and report what was read and skipped")
+    evaluate = command("eval", "measure answers against a QA file of JSON lines")
+    evaluate.add_argument("qa_file", type=Path, metavar="QA.jsonl")
+    for metric in ("p1", "hit3", "mrr"):
+        evaluate.add_argument(f"--min-{metric}", type=float, default=0.0, help=f"exit 1 if {metric} falls below this")
+    evaluate.add_argument("--min-abstention", type=float, default=0.0, help="exit 1 if abstention accuracy falls below")
+    evaluate.add_argument("--show-misses", action="store_true", help="list the questions not answered first-rank")
+    command("run", "start the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
+    command("start", "the Telegram bot when a token is configured, else the terminal chat")
+    bench = commands.add_parser("bench", help="time build, reload and queries on synthetic corpora", add_help=False)
+    bench.add_argument("args", nargs=argparse.REMAINDER)
+    return main
+
+
+def load(settings: Settings, quiet: bool = False) -> Library:
+    """Load the library, telling the user on stderr how long it took."""
+    started = time.perf_counter()
+    library = load_library(settings)
+    if not quiet:
+        print(
+            f"Loaded {len(library.documents)} documents, {library.sentence_count} sentences "
+            f"in {time.perf_counter() - started:.1f} s.",
+            file=sys.stderr,
+        )
+    return library
+
+
+def ask(settings: Settings, questions: Iterable[str], as_json_lines: bool) -> int:
+    """Answer questions, printing plain text or JSON lines."""
+    library = load(settings, quiet=as_json_lines)
+    for question in questions:
+        question = question.strip()
+        if not question:
+            continue
+        result = answer(library, question, settings)
+        if as_json_lines:
+            print(json.dumps(as_json(result), ensure_ascii=False), flush=True)
+        else:
+            print(f"Q: {question}\n{plain(result)}\n", flush=True)
+    return 0
+
+
+def chat(settings: Settings) -> int:
+    """A terminal chat on the same pipeline as the bot."""
+    try:
+        import readline  # noqa: F401  (imported for its side effect: line editing and history in input())
+
+        readline.set_history_length(1000)
+        if HISTORY.exists():
+            readline.read_history_file(HISTORY)
+    except (ImportError, OSError):
+        readline = None  # type: ignore[assignment]
+    library = load(settings)
+    print("Ask a question about the documents. Ctrl-D quits.")
+    try:
+        while True:
+            try:
+                question = input("? ").strip()
+            except KeyboardInterrupt:
+                print()
+                continue
+            if question:
+                print(plain(answer(library, question, settings)) + "\n")
+    except EOFError:
+        print()
+    finally:
+        if readline is not None:
+            try:
+                readline.write_history_file(HISTORY)
+            except OSError:
+                pass
+    return 0
+
+
+def check(settings: Settings) -> int:
+    """Load the corpus and report documents, sentences, skipped files and time taken."""
+    library = load_library(settings)
+    print(f"corpus:    {settings.corpus_dir}")
+    print(f"documents: {len(library.documents)}")
+    print(f"sentences: {library.sentence_count}")
+    print(f"time:      {library.build_seconds:.2f} s")
+    skipped = [s for s in library.skipped if not s.kept]
+    warned = [s for s in library.skipped if s.kept]
+    print(f"skipped:   {len(skipped)}")
+    for item in skipped:
+        print(f"  {item.path}: {item.reason}")
+    if warned:
+        print(f"warnings:  {len(warned)}")
+        for item in warned:
+            print(f"  {item.path}: {item.reason}")
+    return 0
+
+
+def evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    """Score answers to a QA file and check them against optional floors."""
+    questions = read_questions(args.qa_file)
+    library = load(settings)
+    report = score((q, answer(library, q.question, settings)) for q in questions)
+    print(f"questions:   {report.answerable} answerable, {report.unanswerable} unanswerable")
+    print(f"P@1:         {report.p_at_1:.3f}")
+    print(f"Hit@3:       {report.hit_at_3:.3f}")
+    print(f"MRR@10:      {report.mrr_at_10:.3f}")
+    print(f"answered:    {report.answered_rate:.3f} of answerable questions")
+    if report.unanswerable:
+        print(f"abstention:  {report.abstention:.3f} of unanswerable questions declined")
+    print("latency ms:  " + "  ".join(f"{k} {v:.2f}" for k, v in report.latency_ms.items()))
+    if args.show_misses and report.misses:
+        print("misses:      " + " ".join(report.misses))
+    floors = {
+        "P@1": (report.p_at_1, args.min_p1),
+        "Hit@3": (report.hit_at_3, args.min_hit3),
+        "MRR@10": (report.mrr_at_10, args.min_mrr),
+        "abstention": (report.abstention, args.min_abstention),
+    }
+    failed = [f"{name} {value:.3f} < {floor}" for name, (value, floor) in floors.items() if value < floor]
+    if failed:
+        print("below the floor: " + ", ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_bot(settings: Settings) -> int:
+    """Start the Telegram bot."""
+    from bot import telegram  # imported here so the core commands never load python-telegram-bot
+
+    return telegram.run(settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `citebot` command."""
+    args = parser().parse_args(argv)
+    if args.command == "bench":
+        from bot import bench
+
+        return bench.main(args.args)
+    try:
+        overrides = {"corpus_dir": args.corpus} if getattr(args, "corpus", None) else {}
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        print(f"citebot: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "ask":
+            questions = [" ".join(args.question)] if args.question else sys.stdin
+            return ask(settings, questions, args.json)
+        if args.command == "chat":
+            return chat(settings)
+        if args.command == "check":
+            return check(settings)
+        if args.command == "eval":
+            return evaluate(settings, args)
+        if args.command == "run":
+            return run_bot(settings)
+        if args.command == "start":
+            return run_bot(settings) if settings.telegram_bot_token else chat(settings)
+    except CorpusError as exc:
+        print(f"citebot: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"citebot: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
