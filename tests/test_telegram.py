@@ -478,3 +478,60 @@ async def test_handler_crash_is_logged_and_user_told(
     assert reply.params["text"] == tg.SOMETHING_WRONG
     [record] = [r for r in caplog.records if r.name == "bot.telegram"]
     assert record.exc_info and "scoring exploded" in str(record.exc_info[1])
+
+
+# ---- the `citebot run` process ---------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start_process(api: BotApi, corpus: Path, token: str | None = TOKEN) -> subprocess.Popen[str]:
+    """Start `python -m bot run` at DEBUG log level against the stand-in, in a folder without .env."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ALLOWED_", "ADMIN_"))}
+    env |= {
+        "PYTHONPATH": str(REPO), "CORPUS_DIR": str(corpus), "CACHE_DIR": str(corpus.parent / "cache"),
+        "TELEGRAM_BASE_URL": api.base_url, "TELEGRAM_BASE_FILE_URL": api.base_url.replace("/bot", "/file/bot"),
+        "LOG_LEVEL": "DEBUG", "WORKERS": "1",
+    }
+    if token is not None:
+        env["TELEGRAM_BOT_TOKEN"] = token
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"], cwd=corpus.parent, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_run_answers_pending_updates_and_stops_cleanly_without_leaking_token(
+    api: BotApi, corpus: Path, stop: signal.Signals
+) -> None:
+    api.message("What is the capital of Freedonia?")  # queued before the bot starts
+    api.fail("getUpdates", 1, 500, "Internal Server Error")  # logs a traceback, which must not leak either
+    process = start_process(api, corpus)
+    try:
+        [reply] = api.wait_for(lambda: api.sent(USER), timeout=20)
+        api.wait_for(lambda: len(api.calls_to("getUpdates")) >= 2)  # polling again after the answer
+        process.send_signal(stop)
+        output, _ = process.communicate(timeout=15)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert "Fredville" in reply.params["text"]
+    assert "DEBUG" in output and "Internal Server Error" in output
+    assert TOKEN not in output and TOKEN.split(":")[1] not in output
+
+
+def test_run_without_token_explains_and_fails(api: BotApi, corpus: Path) -> None:
+    process = start_process(api, corpus, token=None)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode != 0
+    assert "TELEGRAM_BOT_TOKEN is not set" in output and "Traceback" not in output
+
+
+def test_run_with_rejected_token_fails_without_printing_it(api: BotApi, corpus: Path) -> None:
+    wrong = "654321:WRONG-secret-xyz"
+    process = start_process(api, corpus, token=wrong)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 1, output
+    assert "Telegram rejected TELEGRAM_BOT_TOKEN" in output
+    assert "WRONG-secret-xyz" not in output
