@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -525,4 +525,4 @@ def run(settings: Settings) -> int:
     return 0
 
 
-__all__: Sequence[str] = ["COMMANDS", "build_application", "run"]
+__all__ = ["COMMANDS", "build_application", "run"]
