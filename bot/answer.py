@@ -20,7 +20,7 @@ DOCUMENT_SENTENCES = 80
 # Weights of the ranking features, fitted on the WikiQA benchmark (see README, "Quality").
 DOCUMENT_WEIGHT = 1.0
 LEAD_WEIGHT = 0.5
-TYPE_WEIGHT = 0.3
+TYPE_WEIGHT = 0.8
 OVERLAP_WEIGHT = 0.1
 # A sentence must come close to the best one to be shown beside it.
 KEEP_RATIO = 0.6
@@ -33,25 +33,21 @@ WANTS_NUMBER = re.compile(
     r"|number of|сколько|какова? (сумма|стоимость|доля))\b",
     re.IGNORECASE,
 )
-WANTS_DATE = re.compile(r"\b(when|what (years?|date|day|month|century)|(in|from|between) (which|what) years?|когда|в каком году)\b", re.IGNORECASE)
-NUMBER = re.compile(
-    r"\b(how (many|much|old|long|far|tall|big|large|high|deep|fast)|what (percentage|percent|number|amount|age)"
-    r"|number of|сколько|какова? (сумма|стоимость|доля))\b",
+WANTS_DATE = re.compile(
+    r"\b(when|what (years?|date|day|month|century)|(in|from|between) (which|what) years?|когда|в каком году)\b",
     re.IGNORECASE,
 )
-WANTS_DATE = re.compile(r"\b(when|what (years?|date|day|month|century)|(in|from|between) (which|what) years?|когда|в каком году)\b", re.IGNORECASE)
-# Questions about what something is are answered by the opening lines that define it.
-DEFINITION = re.compile(r"^\s*(what|who)\s+(is|are|was|were)\b|\b(define|definition|meaning of|mean)\b|^\s*(что|кто) так(ое|ой|ая)", re.I)
 NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b", re.I)
 DATE = re.compile(
-    r"\b(1[0-9]{3}|20[0-9]{2})\b|\b(january|february|march|april|may|june|july|august|september|october|november"
-    r"|december|century|years?)\b|\b(январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр)",
+    r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|september|october"
+    r"|november|december)\b|\b(\d{1,2}(st|nd|rd|th)? century)\b"
+    r"|\b(январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр)",
     re.IGNORECASE,
 )
 # A sentence that opens with one of these leans on the one before it, so that one is shown too.
 LEANS_BACK = re.compile(
-    r"^(it|its|this|that|these|those|he|she|they|his|her|their|such|however|but|also|thus|therefore|in addition"
-    r"|in this context|specifically|moreover|furthermore|as a result|это|он|она|они|однако|кроме того)\b",
+    r"^(it|its|this|that|these|those|he|she|they|his|her|their|such|thus|therefore|in this context|specifically"
+    r"|as a result|это|этот|эта|эти|он|она|они|его|её|их|поэтому)\b",
     re.IGNORECASE,
 )
 
@@ -82,13 +78,14 @@ class Answer:
     words: tuple[str, ...] = ()  # the question's content words, for highlighting
 
 
-def wanted_type(question: str) -> re.Pattern[str] | None:
-    """The kind of fact the question asks for: a number, a date, or (None) anything."""
-    if WANTS_NUMBER.search(question):
-        return NUMBER
-    if WANTS_DATE.search(question):
-        return DATE
-    return None
+def wanted_type(question: str) -> tuple[re.Pattern[str] | None, str]:
+    """The kind of fact the question asks for (a number, a date, or None) and the question without its frame."""
+    for frame, kind in ((WANTS_NUMBER, NUMBER), (WANTS_DATE, DATE)):
+        match = frame.search(question)
+        if match:
+            # "In which years…" asks for a date; the word "years" is not what it is about.
+            return kind, question[: match.start()] + " " + question[match.end() :]
+    return None, question
 
 
 def _term_weights(library: Library, ids: list[int]) -> np.ndarray:
@@ -102,7 +99,8 @@ def _term_weights(library: Library, ids: list[int]) -> np.ndarray:
 
 def rank(library: Library, question: str) -> tuple[list[Hit], list[str]]:
     """Rank sentences for a question by BM25, document relevance, lead position and answer type."""
-    terms = library.analyzer.terms(question)
+    wanted, topic = wanted_type(question)
+    terms = library.analyzer.terms(topic) or library.analyzer.terms(question)
     ids = library.term_ids(terms)
     rows, sentence_scores = library.sentences.top(ids, SENTENCE_CANDIDATES)
     documents, document_scores = library.passages.top(ids, DOCUMENT_CANDIDATES)
@@ -127,7 +125,6 @@ def rank(library: Library, question: str) -> tuple[list[Hit], list[str]]:
         + LEAD_WEIGHT / (1.0 + positions)
         + OVERLAP_WEIGHT * overlap
     )
-    wanted = wanted_type(question)
     if wanted is not None:
         texts = [library.entries[n].analyzed.sentences[p] for n, p in located]
         combined = combined + TYPE_WEIGHT * np.array([bool(wanted.search(t)) for t in texts])
