@@ -159,7 +159,10 @@ def lead_in(library: Library, hit: Hit) -> str | None:
 def answer(library: Library, question: str, settings: Settings) -> Answer:
     """Answer a question from the library, citing each quoted sentence's document."""
     started = time.perf_counter()
-    hits, terms = rank(library, question)
+    hits, _ = rank(library, question)
+    # Coverage counts every word of the question, frame included: a stricter bar for typed questions,
+    # so that "How much does a Bitcoin cost?" is not answered on the strength of "cost" alone.
+    terms = library.analyzer.terms(question)
     confidence, matched = coverage(library, terms, hits[0]) if hits else (0.0, 0)
     answered = bool(hits) and confident(confidence, matched, settings)
     quotes: list[Quote] = []
