@@ -329,5 +329,5 @@ def load_library(
     if cache.writable:
         cache.prune({slot.digest if isinstance(slot, Entry) else slot[0] for slot in slots})
     if not entries:
-        raise CorpusError(f"no usable document in {root}: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped))
+        raise CorpusError(f"no usable document in {root}: " + ("; ".join(f"{s.path}: {s.reason}" for s in skipped) or "no .txt or .md files"))
     return Library(entries, analyzer, vocabulary, skipped, time.perf_counter() - started)
