@@ -1,0 +1,289 @@
+"""Reading a corpus folder: which files count, what metadata they carry, and what is skipped and why."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from conftest import SEED_FILE, Build, write_files
+
+from bot.config import load_settings
+from bot.corpus import CorpusError, Document, corpus_files, parse_file, read_corpus, title_from_path
+from bot.index import load_library
+from bot.text import Analyzer
+
+pytestmark = pytest.mark.usefixtures("isolated")
+
+
+def parse(text: str | bytes, path: str = "doc.md") -> tuple[Document | None, object]:
+    return parse_file(path, text.encode("utf-8") if isinstance(text, str) else text)
+
+
+# --- metadata -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("front", "expected"),
+    [
+        (
+            "title: Kazakhstan and the World Bank\nsource: primeminister.kz\ndate: 2025-06-01\nurl: https://primeminister.kz/en/news/1",
+            {"title": "Kazakhstan and the World Bank", "source": "primeminister.kz", "date": "2025-06-01",
+             "url": "https://primeminister.kz/en/news/1"},
+        ),
+        # A YAML timestamp is a datetime: only its date is kept, as an ISO string.
+        ("title: T\ndate: 2024-02-29 10:30:00", {"title": "T", "date": "2024-02-29", "source": None, "url": None}),
+        # A quoted date stays as written; a numeric title is still a title.
+        ("title: 1984\ndate: 'June 2024'", {"title": "1984", "date": "June 2024"}),
+        # Empty values count as missing: the title falls back to the body's heading.
+        ("title: ''\nsource: ' '", {"title": "Heading of the body", "source": None}),
+    ],
+)
+def test_front_matter_metadata(front: str, expected: dict[str, str | None]) -> None:
+    document, problem = parse(f"---\n{front}\n---\n# Heading of the body\n\nThe body sentence.\n")
+    assert problem is None
+    assert document is not None
+    for field, value in expected.items():
+        assert getattr(document, field) == value, field
+    assert "---" not in document.text and "title:" not in document.text
+
+
+def test_yaml_date_is_an_iso_string() -> None:
+    document, _ = parse("---\ndate: 2025-06-01\n---\nBody.\n")
+    assert document is not None and document.date == "2025-06-01" and isinstance(document.date, str)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_front_matter_with_either_line_ending(newline: str) -> None:
+    text = newline.join(["---", "title: Windows file", "date: 2024-02-03", "---", "Body here.", ""])
+    document, problem = parse(text)
+    assert problem is None and document is not None
+    assert (document.title, document.date) == ("Windows file", "2024-02-03")
+    assert document.text.strip() == "Body here."
+
+
+@pytest.mark.parametrize(
+    ("header", "date", "site"),
+    [
+        (" date 2025-06-01 Images | primeminister.kz", "2025-06-01", "primeminister.kz"),
+        ("date 2024-12-31 World News | www.example.com ", "2024-12-31", "www.example.com"),
+        ("date 2023-01-02 |example.org", "2023-01-02", "example.org"),
+    ],
+)
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_scraped_header_gives_date_and_source(header: str, date: str, site: str, newline: str) -> None:
+    body = "The minister opened the new bridge over the river on Monday. Traffic started at noon."
+    document, problem = parse(header + newline + newline + body + newline, path="0a1b2c3d4e5f.txt")
+    assert problem is None and document is not None
+    assert (document.date, document.source) == (date, site)
+    # The title is the article's first sentence, never the hash file name, and never the header line.
+    assert document.title == "The minister opened the new bridge over the river on Monday"
+    assert "date" not in document.text and "|" not in document.text
+
+
+def test_scraped_header_long_lead_gives_first_clause_as_title() -> None:
+    lead = (
+        "The Prime Minister of the Republic met the visiting delegation of the development bank, who arrived "
+        "to take part in the international forum on energy, water and transport, the press office reports."
+    )
+    document, _ = parse(f" date 2025-06-01 News | gov.example\n\n{lead}\n", path="ff00.txt")
+    assert document is not None
+    assert document.title == "The Prime Minister of the Republic met the visiting delegation of the development bank"
+
+
+@pytest.mark.parametrize(
+    "first_line",
+    [
+        "date 2025-06-01 without a site",  # no `|`: an ordinary sentence, not a header
+        "Our date 2025-06-01 Images | site.kz",  # not at the start
+        "date 25-06-01 Images | site.kz",  # not an ISO date
+    ],
+)
+def test_lines_that_only_look_like_a_header_stay_in_the_body(first_line: str) -> None:
+    document, _ = parse(f"{first_line}\nMore text.\n")
+    assert document is not None
+    assert document.date is None and document.source is None
+    assert first_line in document.text
+
+
+def test_real_seed_file() -> None:
+    document, problem = parse_file(SEED_FILE.name, SEED_FILE.read_bytes())
+    assert problem is None and document is not None
+    assert document.source == "primeminister.kz"
+    assert document.date == "2025-06-01"
+    assert document.title == (
+        "Prime Minister of the Republic of Kazakhstan Olzhas Bektenov met with World Bank Vice President Antonella Bassani"
+    )
+    sentences = Analyzer().sentences(document.text)
+    assert sentences[0].startswith("Prime Minister of the Republic of Kazakhstan")
+    assert not any("primeminister.kz" in s and "date" in s for s in sentences)
+    assert not any(s.lstrip().startswith("date 2025") for s in sentences)
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("# Growing tomatoes\n\nTomatoes need sun.\n", "Growing tomatoes"),
+        ("## Closed heading ##\nBody.\n", "Closed heading"),
+        ("   ### Indented three spaces\nBody.\n", "Indented three spaces"),
+        ("Short first line. Then a second sentence.\n", "Short first line"),
+        ("A question first? Then more.\n", "A question first?"),
+        ("#hashtag is not a heading. Body.\n", "#hashtag is not a heading"),
+    ],
+)
+def test_title_from_heading_or_first_sentence(text: str, title: str) -> None:
+    document, _ = parse(text, path="notes/untitled_file.md")
+    assert document is not None and document.title == title
+
+
+def test_title_of_an_endless_first_line_is_cut_at_a_word() -> None:
+    words = " ".join(["word"] * 60)  # no full stop and no comma: nothing better to cut at
+    document, _ = parse(words + "\n")
+    assert document is not None
+    assert document.title.endswith("…") and len(document.title) <= 121
+    assert document.title[:-1].split() == ["word"] * len(document.title[:-1].split())
+
+
+@pytest.mark.parametrize(
+    ("path", "title"),
+    [("war_and-peace.md", "war and peace"), ("a/b/2024__report--final.txt", "2024 report final"), ("___.txt", "___.txt")],
+)
+def test_title_from_path(path: str, title: str) -> None:
+    assert title_from_path(path) == title
+
+
+@pytest.mark.parametrize("body", ["...\nThe text starts after an ellipsis line.\n", ".\n\nA lone full stop came first.\n"])
+def test_file_name_is_the_last_resort_title(body: str) -> None:
+    document, _ = parse(body, path="notes/field_notes-2024.md")
+    assert document is not None and document.title == "field notes 2024"
+
+
+# --- broken and unreadable files -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "front",
+    ["title: [unclosed", "title: a: b: c", "\ttitle: tab-indented", "title: 'unterminated"],
+)
+def test_broken_front_matter_is_ignored_with_a_warning(front: str) -> None:
+    document, problem = parse(f"---\n{front}\n---\nThe body survives the broken header.\n", path="news/broken.md")
+    assert document is not None
+    assert document.text.strip() == "The body survives the broken header."
+    assert document.title == "The body survives the broken header"
+    assert problem is not None and problem.kept and problem.path == "news/broken.md"
+    assert "front matter" in problem.reason
+
+
+def test_broken_front_matter_warning_names_the_file(build: Build, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        library, _ = build({"good.md": "A good document.\n", "sub/broken.md": "---\ntitle: [oops\n---\nStill read.\n"})
+    assert [d.path for d in library.documents] == ["good.md", "sub/broken.md"]
+    [warning] = library.skipped
+    assert warning.kept and warning.path == "sub/broken.md"
+    assert any("sub/broken.md" in r.getMessage() and "front matter" in r.getMessage() for r in caplog.records)
+
+
+def test_a_few_undecodable_bytes_are_replaced_and_the_file_kept() -> None:
+    data = ("Prices rose in the capital this year. " * 10).encode() + b"caf\xe9 " + ("More text here. " * 5).encode()
+    document, problem = parse(data, path="latin.txt")
+    assert document is not None and "\ufffd" in document.text
+    assert problem is not None and problem.kept and "replaced" in problem.reason
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ("Привет, мир. Это текст в другой кодировке.".encode("cp1251"), "not UTF-8"),
+        (bytes(range(128, 256)) * 4, "not UTF-8"),
+        (b"PDF-like\x00\x01\x02binary" * 20, "binary"),
+        ("Text saved as UTF-16.".encode("utf-16"), "binary"),
+        (b"", "empty file"),
+        (b"  \n\n\t \n", "empty file"),
+        (b"---\ntitle: Only metadata\n---\n\n", "empty"),
+    ],
+    ids=["cp1251", "garbage", "nul-bytes", "utf16", "empty", "blank", "metadata-only"],
+)
+def test_unusable_files_are_skipped_with_a_reason(data: bytes, reason: str) -> None:
+    document, problem = parse(data, path="x.txt")
+    assert document is None
+    assert problem is not None and not problem.kept and problem.path == "x.txt"
+    assert reason in problem.reason
+
+
+def test_utf8_bom_is_dropped() -> None:
+    document, problem = parse(b"\xef\xbb\xbf# Title with BOM\nBody.\n")
+    assert problem is None and document is not None
+    assert document.title == "Title with BOM" and "\ufeff" not in document.text
+
+
+# --- discovery -------------------------------------------------------------------------------------
+
+
+def test_discovery_is_recursive_sorted_and_skips_hidden_and_other_types(tmp_path: Path) -> None:
+    root = write_files(
+        tmp_path / "docs",
+        {
+            "b.txt": "b", "a.md": "a", "UPPER.TXT": "u", "sub/deeper/c.md": "c", "sub/d.txt": "d",
+            ".hidden.txt": "h", ".git/e.md": "e", "sub/.drafts/f.md": "f",
+            "notes.rst": "r", "data.json": "{}", "readme": "no suffix",
+        },
+    )
+    (root / "folder.md").mkdir()  # a folder with a document's suffix is not a document
+    found = [p.relative_to(root).as_posix() for p in corpus_files(root)]
+    assert found == ["UPPER.TXT", "a.md", "b.txt", "sub/d.txt", "sub/deeper/c.md"]
+
+
+def test_corpus_inside_a_hidden_folder_still_works(build: Build, tmp_path: Path) -> None:
+    root = write_files(tmp_path / ".local" / "docs", {"a.txt": "A sentence about rivers.\n"})
+    library = load_library(load_settings(corpus_dir=root, cache_dir=tmp_path / "cache"))
+    assert [d.path for d in library.documents] == ["a.txt"]
+
+
+def test_document_paths_are_relative_to_the_corpus(build: Build) -> None:
+    library, _ = build({"top.md": "Top level text.\n", "x/y/deep.txt": "Deep text.\n"})
+    assert [d.path for d in library.documents] == ["top.md", "x/y/deep.txt"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: tmp / "nowhere", "does not exist"),
+        (lambda tmp: write_files(tmp / "empty", {}), "no .txt or .md files"),
+        (lambda tmp: write_files(tmp / "other", {"a.pdf": "x", "b.docx": "y", ".c.txt": "z"}), "no .txt or .md files"),
+        (lambda tmp: write_files(tmp, {"file.txt": "x"}) / "file.txt", "not a folder"),
+    ],
+    ids=["missing", "empty", "no-documents", "a-file"],
+)
+def test_unusable_corpus_folder_raises_a_clear_error(tmp_path: Path, make, message: str) -> None:
+    root = make(tmp_path)
+    with pytest.raises(CorpusError, match=message) as raised:
+        load_library(load_settings(corpus_dir=root, cache_dir=tmp_path / "cache"))
+    assert str(root) in str(raised.value)
+    with pytest.raises(CorpusError, match=message):
+        list(read_corpus(root))
+
+
+def test_all_bad_corpus_lists_every_reason(build: Build) -> None:
+    files = {"empty.txt": b"", "binary.txt": b"\x00\x01\x02" * 10, "foreign.md": "Чужая кодировка текста.".encode("cp1251")}
+    with pytest.raises(CorpusError) as raised:
+        build(files)
+    message = str(raised.value)
+    assert "no usable document" in message
+    for path, reason in [("empty.txt", "empty file"), ("binary.txt", "binary"), ("foreign.md", "not UTF-8")]:
+        assert f"{path}: {reason}" in message
+
+
+def test_library_keeps_good_files_and_reports_the_rest(build: Build) -> None:
+    library, _ = build(
+        {
+            "good.md": "Rivers flow to the sea.\n",
+            "few-bad-bytes.txt": ("Lakes are calm and deep in the north. " * 10).encode() + b"\xff",
+            "empty.md": "",
+            "image.txt": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        }
+    )
+    assert [d.path for d in library.documents] == ["few-bad-bytes.txt", "good.md"]
+    reasons = {s.path: (s.kept, s.reason) for s in library.skipped}
+    assert reasons["empty.md"] == (False, "empty file")
+    assert reasons["image.txt"][0] is False and "binary" in reasons["image.txt"][1]
+    assert reasons["few-bad-bytes.txt"][0] is True and "replaced" in reasons["few-bad-bytes.txt"][1]
