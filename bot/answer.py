@@ -20,6 +20,7 @@ DOCUMENT_SENTENCES = 80
 # Weights of the ranking features, fitted on the WikiQA benchmark (see README, "Quality").
 DOCUMENT_WEIGHT = 1.0
 LEAD_WEIGHT = 0.5
+LEAD_DECAY = 1.5
 TYPE_WEIGHT = 0.8
 OVERLAP_WEIGHT = 0.1
 # A sentence must come close to the best one to be shown beside it.
@@ -122,7 +123,7 @@ def rank(library: Library, question: str) -> tuple[list[Hit], list[str]]:
     combined = (
         sentence_part / max(float(sentence_part.max()), 1e-9)
         + DOCUMENT_WEIGHT * document_part / max(float(document_part.max()), 1e-9)
-        + LEAD_WEIGHT / (1.0 + positions)
+        + LEAD_WEIGHT / (1.0 + positions) ** LEAD_DECAY
         + OVERLAP_WEIGHT * overlap
     )
     if wanted is not None:
