@@ -36,7 +36,7 @@ from telegram.ext import (
 )
 
 from bot import render
-from bot.answer import answer
+from bot.answer import Answer, answer
 from bot.config import Settings
 from bot.corpus import CorpusError
 from bot.index import Library, load_library
@@ -359,7 +359,7 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
         await send_answer(message, result)
 
 
-async def send_answer(message: Message, result: Any) -> None:
+async def send_answer(message: Message, result: Answer) -> None:
     """Reply with the answer as HTML; if Telegram can't parse our markup, resend it as plain text."""
     chunks = render.html_messages(result, MAX_MESSAGE_LENGTH)
     for number, chunk in enumerate(chunks):
