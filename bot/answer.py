@@ -188,6 +188,8 @@ def answer(library: Library, question: str, settings: Settings) -> Answer:
             quotes.append(
                 Quote(hit.sentence.text, sources.index(document) + 1, hit.score, document, hit.sentence.position, context)
             )
+    # An answer with nothing to quote is no answer, whatever the coverage said.
+    answered = answered and bool(quotes)
     words = tuple(w for w in library.analyzer.words(question) if w not in library.analyzer.stop_words)
     return Answer(
         question=question,

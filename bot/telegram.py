@@ -495,7 +495,7 @@ def run(settings: Settings) -> int:
     if settings.telegram_bot_token is None:
         print(
             "citebot: TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather and put its token "
-            "in the environment or in .env (see README, 'Running the Telegram bot').",
+            "in the environment or in .env (see README, 'Telegram').",
             file=sys.stderr,
         )
         return 2
