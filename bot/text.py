@@ -24,12 +24,14 @@ STOP_WORDS = {"english": frozenset(STOPWORDS_EN_PLUS), "russian": frozenset(STOP
 LANGUAGE_CODE = {"english": "en", "russian": "ru"}
 WORD = re.compile(r"\w+")
 BLANK_LINE = re.compile(r"\n\s*\n")
-# Lines that stand alone even without a blank line around them: Markdown headings, list items, rules.
-BLOCK_LINE = re.compile(r"^\s{0,3}(?:#{1,6}\s|[-*+]\s|\d{1,3}[.)]\s|>\s?|[-*_]{3,}\s*$)")
-MARKUP_PREFIX = re.compile(r"^\s{0,3}(?:#{1,6}\s+|[-*+]\s+|>\s?)")
+# Lines that stand alone even without a blank line around them: Markdown headings, list items, quotes.
+BLOCK_LINE = re.compile(r"^\s{0,3}(?:#{1,6}\s|[-*+]\s|\d{1,3}[.)]\s|>\s?)")
+HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
+RULE_LINE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
+MARKUP_PREFIX = re.compile(r"^\s{0,3}(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.)]\s+|>\s?)")
 # pysbd slows down sharply on very long inputs, so a wall of text is cut before it is split.
 MAX_BLOCK_CHARS = 5_000
-ANALYZER_VERSION = 2
+ANALYZER_VERSION = 3
 SPLITTER = "sentencex" if sentencex is not None else "pysbd"
 
 
@@ -88,12 +90,16 @@ def blocks(text: str) -> Iterable[str]:
         for line in paragraph.split("\n"):
             if not line.strip():
                 continue
-            if BLOCK_LINE.match(line) and lines:
+            if RULE_LINE.match(line) or BLOCK_LINE.match(line):
                 yield from _cut(" ".join(lines))
                 lines = []
+                if RULE_LINE.match(line):
+                    continue
             lines.append(MARKUP_PREFIX.sub("", line).strip())
-        if lines:
-            yield from _cut(" ".join(lines))
+            if HEADING_LINE.match(line):
+                yield from _cut(" ".join(lines))
+                lines = []
+        yield from _cut(" ".join(lines))
 
 
 def _cut(block: str) -> Iterable[str]:
