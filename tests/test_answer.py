@@ -1,0 +1,432 @@
+"""Answers: ranking on small corpora, lead-in context, abstention, and the evaluation metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import SEED_QA, Build
+
+from bot.answer import Answer, answer
+from bot.config import Settings
+from bot.corpus import Document
+from bot.evaluation import Question, first_match, matches, read_questions, score
+from bot.index import Hit, Library, Sentence
+
+pytestmark = pytest.mark.usefixtures("isolated")
+
+Loaded = tuple[Library, Settings]
+
+
+def top(result: Answer) -> str:
+    assert result.answered, f"not answered: {result.question!r} (confidence {result.confidence:.2f})"
+    return result.quotes[0].text
+
+
+# --- ranking ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Who did the prime minister meet in Astana?", "The Prime Minister met the World Bank vice president in Astana."),
+        ("How many projects has the bank financed?", "Since 1992 the bank has financed 48 projects"),
+        ("What is the value of the projects funded by the bank?", "Since 1992 the bank has financed 48 projects"),
+        ("When did passengers first ride the railway line?", "The Darbaza-Maktaaral railway line opened to passengers"),
+        ("How much sunlight do tomato plants need?", "Tomatoes need six hours of direct sunlight"),
+        ("What time of day should seedlings be watered?", "Water the seedlings early in the morning"),
+        ("What helps heavy clay soils?", "Compost improves heavy clay soil"),
+        ("Which is Europe's most active volcano?", "Mount Etna is the most active volcano in Europe."),
+        ("How far have Etna's lava flows reached?", "Its lava flows have reached the outskirts of Catania"),
+    ],
+)
+def test_paraphrased_question_gets_the_right_sentence_first(mini: Loaded, question: str, expected: str) -> None:
+    library, settings = mini
+    assert top(answer(library, question, settings)).startswith(expected)
+
+
+def test_results_are_sorted_by_score_and_capped(mini: Loaded) -> None:
+    library, settings = mini
+    result = answer(library, "water projects in the bank's country and the garden", settings)
+    scores = [hit.score for hit in result.results]
+    assert 2 <= len(scores) <= 10
+    assert scores == sorted(scores, reverse=True)
+    assert [q.score for q in result.quotes] == scores[: len(result.quotes)]
+
+
+CITIES = {
+    "lisbon.md": "---\ntitle: Lisbon\n---\nThe city is built on seven hills.\nTrams climb the steep streets.\n",
+    "rome.md": "---\ntitle: Rome\n---\nThe city is built on seven hills as well.\nThe river Tiber crosses it.\n",
+    "oslo.md": "---\ntitle: Oslo\n---\nThe city lies at the end of a fjord.\nFerries leave from the harbour.\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "city"),
+    [
+        ("How many hills is Lisbon built on?", "Lisbon"),
+        ("How many hills is Rome built on?", "Rome"),
+        ("Is Rome built on hills?", "Rome"),
+        ("Is Lisbon built on hills?", "Lisbon"),
+    ],
+)
+def test_document_title_tells_which_sentence_is_meant(build: Build, question: str, city: str) -> None:
+    # Both sentences say "The city is built on seven hills": only the title names the city.
+    library, settings = build(CITIES)
+    result = answer(library, question, settings)
+    assert "seven hills" in top(result)
+    assert result.quotes[0].document.title == city
+    assert result.sources[result.quotes[0].citation - 1].title == city
+
+
+TYPED = {
+    "museum.md": (
+        "# The city museum\n\n"
+        "The city museum stands on the main square.\n"
+        "The museum opened its doors to visitors after the renovation.\n"
+        "The museum first opened its doors to visitors in 1998.\n"
+    ),
+    "tomatoes.md": (
+        "# Tomatoes\n\n"
+        "Tomatoes grow well in pots.\n"
+        "Tomatoes need plenty of sunlight and warm nights.\n"
+        "Tomatoes need six hours of sunlight a day.\n"
+    ),
+    "bread.md": "Bread is baked in a hot oven.\nRivers flow into the sea.\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("typed", "untyped", "fact", "other"),
+    [
+        (
+            "When did the museum open its doors to visitors?",
+            "Did the museum open its doors to visitors?",
+            "The museum first opened its doors to visitors in 1998.",
+            "The museum opened its doors to visitors after the renovation.",
+        ),
+        (
+            "How much sunlight do tomatoes need?",
+            "Do tomatoes need sunlight?",
+            "Tomatoes need six hours of sunlight a day.",
+            "Tomatoes need plenty of sunlight and warm nights.",
+        ),
+        (
+            "How many hours of sunlight do tomatoes need?",
+            "Do tomatoes need sunlight?",
+            "Tomatoes need six hours of sunlight a day.",
+            "Tomatoes need plenty of sunlight and warm nights.",
+        ),
+    ],
+)
+def test_number_and_date_questions_prefer_sentences_with_one(build: Build, typed: str, untyped: str, fact: str, other: str) -> None:
+    library, settings = build(TYPED)
+    # Without the question frame the plainer sentence wins; "how many"/"when" turns the order round.
+    assert top(answer(library, untyped, settings)) == other
+    assert top(answer(library, typed, settings)) == fact
+
+
+# --- lead-in context -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "context"),
+    [
+        ("How far have the lava flows reached?", "Its lava flows have reached", "Mount Etna is the most active volcano in Europe."),
+        ("What does it plan to fund in the southern regions?", "It plans to fund new water pipelines",
+         "Since 1992 the bank has financed 48 projects worth 8 billion dollars in the country."),
+    ],
+)
+def test_hit_leaning_on_the_previous_sentence_shows_it_as_context(mini: Loaded, question: str, sentence: str, context: str) -> None:
+    library, settings = mini
+    result = answer(library, question, settings)
+    assert top(result).startswith(sentence)
+    assert result.quotes[0].context == context
+
+
+def test_self_contained_hit_has_no_context(mini: Loaded) -> None:
+    library, settings = mini
+    result = answer(library, "Which is Europe's most active volcano?", settings)
+    assert top(result).startswith("Mount Etna") and result.quotes[0].context is None
+
+
+def test_leaning_sentence_at_the_start_of_a_document_has_no_context(build: Build) -> None:
+    library, settings = build({"a.txt": "It rains every day in the rainforest.\nJaguars hunt there.\n", "b.txt": "Deserts are dry.\n"})
+    result = answer(library, "Does it rain in the rainforest every day?", settings)
+    assert top(result).startswith("It rains") and result.quotes[0].context is None
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["How far have Etna's lava flows reached?", "Where do lava flows from the volcano reach?", "What will the bank fund in the southern regions?"],
+)
+def test_no_sentence_is_shown_twice(mini: Loaded, question: str) -> None:
+    # A lead-in shown as context must not come back as a quote of its own, and no quote repeats.
+    library, settings = mini
+    result = answer(library, question, settings)
+    shown = [text for q in result.quotes for text in (q.context, q.text) if text]
+    assert result.answered and len(shown) == len(set(shown)), shown
+
+
+# --- quotes and citations -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_quotes_respect_answer_sentences_and_cite_their_document(build: Build, limit: int) -> None:
+    library, settings = build(CITIES, answer_sentences=limit)
+    result = answer(library, "Which city is built on seven hills?", settings)
+    assert result.answered and 1 <= len(result.quotes) <= limit
+    assert len(set(result.sources)) == len(result.sources)
+    for quote in result.quotes:
+        assert result.sources[quote.citation - 1] == quote.document
+        assert quote.text in library.entries[library.documents.index(quote.document)].analyzed.sentences
+    assert {d.path for d in result.sources} == {q.document.path for q in result.quotes}
+
+
+def test_duplicate_sentences_are_quoted_once(build: Build) -> None:
+    library, settings = build({"a.txt": "Owls hunt at night.\nOwls sleep by day.\n", "b.txt": "Owls hunt at night.\nMice hide.\n"})
+    result = answer(library, "When do owls hunt?", settings)
+    assert [q.text for q in result.quotes].count("Owls hunt at night.") == 1
+
+
+def test_question_words_kept_for_highlighting(mini: Loaded) -> None:
+    library, settings = mini
+    result = answer(library, "Which volcano is the most active in Europe?", settings)
+    assert set(result.words) >= {"volcano", "active", "europe"}
+    assert not {"the", "is", "in"} & set(result.words)
+
+
+# --- abstention ----------------------------------------------------------------------------------------
+
+
+OFF_TOPIC = [
+    "What is the capital of France?",
+    "How do I bake sourdough bread?",
+    "Who wrote War and Peace?",
+    "What will the weather be like in Paris tomorrow?",
+    "Who won the football World Cup?",  # shares one common word ("world") with the corpus
+    "Which bank opens on Sunday?",  # shares one word ("bank")
+]
+
+
+@pytest.mark.parametrize("question", OFF_TOPIC)
+def test_off_corpus_questions_are_not_answered(mini: Loaded, question: str) -> None:
+    library, settings = mini
+    result = answer(library, question, settings)
+    assert not result.answered, [q.text for q in result.quotes]
+    assert result.quotes == () and result.sources == ()
+
+
+WORLD_BANK = {
+    "meeting.md": "---\ntitle: World Bank meeting\n---\nThe minister met the World Bank vice president.\nThey discussed water projects.\n",
+    "loans.md": "---\ntitle: World Bank loans\n---\nThe World Bank approved a loan for new roads.\nThe loan covers two regions.\n",
+    "report.md": "The World Bank report expects growth of four percent.\nExports of grain rose.\n",
+}
+
+
+@pytest.mark.parametrize("question", ["Who won the football World Cup?", "Who won the World Cup in 2022?", "Where is the next World Cup?"])
+def test_one_shared_common_word_is_not_enough(build: Build, question: str) -> None:
+    library, settings = build(WORLD_BANK)
+    assert not answer(library, question, settings).answered
+
+
+@pytest.mark.parametrize("question", ["Who did the minister meet?", "What did the World Bank approve a loan for?", "How much growth does the report expect?"])
+def test_real_questions_on_the_same_corpus_are_answered(build: Build, question: str) -> None:
+    library, settings = build(WORLD_BANK)
+    assert answer(library, question, settings).answered
+
+
+@pytest.mark.parametrize("question", ["", "   ", "?!", "the of and", "What is it?", "Who are they and why?"])
+def test_empty_or_stop_word_questions_are_not_answered(mini: Loaded, question: str) -> None:
+    library, settings = mini
+    result = answer(library, question, settings)
+    assert not result.answered and result.quotes == () and result.confidence == 0.0
+
+
+@pytest.mark.parametrize(
+    ("files", "question", "expected"),
+    [
+        ({"one.txt": "The lighthouse was built in 1874."}, "When was the lighthouse built?", "The lighthouse was built in 1874."),
+        ({"one.txt": "The lighthouse was built in 1874."}, "lighthouse", "The lighthouse was built in 1874."),
+        ({"one.md": "# Lighthouse\n\nThe lighthouse was built in 1874."}, "When was the lighthouse built?", "The lighthouse was built in 1874."),
+        ({"one.txt": "The lighthouse was built in 1874. It is painted red and white."}, "When was the lighthouse built?",
+         "The lighthouse was built in 1874."),
+        ({"one.txt": "The lighthouse was built in 1874. It is painted red and white."}, "Is the lighthouse painted red?",
+         "It is painted red and white."),
+        ({"owls.txt": "Owls hunt at night. Owls nest in old trees."}, "Where do owls nest?", "Owls nest in old trees."),
+        ({"a.txt": "Owls hunt at night.", "b.txt": "Foxes sleep during the day."}, "Do foxes sleep during the day?",
+         "Foxes sleep during the day."),
+    ],
+)
+def test_tiny_corpus_answers_an_exact_question(build: Build, files: dict[str, str], question: str, expected: str) -> None:
+    # With one or two sentences rank-bm25's IDF floor makes every BM25 score zero or negative.
+    library, settings = build(files)
+    assert top(answer(library, question, settings)) == expected
+
+
+def test_tiny_corpus_still_abstains_off_topic(build: Build) -> None:
+    library, settings = build({"one.txt": "The lighthouse was built in 1874."})
+    assert not answer(library, "Who won the football World Cup?", settings).answered
+
+
+RUSSIAN = {
+    "vstrecha.md": (
+        "---\ntitle: Встреча в Астане\n---\n"
+        "Премьер-министр встретился с вице-президентом Всемирного банка.\n"
+        "Стороны обсудили совместные проекты в области водоснабжения.\n"
+    ),
+    "sad.txt": "Томаты любят солнечный свет.\nРассаду поливают утром.\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "expected", "answered"),
+    [
+        ("С кем встретился премьер-министр?", "Премьер-министр встретился", True),
+        ("Какие проекты обсудили стороны?", "Стороны обсудили совместные проекты", True),
+        ("Когда поливают рассаду?", "Рассаду поливают утром.", True),
+        ("Кто выиграл чемпионат мира по футболу?", None, False),
+    ],
+)
+def test_russian_corpus(build: Build, question: str, expected: str | None, answered: bool) -> None:
+    library, settings = build(RUSSIAN, language="russian")
+    result = answer(library, question, settings)
+    assert result.answered is answered
+    if expected:
+        assert top(result).startswith(expected)
+
+
+# --- the seed QA set -------------------------------------------------------------------------------------
+
+
+def seed_questions() -> list[Question]:
+    return read_questions(SEED_QA)
+
+
+def test_seed_qa_off_topic_abstained_and_paraphrases_in_top_3(seed: Loaded) -> None:
+    library, settings = seed
+    questions = seed_questions()
+    assert sum(1 for q in questions if q.expected) >= 18 and sum(1 for q in questions if not q.expected) >= 12
+    wrongly_answered, not_answered, too_low = [], [], []
+    for question in questions:
+        result = answer(library, question.question, settings)
+        if not question.expected:
+            if result.answered:
+                wrongly_answered.append((question.id, result.quotes[0].text[:60]))
+            continue
+        if not result.answered:
+            not_answered.append(question.id)
+        rank = first_match(result, question.expected)
+        if rank is None or rank > 3:
+            too_low.append((question.id, rank))
+    assert (wrongly_answered, not_answered, too_low) == ([], [], [])
+
+
+def test_seed_report_figures(seed: Loaded) -> None:
+    library, settings = seed
+    questions = seed_questions()
+    report = score((q, answer(library, q.question, settings)) for q in questions)
+    assert report.hit_at_3 == 1.0 and report.abstention == 1.0 and report.answered_rate == 1.0
+    assert report.mrr_at_10 >= 1 / 3 and 0.0 < report.p_at_1 <= 1.0
+    assert report.latency_ms["p50"] < 100
+
+
+# --- evaluation -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("returned", "expected", "ok"),
+    [
+        ("The bank financed 48 projects worth $8 billion.", "48 projects worth $8 billion", True),  # contains
+        ("The bank  financed\n48 PROJECTS.", "the bank financed 48 projects", True),  # case and space folded
+        ("48 projects worth $8 billion", "The bank financed 48 projects worth $8 billion.", True),  # part, over half
+        ("48 projects", "The bank financed 48 projects worth $8 billion.", False),  # part, under half
+        ("Twelve words.", "Twelve words.", True),
+        ("The bank financed roads.", "48 projects worth $8 billion", False),
+        ("", "anything", False),
+    ],
+)
+def test_matches_rule(returned: str, expected: str, ok: bool) -> None:
+    assert matches(returned, expected) is ok
+
+
+DOC = Document(path="d.md", title="D", text="")
+
+
+def fake_answer(texts: list[str], answered: bool = True, took_ms: float = 1.0) -> Answer:
+    hits = tuple(Hit(Sentence(i, DOC, i, text), 1.0 / (i + 1)) for i, text in enumerate(texts))
+    return Answer("q", answered, (), (), hits, 0.5, took_ms)
+
+
+def test_metrics_on_a_hand_made_case() -> None:
+    filler = [f"filler sentence number {i}" for i in range(12)]
+    pairs = [
+        (Question("a", "qa", ("the answer",)), fake_answer(["The answer is here.", *filler[:3]])),  # rank 1
+        (Question("b", "qb", ("the answer",)), fake_answer([filler[0], "the answer", *filler[1:3]])),  # rank 2
+        (Question("c", "qc", ("x1", "the answer")), fake_answer([*filler[:3], "The answer."], answered=False)),  # rank 4
+        (Question("d", "qd", ("the answer",)), fake_answer([*filler[:10], "the answer"])),  # rank 11: beyond @10
+        (Question("n1", "qn1", ()), fake_answer(filler[:2], answered=False, took_ms=3.0)),  # rightly declined
+        (Question("n2", "qn2", ()), fake_answer(filler[:2], answered=True, took_ms=5.0)),  # wrongly answered
+    ]
+    report = score(pairs)
+    assert (report.answerable, report.unanswerable) == (4, 2)
+    assert report.p_at_1 == pytest.approx(1 / 4)
+    assert report.hit_at_3 == pytest.approx(2 / 4)
+    assert report.mrr_at_10 == pytest.approx((1 + 1 / 2 + 1 / 4) / 4)
+    assert report.answered_rate == pytest.approx(3 / 4)
+    assert report.abstention == pytest.approx(1 / 2)
+    assert report.misses == ("b", "c", "d", "n2")
+    assert report.latency_ms["p50"] == pytest.approx(1.0) and report.latency_ms["p99"] == pytest.approx(4.9)
+
+
+def test_metrics_of_nothing_are_zero() -> None:
+    report = score([])
+    assert (report.p_at_1, report.hit_at_3, report.mrr_at_10, report.abstention) == (0.0, 0.0, 0.0, 0.0)
+
+
+def write_qa(tmp_path: Path, lines: list[str]) -> Path:
+    path = tmp_path / "qa.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_read_questions(tmp_path: Path) -> None:
+    path = write_qa(
+        tmp_path,
+        [
+            json.dumps({"id": 1, "question": "Who?", "expected": ["Someone did it."]}),
+            "",
+            json.dumps({"id": "n", "question": "Off topic?", "expected": []}),
+            json.dumps({"id": "m", "question": "No expected key?"}),
+        ],
+    )
+    assert read_questions(path) == [
+        Question("1", "Who?", ("Someone did it.",)),
+        Question("n", "Off topic?", ()),
+        Question("m", "No expected key?", ()),
+    ]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["{not json", json.dumps({"id": "x"}), json.dumps({"question": "no id"}), json.dumps(["a", "list"]), "42"],
+    ids=["not-json", "no-question", "no-id", "a-list", "a-number"],
+)
+def test_read_questions_names_the_bad_line(tmp_path: Path, bad: str) -> None:
+    good = json.dumps({"id": "ok", "question": "Fine?", "expected": []})
+    path = write_qa(tmp_path, [good, "", bad, good])
+    with pytest.raises(ValueError, match=rf"qa\.jsonl:3: not a QA line"):
+        read_questions(path)
+
+
+def test_read_questions_never_splits_an_expected_string_into_characters(tmp_path: Path) -> None:
+    # A common slip: "expected" written as one string instead of a list. Each character would then
+    # "match" almost any sentence and P@1 would read 1.0; take it as one sentence or refuse the line.
+    path = write_qa(tmp_path, [json.dumps({"id": "s", "question": "Who?", "expected": "Someone did it."})])
+    try:
+        questions = read_questions(path)
+    except ValueError as exc:
+        assert "qa.jsonl:1" in str(exc)
+    else:
+        assert questions[0].expected == ("Someone did it.",)
