@@ -1,0 +1,118 @@
+"""Settings from the environment and `.env`: lists of ids, readable errors, and a token that never shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from bot.config import Settings, SettingsError, load_settings
+
+pytestmark = pytest.mark.usefixtures("isolated")
+
+TOKEN = "123456:AAE-very-secret-token"
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.corpus_dir == Path("corpus") and settings.language == "english"
+    assert settings.answer_sentences == 3 and settings.telegram_bot_token is None
+    assert settings.admin_ids == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("value", "ids"),
+    [
+        ("1,2,3", {1, 2, 3}),
+        ("[1,2,3]", {1, 2, 3}),
+        (" [ 10 , 20 ] ", {10, 20}),
+        ("7", {7}),
+        ("1;2", {1, 2}),
+        ("1,,2,", {1, 2}),
+        ("", set()),
+        ("[]", set()),
+        ("-100123, 42", {-100123, 42}),  # group chats have negative ids
+    ],
+)
+@pytest.mark.parametrize("variable", ["ADMIN_IDS", "ALLOWED_USER_IDS", "ALLOWED_CHAT_IDS"])
+def test_id_lists_accept_both_ways_of_writing_them(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, ids: set[int]) -> None:
+    monkeypatch.setenv(variable, value)
+    assert getattr(load_settings(), variable.lower()) == frozenset(ids)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ANSWER_SENTENCES", "abc"),
+        ("ANSWER_SENTENCES", "0"),
+        ("ANSWER_SENTENCES", "11"),
+        ("MIN_CONFIDENCE", "1.5"),
+        ("LANGUAGE", "klingon"),
+        ("WORKERS", "-1"),
+        ("ADMIN_IDS", "1,two,3"),
+        ("ADMIN_IDS", '["1","2"]'),
+        ("USER_RATE_PERIOD", "0"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert message.startswith("bad setting: ") and f"{variable}:" in message
+    assert repr(value) in message  # what was wrong is shown for ordinary settings
+
+
+def test_env_file_in_working_directory_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("ADMIN_IDS=[4,5]\nANSWER_SENTENCES=5\nLANGUAGE=russian\n", encoding="utf-8")
+    monkeypatch.setenv("ANSWER_SENTENCES", "2")
+    settings = load_settings()
+    assert settings.admin_ids == frozenset({4, 5}) and settings.language == "russian"
+    assert settings.answer_sentences == 2
+
+
+def test_overrides_win_over_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CORPUS_DIR", "/from/env")
+    assert load_settings().corpus_dir == Path("/from/env")
+    assert load_settings(corpus_dir=tmp_path).corpus_dir == tmp_path
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_empty_token_means_no_token(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", value)
+    assert load_settings().telegram_bot_token is None
+
+
+def test_token_is_secret_and_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    settings = load_settings()
+    assert isinstance(settings.telegram_bot_token, SecretStr)
+    assert settings.telegram_bot_token.get_secret_value() == TOKEN
+    for shown in (repr(settings), str(settings), settings.model_dump_json(), str(settings.model_dump())):
+        assert TOKEN not in shown and "very-secret" not in shown
+
+
+def test_token_never_in_an_error_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("ANSWER_SENTENCES", "abc")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "ANSWER_SENTENCES" in str(raised.value) and "very-secret" not in str(raised.value)
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+@pytest.mark.parametrize("bad", [123456, ["123456:AAE-very-secret-token"], {"token": "very-secret"}])
+def test_malformed_token_is_named_but_not_echoed(bad: object) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(telegram_bot_token=bad)
+    assert "TELEGRAM_BOT_TOKEN" in str(raised.value)
+    assert "very-secret" not in str(raised.value) and "123456" not in str(raised.value)
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings()
+    with pytest.raises(ValidationError, match="frozen"):
+        settings.answer_sentences = 5  # type: ignore[misc]
+    assert isinstance(settings, Settings) and settings.answer_sentences == 3
