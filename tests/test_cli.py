@@ -1,0 +1,316 @@
+"""The `citebot` command: ask (plain, JSON, stdin), check, eval, chat, start, bad settings; README commands."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import MINI_CORPUS, REPO, SEED_CORPUS, SEED_QA, write_files
+
+from bot import cli
+from bot.config import Settings
+from bot.render import NOT_FOUND
+
+pytestmark = pytest.mark.usefixtures("isolated")
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    return write_files(tmp_path / "docs", {**MINI_CORPUS, "broken.md": "---\ntitle: [x\n---\nBroken header, kept body.\n", "empty.txt": ""})
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str | None = None,
+        monkeypatch: pytest.MonkeyPatch | None = None) -> tuple[int, str, str]:
+    if stdin is not None:
+        assert monkeypatch is not None
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- ask ------------------------------------------------------------------------------------------------
+
+
+def test_ask_prints_the_answer_with_citation(capsys: pytest.CaptureFixture[str], docs: Path) -> None:
+    code, out, err = run(capsys, "ask", "--corpus", str(docs), "Who", "did the prime minister meet in Astana?")
+    assert code == 0
+    assert out.startswith("Q: Who did the prime minister meet in Astana?\n")
+    assert "The Prime Minister met the World Bank vice president in Astana. [1]" in out
+    assert "Sources:\n[1] World Bank meeting in Astana — example.org, 2025-06-01 — https://example.org/bank" in out
+    assert "<b>" not in out
+    assert re.search(r"Loaded 5 documents, \d+ sentences", err)
+
+
+def test_ask_off_topic_prints_not_found(capsys: pytest.CaptureFixture[str], docs: Path) -> None:
+    code, out, _ = run(capsys, "ask", "--corpus", str(docs), "What is the capital of France?")
+    assert code == 0 and NOT_FOUND in out and "[1]" not in out and "Sources" not in out
+
+
+CITE_TYPES = {"document": str, "title": str}
+
+
+def check_json(data: dict, question: str) -> None:
+    assert data["question"] == question
+    assert isinstance(data["answered"], bool)
+    assert isinstance(data["took_ms"], float) and data["took_ms"] >= 0
+    results = data["results"]
+    assert isinstance(results, list) and len(results) <= 10
+    for row in results:
+        assert isinstance(row["text"], str) and row["text"]
+        assert isinstance(row["score"], float)
+        assert isinstance(row["document"], str) and isinstance(row["title"], str)
+        assert not row["document"].startswith("/") and not Path(row["document"]).is_absolute()
+    scores = [row["score"] for row in results]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_ask_json_schema(capsys: pytest.CaptureFixture[str], docs: Path) -> None:
+    question = "When did the railway line open to passengers?"
+    code, out, _ = run(capsys, "ask", "--json", "--corpus", str(docs), question)
+    assert code == 0
+    [line] = out.splitlines()
+    data = json.loads(line)
+    check_json(data, question)
+    assert data["answered"] is True and len(data["results"]) >= 2
+    best = data["results"][0]
+    assert best["text"].startswith("The Darbaza-Maktaaral railway line opened")
+    assert best["document"] == "rail/line.md" and best["title"] == "The Darbaza-Maktaaral railway"
+    assert data["answer"][0]["text"] == best["text"] and data["answer"][0]["citation"] == 1
+    assert data["sources"][0]["document"] == "rail/line.md"
+
+
+def test_ask_json_has_results_even_when_not_answered(capsys: pytest.CaptureFixture[str]) -> None:
+    question = "Who won the football World Cup?"
+    code, out, _ = run(capsys, "ask", "--json", "--corpus", str(SEED_CORPUS), question)
+    data = json.loads(out)
+    check_json(data, question)
+    assert code == 0 and data["answered"] is False and data["answer"] == [] and data["sources"] == []
+    assert 1 <= len(data["results"]) <= 10
+    assert {row["document"] for row in data["results"]} == {"000_d3a2f4f3c119993b.txt"}
+
+
+def test_ask_reads_one_question_per_stdin_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path) -> None:
+    questions = ["Which is Europe's most active volcano?", "", "   ", "What is the capital of France?", "What improves heavy clay soil?"]
+    code, out, _ = run(capsys, "ask", "--json", "--corpus", str(docs), stdin="\n".join(questions) + "\n", monkeypatch=monkeypatch)
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]  # stdout is nothing but JSON lines
+    assert [row["question"] for row in rows] == [q for q in questions if q.strip()]
+    assert [row["answered"] for row in rows] == [True, False, True]
+    for row in rows:
+        check_json(row, row["question"])
+
+
+def test_ask_plain_from_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path) -> None:
+    code, out, _ = run(capsys, "ask", "--corpus", str(docs), stdin="What improves heavy clay soil?\nWhich is Europe's most active volcano?", monkeypatch=monkeypatch)
+    assert code == 0 and out.count("Q: ") == 2 and "Compost improves heavy clay soil" in out and "Mount Etna" in out
+
+
+def test_python_m_bot_ask_in_a_subprocess(tmp_path: Path, docs: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
+    env.update(HOME=str(tmp_path / "home"), CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", "--corpus", str(docs), "How many projects has the bank financed?"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Since 1992 the bank has financed 48 projects worth 8 billion dollars in the country. [1]" in done.stdout
+    assert "[1] World Bank meeting in Astana" in done.stdout
+
+
+# --- check ------------------------------------------------------------------------------------------------
+
+
+def test_check_reports_documents_sentences_and_skipped(capsys: pytest.CaptureFixture[str], docs: Path) -> None:
+    code, out, _ = run(capsys, "check", "--corpus", str(docs))
+    assert code == 0
+    assert re.search(r"^documents: 5$", out, re.M)
+    assert re.search(r"^sentences: (\d+)$", out, re.M) and int(re.search(r"^sentences: (\d+)$", out, re.M)[1]) >= 10
+    assert re.search(r"^skipped: +1$", out, re.M) and "  empty.txt: empty file" in out
+    assert re.search(r"^warnings: +1$", out, re.M) and "  broken.md: broken front matter ignored" in out
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: tmp / "missing", "does not exist"),
+        (lambda tmp: write_files(tmp / "empty", {}), "no .txt or .md files"),
+        (lambda tmp: write_files(tmp / "bad", {"a.txt": b"", "b.md": b"\x00\x01"}), "a.txt: empty file"),
+    ],
+    ids=["missing", "empty", "all-bad"],
+)
+@pytest.mark.parametrize("command", ["check", "ask", "eval"])
+def test_unusable_corpus_exits_non_zero_with_the_reason(capsys: pytest.CaptureFixture[str], tmp_path: Path, make, message: str,
+                                                        command: str) -> None:
+    root = make(tmp_path)
+    extra = {"check": [], "ask": ["a question"], "eval": [str(SEED_QA)]}[command]
+    code, out, err = run(capsys, command, "--corpus", str(root), *extra)
+    assert code == 1
+    assert err.startswith("citebot: ") and message in err and str(root) in err
+    assert "Traceback" not in err
+
+
+# --- eval -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def qa(tmp_path: Path) -> Path:
+    rows = [
+        {"id": "hit", "question": "Which is Europe's most active volcano?", "expected": ["Mount Etna is the most active volcano in Europe."]},
+        # Answerable, but the "expected" sentence is not the one that answers it: a rank-1 miss.
+        {"id": "miss", "question": "What improves heavy clay soil?", "expected": ["Tomatoes need six hours of direct sunlight every day."]},
+        {"id": "off", "question": "What is the capital of France?", "expected": []},
+    ]
+    path = tmp_path / "qa.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def figures(out: str) -> dict[str, float]:
+    return {name: float(value) for name, value in re.findall(r"^(P@1|Hit@3|MRR@10|answered|abstention):\s+([\d.]+)", out, re.M)}
+
+
+def test_eval_prints_the_figures(capsys: pytest.CaptureFixture[str], docs: Path, qa: Path) -> None:
+    code, out, _ = run(capsys, "eval", str(qa), "--corpus", str(docs), "--show-misses")
+    assert code == 0
+    found = figures(out)
+    assert found["P@1"] == 0.5 and found["abstention"] == 1.0 and found["answered"] == 1.0
+    assert 0.5 < found["MRR@10"] < 1.0
+    assert "questions:   2 answerable, 1 unanswerable" in out
+    assert re.search(r"^latency ms:\s+p50 [\d.]+\s+p90 [\d.]+\s+p99 [\d.]+$", out, re.M)
+    assert re.search(r"^misses:\s+miss$", out, re.M)
+
+
+@pytest.mark.parametrize(
+    ("floors", "code", "failed"),
+    [
+        (["--min-p1", "0.5"], 0, None),
+        (["--min-p1", "0.6"], 1, "P@1 0.500 < 0.6"),
+        (["--min-abstention", "1.0", "--min-p1", "0.4"], 0, None),
+        (["--min-hit3", "0.9", "--min-mrr", "0.99"], 1, "MRR@10"),
+    ],
+)
+def test_eval_exits_1_below_a_floor(capsys: pytest.CaptureFixture[str], docs: Path, qa: Path, floors: list[str], code: int,
+                                    failed: str | None) -> None:
+    got, _, err = run(capsys, "eval", str(qa), "--corpus", str(docs), *floors)
+    assert got == code
+    if failed:
+        assert "below the floor" in err and failed in err
+    else:
+        assert "below the floor" not in err
+
+
+def test_eval_on_the_seed_set(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "eval", str(SEED_QA), "--corpus", str(SEED_CORPUS), "--min-hit3", "1.0", "--min-abstention", "1.0")
+    assert code == 0
+    found = figures(out)
+    assert set(found) == {"P@1", "Hit@3", "MRR@10", "answered", "abstention"}
+    assert "questions:   18 answerable, 12 unanswerable" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [('{"id": "a", "question": "ok", "expected": []}\n{broken\n', "qa.jsonl:2: not a QA line"), (None, "No such file")],
+)
+def test_eval_bad_qa_file_exits_1_naming_the_problem(capsys: pytest.CaptureFixture[str], docs: Path, tmp_path: Path,
+                                                      content: str | None, message: str) -> None:
+    path = tmp_path / "qa.jsonl"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    code, _, err = run(capsys, "eval", str(path), "--corpus", str(docs))
+    assert code == 1 and message in err and "Traceback" not in err
+
+
+# --- chat and start --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def history(monkeypatch: pytest.MonkeyPatch, isolated: Path) -> Path:
+    # HOME is tmp_path/home (see `isolated`); the history path was computed at import, so point it there too.
+    path = Path(os.environ["HOME"]) / ".citebot_history"
+    monkeypatch.setattr(cli, "HISTORY", path)
+    return path
+
+
+def test_chat_answers_stdin_lines_and_exits_0_on_eof(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path,
+                                                      history: Path) -> None:
+    lines = "Which is Europe's most active volcano?\n\nWhat is the capital of France?\n"
+    code, out, _ = run(capsys, "chat", "--corpus", str(docs), stdin=lines, monkeypatch=monkeypatch)
+    assert code == 0
+    assert "Ctrl-D quits" in out
+    assert "Mount Etna is the most active volcano in Europe. [1]" in out and "Sources:" in out
+    assert NOT_FOUND in out
+    assert history.exists()
+
+
+def test_chat_history_goes_to_home(tmp_path: Path, docs: Path) -> None:
+    home = tmp_path / "elsewhere"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
+    env.update(HOME=str(home), CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-m", "bot", "chat", "--corpus", str(docs)], input="What improves heavy clay soil?\n",
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Compost improves heavy clay soil" in done.stdout
+    assert (home / ".citebot_history").exists()
+
+
+@pytest.mark.parametrize("token", [None, "", "  "])
+def test_start_without_a_token_opens_the_chat(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path,
+                                              history: Path, token: str | None) -> None:
+    if token is not None:
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", token)
+
+    def no_bot(settings: Settings) -> int:
+        raise AssertionError("the Telegram bot must not start without a token")
+
+    monkeypatch.setattr(cli, "run_bot", no_bot)
+    code, out, _ = run(capsys, "start", "--corpus", str(docs), stdin="What improves heavy clay soil?\n", monkeypatch=monkeypatch)
+    assert code == 0 and "Ctrl-D quits" in out and "Compost improves heavy clay soil" in out
+
+
+def test_start_with_a_token_starts_the_bot(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    started: list[Settings] = []
+    monkeypatch.setattr(cli, "run_bot", lambda settings: started.append(settings) or 0)
+    code, _, _ = run(capsys, "start", "--corpus", str(docs))
+    assert code == 0 and len(started) == 1 and started[0].corpus_dir == docs
+
+
+# --- settings and arguments -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["ask", "a question"], ["check"], ["chat"], ["start"], ["eval", "qa.jsonl"]])
+@pytest.mark.parametrize(("variable", "value"), [("ANSWER_SENTENCES", "abc"), ("LANGUAGE", "klingon"), ("ADMIN_IDS", "x")])
+def test_bad_setting_exits_2_naming_the_variable(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path,
+                                                 command: list[str], variable: str, value: str) -> None:
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:very-secret")
+    code, out, err = run(capsys, *command, "--corpus", str(docs))
+    assert code == 2 and out == ""
+    assert err.startswith("citebot: bad setting: ") and variable in err
+    assert "very-secret" not in err
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["frobnicate"])
+    assert raised.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+# --- README ---------------------------------------------------------------------------------------------
+
+
+def test_every_menu_command_is_documented_in_the_readme() -> None:
+    from bot.telegram import COMMANDS
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert COMMANDS
+    missing = [name for name, _ in COMMANDS if not re.search(rf"/{re.escape(name)}\b", readme)]
+    assert missing == []
