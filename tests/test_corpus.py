@@ -233,7 +233,7 @@ def test_discovery_is_recursive_sorted_and_skips_hidden_and_other_types(tmp_path
     assert found == ["UPPER.TXT", "a.md", "b.txt", "sub/d.txt", "sub/deeper/c.md"]
 
 
-def test_corpus_inside_a_hidden_folder_still_works(build: Build, tmp_path: Path) -> None:
+def test_corpus_inside_a_hidden_folder_still_works(tmp_path: Path) -> None:
     root = write_files(tmp_path / ".local" / "docs", {"a.txt": "A sentence about rivers.\n"})
     library = load_library(load_settings(corpus_dir=root, cache_dir=tmp_path / "cache"))
     assert [d.path for d in library.documents] == ["a.txt"]
