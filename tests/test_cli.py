@@ -53,7 +53,6 @@ def test_ask_off_topic_prints_not_found(capsys: pytest.CaptureFixture[str], docs
     assert code == 0 and NOT_FOUND in out and "[1]" not in out and "Sources" not in out
 
 
-
 def check_json(data: dict, question: str) -> None:
     assert data["question"] == question
     assert isinstance(data["answered"], bool)
