@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import struct
+import sys
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -128,7 +129,8 @@ def decode(data: bytes, key: str, digest: str, document: Document) -> AnalyzedDo
 
 
 def _split_terms(text: str) -> tuple[str, ...]:
-    return tuple(text.split(TERM_SEPARATOR)) if text else ()
+    # Interned: a common term is then one string shared by every document instead of one copy each.
+    return tuple(map(sys.intern, text.split(TERM_SEPARATOR))) if text else ()
 
 
 def _assemble(document: Document, texts: dict[str, str], arrays: dict[str, np.ndarray]) -> AnalyzedDocument:
