@@ -27,6 +27,8 @@ OVERLAP_WEIGHT = 0.1
 KEEP_RATIO = 0.6
 # With several question words found, the coverage bar drops to this share of MIN_CONFIDENCE.
 SEVERAL_WORDS = 0.6
+# A single question word found must carry at least this share of the question's weight.
+ONE_WORD = 0.5
 RESULTS = 10
 
 WANTS_NUMBER = re.compile(
@@ -120,8 +122,9 @@ def rank(library: Library, question: str) -> tuple[list[Hit], list[str]]:
     sentence_part = np.clip(sentence_scores, 0.0, None)
     document_part = np.clip(library.passages.scores(ids, numbers), 0.0, None)
     overlap = library.sentences.matches(ids, rows) / max(len(set(ids)), 1)
+    best = float(sentence_part.max())
     combined = (
-        sentence_part / max(float(sentence_part.max()), 1e-9)
+        (sentence_part / best if best > 0 else overlap)
         + DOCUMENT_WEIGHT * document_part / max(float(document_part.max()), 1e-9)
         + LEAD_WEIGHT / (1.0 + positions) ** LEAD_DECAY
         + OVERLAP_WEIGHT * overlap
@@ -146,7 +149,10 @@ def coverage(library: Library, terms: list[str], hit: Hit) -> tuple[float, int]:
 
 def confident(share: float, matched: int, settings: Settings) -> bool:
     """The abstention test: enough of the question is found, or several of its words at a lower bar."""
-    # Two or more matching words rarely meet by chance; one common word ("world" in "World Cup") does.
+    # Two or more matching words rarely meet by chance; one word ("world" in "World Cup") easily does,
+    # so a lone word must carry half the question.
+    if matched == 1:
+        return share >= max(settings.min_confidence, ONE_WORD)
     return share >= settings.min_confidence or (matched >= 2 and share >= settings.min_confidence * SEVERAL_WORDS)
 
 
@@ -185,6 +191,10 @@ def answer(library: Library, question: str, settings: Settings) -> Answer:
             context = lead_in(library, hit)
             if context is not None and hit.sentence.id - 1 in shown:
                 context = None
+            if context is not None:
+                # Shown as context, the sentence before must not come again as a quote of its own.
+                shown.add(hit.sentence.id - 1)
+                seen.add(" ".join(context.casefold().split()))
             quotes.append(
                 Quote(hit.sentence.text, sources.index(document) + 1, hit.score, document, hit.sentence.position, context)
             )

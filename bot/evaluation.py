@@ -55,8 +55,11 @@ def read_questions(path: Path) -> list[Question]:
             continue
         try:
             row = json.loads(line)
-            questions.append(Question(str(row["id"]), str(row["question"]), tuple(row.get("expected") or ())))
-        except (ValueError, KeyError, TypeError) as exc:
+            expected = row.get("expected") or ()
+            # One string where a list belongs would otherwise be read as a list of single characters.
+            expected = (expected,) if isinstance(expected, str) else tuple(str(e) for e in expected)
+            questions.append(Question(str(row["id"]), str(row["question"]), expected))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{path}:{number}: not a QA line ({exc})") from None
     return questions
 
