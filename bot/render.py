@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Callable, Iterable
@@ -13,28 +14,35 @@ TELEGRAM_LIMIT = 4096
 NOT_FOUND = "I couldn't find this in the documents."
 NOT_FOUND_HINT = "Try other words for the same question, name the subject more precisely, or ask something the documents cover."
 WORD = re.compile(r"\w+")
+# Metadata is cut to these lengths, so one source line always fits a message, escaped.
 TITLE_CHARS = 200
-URL_CHARS = 1000
+DETAIL_CHARS = 100
+URL_CHARS = 300
+MIN_LIMIT = 100
 
 
 def _short(text: str, chars: int) -> str:
     return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
-def source_line(number: int, document: Document) -> str:
+def _details(document: Document) -> list[str]:
+    return [_short(part, DETAIL_CHARS) for part in (document.source, document.date) if part]
+
+
+def source_line(number: int, document: Document, title_chars: int = TITLE_CHARS) -> str:
     """A plain citation line: `[1] Title — source, date — url`."""
-    details = ", ".join(part for part in (document.source, document.date) if part)
-    line = f"[{number}] {_short(document.title, TITLE_CHARS)}" + (f" — {details}" if details else "")
+    details = ", ".join(_details(document))
+    line = f"[{number}] {_short(document.title, title_chars)}" + (f" — {details}" if details else "")
     return line + (f" — {_short(document.url, URL_CHARS)}" if document.url else "")
 
 
-def source_html(number: int, document: Document) -> str:
+def source_html(number: int, document: Document, title_chars: int = TITLE_CHARS) -> str:
     """An HTML citation line, the title linked to the document's url when it has one."""
-    title = html.escape(_short(document.title, TITLE_CHARS))
+    title = html.escape(_short(document.title, title_chars), quote=False)
     url = document.url or ""
     if url.startswith(("http://", "https://")) and len(url) <= URL_CHARS:
         title = f'<a href="{html.escape(url, quote=True)}">{title}</a>'
-    details = ", ".join(html.escape(part) for part in (document.source, document.date) if part)
+    details = ", ".join(html.escape(part, quote=False) for part in _details(document))
     return f"[{number}] {title}" + (f" — {details}" if details else "")
 
 
@@ -44,22 +52,42 @@ def highlight(text: str, words: Iterable[str]) -> str:
     out, last = [], 0
     for match in WORD.finditer(text):
         if match.group().casefold() in wanted:
-            out.append(html.escape(text[last : match.start()]))
-            out.append(f"<b>{html.escape(match.group())}</b>")
+            out.append(html.escape(text[last : match.start()], quote=False))
+            out.append(f"<b>{html.escape(match.group(), quote=False)}</b>")
             last = match.end()
-    out.append(html.escape(text[last:]))
+    out.append(html.escape(text[last:], quote=False))
     return "".join(out)
 
 
-def _cut(text: str, room: int) -> list[str]:
-    # Only a sentence longer than a whole message is cut, between words, the one place left to cut.
+def _fit(text: str, room: int, escape: Callable[[str], str]) -> list[str]:
+    """Cut text between words into pieces whose escaped form fits the room."""
     pieces = []
-    while len(text) > room:
-        at = text.rfind(" ", 0, room)
-        at = at if at > room // 2 else room
-        pieces.append(text[:at])
-        text = text[at:].lstrip()
-    return pieces + [text]
+    while text:
+        size = len(text)
+        while True:
+            piece = text[:size]
+            if size < len(text):
+                # Only a sentence longer than a message is cut: between words, unless a word is that long.
+                space = piece.rfind(" ")
+                piece = piece[:space] if space > size // 2 else piece
+            out = escape(piece)
+            if len(out) <= room or size == 1:
+                break
+            size = max(1, min(len(piece) - 1, len(piece) * room // len(out)))
+        pieces.append(out)
+        text = text[len(piece) :].lstrip()
+    return pieces
+
+
+def _source(number: int, document: Document, limit: int, as_html: bool) -> str:
+    # Long metadata is shortened until the line fits; at worst only the number and a short title remain.
+    line = source_html if as_html else source_line
+    for chars in (TITLE_CHARS, 60, 20):
+        text = line(number, document, chars)
+        if len(text) <= limit:
+            return text
+    title = _short(document.title, 20)
+    return f"[{number}] " + (html.escape(title, quote=False) if as_html else title)
 
 
 def _pack(blocks: Iterable[str], limit: int, joiner: str = "\n\n") -> list[str]:
@@ -73,33 +101,34 @@ def _pack(blocks: Iterable[str], limit: int, joiner: str = "\n\n") -> list[str]:
     return messages
 
 
-def _quote(quote: Quote, room: int, escape: Callable[[str], str], aside: Callable[[str], str]) -> list[str]:
+def _quote(quote: Quote, limit: int, escape: Callable[[str], str], aside: Callable[[str], str]) -> list[str]:
     marker = f" [{quote.citation}]"
-    whole = f"{quote.context} {quote.text}" if quote.context else quote.text
-    if len(whole) <= room - len(marker):
-        blocks = [aside(escape(quote.context)) + " " + escape(quote.text) if quote.context else escape(quote.text)]
-    else:
-        blocks = [escape(piece) for piece in _cut(whole, room - len(marker))]
-    blocks[-1] += marker
-    return blocks
+    room = limit - len(marker)
+    if quote.context:
+        block = aside(escape(quote.context)) + " " + escape(quote.text)
+        if len(block) <= room:
+            return [block + marker]
+    pieces = _fit(f"{quote.context} {quote.text}" if quote.context else quote.text, room, escape)
+    pieces[-1] += marker
+    return pieces
 
 
 def messages(answer: Answer, limit: int = TELEGRAM_LIMIT, as_html: bool = True) -> list[str]:
     """The answer as messages of at most `limit` characters, split between sentences."""
+    if limit < MIN_LIMIT:
+        raise ValueError(f"a message limit under {MIN_LIMIT} characters cannot hold a citation")
     if not answer.answered:
         if as_html:
-            return [f"{html.escape(NOT_FOUND)}\n<i>{html.escape(NOT_FOUND_HINT)}</i>"]
+            return [f"{html.escape(NOT_FOUND, quote=False)}\n<i>{html.escape(NOT_FOUND_HINT, quote=False)}</i>"]
         return [f"{NOT_FOUND}\n{NOT_FOUND_HINT}"]
     if as_html:
-        # Escaping and bold tags can make text up to five times longer, so raw text gets a fifth of the room.
-        room = (limit - 16) // 5
-        blocks = [b for q in answer.quotes for b in _quote(q, room, lambda t: highlight(t, answer.words), "<i>{}</i>".format)]
-        lines = [source_html(n, d) for n, d in enumerate(answer.sources, 1)]
+        bold = functools.partial(highlight, words=answer.words)
+        blocks = [b for q in answer.quotes for b in _quote(q, limit, bold, "<i>{}</i>".format)]
         heading = "<b>Sources</b>"
     else:
         blocks = [b for q in answer.quotes for b in _quote(q, limit, str, "({})".format)]
-        lines = [source_line(n, d) for n, d in enumerate(answer.sources, 1)]
         heading = "Sources:"
+    lines = [_source(n, d, limit - len(heading) - 1, as_html) for n, d in enumerate(answer.sources, 1)]
     sources = _pack([f"{heading}\n{lines[0]}", *lines[1:]], limit, "\n")
     return _pack(blocks + sources, limit)
 
