@@ -18,7 +18,7 @@ from bot.index import Library, load_library
 from bot.render import as_json, plain
 
 log = logging.getLogger("citebot")
-HISTORY = Path.home() / ".citebot_history"
+HISTORY_FILE = ".citebot_history"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -82,9 +82,10 @@ def chat(settings: Settings) -> int:
     try:
         import readline  # noqa: F401  (imported for its side effect: line editing and history in input())
 
+        history = Path.home() / HISTORY_FILE
         readline.set_history_length(1000)
-        if HISTORY.exists():
-            readline.read_history_file(HISTORY)
+        if history.exists():
+            readline.read_history_file(history)
     except (ImportError, OSError):
         readline = None  # type: ignore[assignment]
     library = load(settings)
@@ -103,7 +104,7 @@ def chat(settings: Settings) -> int:
     finally:
         if readline is not None:
             try:
-                readline.write_history_file(HISTORY)
+                readline.write_history_file(history)
             except OSError:
                 pass
     return 0

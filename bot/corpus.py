@@ -94,7 +94,8 @@ def title_from_text(body: str) -> str | None:
     heading = HEADING.search(body)
     if heading:
         return heading["title"]
-    first = next((line.strip() for line in body.splitlines() if line.strip()), "")
+    # The first line with words in it: a rule or a row of dashes is no headline.
+    first = next((line.strip() for line in body.splitlines() if re.search(r"\w", line)), "")
     if not first:
         return None
     sentence = re.split(r"(?<=[.!?])\s", first, maxsplit=1)[0]

@@ -229,10 +229,8 @@ def test_eval_bad_qa_file_exits_1_naming_the_problem(capsys: pytest.CaptureFixtu
 
 @pytest.fixture
 def history(monkeypatch: pytest.MonkeyPatch, isolated: Path) -> Path:
-    # HOME is tmp_path/home (see `isolated`); the history path was computed at import, so point it there too.
-    path = Path(os.environ["HOME"]) / ".citebot_history"
-    monkeypatch.setattr(cli, "HISTORY", path)
-    return path
+    # HOME is tmp_path/home (see `isolated`): the chat keeps its history there.
+    return Path(os.environ["HOME"]) / ".citebot_history"
 
 
 def test_chat_answers_stdin_lines_and_exits_0_on_eof(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path,

@@ -152,10 +152,19 @@ def test_title_from_path(path: str, title: str) -> None:
     assert title_from_path(path) == title
 
 
-@pytest.mark.parametrize("body", ["...\nThe text starts after an ellipsis line.\n", ".\n\nA lone full stop came first.\n"])
-def test_file_name_is_the_last_resort_title(body: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "title"),
+    [
+        # Lines without words (an ellipsis, a rule) are no headline: the first line with words is.
+        ("...\nThe text starts after an ellipsis line.\n", "The text starts after an ellipsis line"),
+        ("---\nJust a rule first.\n\nThen text.\n", "Just a rule first"),
+        # Nothing with words at all: the file name is the last resort.
+        (".\n\n!!!\n", "field notes 2024"),
+    ],
+)
+def test_title_skips_wordless_lines_then_falls_back_to_file_name(body: str, title: str) -> None:
     document, _ = parse(body, path="notes/field_notes-2024.md")
-    assert document is not None and document.title == "field notes 2024"
+    assert document is not None and document.title == title
 
 
 # --- broken and unreadable files -----------------------------------------------------------------
