@@ -262,8 +262,8 @@ async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def _reload_report(library: Library, took: float) -> str:
     lines = [f"Reloaded in {took:.1f} s: {len(library.documents)} documents, {library.sentence_count} sentences."]
-    skipped = [s for s in library.skipped if not getattr(s, "kept", False)]
-    warned = [s for s in library.skipped if getattr(s, "kept", False)]
+    skipped = [s for s in library.skipped if not s.kept]
+    warned = [s for s in library.skipped if s.kept]
     if skipped:
         lines += ["", f"Skipped {len(skipped)} file(s):", *(f"- {s.path}: {s.reason}" for s in skipped)]
     if warned:
