@@ -44,8 +44,7 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--show-misses", action="store_true", help="list the questions not answered first-rank")
     command("run", "start the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
     command("start", "the Telegram bot when a token is configured, else the terminal chat")
-    bench = commands.add_parser("bench", help="time build, reload and queries on synthetic corpora", add_help=False)
-    bench.add_argument("args", nargs=argparse.REMAINDER)
+    commands.add_parser("bench", help="time build, reload and queries on synthetic corpora (see `citebot bench -h`)")
     return main
 
 
@@ -166,11 +165,13 @@ def run_bot(settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `citebot` command."""
-    args = parser().parse_args(argv)
-    if args.command == "bench":
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        # The benchmark has its own options; it is imported only when asked for.
         from bot import bench
 
-        return bench.main(args.args)
+        return bench.main(argv[1:])
+    args = parser().parse_args(argv)
     try:
         overrides = {"corpus_dir": args.corpus} if getattr(args, "corpus", None) else {}
         settings = load_settings(**overrides)

@@ -6,17 +6,12 @@ import functools
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pysbd
+import sentencex
 import Stemmer
-
-try:
-    import sentencex
-except ImportError:  # pysbd is the fallback: as accurate on news prose, some 100x slower.
-    sentencex = None
 from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_RUSSIAN
 
 from bot.corpus import Document
@@ -30,18 +25,9 @@ BLOCK_LINE = re.compile(r"^\s{0,3}(?:#{1,6}\s|[-*+]\s|\d{1,3}[.)]\s|>\s?)")
 HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
 RULE_LINE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
 MARKUP_PREFIX = re.compile(r"^\s{0,3}(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.)]\s+|>\s?)")
-# pysbd slows down sharply on very long inputs, so a wall of text is cut before it is split.
+# A wall of text with no blank line is cut before it is split, so no splitter ever sees megabytes at once.
 MAX_BLOCK_CHARS = 5_000
-ANALYZER_VERSION = 3
-SPLITTER = "sentencex" if sentencex is not None else "pysbd"
-
-
-@functools.cache
-def _segmenter(language: str) -> Callable[[str], Iterable[str]]:
-    code = LANGUAGE_CODE[language]
-    if sentencex is not None:
-        return functools.partial(sentencex.segment, code)
-    return pysbd.Segmenter(language=code, clean=False).segment
+ANALYZER_VERSION = 4
 
 
 @functools.cache
@@ -58,8 +44,7 @@ class Analyzer:
     @property
     def key(self) -> str:
         """What a cached analysis depends on: change the analyzer and old caches stop matching."""
-        # The splitter is part of it: the two split a few sentences differently.
-        return f"{ANALYZER_VERSION}:{self.language}:{SPLITTER}"
+        return f"{ANALYZER_VERSION}:{self.language}"
 
     @property
     def stop_words(self) -> frozenset[str]:
@@ -77,10 +62,10 @@ class Analyzer:
 
     def sentences(self, text: str) -> list[str]:
         """Split prose into sentences: paragraphs first, then a rule-based splitter within each."""
-        segmenter = _segmenter(self.language)
+        code = LANGUAGE_CODE[self.language]
         out = []
         for block in blocks(text):
-            out.extend(s.strip() for s in segmenter(block) if s.strip())
+            out.extend(s.strip() for s in sentencex.segment(code, block) if s.strip())
         return out
 
 

@@ -196,19 +196,6 @@ def test_leftover_temporary_files_are_pruned(settings: Settings) -> None:
     assert not leftover.exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_unwritable_cache_dir_is_tolerated_as_user(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
-    settings.cache_dir.mkdir()
-    settings.cache_dir.chmod(0o500)
-    try:
-        with caplog.at_level(logging.WARNING):
-            library = load_library(settings)
-        assert library.sentence_count > 0
-        assert sum("not writable" in r.getMessage() for r in caplog.records) == 1
-    finally:
-        settings.cache_dir.chmod(0o700)
-
-
 def test_cache_dir_that_is_a_file_is_tolerated(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     settings.cache_dir.write_text("not a folder")
     with caplog.at_level(logging.WARNING):

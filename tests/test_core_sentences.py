@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pysbd
 import pytest
 
 from bot.text import Analyzer
@@ -33,12 +32,6 @@ CASES = [
 @pytest.mark.parametrize(("text", "expected"), CASES)
 def test_sentences_on_tricky_news_prose(text: str, expected: list[str]) -> None:
     assert Analyzer().sentences(text) == expected
-
-
-@pytest.mark.parametrize(("text", "expected"), CASES)
-def test_pysbd_fallback_agrees(text: str, expected: list[str]) -> None:
-    segmenter = pysbd.Segmenter(language="en", clean=False)
-    assert [s.strip() for s in segmenter.segment(text) if s.strip()] == expected
 
 
 def test_paragraphs_never_merge() -> None:
