@@ -130,7 +130,7 @@ def rank(library: Library, question: str) -> tuple[list[Hit], list[str]]:
         + OVERLAP_WEIGHT * overlap
     )
     if wanted is not None:
-        texts = [library.entries[n].analyzed.sentences[p] for n, p in located]
+        texts = [library.entries[n].sentences[p] for n, p in located]
         combined = combined + TYPE_WEIGHT * np.array([bool(wanted.search(t)) for t in texts])
     order = np.lexsort((rows, -combined))[:RESULTS]
     hits = [Hit(library.sentence(int(rows[i])), float(combined[i])) for i in order]

@@ -148,21 +148,19 @@ def _queries(library: Library, count: int, seed: int) -> list[list[int]]:
     return queries
 
 
-def _row_terms(library: Library, row: int) -> np.ndarray:
-    number, position = library.locate(row)
-    entry = library.entries[number]
-    analyzed = entry.analyzed
-    return entry.term_ids[analyzed.columns[analyzed.rows == position]]
+def _row_terms(library: Library, row: int) -> list[int]:
+    terms = library.term_ids(library.analyzer.terms(library.sentence(row).text))
+    return list(dict.fromkeys(terms))
 
 
 def _token_lists(library: Library) -> list[list[int]]:
     # Term ids repeated by their counts: BM25 sees term frequencies and lengths, never token order.
+    index = library.sentences
+    terms = np.repeat(np.arange(index.n_terms), np.diff(index.indptr))
+    order = np.argsort(index.postings, kind="stable")
     tokens: list[list[int]] = [[] for _ in range(library.sentence_count)]
-    for entry, offset in zip(library.entries, library.offsets):
-        analyzed = entry.analyzed
-        terms = entry.term_ids[analyzed.columns].tolist()
-        for row, term, count in zip((analyzed.rows + int(offset)).tolist(), terms, analyzed.counts.tolist()):
-            tokens[row].extend([term] * count)
+    for row, term, count in zip(index.postings[order].tolist(), terms[order].tolist(), index.counts[order].tolist()):
+        tokens[row].extend([term] * count)
     return tokens
 
 

@@ -14,6 +14,7 @@ import struct
 import sys
 import tempfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,6 +210,14 @@ class AnalysisCache:
             log.warning("cache folder %s not writable (%s); going on without a cache", self.folder, exc.strerror or exc)
         except ValueError as exc:
             log.warning("%s not cached: %s", analyzed.document.path, exc)
+
+    def discard(self, digests: Iterable[str]) -> None:
+        """Delete the cache files of these digests, if they exist: content that left the corpus."""
+        for digest in digests:
+            try:
+                self.path(digest).unlink(missing_ok=True)
+            except OSError:
+                pass
 
     def prune(self, keep: set[str]) -> int:
         """Delete cache files for content no longer in the corpus, and leftovers of interrupted writes."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 K1, B, EPSILON = 1.5, 0.75, 0.25
 # Below this many characters of new text, a worker pool costs more to start than it saves.
 PARALLEL_MIN_CHARS = 2_000_000
+# Postings are weighted this many at a time, to keep temporaries small.
+SLICE = 1 << 20
 
 
 class BM25:
@@ -40,17 +43,26 @@ class BM25:
         b: float = B,
         epsilon: float = EPSILON,
     ) -> None:
+        # A stable sort by term keeps each term's rows ascending, which `scores` and `updated` rely on.
+        order = np.argsort(columns, kind="stable")
+        postings = np.ascontiguousarray(rows[order], dtype=np.int32)
+        tf = np.ascontiguousarray(counts[order], dtype=np.int32)
+        del order
+        self._setup(postings, tf, np.bincount(columns, minlength=n_terms), lengths, (k1, b, epsilon))
+
+    def _setup(
+        self, postings: np.ndarray, counts: np.ndarray, df: np.ndarray, lengths: np.ndarray, params: tuple[float, ...]
+    ) -> None:
+        k1, b, epsilon = self.params = params
         self.n_rows = len(lengths)
-        self.n_terms = n_terms
+        self.n_terms = len(df)
         if self.n_rows == 0:
             raise ValueError("BM25 needs at least one row")
-        # A stable sort by term keeps each term's rows ascending, which `scores` relies on.
-        order = np.argsort(columns, kind="stable")
-        self.postings = np.ascontiguousarray(rows[order], dtype=np.int32)
-        df = np.bincount(columns, minlength=n_terms)
-        self.indptr = np.zeros(n_terms + 1, dtype=np.int64)
+        self.postings, self.counts = postings, counts
+        self.lengths = np.asarray(lengths, dtype=np.int32)
+        self.indptr = np.zeros(self.n_terms + 1, dtype=np.int64)
         np.cumsum(df, out=self.indptr[1:])
-        avgdl = float(lengths.sum()) / self.n_rows
+        avgdl = float(self.lengths.sum(dtype=np.int64)) / self.n_rows
         idf = np.log(self.n_rows - df + 0.5) - np.log(df + 0.5)
         present = df > 0
         # As in rank-bm25: terms in more than half the rows get a floor of epsilon × the mean IDF.
@@ -58,21 +70,49 @@ class BM25:
         idf[present & (idf < 0)] = epsilon * average_idf
         idf[~present] = 0.0
         self.idf = idf
-        tf = counts[order].astype(np.float64)
-        del order
         # rank-bm25's tf·(k1+1) / (tf + k1·(1 − b + b·dl/avgdl)), same operations in the same order so the
-        # bits agree, but the length part once per row and the rest in place: at a million rows every
-        # temporary the size of the postings costs a hundred megabytes.
+        # bits agree, but the length part once per row and the rest in place, a slice at a time: at a
+        # million rows every temporary the size of the postings costs a hundred megabytes.
         with np.errstate(divide="ignore", invalid="ignore"):
-            norm = k1 * (1 - b + b * np.asarray(lengths, dtype=np.float64) / avgdl)
-            weights = norm[self.postings]
-            del norm
-            weights += tf
-            tf *= k1 + 1
-            np.divide(tf, weights, out=weights)
-        del tf
-        self.weights = weights
+            norm = k1 * (1 - b + b * self.lengths.astype(np.float64) / avgdl)
+            self.weights = np.empty(len(postings))
+            for start in range(0, len(postings), SLICE):
+                part = slice(start, start + SLICE)
+                tf = counts[part].astype(np.float64)
+                weights = self.weights[part]
+                np.take(norm, postings[part], out=weights)
+                weights += tf
+                tf *= k1 + 1
+                np.divide(tf, weights, out=weights)
         self._local = threading.local()
+
+    def updated(
+        self, row_map: np.ndarray, rows: np.ndarray, columns: np.ndarray, counts: np.ndarray, lengths: np.ndarray,
+        n_terms: int,
+    ) -> BM25:
+        """This index with its rows renumbered by `row_map` (-1 drops one) and new (row, column, count) postings.
+
+        The result equals a fresh build over the same rows, and costs a few passes over the postings
+        instead of a sort of them all: what makes a reload after a small change quick.
+        """
+        terms = np.repeat(np.arange(self.n_terms, dtype=np.int32), np.diff(self.indptr))
+        moved = row_map[self.postings]
+        keep = moved >= 0
+        terms, moved, tf = terms[keep], moved[keep].astype(np.int32), self.counts[keep]
+        del keep
+        order = np.lexsort((rows, columns))
+        new_terms, new_rows, new_counts = columns[order], rows[order], counts[order]
+        width = np.int64(len(lengths))
+        # Renumbering keeps rows in order, so the kept postings stay sorted by (term, row).
+        at = np.searchsorted(terms.astype(np.int64) * width + moved, new_terms.astype(np.int64) * width + new_rows)
+        postings = np.insert(moved, at, new_rows.astype(np.int32))
+        del moved
+        tf = np.insert(tf, at, new_counts.astype(np.int32))
+        df = np.bincount(np.insert(terms, at, new_terms.astype(np.int32)), minlength=n_terms)
+        del terms
+        index = BM25.__new__(BM25)
+        index._setup(postings, tf, df, lengths, self.params)
+        return index
 
     @classmethod
     def from_tokens(cls, corpus: Sequence[Sequence[str]], **params: float) -> tuple[BM25, dict[str, int]]:
@@ -179,17 +219,79 @@ class Hit:
 
 @dataclass(frozen=True, eq=False)
 class Entry:
-    """A document as the library holds it: its analysis, keyed by the bytes it came from."""
+    """A document as the library holds it, keyed by the file it came from."""
 
     digest: str
-    analyzed: AnalyzedDocument
+    stamp: tuple[int, int]  # (size, mtime_ns) of the file: unchanged, it is not even read again
+    document: Document  # without its text: the sentences hold it, and the corpus twice in memory is waste
+    sentences: tuple[str, ...]
     note: Skipped | None = None
-    term_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+
+
+@dataclass(frozen=True, eq=False)
+class Counts:
+    """A document's term counts in the library's term ids: what goes into the indexes, then is let go."""
+
+    lengths: np.ndarray  # terms per sentence
+    rows: np.ndarray  # sentence position of each (sentence, term) pair
+    columns: np.ndarray  # global term id of each pair
+    counts: np.ndarray  # occurrences of each pair
+    passage_terms: np.ndarray  # the document's distinct term ids, title included
+    passage_counts: np.ndarray  # occurrences of each in the whole document
+
+
+def make_entry(
+    digest: str, stamp: tuple[int, int], analyzed: AnalyzedDocument, vocabulary: dict[str, int], note: Skipped | None
+) -> tuple[Entry, Counts]:
+    """Map a document's analysis onto the library's term ids (adding new terms) and count it as a passage."""
+    ids = np.fromiter(
+        (vocabulary.setdefault(t, len(vocabulary)) for t in analyzed.terms + analyzed.title_terms),
+        dtype=np.int32,
+        count=len(analyzed.terms) + len(analyzed.title_terms),
+    )
+    columns = ids[: len(analyzed.terms)][analyzed.columns]
+    every = np.concatenate([columns, ids[len(analyzed.terms) :]])
+    weights = np.concatenate([analyzed.counts, np.ones(len(analyzed.title_terms), dtype=np.int32)])
+    passage_terms, inverse = np.unique(every, return_inverse=True)
+    entry = Entry(digest, stamp, dataclasses.replace(analyzed.document, text=""), analyzed.sentences, note)
+    counts = Counts(
+        lengths=analyzed.lengths,
+        rows=analyzed.rows,
+        columns=columns,
+        counts=analyzed.counts,
+        passage_terms=passage_terms.astype(np.int32),
+        passage_counts=np.bincount(inverse, weights=weights).astype(np.int32),
+    )
+    return entry, counts
 
 
 def digest(data: bytes, analyzer: Analyzer) -> str:
     """Content hash of a file, salted with the analyzer's settings."""
     return hashlib.blake2b(data, digest_size=16, key=analyzer.key.encode()[:64]).hexdigest()
+
+
+def _offsets(sizes: Iterable[int]) -> np.ndarray:
+    sizes = np.fromiter(sizes, dtype=np.int64)
+    offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return offsets
+
+
+def _postings(counts: Sequence[Counts], offsets: Sequence[int], numbers: Sequence[int]) -> tuple[np.ndarray, ...]:
+    """The (row, column, count) postings of some documents for both indexes, and their lengths."""
+    if not counts:
+        empty = np.empty(0, dtype=np.int32)
+        return empty, empty, empty, empty, empty, empty, empty, empty
+    return (
+        np.concatenate([c.rows + np.int32(o) for c, o in zip(counts, offsets)]),
+        np.concatenate([c.columns for c in counts]),
+        np.concatenate([c.counts for c in counts]),
+        np.concatenate([c.lengths for c in counts]),
+        np.repeat(np.asarray(numbers, dtype=np.int32), [len(c.passage_terms) for c in counts]),
+        np.concatenate([c.passage_terms for c in counts]),
+        np.concatenate([c.passage_counts for c in counts]),
+        np.array([int(c.passage_counts.sum()) for c in counts], dtype=np.int32),
+    )
 
 
 class Library:
@@ -200,49 +302,73 @@ class Library:
         entries: Sequence[Entry],
         analyzer: Analyzer,
         vocabulary: dict[str, int],
+        sentences: BM25,
+        passages: BM25,
         skipped: Sequence[Skipped] = (),
         build_seconds: float = 0.0,
     ) -> None:
         self.entries = tuple(entries)
         self.analyzer = analyzer
         self.vocabulary = vocabulary
+        self.sentences = sentences
+        self.passages = passages
         self.skipped = tuple(skipped)
         self.build_seconds = build_seconds
-        self.documents = tuple(entry.analyzed.document for entry in self.entries)
-        sizes = np.array([len(entry.analyzed.sentences) for entry in self.entries], dtype=np.int64)
-        self.offsets = np.zeros(len(self.entries) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=self.offsets[1:])
+        self.documents = tuple(entry.document for entry in self.entries)
+        self.offsets = _offsets(len(entry.sentences) for entry in self.entries)
         self.sentence_count = int(self.offsets[-1])
-        if self.sentence_count == 0:
+
+    @classmethod
+    def build(
+        cls, entries: Sequence[Entry], counts: Sequence[Counts], analyzer: Analyzer, vocabulary: dict[str, int],
+        skipped: Sequence[Skipped] = (), build_seconds: float = 0.0,
+    ) -> Library:
+        """Index documents from scratch."""
+        offsets = _offsets(len(entry.sentences) for entry in entries)
+        if offsets[-1] == 0:
             raise CorpusError("the corpus has documents but not one sentence in them")
-        self.sentences = self._sentence_index()
-        self.passages = self._document_index()
+        rows, columns, tf, lengths, *passage = _postings(counts, offsets[:-1].tolist(), range(len(entries)))
+        sentences = BM25(rows, columns, tf, lengths, len(vocabulary))
+        del rows, columns, tf, lengths
+        p_rows, p_columns, p_counts, p_lengths = passage
+        passages = BM25(p_rows, p_columns, p_counts, p_lengths, len(vocabulary))
+        return cls(entries, analyzer, vocabulary, sentences, passages, skipped, build_seconds)
 
-    def _sentence_index(self) -> BM25:
-        parts = [e.analyzed for e in self.entries]
-        rows = np.concatenate([a.rows.astype(np.int32) + int(o) for a, o in zip(parts, self.offsets)])
-        columns = np.concatenate([e.term_ids[e.analyzed.columns] for e in self.entries])
-        counts = np.concatenate([a.counts for a in parts])
-        lengths = np.concatenate([a.lengths for a in parts])
-        return BM25(rows, columns, counts, lengths, len(self.vocabulary))
+    def updated(
+        self, entries: Sequence[Entry], counts: dict[int, Counts], vocabulary: dict[str, int],
+        skipped: Sequence[Skipped] = (), build_seconds: float = 0.0,
+    ) -> Library:
+        """A library of `entries`, re-using this one's postings for every entry it already holds.
 
-    def _document_index(self) -> BM25:
-        # A document is its title plus all its sentences: it tells which article a question is about.
-        rows, columns, counts, lengths = [], [], [], []
-        for number, entry in enumerate(self.entries):
-            analyzed = entry.analyzed
-            title = np.array([self.vocabulary[t] for t in analyzed.title_terms], dtype=np.int32)
-            terms = np.concatenate([entry.term_ids[analyzed.columns], title])
-            weights = np.concatenate([analyzed.counts, np.ones(len(title), dtype=np.int32)])
-            unique, inverse = np.unique(terms, return_inverse=True)
-            # int32 throughout: at a million sentences these arrays are the peak of a load.
-            columns.append(unique.astype(np.int32))
-            counts.append(np.bincount(inverse, weights=weights).astype(np.int32))
-            rows.append(np.full(len(unique), number, dtype=np.int32))
-            lengths.append(int(analyzed.lengths.sum()) + len(title))
-        all_rows, all_columns, all_counts = np.concatenate(rows), np.concatenate(columns), np.concatenate(counts)
-        del rows, columns, counts
-        return BM25(all_rows, all_columns, all_counts, np.array(lengths, dtype=np.int64), len(self.vocabulary))
+        `counts` gives, by position in `entries`, the term counts of the entries that are new here.
+        """
+        offsets = _offsets(len(entry.sentences) for entry in entries)
+        if offsets[-1] == 0:
+            raise CorpusError("the corpus has documents but not one sentence in them")
+        where = {(entry.document.path, entry.digest): number for number, entry in enumerate(entries) if number not in counts}
+        row_map = np.full(self.sentence_count, -1, dtype=np.int64)
+        document_map = np.full(len(self.entries), -1, dtype=np.int64)
+        lengths = np.zeros(int(offsets[-1]), dtype=np.int32)
+        passage_lengths = np.zeros(len(entries), dtype=np.int32)
+        for old, entry in enumerate(self.entries):
+            new = where.get((entry.document.path, entry.digest))
+            if new is None:
+                continue
+            start, stop, at = int(self.offsets[old]), int(self.offsets[old + 1]), int(offsets[new])
+            row_map[start:stop] = np.arange(at, at + stop - start)
+            document_map[old] = new
+            lengths[at : at + stop - start] = self.sentences.lengths[start:stop]
+            passage_lengths[new] = self.passages.lengths[old]
+        numbers = sorted(counts)
+        rows, columns, tf, new_lengths, p_rows, p_columns, p_counts, p_lengths = _postings(
+            [counts[n] for n in numbers], [int(offsets[n]) for n in numbers], numbers
+        )
+        for number, sentence_lengths, passage_length in zip(numbers, (counts[n].lengths for n in numbers), p_lengths):
+            lengths[offsets[number] : offsets[number + 1]] = sentence_lengths
+            passage_lengths[number] = passage_length
+        sentences = self.sentences.updated(row_map, rows, columns, tf, lengths, len(vocabulary))
+        passages = self.passages.updated(document_map, p_rows, p_columns, p_counts, passage_lengths, len(vocabulary))
+        return Library(entries, self.analyzer, vocabulary, sentences, passages, skipped, build_seconds)
 
     def term_ids(self, terms: Iterable[str]) -> list[int]:
         """Map analyzed terms to ids; terms the corpus never had map to -1."""
@@ -256,8 +382,8 @@ class Library:
     def sentence(self, sentence_id: int) -> Sentence:
         """The sentence with this id."""
         number, position = self.locate(sentence_id)
-        analyzed = self.entries[number].analyzed
-        return Sentence(sentence_id, analyzed.document, position, analyzed.sentences[position])
+        entry = self.entries[number]
+        return Sentence(sentence_id, entry.document, position, entry.sentences[position])
 
     def sentence_ids(self, number: int) -> range:
         """Ids of all sentences of a document."""
@@ -283,61 +409,82 @@ def load_library(
     previous: Library | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Library:
-    """Load the corpus folder into a Library, re-analyzing only files that changed since `previous`."""
+    """Load the corpus folder into a Library, re-reading only files that changed since `previous`."""
     started = time.perf_counter()
     analyzer = Analyzer(settings.language)
     root = Path(settings.corpus_dir)
-    known = {e.analyzed.document.path: e for e in previous.entries} if previous else {}
-    vocabulary = dict(previous.vocabulary) if previous and previous.analyzer == analyzer else {}
-    slots: list[Entry | tuple[str, Document, Skipped | None]] = []
+    reuse = previous is not None and previous.analyzer == analyzer
+    known = {e.document.path: e for e in previous.entries} if previous is not None and reuse else {}
+    vocabulary = dict(previous.vocabulary) if previous is not None and reuse else {}
+    cache = AnalysisCache(settings.cache_dir, analyzer.key)
     skipped: list[Skipped] = []
+    # In corpus order: an entry kept as it was, an analysis to map, or the index of one still to make.
+    items: list[Entry | tuple[str, tuple[int, int], AnalyzedDocument, Skipped | None] | int] = []
+    waiting: list[tuple[str, tuple[int, int], Document, Skipped | None]] = []
     for file in corpus_files(root):
         path = file.relative_to(root).as_posix()
+        entry = known.get(path)
         try:
+            info = file.stat()
+            stamp = (info.st_size, info.st_mtime_ns)
+            if entry is not None and entry.stamp == stamp:
+                # Same size and modification time: the file was not touched, so it is not read again.
+                items.append(entry)
+                continue
             data = file.read_bytes()
         except OSError as exc:
             skipped.append(Skipped(path, f"cannot read: {exc.strerror or exc}"))
             continue
         key = digest(data, analyzer)
-        entry = known.get(path)
-        if entry is not None and entry.digest == key and vocabulary:
-            slots.append(entry)
+        if entry is not None and entry.digest == key:
+            items.append(dataclasses.replace(entry, stamp=stamp))
             continue
         document, note = parse_file(path, data)
         if document is None:
             skipped.append(note)  # type: ignore[arg-type]
             continue
-        slots.append((key, document, note))
-    fresh = [slot for slot in slots if isinstance(slot, tuple)]
-    cache = AnalysisCache(settings.cache_dir, analyzer.key)
-    found = [cache.load(key, document) for key, document, _ in fresh]
-    missing = [number for number, result in enumerate(found) if result is None]
-    if progress is not None and missing:
-        progress(f"analyzing {len(missing)} of {len(slots)} documents")
-    for number, result in zip(missing, _analyze_all([fresh[n][1] for n in missing], analyzer, settings.workers)):
-        found[number] = result
-        cache.store(fresh[number][0], result)
-    analyzed = iter(found)
-    entries: list[Entry] = []
-    for slot in slots:
-        if isinstance(slot, Entry):
-            entry = slot
+        analyzed = cache.load(key, document)
+        if analyzed is None:
+            items.append(len(waiting))
+            waiting.append((key, stamp, document, note))
         else:
-            key, _, note = slot
-            result = next(analyzed)
-            if not result.sentences:
-                skipped.append(Skipped(result.document.path, "no sentences found"))
+            items.append((key, stamp, analyzed, note))
+    if progress is not None and waiting:
+        progress(f"analyzing {len(waiting)} of {len(items)} documents")
+    results = _analyze_all([document for _, _, document, _ in waiting], analyzer, settings.workers)
+    for (key, _, _, _), result in zip(waiting, results):
+        cache.store(key, result)
+    entries: list[Entry] = []
+    counts: dict[int, Counts] = {}
+    for item in items:
+        if isinstance(item, int):
+            key, stamp, _, note = waiting[item]
+            item = (key, stamp, results[item], note)
+        if isinstance(item, tuple):
+            key, stamp, analyzed, note = item
+            if not analyzed.sentences:
+                skipped.append(Skipped(analyzed.document.path, "no sentences found"))
                 continue
-            words = result.terms + result.title_terms
-            ids = np.array([vocabulary.setdefault(t, len(vocabulary)) for t in words], dtype=np.int32)
-            entry = Entry(key, result, note, ids[: len(result.terms)])
-        if entry.note is not None:
-            skipped.append(entry.note)
-        entries.append(entry)
+            item, counts[len(entries)] = make_entry(key, stamp, analyzed, vocabulary, note)
+        if item.note is not None:
+            skipped.append(item.note)
+        entries.append(item)
+    del waiting, results, items
     for problem in skipped:
         log.warning("%s: %s", problem.path, problem.reason)
-    if cache.writable:
-        cache.prune({slot.digest if isinstance(slot, Entry) else slot[0] for slot in slots})
     if not entries:
-        raise CorpusError(f"no usable document in {root}: " + ("; ".join(f"{s.path}: {s.reason}" for s in skipped) or "no .txt or .md files"))
-    return Library(entries, analyzer, vocabulary, skipped, time.perf_counter() - started)
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped) or "no .txt or .md files"
+        raise CorpusError(f"no usable document in {root}: {reasons}")
+    if cache.writable:
+        digests = {entry.digest for entry in entries}
+        if previous is None:
+            cache.prune(digests)
+        else:
+            # A reload knows what left the corpus; listing a folder of every document's file costs more.
+            cache.discard({entry.digest for entry in previous.entries} - digests)
+    if previous is not None and reuse:
+        library = previous.updated(entries, counts, vocabulary, skipped)
+    else:
+        library = Library.build(entries, [counts[n] for n in range(len(entries))], analyzer, vocabulary, skipped)
+    library.build_seconds = time.perf_counter() - started
+    return library

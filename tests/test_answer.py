@@ -180,7 +180,7 @@ def test_quotes_respect_answer_sentences_and_cite_their_document(build: Build, l
     assert len(set(result.sources)) == len(result.sources)
     for quote in result.quotes:
         assert result.sources[quote.citation - 1] == quote.document
-        assert quote.text in library.entries[library.documents.index(quote.document)].analyzed.sentences
+        assert quote.text in library.entries[library.documents.index(quote.document)].sentences
     assert {d.path for d in result.sources} == {q.document.path for q in result.quotes}
 
 
