@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import struct
-import sys
 import tempfile
 import zlib
 from collections.abc import Iterable
@@ -130,8 +129,7 @@ def decode(data: bytes, key: str, digest: str, document: Document) -> AnalyzedDo
 
 
 def _split_terms(text: str) -> tuple[str, ...]:
-    # Interned: a common term is then one string shared by every document instead of one copy each.
-    return tuple(map(sys.intern, text.split(TERM_SEPARATOR))) if text else ()
+    return tuple(text.split(TERM_SEPARATOR)) if text else ()
 
 
 def _assemble(document: Document, texts: dict[str, str], arrays: dict[str, np.ndarray]) -> AnalyzedDocument:
@@ -175,6 +173,10 @@ class AnalysisCache:
     def path(self, digest: str) -> Path:
         """Where the analysis of content with this digest is kept."""
         return self.folder / f"{digest}{SUFFIX}"
+
+    def has(self, digest: str) -> bool:
+        """Whether an analysis of this content is stored (it is still checked when loaded)."""
+        return self.path(digest).is_file()
 
     def load(self, digest: str, document: Document) -> AnalyzedDocument | None:
         """The cached analysis of this document, or None if there is none or it cannot be trusted."""

@@ -49,13 +49,13 @@ class CorpusError(Exception):
     """The corpus cannot be used at all: missing, empty, or with no readable document."""
 
 
-def corpus_files(root: Path) -> list[Path]:
-    """List the corpus's .txt and .md files, recursively, in a stable order, ignoring hidden ones."""
+def corpus_paths(root: Path) -> list[tuple[str, str]]:
+    """The corpus's .txt and .md files, recursively, as (path relative to root, path), hidden ones left out."""
     if not root.exists():
         raise CorpusError(f"corpus folder {root} does not exist; set CORPUS_DIR or create it")
     if not root.is_dir():
         raise CorpusError(f"corpus path {root} is not a folder")
-    found: list[tuple[str, Path]] = []
+    found: list[tuple[str, str]] = []
     # os.scandir with plain strings: pathlib costs seconds on a folder of fifty thousand files.
     pending = [(str(root), "")]
     while pending:
@@ -67,8 +67,13 @@ def corpus_files(root: Path) -> list[Path]:
                 if entry.is_dir():
                     pending.append((entry.path, f"{prefix}{entry.name}/"))
                 elif entry.name.lower().endswith(SUFFIXES) and entry.is_file():
-                    found.append((prefix + entry.name, Path(entry.path)))
-    return [path for _, path in sorted(found)]
+                    found.append((prefix + entry.name, entry.path))
+    return sorted(found)
+
+
+def corpus_files(root: Path) -> list[Path]:
+    """List the corpus's .txt and .md files, recursively, in a stable order, ignoring hidden ones."""
+    return [Path(path) for _, path in corpus_paths(root)]
 
 
 def decode(data: bytes) -> tuple[str | None, str | None]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from bot.cache import AnalysisCache
 from bot.config import Settings
-from bot.corpus import CorpusError, Document, Skipped, corpus_files, parse_file
+from bot.corpus import CorpusError, Document, Skipped, corpus_paths, parse_file
 from bot.text import AnalyzedDocument, Analyzer, analyze
 
 log = logging.getLogger(__name__)
@@ -244,16 +245,17 @@ def make_entry(
     digest: str, stamp: tuple[int, int], analyzed: AnalyzedDocument, vocabulary: dict[str, int], note: Skipped | None
 ) -> tuple[Entry, Counts]:
     """Map a document's analysis onto the library's term ids (adding new terms) and count it as a passage."""
-    ids = np.fromiter(
-        (vocabulary.setdefault(t, len(vocabulary)) for t in analyzed.terms + analyzed.title_terms),
-        dtype=np.int32,
-        count=len(analyzed.terms) + len(analyzed.title_terms),
-    )
+    words = analyzed.terms + analyzed.title_terms
+    found = list(map(vocabulary.get, words))
+    if None in found:
+        # Only words the library has not seen yet take the slow path.
+        found = [vocabulary.setdefault(w, len(vocabulary)) if i is None else i for w, i in zip(words, found)]
+    ids = np.array(found, dtype=np.int32)
     columns = ids[: len(analyzed.terms)][analyzed.columns]
     every = np.concatenate([columns, ids[len(analyzed.terms) :]])
     weights = np.concatenate([analyzed.counts, np.ones(len(analyzed.title_terms), dtype=np.int32)])
     passage_terms, inverse = np.unique(every, return_inverse=True)
-    entry = Entry(digest, stamp, dataclasses.replace(analyzed.document, text=""), analyzed.sentences, note)
+    entry = Entry(digest, stamp, _untexted(analyzed.document), analyzed.sentences, note)
     counts = Counts(
         lengths=analyzed.lengths,
         rows=analyzed.rows,
@@ -277,21 +279,46 @@ def _offsets(sizes: Iterable[int]) -> np.ndarray:
     return offsets
 
 
-def _postings(counts: Sequence[Counts], offsets: Sequence[int], numbers: Sequence[int]) -> tuple[np.ndarray, ...]:
-    """The (row, column, count) postings of some documents for both indexes, and their lengths."""
-    if not counts:
-        empty = np.empty(0, dtype=np.int32)
-        return empty, empty, empty, empty, empty, empty, empty, empty
-    return (
-        np.concatenate([c.rows + np.int32(o) for c, o in zip(counts, offsets)]),
-        np.concatenate([c.columns for c in counts]),
-        np.concatenate([c.counts for c in counts]),
-        np.concatenate([c.lengths for c in counts]),
-        np.repeat(np.asarray(numbers, dtype=np.int32), [len(c.passage_terms) for c in counts]),
-        np.concatenate([c.passage_terms for c in counts]),
-        np.concatenate([c.passage_counts for c in counts]),
-        np.array([int(c.passage_counts.sum()) for c in counts], dtype=np.int32),
-    )
+class _Column:
+    """An int32 array that grows as values are appended, so documents need not be kept to be joined."""
+
+    def __init__(self) -> None:
+        self.data = np.empty(1 << 12, dtype=np.int32)
+        self.size = 0
+
+    def extend(self, values: np.ndarray | Sequence[int]) -> None:
+        end = self.size + len(values)
+        if end > len(self.data):
+            bigger = np.empty(max(end, len(self.data) * 2), dtype=np.int32)
+            bigger[: self.size] = self.data[: self.size]
+            self.data = bigger
+        self.data[self.size : end] = values
+        self.size = end
+
+    def array(self) -> np.ndarray:
+        return self.data[: self.size]
+
+
+class Postings:
+    """The postings of the documents new to an index, gathered as each document is read."""
+
+    def __init__(self) -> None:
+        self.rows, self.columns, self.counts, self.lengths = _Column(), _Column(), _Column(), _Column()
+        self.passage_rows, self.passage_columns, self.passage_counts = _Column(), _Column(), _Column()
+        self.passage_lengths = _Column()
+        self.numbers: list[int] = []
+
+    def add(self, number: int, offset: int, counts: Counts) -> None:
+        """Add document `number`, whose first sentence is row `offset`."""
+        self.rows.extend(counts.rows + np.int32(offset))
+        self.columns.extend(counts.columns)
+        self.counts.extend(counts.counts)
+        self.lengths.extend(counts.lengths)
+        self.passage_rows.extend(np.full(len(counts.passage_terms), number, dtype=np.int32))
+        self.passage_columns.extend(counts.passage_terms)
+        self.passage_counts.extend(counts.passage_counts)
+        self.passage_lengths.extend([int(counts.passage_counts.sum())])
+        self.numbers.append(number)
 
 
 class Library:
@@ -320,55 +347,60 @@ class Library:
 
     @classmethod
     def build(
-        cls, entries: Sequence[Entry], counts: Sequence[Counts], analyzer: Analyzer, vocabulary: dict[str, int],
-        skipped: Sequence[Skipped] = (), build_seconds: float = 0.0,
+        cls, entries: Sequence[Entry], postings: Postings, analyzer: Analyzer, vocabulary: dict[str, int],
+        skipped: Sequence[Skipped] = (),
     ) -> Library:
-        """Index documents from scratch."""
-        offsets = _offsets(len(entry.sentences) for entry in entries)
-        if offsets[-1] == 0:
+        """Index documents from scratch; `postings` holds every one of them."""
+        if not any(entry.sentences for entry in entries):
             raise CorpusError("the corpus has documents but not one sentence in them")
-        rows, columns, tf, lengths, *passage = _postings(counts, offsets[:-1].tolist(), range(len(entries)))
-        sentences = BM25(rows, columns, tf, lengths, len(vocabulary))
-        del rows, columns, tf, lengths
-        p_rows, p_columns, p_counts, p_lengths = passage
-        passages = BM25(p_rows, p_columns, p_counts, p_lengths, len(vocabulary))
-        return cls(entries, analyzer, vocabulary, sentences, passages, skipped, build_seconds)
+        n_terms = len(vocabulary)
+        sentences = BM25(postings.rows.array(), postings.columns.array(), postings.counts.array(), postings.lengths.array(), n_terms)
+        passages = BM25(
+            postings.passage_rows.array(), postings.passage_columns.array(), postings.passage_counts.array(),
+            postings.passage_lengths.array(), n_terms,
+        )
+        return cls(entries, analyzer, vocabulary, sentences, passages, skipped)
 
     def updated(
-        self, entries: Sequence[Entry], counts: dict[int, Counts], vocabulary: dict[str, int],
-        skipped: Sequence[Skipped] = (), build_seconds: float = 0.0,
+        self, entries: Sequence[Entry], postings: Postings, vocabulary: dict[str, int], skipped: Sequence[Skipped] = ()
     ) -> Library:
-        """A library of `entries`, re-using this one's postings for every entry it already holds.
+        """A library of `entries`, re-using this one's postings for each entry it already holds.
 
-        `counts` gives, by position in `entries`, the term counts of the entries that are new here.
+        `postings` holds the entries new here, by their position in `entries`.
         """
         offsets = _offsets(len(entry.sentences) for entry in entries)
         if offsets[-1] == 0:
             raise CorpusError("the corpus has documents but not one sentence in them")
-        where = {(entry.document.path, entry.digest): number for number, entry in enumerate(entries) if number not in counts}
+        new = set(postings.numbers)
+        where = {(e.document.path, e.digest): number for number, e in enumerate(entries) if number not in new}
         row_map = np.full(self.sentence_count, -1, dtype=np.int64)
         document_map = np.full(len(self.entries), -1, dtype=np.int64)
         lengths = np.zeros(int(offsets[-1]), dtype=np.int32)
         passage_lengths = np.zeros(len(entries), dtype=np.int32)
         for old, entry in enumerate(self.entries):
-            new = where.get((entry.document.path, entry.digest))
-            if new is None:
+            number = where.get((entry.document.path, entry.digest))
+            if number is None:
                 continue
-            start, stop, at = int(self.offsets[old]), int(self.offsets[old + 1]), int(offsets[new])
+            start, stop, at = int(self.offsets[old]), int(self.offsets[old + 1]), int(offsets[number])
             row_map[start:stop] = np.arange(at, at + stop - start)
-            document_map[old] = new
+            document_map[old] = number
             lengths[at : at + stop - start] = self.sentences.lengths[start:stop]
-            passage_lengths[new] = self.passages.lengths[old]
-        numbers = sorted(counts)
-        rows, columns, tf, new_lengths, p_rows, p_columns, p_counts, p_lengths = _postings(
-            [counts[n] for n in numbers], [int(offsets[n]) for n in numbers], numbers
-        )
-        for number, sentence_lengths, passage_length in zip(numbers, (counts[n].lengths for n in numbers), p_lengths):
-            lengths[offsets[number] : offsets[number + 1]] = sentence_lengths
+            passage_lengths[number] = self.passages.lengths[old]
+        new_lengths, at = postings.lengths.array(), 0
+        for number, passage_length in zip(postings.numbers, postings.passage_lengths.array()):
+            size = int(offsets[number + 1] - offsets[number])
+            lengths[offsets[number] : offsets[number + 1]] = new_lengths[at : at + size]
             passage_lengths[number] = passage_length
-        sentences = self.sentences.updated(row_map, rows, columns, tf, lengths, len(vocabulary))
-        passages = self.passages.updated(document_map, p_rows, p_columns, p_counts, passage_lengths, len(vocabulary))
-        return Library(entries, self.analyzer, vocabulary, sentences, passages, skipped, build_seconds)
+            at += size
+        n_terms = len(vocabulary)
+        sentences = self.sentences.updated(
+            row_map, postings.rows.array(), postings.columns.array(), postings.counts.array(), lengths, n_terms
+        )
+        passages = self.passages.updated(
+            document_map, postings.passage_rows.array(), postings.passage_columns.array(),
+            postings.passage_counts.array(), passage_lengths, n_terms,
+        )
+        return Library(entries, self.analyzer, vocabulary, sentences, passages, skipped)
 
     def term_ids(self, terms: Iterable[str]) -> list[int]:
         """Map analyzed terms to ids; terms the corpus never had map to -1."""
@@ -395,13 +427,30 @@ class Library:
         return [Hit(self.sentence(int(r)), float(s)) for r, s in zip(rows, scores)]
 
 
-def _analyze_all(documents: list[Document], analyzer: Analyzer, workers: int) -> list[AnalyzedDocument]:
+def _analyze_all(documents: list[Document], analyzer: Analyzer, workers: int) -> Iterator[AnalyzedDocument]:
+    """Analyses of the documents, in order; in worker processes when there is enough text to split."""
     chars = sum(len(d.text) for d in documents)
     if workers == 1 or chars < PARALLEL_MIN_CHARS or len(documents) < 2:
-        return [analyze(d, analyzer) for d in documents]
+        return (analyze(d, analyzer) for d in documents)
+    return _analyze_in_pool(documents, analyzer, workers)
+
+
+def _analyze_in_pool(documents: list[Document], analyzer: Analyzer, workers: int) -> Iterator[AnalyzedDocument]:
     with ProcessPoolExecutor(max_workers=workers or None) as pool:
-        chunk = max(1, len(documents) // ((workers or 2) * 8))
-        return list(pool.map(analyze, documents, [analyzer] * len(documents), chunksize=chunk))
+        chunk = max(1, min(64, len(documents) // ((workers or 2) * 8)))
+        yield from pool.map(analyze, documents, [analyzer] * len(documents), chunksize=chunk)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A file to add: its key, and its document (with text only while it still has to be analyzed)."""
+
+    key: str
+    stamp: tuple[int, int]
+    file: Path
+    document: Document
+    note: Skipped | None
+    cached: bool
 
 
 def load_library(
@@ -418,58 +467,63 @@ def load_library(
     vocabulary = dict(previous.vocabulary) if previous is not None and reuse else {}
     cache = AnalysisCache(settings.cache_dir, analyzer.key)
     skipped: list[Skipped] = []
-    # In corpus order: an entry kept as it was, an analysis to map, or the index of one still to make.
-    items: list[Entry | tuple[str, tuple[int, int], AnalyzedDocument, Skipped | None] | int] = []
-    waiting: list[tuple[str, tuple[int, int], Document, Skipped | None]] = []
-    for file in corpus_files(root):
-        path = file.relative_to(root).as_posix()
-        entry = known.get(path)
+    items: list[Entry | _Pending] = []
+    for relative, file in corpus_paths(root):
+        entry = known.get(relative)
         try:
-            info = file.stat()
+            info = os.stat(file)
             stamp = (info.st_size, info.st_mtime_ns)
             if entry is not None and entry.stamp == stamp:
                 # Same size and modification time: the file was not touched, so it is not read again.
                 items.append(entry)
                 continue
-            data = file.read_bytes()
+            with open(file, "rb") as handle:
+                data = handle.read()
         except OSError as exc:
-            skipped.append(Skipped(path, f"cannot read: {exc.strerror or exc}"))
+            skipped.append(Skipped(relative, f"cannot read: {exc.strerror or exc}"))
             continue
         key = digest(data, analyzer)
         if entry is not None and entry.digest == key:
             items.append(dataclasses.replace(entry, stamp=stamp))
             continue
-        document, note = parse_file(path, data)
+        document, note = parse_file(relative, data)
         if document is None:
             skipped.append(note)  # type: ignore[arg-type]
             continue
-        analyzed = cache.load(key, document)
-        if analyzed is None:
-            items.append(len(waiting))
-            waiting.append((key, stamp, document, note))
-        else:
-            items.append((key, stamp, analyzed, note))
-    if progress is not None and waiting:
-        progress(f"analyzing {len(waiting)} of {len(items)} documents")
-    results = _analyze_all([document for _, _, document, _ in waiting], analyzer, settings.workers)
-    for (key, _, _, _), result in zip(waiting, results):
-        cache.store(key, result)
+        cached = cache.has(key)
+        # Only a document still to analyze keeps its text now: a million sentences' worth adds up.
+        items.append(_Pending(key, stamp, Path(file), document if not cached else _untexted(document), note, cached))
+    fresh = [item.document for item in items if isinstance(item, _Pending) and not item.cached]
+    if progress is not None and fresh:
+        progress(f"analyzing {len(fresh)} of {len(items)} documents")
+    analyzed_in_order = _analyze_all(fresh, analyzer, settings.workers)
+    del fresh
     entries: list[Entry] = []
-    counts: dict[int, Counts] = {}
+    postings = Postings()
+    offset = 0
     for item in items:
-        if isinstance(item, int):
-            key, stamp, _, note = waiting[item]
-            item = (key, stamp, results[item], note)
-        if isinstance(item, tuple):
-            key, stamp, analyzed, note = item
+        if isinstance(item, _Pending):
+            analyzed = next(analyzed_in_order) if not item.cached else cache.load(item.key, item.document)
+            rejected = analyzed is None
+            if analyzed is None:
+                # The cache file could not be trusted: analyze the file after all, and cache it anew.
+                document, _ = parse_file(item.document.path, item.file.read_bytes())
+                analyzed = analyze(document or item.document, analyzer)
+            if rejected or not item.cached:
+                cache.store(item.key, analyzed)
             if not analyzed.sentences:
-                skipped.append(Skipped(analyzed.document.path, "no sentences found"))
+                skipped.append(Skipped(item.document.path, "no sentences found"))
                 continue
-            item, counts[len(entries)] = make_entry(key, stamp, analyzed, vocabulary, note)
-        if item.note is not None:
-            skipped.append(item.note)
-        entries.append(item)
-    del waiting, results, items
+            entry, counts = make_entry(item.key, item.stamp, analyzed, vocabulary, item.note)
+            postings.add(len(entries), offset, counts)
+            del analyzed, counts
+        else:
+            entry = item
+        if entry.note is not None:
+            skipped.append(entry.note)
+        entries.append(entry)
+        offset += len(entry.sentences)
+    del items
     for problem in skipped:
         log.warning("%s: %s", problem.path, problem.reason)
     if not entries:
@@ -483,8 +537,12 @@ def load_library(
             # A reload knows what left the corpus; listing a folder of every document's file costs more.
             cache.discard({entry.digest for entry in previous.entries} - digests)
     if previous is not None and reuse:
-        library = previous.updated(entries, counts, vocabulary, skipped)
+        library = previous.updated(entries, postings, vocabulary, skipped)
     else:
-        library = Library.build(entries, [counts[n] for n in range(len(entries))], analyzer, vocabulary, skipped)
+        library = Library.build(entries, postings, analyzer, vocabulary, skipped)
     library.build_seconds = time.perf_counter() - started
     return library
+
+
+def _untexted(document: Document) -> Document:
+    return dataclasses.replace(document, text="")
