@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.answer import answer
 from bot.config import Settings
 from bot.index import Library, load_library
 
@@ -57,6 +58,8 @@ class Measure:
     rank_bm25_p50_ms: float = 0.0
     rank_bm25_p99_ms: float = 0.0
     rank_bm25_queries: int = 0
+    answer_p50_ms: float = 0.0
+    answer_p99_ms: float = 0.0
     max_score_error: float = 0.0
     top_k_agrees: bool = True
 
@@ -217,6 +220,21 @@ def _compare(library: Library, queries: list[list[int]], rank_sample: int) -> di
     }
 
 
+def _answers(library: Library, settings: Settings, count: int) -> dict[str, float]:
+    """Time whole answers (analysis, BM25, re-ranking, abstention, quotes) to questions made of corpus words."""
+    rng = np.random.default_rng(13)
+    questions = []
+    while len(questions) < count:
+        words = library.analyzer.words(library.sentence(int(rng.integers(0, library.sentence_count))).text)
+        if len(words) >= 4:
+            start = int(rng.integers(0, len(words) - 3))
+            questions.append("what " + " ".join(words[start : start + int(rng.integers(2, 6))]))
+    for question in questions[:5]:
+        answer(library, question, settings)
+    p50, p99 = _percentiles(_time_queries(lambda q: answer(library, q, settings), questions))
+    return {"answer_p50_ms": p50, "answer_p99_ms": p99}
+
+
 def run_worker(corpus: Path, cache: Path, queries: int, rank_sample: int, reload: bool) -> Measure:
     """Load a corpus once (cold or warm, as the cache folder has it), optionally reload and query; measure."""
     settings = Settings(corpus_dir=corpus, cache_dir=cache, _env_file=None)  # type: ignore[call-arg]
@@ -239,6 +257,7 @@ def run_worker(corpus: Path, cache: Path, queries: int, rank_sample: int, reload
         extra["reload_peak_rss_mb"] = _peak_rss_mb()
     if queries:
         extra.update(_compare(library, _queries(library, queries, seed=11), rank_sample))
+        extra.update(_answers(library, settings, queries))
     return Measure(library.sentence_count, len(library.documents), load_seconds, rss, **extra)  # type: ignore[arg-type]
 
 
@@ -287,6 +306,7 @@ def table(rows: list[Row]) -> str:
         ("loaded library peak RSS, MB", lambda r: f"{r.warm.peak_rss_mb:,.0f}"),
         ("peak RSS through a reload, MB", lambda r: f"{r.warm.reload_peak_rss_mb:,.0f}"),
         ("citebot query p50 / p99, ms", lambda r: f"{r.warm.citebot_p50_ms:.2f} / {r.warm.citebot_p99_ms:.2f}"),
+        ("citebot whole answer p50 / p99, ms", lambda r: f"{r.warm.answer_p50_ms:.2f} / {r.warm.answer_p99_ms:.2f}"),
         ("bm25s query p50 / p99, ms", lambda r: f"{r.warm.bm25s_p50_ms:.2f} / {r.warm.bm25s_p99_ms:.2f}"),
         (
             "rank-bm25 query p50 / p99, ms (queries)",
@@ -333,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asdict(measure)))
         return 0
     sizes = [int(size.replace("_", "")) for size in args.sizes.split(",") if size.strip()]
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="citebot-bench-", dir=args.workdir) as folder:
         rows = []
         for size in sizes:
