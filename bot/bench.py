@@ -300,11 +300,11 @@ def table(rows: list[Row]) -> str:
     header = ["measure"] + [f"{row.cold.sentences:,} sentences ({row.cold.documents:,} docs)" for row in rows]
     lines = [
         ("cold build (split, analyze, index), s", lambda r: f"{r.cold.load_seconds:.1f}"),
-        ("cold build peak RSS, MB", lambda r: f"{r.cold.peak_rss_mb:,.0f}"),
+        ("cold build peak RSS, MiB", lambda r: f"{r.cold.peak_rss_mb:,.0f}"),
         ("warm start from cache, s", lambda r: f"{r.warm.load_seconds:.1f}"),
         ("one-document reload, s", lambda r: f"{r.warm.reload_seconds:.2f}"),
-        ("loaded library peak RSS, MB", lambda r: f"{r.warm.peak_rss_mb:,.0f}"),
-        ("peak RSS through a reload, MB", lambda r: f"{r.warm.reload_peak_rss_mb:,.0f}"),
+        ("loaded library peak RSS, MiB", lambda r: f"{r.warm.peak_rss_mb:,.0f}"),
+        ("peak RSS through a reload, MiB", lambda r: f"{r.warm.reload_peak_rss_mb:,.0f}"),
         ("citebot query p50 / p99, ms", lambda r: f"{r.warm.citebot_p50_ms:.2f} / {r.warm.citebot_p99_ms:.2f}"),
         ("citebot whole answer p50 / p99, ms", lambda r: f"{r.warm.answer_p50_ms:.2f} / {r.warm.answer_p99_ms:.2f}"),
         ("bm25s query p50 / p99, ms", lambda r: f"{r.warm.bm25s_p50_ms:.2f} / {r.warm.bm25s_p99_ms:.2f}"),
