@@ -25,10 +25,20 @@ TYPE_WEIGHT = 0.8
 OVERLAP_WEIGHT = 0.1
 # A sentence must come close to the best one to be shown beside it.
 KEEP_RATIO = 0.6
-# With several question words found, the coverage bar drops to this share of MIN_CONFIDENCE.
-SEVERAL_WORDS = 0.6
-# A single question word found must carry at least this share of the question's weight.
-ONE_WORD = 0.5
+# With several separate parts of the question found, the coverage bar is this share of MIN_CONFIDENCE.
+SEVERAL_PIECES = 0.6
+# A single part of the question found must carry at least this share of its weight.
+ONE_PIECE = 0.55
+# How many of the best sentences are checked for coverage: the first is not always the one that answers.
+SENTENCE_CHECKS = 5
+# Words that frame a request rather than say what it is about.
+FILLERS = {
+    "english": frozenset(
+        "tell explain describe know say said says mention mentioned happen happened happening please "
+        "information details".split()
+    ),
+    "russian": frozenset("расскажи расскажите скажи скажите объясни объясните пожалуйста известно информация".split()),
+}
 RESULTS = 10
 
 WANTS_NUMBER = re.compile(
@@ -137,23 +147,38 @@ def rank(library: Library, question: str) -> tuple[list[Hit], list[str]]:
     return hits, terms
 
 
+def question_terms(library: Library, question: str) -> list[str]:
+    """The question's search terms, without the words that only frame a request ("tell me", "explain")."""
+    fillers = FILLERS.get(library.analyzer.language, frozenset())
+    words = [word for word in library.analyzer.words(question) if word not in fillers]
+    return library.analyzer.terms(" ".join(words))
+
+
 def coverage(library: Library, terms: list[str], hit: Hit) -> tuple[float, int]:
-    """Share of the question's weight (by IDF) found in the sentence or its title, and how many terms that is."""
+    """Share of the question's weight (by IDF) that the sentence holds, and in how many separate pieces.
+
+    Question words found side by side in the sentence are one piece: "World Bank" is one thing, and
+    a question that shares only it with a sentence has one piece of evidence, not two.
+    """
     if not terms:
         return 0.0, 0
     weights = _term_weights(library, library.term_ids(terms))
-    found = set(library.analyzer.terms(hit.sentence.text)) | set(library.analyzer.terms(hit.sentence.document.title))
-    covered = np.array([term in found for term in terms])
-    return float(weights[covered].sum() / weights.sum()), len(set(np.array(terms)[covered]))
+    sentence = library.analyzer.terms(hit.sentence.text)
+    found, pairs = set(sentence), set(zip(sentence, sentence[1:]))
+    covered = [term in found for term in terms]
+    pieces = sum(
+        1 for i, term in enumerate(terms) if covered[i] and not (i and covered[i - 1] and (terms[i - 1], term) in pairs)
+    )
+    return float(weights[np.array(covered)].sum() / weights.sum()), pieces
 
 
-def confident(share: float, matched: int, settings: Settings) -> bool:
-    """The abstention test: enough of the question is found, or several of its words at a lower bar."""
-    # Two or more matching words rarely meet by chance; one word ("world" in "World Cup") easily does,
-    # so a lone word must carry half the question.
-    if matched == 1:
-        return share >= max(settings.min_confidence, ONE_WORD)
-    return share >= settings.min_confidence or (matched >= 2 and share >= settings.min_confidence * SEVERAL_WORDS)
+def confident(share: float, pieces: int, settings: Settings) -> bool:
+    """The abstention test: enough of the question is found, or several of its parts at a lower bar."""
+    # Two separate matches rarely meet by chance; one word or name ("world" in "World Cup") easily
+    # does, so a lone match must carry most of the question.
+    if pieces <= 1:
+        return pieces == 1 and share >= max(settings.min_confidence, ONE_PIECE)
+    return share >= settings.min_confidence * SEVERAL_PIECES
 
 
 def lead_in(library: Library, hit: Hit) -> str | None:
@@ -169,41 +194,44 @@ def answer(library: Library, question: str, settings: Settings) -> Answer:
     hits, _ = rank(library, question)
     # Coverage counts every word of the question, frame included: a stricter bar for typed questions,
     # so that "How much does a Bitcoin cost?" is not answered on the strength of "cost" alone.
-    terms = library.analyzer.terms(question)
-    confidence, matched = coverage(library, terms, hits[0]) if hits else (0.0, 0)
-    answered = bool(hits) and confident(confidence, matched, settings)
+    terms = question_terms(library, question)
+    tests = [coverage(library, terms, hit) for hit in hits[:SENTENCE_CHECKS]]
+    confidence = max((share for share, _ in tests), default=0.0)
     quotes: list[Quote] = []
     sources: list[Document] = []
-    if answered:
-        seen: set[str] = set()
-        shown: set[int] = set()
-        for hit in hits:
-            if len(quotes) == settings.answer_sentences or hit.score < KEEP_RATIO * hits[0].score:
-                break
-            key = " ".join(hit.sentence.text.casefold().split())
-            if key in seen or hit.sentence.id in shown:
-                continue
-            seen.add(key)
-            shown.add(hit.sentence.id)
-            document = hit.sentence.document
-            if document not in sources:
-                sources.append(document)
-            context = lead_in(library, hit)
-            if context is not None and hit.sentence.id - 1 in shown:
-                context = None
-            if context is not None:
-                # Shown as context, the sentence before must not come again as a quote of its own.
-                shown.add(hit.sentence.id - 1)
-                seen.add(" ".join(context.casefold().split()))
-            quotes.append(
-                Quote(hit.sentence.text, sources.index(document) + 1, hit.score, document, hit.sentence.position, context)
-            )
-    # An answer with nothing to quote is no answer, whatever the coverage said.
-    answered = answered and bool(quotes)
+    seen: set[str] = set()
+    shown: set[int] = set()
+    best = None
+    for hit, (share, pieces) in zip(hits, tests):
+        # Only sentences that pass the test themselves are quoted: an opening line that merely shares
+        # a name with the question does not stand before the sentence that answers it.
+        if not confident(share, pieces, settings):
+            continue
+        best = hit.score if best is None else best
+        if len(quotes) == settings.answer_sentences or hit.score < KEEP_RATIO * best:
+            break
+        key = " ".join(hit.sentence.text.casefold().split())
+        if key in seen or hit.sentence.id in shown:
+            continue
+        seen.add(key)
+        shown.add(hit.sentence.id)
+        document = hit.sentence.document
+        if document not in sources:
+            sources.append(document)
+        context = lead_in(library, hit)
+        if context is not None and hit.sentence.id - 1 in shown:
+            context = None
+        if context is not None:
+            # Shown as context, the sentence before must not come again as a quote of its own.
+            shown.add(hit.sentence.id - 1)
+            seen.add(" ".join(context.casefold().split()))
+        quotes.append(
+            Quote(hit.sentence.text, sources.index(document) + 1, hit.score, document, hit.sentence.position, context)
+        )
     words = tuple(w for w in library.analyzer.words(question) if w not in library.analyzer.stop_words)
     return Answer(
         question=question,
-        answered=answered,
+        answered=bool(quotes),
         quotes=tuple(quotes),
         sources=tuple(sources),
         results=tuple(hits),

@@ -138,6 +138,7 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
     print(f"Hit@3:       {report.hit_at_3:.3f}")
     print(f"MRR@10:      {report.mrr_at_10:.3f}")
     print(f"answered:    {report.answered_rate:.3f} of answerable questions")
+    print(f"quoted 1st:  {report.quoted_first:.3f} of answerable questions (the first quote is an expected sentence)")
     if report.unanswerable:
         print(f"abstention:  {report.abstention:.3f} of unanswerable questions declined")
     print("latency ms:  " + "  ".join(f"{k} {v:.2f}" for k, v in report.latency_ms.items()))

@@ -31,6 +31,7 @@ class Report:
     hit_at_3: float
     mrr_at_10: float
     answered_rate: float  # share of answerable questions the bot did answer
+    quoted_first: float  # share of answerable questions whose first quote is an expected sentence
     abstention: float  # share of unanswerable questions it rightly declined
     latency_ms: dict[str, float]
     misses: tuple[str, ...] = ()
@@ -76,6 +77,7 @@ def score(pairs: Iterable[tuple[Question, Answer]]) -> Report:
     """Compute the report from questions and the answers given to them."""
     ranks: list[int | None] = []
     answered: list[bool] = []
+    quoted: list[bool] = []
     declined: list[bool] = []
     latencies: list[float] = []
     misses: list[str] = []
@@ -85,6 +87,7 @@ def score(pairs: Iterable[tuple[Question, Answer]]) -> Report:
             rank = first_match(answer, question.expected)
             ranks.append(rank)
             answered.append(answer.answered)
+            quoted.append(bool(answer.quotes) and any(matches(answer.quotes[0].text, e) for e in question.expected))
             if rank != 1:
                 misses.append(question.id)
         else:
@@ -100,6 +103,7 @@ def score(pairs: Iterable[tuple[Question, Answer]]) -> Report:
         hit_at_3=sum(r is not None and r <= 3 for r in ranks) / n if n else 0.0,
         mrr_at_10=sum(1 / r for r in ranks if r) / n if n else 0.0,
         answered_rate=sum(answered) / n if n else 0.0,
+        quoted_first=sum(quoted) / n if n else 0.0,
         abstention=sum(declined) / len(declined) if declined else 0.0,
         latency_ms=dict(zip(("p50", "p90", "p99"), map(float, percentiles))),
         misses=tuple(misses),

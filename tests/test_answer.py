@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import SEED_QA, Build
 
-from bot.answer import Answer, answer
+from bot.answer import Answer, Quote, answer
 from bot.config import Settings
 from bot.corpus import Document
 from bot.evaluation import Question, first_match, matches, read_questions, score
@@ -332,6 +332,58 @@ def test_seed_report_figures(seed: Loaded) -> None:
     assert report.answered_rate >= 17 / 18
 
 
+NEWS = {
+    "loan.md": (
+        "The finance minister met the World Bank director in the capital.\n\n"
+        "The World Bank approved a loan of $300 million for rural roads.\n\n"
+        "The minister said the roads would connect forty villages to regional markets.\n"
+    ),
+    "harvest.md": "Farmers expect a record wheat harvest this autumn.\n\nRain in spring helped the crops.\n",
+}
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # The corpus shares one name with each of these, and nothing else.
+        "Where is the World Bank headquarters?",
+        "Who founded the World Bank?",
+    ],
+)
+def test_a_shared_name_alone_is_no_answer(build: Build, question: str) -> None:
+    library, settings = build(NEWS)
+    assert not answer(library, question, settings).answered
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("What loan did the World Bank approve?", "The World Bank approved a loan"),
+        ("Tell me about the rural roads loan", "The World Bank approved a loan"),
+        ("Explain how many villages the roads will connect", "The minister said the roads would connect"),
+    ],
+)
+def test_request_words_do_not_count_against_a_question(build: Build, question: str, expected: str) -> None:
+    library, settings = build(NEWS)
+    assert top(answer(library, question, settings)).startswith(expected)
+
+
+def test_an_opening_line_that_only_shares_a_name_is_not_quoted_first(build: Build) -> None:
+    # The lead sentence names the director and ranks high for it, but only the third sentence
+    # says what the director announced.
+    files = {
+        "visit.md": (
+            "Director Amara Okafor of the Water Agency visited the northern provinces on Monday.\n\n"
+            "Local officials showed the agency the new pumping stations.\n\n"
+            "Okafor announced that wells would be drilled in twelve drought-hit districts.\n"
+        ),
+        "other.md": "The agency publishes river levels every morning.\n",
+    }
+    library, settings = build(files)
+    result = answer(library, "What did Okafor announce about wells?", settings)
+    assert top(result).startswith("Okafor announced that wells would be drilled")
+
+
 # --- evaluation -----------------------------------------------------------------------------------------
 
 
@@ -354,16 +406,20 @@ def test_matches_rule(returned: str, expected: str, ok: bool) -> None:
 DOC = Document(path="d.md", title="D", text="")
 
 
-def fake_answer(texts: list[str], answered: bool = True, took_ms: float = 1.0) -> Answer:
+def fake_answer(texts: list[str], answered: bool = True, took_ms: float = 1.0, quoted: int | None = None) -> Answer:
     hits = tuple(Hit(Sentence(i, DOC, i, text), 1.0 / (i + 1)) for i, text in enumerate(texts))
-    return Answer("q", answered, (), (), hits, 0.5, took_ms)
+    # The bot quotes the hit at position `quoted` first (the best one, unless told otherwise).
+    first = hits[quoted if quoted is not None else 0]
+    quotes = (Quote(first.sentence.text, 1, first.score, DOC, first.sentence.position),) if answered else ()
+    return Answer("q", answered, quotes, (DOC,) if answered else (), hits, 0.5, took_ms)
 
 
 def test_metrics_on_a_hand_made_case() -> None:
     filler = [f"filler sentence number {i}" for i in range(12)]
     pairs = [
         (Question("a", "qa", ("the answer",)), fake_answer(["The answer is here.", *filler[:3]])),  # rank 1
-        (Question("b", "qb", ("the answer",)), fake_answer([filler[0], "the answer", *filler[1:3]])),  # rank 2
+        # Rank 2, but the bot skipped the first hit and quoted the answer first.
+        (Question("b", "qb", ("the answer",)), fake_answer([filler[0], "the answer", *filler[1:3]], quoted=1)),
         (Question("c", "qc", ("x1", "the answer")), fake_answer([*filler[:3], "The answer."], answered=False)),  # rank 4
         (Question("d", "qd", ("the answer",)), fake_answer([*filler[:10], "the answer"])),  # rank 11: beyond @10
         (Question("n1", "qn1", ()), fake_answer(filler[:2], answered=False, took_ms=3.0)),  # rightly declined
@@ -375,6 +431,7 @@ def test_metrics_on_a_hand_made_case() -> None:
     assert report.hit_at_3 == pytest.approx(2 / 4)
     assert report.mrr_at_10 == pytest.approx((1 + 1 / 2 + 1 / 4) / 4)
     assert report.answered_rate == pytest.approx(3 / 4)
+    assert report.quoted_first == pytest.approx(2 / 4)
     assert report.abstention == pytest.approx(1 / 2)
     assert report.misses == ("b", "c", "d", "n2")
     assert report.latency_ms["p50"] == pytest.approx(1.0) and report.latency_ms["p99"] == pytest.approx(4.9)

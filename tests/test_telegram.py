@@ -418,8 +418,8 @@ async def test_allowlist_refuses_everyone_else(api: BotApi, corpus: Path, allow:
 async def test_flooding_user_is_slowed_down_and_others_still_answered(api: BotApi, corpus: Path) -> None:
     settings = make_settings(api, corpus, user_rate_limit=3, user_rate_period=60)
     async with running(settings):
-        for n in range(20):
-            api.message(f"What is the capital of Freedonia, take {n}?")
+        for _ in range(20):
+            api.message("What is the capital of Freedonia?")
         api.message("Who founded Fredville?", user_id=OTHER)
         [other] = await api.replies(OTHER)
         flood = await api.replies(USER, 4)
