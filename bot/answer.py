@@ -88,7 +88,7 @@ class Answer:
     results: tuple[Hit, ...]  # the best sentences, ranked, whether or not they cleared the bar
     confidence: float
     took_ms: float
-    words: tuple[str, ...] = ()  # the question's content words, for highlighting
+    words: tuple[str, ...] = ()  # words of the quotes that match the question's terms, for highlighting
 
 
 def wanted_type(question: str) -> tuple[re.Pattern[str] | None, str]:
@@ -228,7 +228,10 @@ def answer(library: Library, question: str, settings: Settings) -> Answer:
         quotes.append(
             Quote(hit.sentence.text, sources.index(document) + 1, hit.score, document, hit.sentence.position, context)
         )
-    words = tuple(w for w in library.analyzer.words(question) if w not in library.analyzer.stop_words)
+    # The quotes' own spellings of the question's terms ("approved" for "approve"), for highlighting.
+    wanted = set(terms)
+    quoted = {w for q in quotes for w in library.analyzer.words(f"{q.context or ''} {q.text}")}
+    words = tuple(sorted(w for w in quoted if set(library.analyzer.terms(w)) & wanted))
     return Answer(
         question=question,
         answered=bool(quotes),

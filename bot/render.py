@@ -47,14 +47,19 @@ def source_html(number: int, document: Document, title_chars: int = TITLE_CHARS)
 
 
 def highlight(text: str, words: Iterable[str]) -> str:
-    """Escape text for Telegram HTML, with the question's words in bold."""
+    """Escape text for Telegram HTML, with the given words in bold (a run of them in one tag)."""
     wanted = {w.casefold() for w in words}
-    out, last = [], 0
+    spans: list[tuple[int, int]] = []
     for match in WORD.finditer(text):
         if match.group().casefold() in wanted:
-            out.append(html.escape(text[last : match.start()], quote=False))
-            out.append(f"<b>{html.escape(match.group(), quote=False)}</b>")
-            last = match.end()
+            if spans and not text[spans[-1][1] : match.start()].strip():
+                spans[-1] = (spans[-1][0], match.end())
+            else:
+                spans.append(match.span())
+    out, last = [], 0
+    for start, end in spans:
+        out += [html.escape(text[last:start], quote=False), f"<b>{html.escape(text[start:end], quote=False)}</b>"]
+        last = end
     out.append(html.escape(text[last:], quote=False))
     return "".join(out)
 
