@@ -110,23 +110,28 @@ def _term_weights(library: Library, ids: list[int]) -> np.ndarray:
     return np.array(weights)
 
 
-def rank(library: Library, question: str) -> tuple[list[Hit], list[str]]:
+def question_terms(library: Library, question: str) -> list[str]:
+    """The question's search terms, without the words that only frame a request ("tell me", "explain")."""
+    fillers = FILLERS.get(library.analyzer.language, frozenset())
+    words = [word for word in library.analyzer.words(question) if word not in fillers]
+    return library.analyzer.terms(" ".join(words))
+
+
+def rank(library: Library, question: str) -> list[Hit]:
     """Rank sentences for a question by BM25, document relevance, lead position and answer type."""
     wanted, topic = wanted_type(question)
-    terms = library.analyzer.terms(topic) or library.analyzer.terms(question)
-    ids = library.term_ids(terms)
-    rows, sentence_scores = library.sentences.top(ids, SENTENCE_CANDIDATES)
-    documents, document_scores = library.passages.top(ids, DOCUMENT_CANDIDATES)
+    ids = library.term_ids(question_terms(library, topic) or question_terms(library, question))
+    rows, _ = library.sentences.top(ids, SENTENCE_CANDIDATES)
     if len(rows) == 0:
-        return [], terms
+        return []
+    documents, _ = library.passages.top(ids, DOCUMENT_CANDIDATES)
     candidates = set(rows.tolist())
     for number in documents.tolist():
         candidates.update(library.sentence_ids(number)[:DOCUMENT_SENTENCES])
     rows = np.array(sorted(candidates), dtype=np.int64)
     sentence_scores = library.sentences.scores(ids, rows)
-    located = [library.locate(int(r)) for r in rows]
-    numbers = np.array([n for n, _ in located])
-    positions = np.array([p for _, p in located])
+    numbers = np.searchsorted(library.offsets, rows, side="right") - 1
+    positions = rows - library.offsets[numbers]
     # Scores are scaled to the best candidate's; on tiny corpora rank-bm25's IDF floor can make them zero
     # or negative, and then the share of question words a sentence holds still tells sentences apart.
     sentence_part = np.clip(sentence_scores, 0.0, None)
@@ -140,18 +145,10 @@ def rank(library: Library, question: str) -> tuple[list[Hit], list[str]]:
         + OVERLAP_WEIGHT * overlap
     )
     if wanted is not None:
-        texts = [library.entries[n].sentences[p] for n, p in located]
+        texts = [library.entries[n].sentences[p] for n, p in zip(numbers.tolist(), positions.tolist())]
         combined = combined + TYPE_WEIGHT * np.array([bool(wanted.search(t)) for t in texts])
     order = np.lexsort((rows, -combined))[:RESULTS]
-    hits = [Hit(library.sentence(int(rows[i])), float(combined[i])) for i in order]
-    return hits, terms
-
-
-def question_terms(library: Library, question: str) -> list[str]:
-    """The question's search terms, without the words that only frame a request ("tell me", "explain")."""
-    fillers = FILLERS.get(library.analyzer.language, frozenset())
-    words = [word for word in library.analyzer.words(question) if word not in fillers]
-    return library.analyzer.terms(" ".join(words))
+    return [Hit(library.sentence(int(rows[i])), float(combined[i])) for i in order]
 
 
 def coverage(library: Library, terms: list[str], hit: Hit) -> tuple[float, int]:
@@ -191,7 +188,7 @@ def lead_in(library: Library, hit: Hit) -> str | None:
 def answer(library: Library, question: str, settings: Settings) -> Answer:
     """Answer a question from the library, citing each quoted sentence's document."""
     started = time.perf_counter()
-    hits, _ = rank(library, question)
+    hits = rank(library, question)
     # Coverage counts every word of the question, frame included: a stricter bar for typed questions,
     # so that "How much does a Bitcoin cost?" is not answered on the strength of "cost" alone.
     terms = question_terms(library, question)
