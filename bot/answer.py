@@ -25,8 +25,6 @@ TYPE_WEIGHT = 0.8
 OVERLAP_WEIGHT = 0.1
 # A sentence must come close to the best one to be shown beside it.
 KEEP_RATIO = 0.6
-# With several separate parts of the question found, the coverage bar is this share of MIN_CONFIDENCE.
-SEVERAL_PIECES = 0.6
 # A single part of the question found must carry at least this share of its weight.
 ONE_PIECE = 0.55
 # How many of the best sentences are checked for coverage: the first is not always the one that answers.
@@ -170,12 +168,12 @@ def coverage(library: Library, terms: list[str], hit: Hit) -> tuple[float, int]:
 
 
 def confident(share: float, pieces: int, settings: Settings) -> bool:
-    """The abstention test: enough of the question is found, or several of its parts at a lower bar."""
+    """The abstention test: enough of the question is found, in more than one piece or in a big one."""
     # Two separate matches rarely meet by chance; one word or name ("world" in "World Cup") easily
     # does, so a lone match must carry most of the question.
-    if pieces <= 1:
-        return pieces == 1 and share >= max(settings.min_confidence, ONE_PIECE)
-    return share >= settings.min_confidence * SEVERAL_PIECES
+    if pieces == 1:
+        return share >= max(settings.min_confidence, ONE_PIECE)
+    return pieces > 1 and share >= settings.min_confidence
 
 
 def lead_in(library: Library, hit: Hit) -> str | None:

@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     cache_dir: Path = Path(".cache/citebot")
     language: Language = "english"
     answer_sentences: int = Field(default=3, ge=1, le=10)
-    min_confidence: float = Field(default=0.32, ge=0.0, le=1.0)
+    min_confidence: float = Field(default=0.2, ge=0.0, le=1.0)
     workers: int = Field(default=0, ge=0, le=64)
 
     telegram_bot_token: SecretStr | None = None
