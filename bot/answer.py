@@ -21,7 +21,7 @@ DOCUMENT_SENTENCES = 80
 DOCUMENT_WEIGHT = 1.0
 LEAD_WEIGHT = 0.5
 LEAD_DECAY = 1.5
-TYPE_WEIGHT = 0.8
+TYPE_WEIGHT = 1.2
 OVERLAP_WEIGHT = 0.1
 # A sentence must come close to the best one to be shown beside it.
 KEEP_RATIO = 0.6
@@ -48,7 +48,11 @@ WANTS_DATE = re.compile(
     r"\b(when|what (years?|date|day|month|century)|(in|from|between) (which|what) years?|когда|в каком году)\b",
     re.IGNORECASE,
 )
-NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b", re.I)
+NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|twenty|thirty|forty|fifty|sixty"
+    r"|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|trillions?)\b",
+    re.IGNORECASE,
+)
 DATE = re.compile(
     r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|september|october"
     r"|november|december)\b|\b(\d{1,2}(st|nd|rd|th)? century)\b"
@@ -149,11 +153,12 @@ def rank(library: Library, question: str) -> list[Hit]:
     return [Hit(library.sentence(int(rows[i])), float(combined[i])) for i in order]
 
 
-def coverage(library: Library, terms: list[str], hit: Hit) -> tuple[float, int]:
+def coverage(library: Library, terms: list[str], hit: Hit, wanted: re.Pattern[str] | None = None) -> tuple[float, int]:
     """Share of the question's weight (by IDF) that the sentence holds, and in how many separate pieces.
 
     Question words found side by side in the sentence are one piece: "World Bank" is one thing, and
-    a question that shares only it with a sentence has one piece of evidence, not two.
+    a question that shares only it with a sentence has one piece of evidence, not two. The kind of
+    fact a typed question asks for ("how many", "when") counts as a piece when the sentence has one.
     """
     if not terms:
         return 0.0, 0
@@ -164,7 +169,13 @@ def coverage(library: Library, terms: list[str], hit: Hit) -> tuple[float, int]:
     pieces = sum(
         1 for i, term in enumerate(terms) if covered[i] and not (i and covered[i - 1] and (terms[i - 1], term) in pairs)
     )
-    return float(weights[np.array(covered)].sum() / weights.sum()), pieces
+    held, total = float(weights[np.array(covered)].sum()), float(weights.sum())
+    if wanted is not None and wanted.search(hit.sentence.text):
+        # Found, the asked-for kind weighs as much as the rarest word: a number is what "how many" is
+        # about. Missing, it costs nothing: "when" is often answered by "at night", not by a date.
+        frame = float(_term_weights(library, [-1])[0])
+        held, total, pieces = held + frame, total + frame, pieces + 1
+    return held / total, pieces
 
 
 def confident(share: float, pieces: int, settings: Settings) -> bool:
@@ -187,10 +198,10 @@ def answer(library: Library, question: str, settings: Settings) -> Answer:
     """Answer a question from the library, citing each quoted sentence's document."""
     started = time.perf_counter()
     hits = rank(library, question)
-    # Coverage counts every word of the question, frame included: a stricter bar for typed questions,
-    # so that "How much does a Bitcoin cost?" is not answered on the strength of "cost" alone.
-    terms = question_terms(library, question)
-    tests = [coverage(library, terms, hit) for hit in hits[:SENTENCE_CHECKS]]
+    # The frame of a typed question ("how many", "in which year") is no part of what it asks about.
+    wanted, topic = wanted_type(question)
+    terms = question_terms(library, topic) or question_terms(library, question)
+    tests = [coverage(library, terms, hit, wanted) for hit in hits[:SENTENCE_CHECKS]]
     confidence = max((share for share, _ in tests), default=0.0)
     quotes: list[Quote] = []
     sources: list[Document] = []

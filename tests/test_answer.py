@@ -384,6 +384,21 @@ def test_an_opening_line_that_only_shares_a_name_is_not_quoted_first(build: Buil
     assert top(result).startswith("Okafor announced that wells would be drilled")
 
 
+def test_a_typed_question_finds_its_kind_of_fact_even_with_few_shared_words(build: Build) -> None:
+    # Only "projects" links the answer to the question; its years are what "in which years" asks for.
+    files = {
+        "report.md": (
+            "The two ministries agreed on joint projects in transport.\n\n"
+            "Joint teams carried out the surveys for the new projects.\n\n"
+            "According to the bank, 48 projects were implemented from 1992 to 2024.\n"
+        ),
+        "other.md": "The harvest was good this year.\n",
+    }
+    library, settings = build(files)
+    result = answer(library, "In which years were the joint projects carried out?", settings)
+    assert top(result).startswith("According to the bank, 48 projects were implemented from 1992 to 2024")
+
+
 # --- evaluation -----------------------------------------------------------------------------------------
 
 
