@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ K1, B, EPSILON = 1.5, 0.75, 0.25
 PARALLEL_MIN_CHARS = 2_000_000
 # Postings are weighted this many at a time, to keep temporaries small.
 SLICE = 1 << 20
+# A query's rarest terms, up to this many postings together, are tried first (see BM25.top).
+RARE_POSTINGS = 20_000
 
 
 class BM25:
@@ -85,6 +88,11 @@ class BM25:
                 weights += tf
                 tf *= k1 + 1
                 np.divide(tf, weights, out=weights)
+        # The most one posting of each term can add, for skipping rows that cannot reach the top (see `top`).
+        self.max_weight = np.zeros(self.n_terms)
+        nonempty = np.flatnonzero(df > 0)
+        if len(nonempty):
+            self.max_weight[nonempty] = np.maximum.reduceat(self.weights, self.indptr[nonempty])
         self._local = threading.local()
 
     def updated(
@@ -154,6 +162,56 @@ class BM25:
         terms = self._known(query)
         if not terms or k <= 0:
             return np.empty(0, dtype=np.int32), np.empty(0)
+        return self._top_by_rare_terms(terms, k) or self._top_of_all(terms, k)
+
+    def _top_by_rare_terms(self, terms: list[int], k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The top k found from the rows of the query's rare terms, when the common ones cannot change it.
+
+        MaxScore's idea: a row without any rare term scores at most the sum of the common terms'
+        largest contributions. When k rows with rare terms already beat that on their rare terms
+        alone, no other row can enter the top k, and a query with "said" in it need not touch a
+        third of the corpus. Returns None when the shortcut does not apply.
+        """
+        times = Counter(terms)
+        if any(self.idf[t] <= 0 for t in times):
+            return None
+        by_size = sorted(times, key=lambda t: self.indptr[t + 1] - self.indptr[t])
+        rare, size = [], 0
+        for term in by_size:
+            length = int(self.indptr[term + 1] - self.indptr[term])
+            if rare and size + length > RARE_POSTINGS:
+                break
+            rare.append(term)
+            size += length
+        common = by_size[len(rare) :]
+        if not common or not k <= size <= RARE_POSTINGS:
+            return None
+        ceiling = sum(times[t] * float(self.idf[t] * self.max_weight[t]) for t in common)
+        partial = self._buffer()
+        touched = []
+        try:
+            for term in rare:
+                lo, hi = self.indptr[term], self.indptr[term + 1]
+                rows = self.postings[lo:hi]
+                partial[rows] += times[term] * self.idf[term] * self.weights[lo:hi]
+                touched.append(rows)
+            rows = np.unique(np.concatenate(touched))
+            lower = partial[rows]
+            if len(rows) < k:
+                return None
+            kth = np.partition(lower, len(lower) - k)[len(lower) - k]
+            if kth <= ceiling:
+                return None
+            # Only rows that could still beat the k-th best on their rare terms get exact scores.
+            rows = rows[lower + ceiling >= kth]
+        finally:
+            for touched_rows in touched:
+                partial[touched_rows] = 0.0
+        scores = self.scores(terms, rows)
+        order = np.lexsort((rows, -scores))[:k]
+        return rows[order], scores[order]
+
+    def _top_of_all(self, terms: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self._buffer()
         touched = []
         try:
@@ -165,17 +223,22 @@ class BM25:
                 touched.append(rows)
             candidates = touched[0] if len(touched) == 1 else np.concatenate(touched)
             values = scores[candidates]
-            # A row occurs at most once per query term, so this many picks hold k distinct rows.
+            # A row occurs at most once per query term, so the best this many entries hold k distinct rows;
+            # every entry scoring at least the last of them is kept, ties included.
             wanted = min(len(candidates), k * len(touched))
             if wanted < len(candidates):
-                candidates = candidates[np.argpartition(-values, wanted - 1)[:wanted]]
+                threshold = np.partition(values, len(values) - wanted)[len(values) - wanted]
+                candidates = candidates[values >= threshold]
             rows = np.unique(candidates)
             values = scores[rows]
             order = np.lexsort((rows, -values))[:k]
             return rows[order], values[order]
         finally:
-            for rows in touched:
-                scores[rows] = 0.0
+            if sum(len(rows) for rows in touched) > self.n_rows // 8:
+                scores.fill(0.0)  # one pass over the buffer beats scattered writes to a large part of it
+            else:
+                for rows in touched:
+                    scores[rows] = 0.0
 
     def scores(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
         """Exact scores of the given rows (zero where they share no term with the query)."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
+import bot.index
 from bot.index import BM25
 
 TERMS = [f"t{i}" for i in range(12)]
@@ -87,3 +91,33 @@ def test_empty_query_and_zero_k() -> None:
     assert len(index.top([], 5)[0]) == 0
     assert len(index.top([vocabulary["a"]], 0)[0]) == 0
     assert len(index.top([-1, 99], 5)[0]) == 0
+
+
+@pytest.mark.parametrize("budget", [1, 3, 10])
+def test_rare_term_shortcut_gives_the_full_top_k(monkeypatch: pytest.MonkeyPatch, budget: int) -> None:
+    # Small budgets make the shortcut apply on small corpora; it must agree with scoring every row.
+    monkeypatch.setattr(bot.index, "RARE_POSTINGS", budget)
+    rng = random.Random(budget)
+    vocabulary_size = 40
+    used = 0
+    for _ in range(400):
+        # Zipf-like: a few common terms and many rare ones, as in prose.
+        corpus = [
+            [f"t{min(int(rng.paretovariate(1.0)) - 1, vocabulary_size)}" for _ in range(rng.randint(1, 8))]
+            for _ in range(rng.randint(5, 60))
+        ]
+        index, vocabulary = BM25.from_tokens(corpus)
+        words = [rng.choice(list(vocabulary)) for _ in range(rng.randint(2, 5))]
+        query = [vocabulary[word] for word in words]
+        k = rng.randint(1, 5)
+        known = index._known(query)
+        shortcut = index._top_by_rare_terms(known, k)
+        rows, scores = index._top_of_all(known, k)
+        if shortcut is not None:
+            used += 1
+            assert shortcut[0].tolist() == rows.tolist()
+            assert shortcut[1].tolist() == scores.tolist()
+        expected = BM25Okapi(corpus).get_scores(words)
+        top_rows, top_scores = index.top(query, k)
+        assert np.allclose(top_scores, expected[top_rows], rtol=0, atol=1e-9)
+    assert used >= 10, "the shortcut was hardly exercised"
