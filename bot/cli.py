@@ -53,8 +53,9 @@ def load(settings: Settings, quiet: bool = False) -> Library:
     started = time.perf_counter()
     library = load_library(settings)
     if not quiet:
+        documents, sentences = len(library.documents), library.sentence_count
         print(
-            f"Loaded {len(library.documents)} documents, {library.sentence_count} sentences "
+            f"Loaded {documents} document{'s' * (documents != 1)}, {sentences} sentence{'s' * (sentences != 1)} "
             f"in {time.perf_counter() - started:.1f} s.",
             file=sys.stderr,
         )

@@ -30,7 +30,7 @@ PARALLEL_MIN_CHARS = 2_000_000
 # Postings are weighted this many at a time, to keep temporaries small.
 SLICE = 1 << 20
 # A query's rarest terms, up to this many postings together, are tried first (see BM25.top).
-RARE_POSTINGS = 20_000
+RARE_POSTINGS = 2_000
 
 
 class BM25:
