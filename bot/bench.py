@@ -195,7 +195,7 @@ def _compare(library: Library, queries: list[list[int]], rank_sample: int) -> di
     retriever.index(as_text, show_progress=False)
     text_queries = [[str(t) for t in q] for q in queries]
     del as_text
-    fast = _time_queries(lambda q: _top_k(retriever.get_scores(q), K), text_queries)
+    fast = _time_queries(lambda q, engine=retriever: _top_k(engine.get_scores(q), K), text_queries)
     del retriever
     okapi = BM25Okapi(tokens)
     sample = queries[:rank_sample]

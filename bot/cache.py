@@ -7,6 +7,7 @@ how long each part is and carries a CRC-32 of the payload. Nothing in it can run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -216,10 +217,8 @@ class AnalysisCache:
     def discard(self, digests: Iterable[str]) -> None:
         """Delete the cache files of these digests, if they exist: content that left the corpus."""
         for digest in digests:
-            try:
+            with contextlib.suppress(OSError):
                 self.path(digest).unlink(missing_ok=True)
-            except OSError:
-                pass
 
     def prune(self, keep: set[str]) -> int:
         """Delete cache files for content no longer in the corpus, and leftovers of interrupted writes."""
@@ -248,8 +247,6 @@ def write_atomically(path: Path, data: bytes) -> None:
             file.write(data)
         os.replace(temporary, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(temporary)
-        except OSError:
-            pass
         raise

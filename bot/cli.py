@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -103,10 +104,8 @@ def chat(settings: Settings) -> int:
         print()
     finally:
         if readline is not None:
-            try:
+            with contextlib.suppress(OSError):  # history is a convenience: never fail the chat for it
                 readline.write_history_file(history)
-            except OSError:
-                pass
     return 0
 
 

@@ -488,7 +488,7 @@ def test_read_questions(tmp_path: Path) -> None:
 def test_read_questions_names_the_bad_line(tmp_path: Path, bad: str) -> None:
     good = json.dumps({"id": "ok", "question": "Fine?", "expected": []})
     path = write_qa(tmp_path, [good, "", bad, good])
-    with pytest.raises(ValueError, match=rf"qa\.jsonl:3: not a QA line"):
+    with pytest.raises(ValueError, match=r"qa\.jsonl:3: not a QA line"):
         read_questions(path)
 
 

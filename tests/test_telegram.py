@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botapi import BOT_ID, BOT_USERNAME, MAX_MESSAGE_LENGTH, BotApi, parse_html, serve
+from botapi import BOT_USERNAME, MAX_MESSAGE_LENGTH, BotApi, parse_html, serve
 
 import bot.telegram as tg
 from bot.answer import answer
