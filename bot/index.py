@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -187,40 +188,23 @@ class BM25:
         if not common or not k <= size <= RARE_POSTINGS:
             return None
         ceiling = sum(times[t] * float(self.idf[t] * self.max_weight[t]) for t in common)
-        partial = self._buffer()
-        touched = []
-        try:
-            for term in rare:
-                lo, hi = self.indptr[term], self.indptr[term + 1]
-                rows = self.postings[lo:hi]
-                partial[rows] += times[term] * self.idf[term] * self.weights[lo:hi]
-                touched.append(rows)
+        with self._accumulated([(t, times[t]) for t in rare]) as (partial, touched):
             rows = np.unique(np.concatenate(touched))
             lower = partial[rows]
-            if len(rows) < k:
-                return None
-            kth = np.partition(lower, len(lower) - k)[len(lower) - k]
-            if kth <= ceiling:
-                return None
-            # Only rows that could still beat the k-th best on their rare terms get exact scores.
-            rows = rows[lower + ceiling >= kth]
-        finally:
-            for touched_rows in touched:
-                partial[touched_rows] = 0.0
+        if len(rows) < k:
+            return None
+        kth = np.partition(lower, len(lower) - k)[len(lower) - k]
+        if kth <= ceiling:
+            return None
+        # Only rows that could still beat the k-th best on their rare terms get exact scores.
+        rows = rows[lower + ceiling >= kth]
         scores = self.scores(terms, rows)
         order = np.lexsort((rows, -scores))[:k]
         return rows[order], scores[order]
 
     def _top_of_all(self, terms: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores = self._buffer()
-        touched = []
-        try:
-            # Query terms are added one at a time, in order, repeats included, exactly as rank-bm25 does.
-            for term in terms:
-                lo, hi = self.indptr[term], self.indptr[term + 1]
-                rows = self.postings[lo:hi]
-                scores[rows] += self.idf[term] * self.weights[lo:hi]
-                touched.append(rows)
+        # Query terms are added one at a time, in order, repeats included, exactly as rank-bm25 does.
+        with self._accumulated([(t, 1) for t in terms]) as (scores, touched):
             candidates = touched[0] if len(touched) == 1 else np.concatenate(touched)
             values = scores[candidates]
             # A row occurs at most once per query term, so the best this many entries hold k distinct rows;
@@ -231,8 +215,21 @@ class BM25:
                 candidates = candidates[values >= threshold]
             rows = np.unique(candidates)
             values = scores[rows]
-            order = np.lexsort((rows, -values))[:k]
-            return rows[order], values[order]
+        order = np.lexsort((rows, -values))[:k]
+        return rows[order], values[order]
+
+    @contextlib.contextmanager
+    def _accumulated(self, terms: list[tuple[int, int]]) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
+        """This thread's score buffer with each (term, times) added in, and the rows touched; cleared after."""
+        scores = self._buffer()
+        touched = []
+        try:
+            for term, times in terms:
+                lo, hi = self.indptr[term], self.indptr[term + 1]
+                rows = self.postings[lo:hi]
+                scores[rows] += times * self.idf[term] * self.weights[lo:hi]
+                touched.append(rows)
+            yield scores, touched
         finally:
             if sum(len(rows) for rows in touched) > self.n_rows // 8:
                 scores.fill(0.0)  # one pass over the buffer beats scattered writes to a large part of it
