@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import frontmatter
 import yaml
 
-log = logging.getLogger(__name__)
 
 SUFFIXES = (".txt", ".md")
 # Scrapers leave a first line like " date 2025-06-01 Images | primeminister.kz": a date, a section, a site.
@@ -69,11 +66,6 @@ def corpus_paths(root: Path) -> list[tuple[str, str]]:
                 elif entry.name.lower().endswith(SUFFIXES) and entry.is_file():
                     found.append((prefix + entry.name, entry.path))
     return sorted(found)
-
-
-def corpus_files(root: Path) -> list[Path]:
-    """List the corpus's .txt and .md files, recursively, in a stable order, ignoring hidden ones."""
-    return [Path(path) for _, path in corpus_paths(root)]
 
 
 def decode(data: bytes) -> tuple[str | None, str | None]:
@@ -165,22 +157,3 @@ def parse_file(path: str, data: bytes) -> tuple[Document | None, Skipped | None]
         return None, Skipped(path, "empty: no text after the metadata" if text.strip() else "empty file")
     notes = "; ".join(note for note in (problem, warning) if note)
     return document, Skipped(path, notes, kept=True) if notes else None
-
-
-def read_document(root: Path, file: Path) -> tuple[Document | None, Skipped | None]:
-    """Read one corpus file, never raising: unreadable files come back as Skipped."""
-    path = file.relative_to(root).as_posix()
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        return None, Skipped(path, f"cannot read: {exc.strerror or exc}")
-    return parse_file(path, data)
-
-
-def read_corpus(root: Path) -> Iterator[tuple[Document | None, Skipped | None]]:
-    """Read every corpus file in order, yielding (document, problem) pairs; raise if there are none."""
-    files = corpus_files(root)
-    if not files:
-        raise CorpusError(f"corpus folder {root} has no .txt or .md files")
-    for file in files:
-        yield read_document(root, file)
