@@ -119,10 +119,9 @@ def question_terms(library: Library, question: str) -> list[str]:
     return library.analyzer.terms(" ".join(words))
 
 
-def rank(library: Library, question: str) -> list[Hit]:
-    """Rank sentences for a question by BM25, document relevance, lead position and answer type."""
-    wanted, topic = wanted_type(question)
-    ids = library.term_ids(question_terms(library, topic) or question_terms(library, question))
+def rank(library: Library, terms: list[str], wanted: re.Pattern[str] | None) -> list[Hit]:
+    """Rank sentences for a question's terms by BM25, document relevance, lead position and answer type."""
+    ids = library.term_ids(terms)
     rows, _ = library.sentences.top(ids, SENTENCE_CANDIDATES)
     if len(rows) == 0:
         return []
@@ -197,10 +196,10 @@ def lead_in(library: Library, hit: Hit) -> str | None:
 def answer(library: Library, question: str, settings: Settings) -> Answer:
     """Answer a question from the library, citing each quoted sentence's document."""
     started = time.perf_counter()
-    hits = rank(library, question)
     # The frame of a typed question ("how many", "in which year") is no part of what it asks about.
     wanted, topic = wanted_type(question)
     terms = question_terms(library, topic) or question_terms(library, question)
+    hits = rank(library, terms, wanted)
     tests = [coverage(library, terms, hit, wanted) for hit in hits[:SENTENCE_CHECKS]]
     confidence = max((share for share, _ in tests), default=0.0)
     quotes: list[Quote] = []
