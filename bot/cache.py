@@ -168,8 +168,6 @@ class AnalysisCache:
         self.folder = Path(folder)
         self.key = key
         self.writable = True
-        self.hits = 0
-        self.misses = 0
 
     def path(self, digest: str) -> Path:
         """Where the analysis of content with this digest is kept."""
@@ -185,19 +183,15 @@ class AnalysisCache:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            self.misses += 1
             return None
         except OSError as exc:
             log.warning("cache file %s unreadable (%s); re-analyzing", path, exc.strerror or exc)
-            self.misses += 1
             return None
         try:
             analyzed = decode(data, self.key, digest, document)
         except CorruptCache as exc:
             log.warning("cache file %s rejected: %s; re-analyzing %s", path.name, exc, document.path)
-            self.misses += 1
             return None
-        self.hits += 1
         return analyzed
 
     def store(self, digest: str, analyzed: AnalyzedDocument) -> None:

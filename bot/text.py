@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -126,7 +125,7 @@ def count_terms(sentence_terms: Sequence[Sequence[str]]) -> tuple[tuple[str, ...
     for row, terms in enumerate(sentence_terms):
         for term, count in Counter(terms).items():
             rows.append(row)
-            columns.append(vocabulary.setdefault(sys.intern(term), len(vocabulary)))
+            columns.append(vocabulary.setdefault(term, len(vocabulary)))
             counts.append(count)
     lengths = np.fromiter((len(t) for t in sentence_terms), dtype=np.int32, count=len(sentence_terms))
     as_array = functools.partial(np.array, dtype=np.int32)
