@@ -32,6 +32,8 @@ PARALLEL_MIN_CHARS = 2_000_000
 SLICE = 1 << 20
 # A query's rarest terms, up to this many postings together, are tried first (see BM25.top).
 RARE_POSTINGS = 2_000
+# A file that is still being written is read this many times before it is reported instead.
+READ_TRIES = 3
 
 
 class BM25:
@@ -327,6 +329,12 @@ def make_entry(
     return entry, counts
 
 
+def corpus_cache_folder(cache_dir: Path, corpus_dir: Path) -> Path:
+    """The corpus's own part of the cache folder: pruning for one corpus never touches another's entries."""
+    name = hashlib.blake2b(str(corpus_dir.resolve()).encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
+    return cache_dir / f"corpus-{name}"
+
+
 def digest(data: bytes, analyzer: Analyzer) -> str:
     """Content hash of a file, salted with the analyzer's settings."""
     return hashlib.blake2b(data, digest_size=16, key=analyzer.key.encode()[:64]).hexdigest()
@@ -525,22 +533,23 @@ def load_library(
     reuse = previous is not None and previous.analyzer == analyzer
     known = {e.document.path: e for e in previous.entries} if previous is not None and reuse else {}
     vocabulary = dict(previous.vocabulary) if previous is not None and reuse else {}
-    cache = AnalysisCache(settings.cache_dir, analyzer.key)
+    cache = AnalysisCache(corpus_cache_folder(Path(settings.cache_dir), root), analyzer.key)
     skipped: list[Skipped] = []
     items: list[Entry | _Pending] = []
     for relative, file in corpus_paths(root):
         entry = known.get(relative)
         try:
-            info = os.stat(file)
-            stamp = (info.st_size, info.st_mtime_ns)
+            stamp = _stamp(file)
             if entry is not None and entry.stamp == stamp:
                 # Same size and modification time: the file was not touched, so it is not read again.
                 items.append(entry)
                 continue
-            with open(file, "rb") as handle:
-                data = handle.read()
+            data, stamp = read_whole(file)
         except OSError as exc:
             skipped.append(Skipped(relative, f"cannot read: {exc.strerror or exc}"))
+            continue
+        except FileChanging as exc:
+            skipped.append(Skipped(relative, str(exc)))
             continue
         key = digest(data, analyzer)
         if entry is not None and entry.digest == key:
@@ -567,8 +576,10 @@ def load_library(
             rejected = analyzed is None
             if analyzed is None:
                 # The cache file could not be trusted: analyze the file after all, and cache it anew.
-                document, _ = parse_file(item.document.path, item.file.read_bytes())
-                analyzed = analyze(document or item.document, analyzer)
+                item = _reread(item, analyzer, skipped)
+                if item is None:
+                    continue
+                analyzed = analyze(item.document, analyzer)
             if rejected or not item.cached:
                 cache.store(item.key, analyzed)
             if not analyzed.sentences:
@@ -602,6 +613,47 @@ def load_library(
         library = Library.build(entries, postings, analyzer, vocabulary, skipped)
     library.build_seconds = time.perf_counter() - started
     return library
+
+
+class FileChanging(Exception):
+    """A file whose size or modification time moved while it was read: what was read may be torn."""
+
+
+def _stamp(file: str | Path) -> tuple[int, int]:
+    info = os.stat(file)
+    return info.st_size, info.st_mtime_ns
+
+
+def read_whole(file: str | Path, tries: int = READ_TRIES) -> tuple[bytes, tuple[int, int]]:
+    """A file's bytes and the (size, mtime) they were read at; raise FileChanging if it never holds still."""
+    for _ in range(tries):
+        before = _stamp(file)
+        with open(file, "rb") as handle:
+            data = handle.read()
+        after = _stamp(file)
+        # An editor saving mid-read leaves a torn file: same look before and after, and every byte read, or again.
+        if before == after and len(data) == after[0]:
+            return data, after
+    raise FileChanging(f"changed while being read ({tries} tries); it is read again on the next reload")
+
+
+def _reread(item: _Pending, analyzer: Analyzer, skipped: list[Skipped]) -> _Pending | None:
+    """The pending file read afresh, keyed by the digest of exactly the bytes read now, or None if unusable.
+
+    The file may have changed since it was hashed; analysing the new bytes under the old digest would
+    file text under content it is not, and a later load of the old content would quote it.
+    """
+    try:
+        data, stamp = read_whole(item.file)
+    except (OSError, FileChanging) as exc:
+        reason = f"cannot read: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+        skipped.append(Skipped(item.document.path, reason))
+        return None
+    document, note = parse_file(item.document.path, data)
+    if document is None:
+        skipped.append(note)  # type: ignore[arg-type]
+        return None
+    return _Pending(digest(data, analyzer), stamp, item.file, document, note, cached=False)
 
 
 def _untexted(document: Document) -> Document:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from bot import cache as cache_module
 from bot.cache import SUFFIX, AnalysisCache, CorruptCache, decode, encode
 from bot.config import Settings
 from bot.corpus import Document
-from bot.index import Library, load_library
+from bot.index import Library, corpus_cache_folder, load_library
 from bot.text import Analyzer, analyze
 
 DOCUMENTS = {
@@ -89,7 +90,7 @@ def test_round_trip_of_one_analysis() -> None:
 def test_warm_start_equals_cold_build(settings: Settings, analyze_calls: list[str]) -> None:
     cold = load_library(settings)
     assert len(analyze_calls) == 3
-    assert len(list(settings.cache_dir.glob(f"*{SUFFIX}"))) == 3
+    assert len(list(settings.cache_dir.rglob(f"*{SUFFIX}"))) == 3
     warm = load_library(settings)
     assert len(analyze_calls) == 3, "a warm start must analyze nothing"
     assert_same_index(cold, warm)
@@ -105,7 +106,7 @@ def test_changed_added_deleted_files_reprocess_only_themselves(settings: Setting
     warm = load_library(settings)
     assert sorted(analyze_calls) == ["new.md", "rivers.txt"]
     # The stale cache files of the old rivers.txt and the deleted space.md are gone.
-    assert len(list(settings.cache_dir.glob(f"*{SUFFIX}"))) == 3
+    assert len(list(settings.cache_dir.rglob(f"*{SUFFIX}"))) == 3
     fresh_settings = settings.model_copy(update={"cache_dir": settings.cache_dir.parent / "other-cache"})
     assert_same_index(load_library(fresh_settings), warm)
 
@@ -147,7 +148,7 @@ def test_corrupt_cache_file_is_detected_and_rebuilt(
 ) -> None:
     cold = load_library(settings)
     analyze_calls.clear()
-    files = sorted(settings.cache_dir.glob(f"*{SUFFIX}"))
+    files = sorted(settings.cache_dir.rglob(f"*{SUFFIX}"))
     victim = files[0]
     bad = corrupt_variants(victim.read_bytes())[kind]
     victim.write_bytes(bad)
@@ -184,13 +185,13 @@ def test_interrupted_write_leaves_no_partial_file(
     with caplog.at_level(logging.WARNING):
         library = load_library(settings)
     assert library.sentence_count > 0
-    assert list(settings.cache_dir.iterdir()) == [], "neither a partial cache file nor a temporary one is left"
+    assert [p for p in settings.cache_dir.rglob("*") if p.is_file()] == [], "neither a partial cache file nor a temporary one is left"
     assert sum("not writable" in r.getMessage() for r in caplog.records) == 1, "warned once, not per document"
 
 
 def test_leftover_temporary_files_are_pruned(settings: Settings) -> None:
     load_library(settings)
-    leftover = settings.cache_dir / f".tmp-abc{SUFFIX}"
+    leftover = corpus_cache_folder(settings.cache_dir, settings.corpus_dir) / f".tmp-abc{SUFFIX}"
     leftover.write_bytes(b"half a file")
     load_library(settings)
     assert not leftover.exists()
@@ -218,3 +219,64 @@ def test_cache_key_separates_analyzers(tmp_path: Path) -> None:
     russian = AnalysisCache(tmp_path, Analyzer("russian").key)
     assert russian.load("d", document) is None
     assert english.load("d", document) is not None
+
+
+def test_file_rewritten_while_a_rejected_cache_entry_is_rebuilt_is_never_quoted(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Analyse exactly the bytes that were hashed: a file edited mid-load never lands under the old digest."""
+    ferry = settings.corpus_dir / "ferry.md"
+    ferry.write_text("# Ferry\n\nThe ferry ticket costs 100 tenge for adults.", "utf-8")
+    load_library(settings)
+    for path in settings.cache_dir.rglob(f"*{SUFFIX}"):
+        path.write_bytes(b"garbage")  # every entry is rejected on the next load
+    real_load = AnalysisCache.load
+
+    def edited_meanwhile(self: AnalysisCache, digest: str, document: Document):  # type: ignore[no-untyped-def]
+        if document.path == "ferry.md":
+            ferry.write_text("# Ferry\n\nThe ferry ticket costs 999 tenge for adults.", "utf-8")  # an editor saves mid-load
+        return real_load(self, digest, document)
+
+    monkeypatch.setattr(AnalysisCache, "load", edited_meanwhile)
+    load_library(settings)
+    monkeypatch.setattr(AnalysisCache, "load", real_load)
+    ferry.write_text("# Ferry\n\nThe ferry ticket costs 100 tenge for adults.", "utf-8")
+    library = load_library(settings)
+    texts = [library.sentence(i).text for i in range(library.sentence_count)]
+    assert "The ferry ticket costs 100 tenge for adults." in texts
+    assert not any("999" in text for text in texts)
+
+
+def test_file_that_keeps_changing_while_read_is_reported_not_half_indexed(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Size or mtime differing before and after the read means a torn read: retried, then skipped by name."""
+    ferry = settings.corpus_dir / "ferry.txt"
+    ferry.write_text("The ferry ticket costs 100 tenge for adults.", "utf-8")
+    real_stat = os.stat
+    calls = {"n": 0}
+
+    def drifting(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        result = real_stat(path, *args, **kwargs)
+        if str(path).endswith("ferry.txt"):
+            calls["n"] += 1  # the modification time moves on every look: the file is being written
+            return SimpleNamespace(st_size=result.st_size, st_mtime_ns=result.st_mtime_ns + calls["n"])
+        return result
+
+    monkeypatch.setattr(os, "stat", drifting)
+    library = load_library(settings)
+    assert "ferry.txt" not in [d.path for d in library.documents]
+    assert any(s.path == "ferry.txt" and "changed while" in s.reason for s in library.skipped)
+
+
+def test_another_corpus_sharing_the_cache_folder_keeps_this_ones_entries(
+    settings: Settings, tmp_path: Path, analyze_calls: list[str]
+) -> None:
+    """Loading corpus B never deletes what corpus A cached: `ask --corpus other` must not cost A a cold start."""
+    load_library(settings)
+    other = tmp_path / "other"
+    write(other, {"lakes.txt": "Lake Baikal is the deepest lake in the world."})
+    load_library(settings.model_copy(update={"corpus_dir": other}))
+    analyze_calls.clear()
+    load_library(settings)
+    assert analyze_calls == []
