@@ -9,9 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.config import Settings
 from bot.corpus import Document
-from bot.index import Hit, Library
+from bot.library import Hit, Library
 
 # How many sentence hits, and how many top documents' sentences, compete for the answer.
 SENTENCE_CANDIDATES = 100
@@ -38,6 +37,9 @@ FILLERS = {
     "russian": frozenset("расскажи расскажите скажи скажите объясни объясните пожалуйста известно информация".split()),
 }
 RESULTS = 10
+# The defaults of the two knobs a deployment sets: how many sentences to quote, and the abstention bar.
+MAX_QUOTES = 3
+MIN_CONFIDENCE = 0.2
 
 WANTS_NUMBER = re.compile(
     r"\b(how (many|much|old|long|far|tall|big|large|high|deep|fast)|what (percentage|percent|number|amount|age)"
@@ -177,13 +179,13 @@ def coverage(library: Library, terms: list[str], hit: Hit, wanted: re.Pattern[st
     return held / total, pieces
 
 
-def confident(share: float, pieces: int, settings: Settings) -> bool:
+def confident(share: float, pieces: int, min_confidence: float = MIN_CONFIDENCE) -> bool:
     """The abstention test: enough of the question is found, in more than one piece or in a big one."""
     # Two separate matches rarely meet by chance; one word or name ("world" in "World Cup") easily
     # does, so a lone match must carry most of the question.
     if pieces == 1:
-        return share >= max(settings.min_confidence, ONE_PIECE)
-    return pieces > 1 and share >= settings.min_confidence
+        return share >= max(min_confidence, ONE_PIECE)
+    return pieces > 1 and share >= min_confidence
 
 
 def lead_in(library: Library, hit: Hit) -> str | None:
@@ -193,7 +195,9 @@ def lead_in(library: Library, hit: Hit) -> str | None:
     return library.sentence(hit.sentence.id - 1).text
 
 
-def answer(library: Library, question: str, settings: Settings) -> Answer:
+def answer(
+    library: Library, question: str, *, max_quotes: int = MAX_QUOTES, min_confidence: float = MIN_CONFIDENCE
+) -> Answer:
     """Answer a question from the library, citing each quoted sentence's document."""
     started = time.perf_counter()
     # The frame of a typed question ("how many", "in which year") is no part of what it asks about.
@@ -210,10 +214,10 @@ def answer(library: Library, question: str, settings: Settings) -> Answer:
     for hit, (share, pieces) in zip(hits, tests):
         # Only sentences that pass the test themselves are quoted: an opening line that merely shares
         # a name with the question does not stand before the sentence that answers it.
-        if not confident(share, pieces, settings):
+        if not confident(share, pieces, min_confidence):
             continue
         best = hit.score if best is None else best
-        if len(quotes) == settings.answer_sentences or hit.score < KEEP_RATIO * best:
+        if len(quotes) == max_quotes or hit.score < KEEP_RATIO * best:
             break
         key = " ".join(hit.sentence.text.casefold().split())
         if key in seen or hit.sentence.id in shown:

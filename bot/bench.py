@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from bot.answer import answer
-from bot.config import Settings
-from bot.index import Library, load_library
+from bot.library import Library
+from bot.loader import load_library
 
 SIZES = (10_000, 100_000, 1_000_000)
 K = 10
@@ -220,7 +220,7 @@ def _compare(library: Library, queries: list[list[int]], rank_sample: int) -> di
     }
 
 
-def _answers(library: Library, settings: Settings, count: int) -> dict[str, float]:
+def _answers(library: Library, count: int) -> dict[str, float]:
     """Time whole answers (analysis, BM25, re-ranking, abstention, quotes) to questions made of corpus words."""
     rng = np.random.default_rng(13)
     questions = []
@@ -230,16 +230,15 @@ def _answers(library: Library, settings: Settings, count: int) -> dict[str, floa
             start = int(rng.integers(0, len(words) - 3))
             questions.append("what " + " ".join(words[start : start + int(rng.integers(2, 6))]))
     for question in questions[:5]:
-        answer(library, question, settings)
-    p50, p99 = _percentiles(_time_queries(lambda q: answer(library, q, settings), questions))
+        answer(library, question)
+    p50, p99 = _percentiles(_time_queries(lambda q: answer(library, q), questions))
     return {"answer_p50_ms": p50, "answer_p99_ms": p99}
 
 
 def run_worker(corpus: Path, cache: Path, queries: int, rank_sample: int, reload: bool) -> Measure:
     """Load a corpus once (cold or warm, as the cache folder has it), optionally reload and query; measure."""
-    settings = Settings(corpus_dir=corpus, cache_dir=cache, _env_file=None)  # type: ignore[call-arg]
     started = time.perf_counter()
-    library = load_library(settings)
+    library = load_library(corpus, cache)
     load_seconds = time.perf_counter() - started
     rss = _peak_rss_mb()
     extra: dict[str, float | int | bool] = {}
@@ -249,7 +248,7 @@ def run_worker(corpus: Path, cache: Path, queries: int, rank_sample: int, reload
         changed.write_bytes(original + b"\nOne more sentence about the reload benchmark.\n")
         try:
             started = time.perf_counter()
-            library = load_library(settings, library)
+            library = load_library(corpus, cache, previous=library)
             extra["reload_seconds"] = time.perf_counter() - started
         finally:
             changed.write_bytes(original)
@@ -257,7 +256,7 @@ def run_worker(corpus: Path, cache: Path, queries: int, rank_sample: int, reload
         extra["reload_peak_rss_mb"] = _peak_rss_mb()
     if queries:
         extra.update(_compare(library, _queries(library, queries, seed=11), rank_sample))
-        extra.update(_answers(library, settings, queries))
+        extra.update(_answers(library, queries))
     return Measure(library.sentence_count, len(library.documents), load_seconds, rss, **extra)  # type: ignore[arg-type]
 
 

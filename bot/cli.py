@@ -15,7 +15,8 @@ from bot.answer import answer
 from bot.config import Settings, SettingsError, load_settings
 from bot.corpus import CorpusError
 from bot.evaluation import read_questions, score
-from bot.index import Library, load_library
+from bot.library import Library
+from bot.loader import load_library
 from bot.render import as_json, plain
 
 log = logging.getLogger("citebot")
@@ -52,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
 def load(settings: Settings, quiet: bool = False) -> Library:
     """Load the library, telling the user on stderr how long it took."""
     started = time.perf_counter()
-    library = load_library(settings)
+    library = load_library(settings.corpus_dir, settings.cache_dir, **settings.loader_options())
     if not quiet:
         documents, sentences = len(library.documents), library.sentence_count
         print(
@@ -70,7 +71,7 @@ def ask(settings: Settings, questions: Iterable[str], as_json_lines: bool) -> in
         question = question.strip()
         if not question:
             continue
-        result = answer(library, question, settings)
+        result = answer(library, question, **settings.answer_options())
         if as_json_lines:
             print(json.dumps(as_json(result), ensure_ascii=False), flush=True)
         else:
@@ -99,7 +100,7 @@ def chat(settings: Settings) -> int:
                 print()
                 continue
             if question:
-                print(plain(answer(library, question, settings)) + "\n")
+                print(plain(answer(library, question, **settings.answer_options())) + "\n")
     except EOFError:
         print()
     finally:
@@ -111,7 +112,7 @@ def chat(settings: Settings) -> int:
 
 def check(settings: Settings) -> int:
     """Load the corpus and report documents, sentences, skipped files and time taken."""
-    library = load_library(settings)
+    library = load_library(settings.corpus_dir, settings.cache_dir, **settings.loader_options())
     print(f"corpus:    {settings.corpus_dir}")
     print(f"documents: {len(library.documents)}")
     print(f"sentences: {library.sentence_count}")
@@ -132,7 +133,7 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
     """Score answers to a QA file and check them against optional floors."""
     questions = read_questions(args.qa_file)
     library = load(settings)
-    report = score((q, answer(library, q.question, settings)) for q in questions)
+    report = score((q, answer(library, q.question, **settings.answer_options())) for q in questions)
     print(f"questions:   {report.answerable} answerable, {report.unanswerable} unanswerable")
     print(f"P@1:         {report.p_at_1:.3f}")
     print(f"Hit@3:       {report.hit_at_3:.3f}")

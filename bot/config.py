@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     user_rate_limit: int = Field(default=10, ge=1)
     user_rate_period: float = Field(default=60.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def loader_options(self) -> dict[str, Any]:
+        """The keyword arguments `load_library` takes from these settings."""
+        return {"language": self.language, "workers": self.workers}
+
+    def answer_options(self) -> dict[str, Any]:
+        """The keyword arguments `answer` takes from these settings."""
+        return {"max_quotes": self.answer_sentences, "min_confidence": self.min_confidence}
 
     @field_validator("admin_ids", "allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod

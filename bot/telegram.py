@@ -39,7 +39,8 @@ from bot import render
 from bot.answer import Answer, answer
 from bot.config import Settings
 from bot.corpus import CorpusError
-from bot.index import Library, load_library
+from bot.library import Library
+from bot.loader import load_library
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,13 @@ async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         started = time.perf_counter()
         try:
             # Questions keep being answered from the old library while this runs in a thread.
-            library = await asyncio.to_thread(load_library, state.settings, state.library)
+            library = await asyncio.to_thread(
+                load_library,
+                state.settings.corpus_dir,
+                state.settings.cache_dir,
+                **state.settings.loader_options(),
+                previous=state.library,
+            )
         except CorpusError as exc:
             log.warning("Reload failed, keeping the previous library: %s", exc)
             await _reply_plain(
@@ -351,7 +358,7 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
         with contextlib.suppress(TelegramError):  # the typing indicator is cosmetic
             await message.reply_chat_action(ChatAction.TYPING)
         # Read the library once: a reload may swap it while we score, and that's fine.
-        result = await asyncio.to_thread(answer, state.library, question, state.settings)
+        result = await asyncio.to_thread(answer, state.library, question, **state.settings.answer_options())
         if result.answered:
             state.answered += 1
         else:
@@ -504,7 +511,7 @@ def run(settings: Settings) -> int:
         signal.signal(signal.SIGTERM, _stop_on_sigterm) if threading.current_thread() is threading.main_thread() else None
     )
     try:
-        library = load_library(settings)
+        library = load_library(settings.corpus_dir, settings.cache_dir, **settings.loader_options())
         log.info("Loaded %d documents, %d sentences", len(library.documents), library.sentence_count)
         application = build_application(settings, library)
         # bootstrap_retries=-1: a network that is down at boot is waited out; a bad token still aborts.

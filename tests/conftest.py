@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings, load_settings
-from bot.index import Library, load_library
+from bot.config import Settings
+from bot.library import Library
+from bot.loader import load_library
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_CORPUS = REPO / "corpus"
@@ -76,33 +77,28 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-Build = Callable[..., tuple[Library, Settings]]
+Build = Callable[..., Library]
 
 
 @pytest.fixture
 def build(tmp_path: Path, isolated: Path) -> Build:
-    """`build(files, **settings)`: write files into a fresh corpus folder and load it into a Library."""
+    """`build(files, **options)`: write files into a fresh corpus folder and load it into a Library."""
     counter = itertools.count()
 
-    def build(files: Mapping[str, str | bytes], **overrides: object) -> tuple[Library, Settings]:
+    def build(files: Mapping[str, str | bytes], **options: object) -> Library:
         root = write_files(tmp_path / f"corpus{next(counter)}", files)
-        settings = load_settings(corpus_dir=root, cache_dir=tmp_path / "cache", **overrides)
-        return load_library(settings), settings
+        return load_library(root, tmp_path / "cache", **options)  # type: ignore[arg-type]
 
     return build
 
 
 @pytest.fixture
-def mini(build: Build) -> tuple[Library, Settings]:
+def mini(build: Build) -> Library:
     """The MINI_CORPUS, loaded."""
     return build(MINI_CORPUS)
 
 
 @pytest.fixture(scope="session")
-def seed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Library, Settings]:
+def seed(tmp_path_factory: pytest.TempPathFactory) -> Library:
     """The repository's seed corpus, loaded once, with its cache outside the working tree."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [name for name in os.environ if name.lower() in Settings.model_fields]:
-            patch.delenv(name)
-        settings = Settings(corpus_dir=SEED_CORPUS, cache_dir=tmp_path_factory.mktemp("seed-cache"), _env_file=None)
-    return load_library(settings), settings
+    return load_library(SEED_CORPUS, tmp_path_factory.mktemp("seed-cache"))

@@ -9,14 +9,12 @@ import pytest
 from conftest import SEED_QA, Build
 
 from bot.answer import Answer, Quote, answer
-from bot.config import Settings
 from bot.corpus import Document
 from bot.evaluation import Question, first_match, matches, read_questions, score
-from bot.index import Hit, Library, Sentence
+from bot.library import Hit, Library, Sentence
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
-Loaded = tuple[Library, Settings]
 
 
 def top(result: Answer) -> str:
@@ -41,14 +39,14 @@ def top(result: Answer) -> str:
         ("How far have Etna's lava flows reached?", "Its lava flows have reached the outskirts of Catania"),
     ],
 )
-def test_paraphrased_question_gets_the_right_sentence_first(mini: Loaded, question: str, expected: str) -> None:
-    library, settings = mini
-    assert top(answer(library, question, settings)).startswith(expected)
+def test_paraphrased_question_gets_the_right_sentence_first(mini: Library, question: str, expected: str) -> None:
+    library = mini
+    assert top(answer(library, question)).startswith(expected)
 
 
-def test_results_are_sorted_by_score_and_capped(mini: Loaded) -> None:
-    library, settings = mini
-    result = answer(library, "water projects in the bank's country and the garden", settings)
+def test_results_are_sorted_by_score_and_capped(mini: Library) -> None:
+    library = mini
+    result = answer(library, "water projects in the bank's country and the garden")
     scores = [hit.score for hit in result.results]
     assert 2 <= len(scores) <= 10
     assert scores == sorted(scores, reverse=True)
@@ -73,8 +71,8 @@ CITIES = {
 )
 def test_document_title_tells_which_sentence_is_meant(build: Build, question: str, city: str) -> None:
     # Both sentences say "The city is built on seven hills": only the title names the city.
-    library, settings = build(CITIES)
-    result = answer(library, question, settings)
+    library = build(CITIES)
+    result = answer(library, question)
     assert "seven hills" in top(result)
     assert result.quotes[0].document.title == city
     assert result.sources[result.quotes[0].citation - 1].title == city
@@ -121,10 +119,10 @@ TYPED = {
     ],
 )
 def test_number_and_date_questions_prefer_sentences_with_one(build: Build, typed: str, untyped: str, fact: str, other: str) -> None:
-    library, settings = build(TYPED)
+    library = build(TYPED)
     # Without the question frame the plainer sentence wins; "how many"/"when" turns the order round.
-    assert top(answer(library, untyped, settings)) == other
-    assert top(answer(library, typed, settings)) == fact
+    assert top(answer(library, untyped)) == other
+    assert top(answer(library, typed)) == fact
 
 
 # --- lead-in context -------------------------------------------------------------------------------------
@@ -138,22 +136,22 @@ def test_number_and_date_questions_prefer_sentences_with_one(build: Build, typed
          "Since 1992 the bank has financed 48 projects worth 8 billion dollars in the country."),
     ],
 )
-def test_hit_leaning_on_the_previous_sentence_shows_it_as_context(mini: Loaded, question: str, sentence: str, context: str) -> None:
-    library, settings = mini
-    result = answer(library, question, settings)
+def test_hit_leaning_on_the_previous_sentence_shows_it_as_context(mini: Library, question: str, sentence: str, context: str) -> None:
+    library = mini
+    result = answer(library, question)
     assert top(result).startswith(sentence)
     assert result.quotes[0].context == context
 
 
-def test_self_contained_hit_has_no_context(mini: Loaded) -> None:
-    library, settings = mini
-    result = answer(library, "Which is Europe's most active volcano?", settings)
+def test_self_contained_hit_has_no_context(mini: Library) -> None:
+    library = mini
+    result = answer(library, "Which is Europe's most active volcano?")
     assert top(result).startswith("Mount Etna") and result.quotes[0].context is None
 
 
 def test_leaning_sentence_at_the_start_of_a_document_has_no_context(build: Build) -> None:
-    library, settings = build({"a.txt": "It rains every day in the rainforest.\nJaguars hunt there.\n", "b.txt": "Deserts are dry.\n"})
-    result = answer(library, "Does it rain in the rainforest every day?", settings)
+    library = build({"a.txt": "It rains every day in the rainforest.\nJaguars hunt there.\n", "b.txt": "Deserts are dry.\n"})
+    result = answer(library, "Does it rain in the rainforest every day?")
     assert top(result).startswith("It rains") and result.quotes[0].context is None
 
 
@@ -161,10 +159,10 @@ def test_leaning_sentence_at_the_start_of_a_document_has_no_context(build: Build
     "question",
     ["How far have Etna's lava flows reached?", "Where do lava flows from the volcano reach?", "What will the bank fund in the southern regions?"],
 )
-def test_no_sentence_is_shown_twice(mini: Loaded, question: str) -> None:
+def test_no_sentence_is_shown_twice(mini: Library, question: str) -> None:
     # A lead-in shown as context must not come back as a quote of its own, and no quote repeats.
-    library, settings = mini
-    result = answer(library, question, settings)
+    library = mini
+    result = answer(library, question)
     shown = [text for q in result.quotes for text in (q.context, q.text) if text]
     assert result.answered and len(shown) == len(set(shown)), shown
 
@@ -174,8 +172,8 @@ def test_no_sentence_is_shown_twice(mini: Loaded, question: str) -> None:
 
 @pytest.mark.parametrize("limit", [1, 2, 3])
 def test_quotes_respect_answer_sentences_and_cite_their_document(build: Build, limit: int) -> None:
-    library, settings = build(CITIES, answer_sentences=limit)
-    result = answer(library, "Which city is built on seven hills?", settings)
+    library = build(CITIES)
+    result = answer(library, "Which city is built on seven hills?", max_quotes=limit)
     assert result.answered and 1 <= len(result.quotes) <= limit
     assert len(set(result.sources)) == len(result.sources)
     for quote in result.quotes:
@@ -185,14 +183,14 @@ def test_quotes_respect_answer_sentences_and_cite_their_document(build: Build, l
 
 
 def test_duplicate_sentences_are_quoted_once(build: Build) -> None:
-    library, settings = build({"a.txt": "Owls hunt at night.\nOwls sleep by day.\n", "b.txt": "Owls hunt at night.\nMice hide.\n"})
-    result = answer(library, "When do owls hunt?", settings)
+    library = build({"a.txt": "Owls hunt at night.\nOwls sleep by day.\n", "b.txt": "Owls hunt at night.\nMice hide.\n"})
+    result = answer(library, "When do owls hunt?")
     assert [q.text for q in result.quotes].count("Owls hunt at night.") == 1
 
 
-def test_question_words_kept_for_highlighting(mini: Loaded) -> None:
-    library, settings = mini
-    result = answer(library, "Which volcano is the most active in Europe?", settings)
+def test_question_words_kept_for_highlighting(mini: Library) -> None:
+    library = mini
+    result = answer(library, "Which volcano is the most active in Europe?")
     assert set(result.words) >= {"volcano", "active", "europe"}
     assert not {"the", "is", "in"} & set(result.words)
 
@@ -211,9 +209,9 @@ OFF_TOPIC = [
 
 
 @pytest.mark.parametrize("question", OFF_TOPIC)
-def test_off_corpus_questions_are_not_answered(mini: Loaded, question: str) -> None:
-    library, settings = mini
-    result = answer(library, question, settings)
+def test_off_corpus_questions_are_not_answered(mini: Library, question: str) -> None:
+    library = mini
+    result = answer(library, question)
     assert not result.answered, [q.text for q in result.quotes]
     assert result.quotes == () and result.sources == ()
 
@@ -227,20 +225,20 @@ WORLD_BANK = {
 
 @pytest.mark.parametrize("question", ["Who won the football World Cup?", "Who won the World Cup in 2022?", "Where is the next World Cup?"])
 def test_one_shared_common_word_is_not_enough(build: Build, question: str) -> None:
-    library, settings = build(WORLD_BANK)
-    assert not answer(library, question, settings).answered
+    library = build(WORLD_BANK)
+    assert not answer(library, question).answered
 
 
 @pytest.mark.parametrize("question", ["Who did the minister meet?", "What did the World Bank approve a loan for?", "How much growth does the report expect?"])
 def test_real_questions_on_the_same_corpus_are_answered(build: Build, question: str) -> None:
-    library, settings = build(WORLD_BANK)
-    assert answer(library, question, settings).answered
+    library = build(WORLD_BANK)
+    assert answer(library, question).answered
 
 
 @pytest.mark.parametrize("question", ["", "   ", "?!", "the of and", "What is it?", "Who are they and why?"])
-def test_empty_or_stop_word_questions_are_not_answered(mini: Loaded, question: str) -> None:
-    library, settings = mini
-    result = answer(library, question, settings)
+def test_empty_or_stop_word_questions_are_not_answered(mini: Library, question: str) -> None:
+    library = mini
+    result = answer(library, question)
     assert not result.answered and result.quotes == () and result.confidence == 0.0
 
 
@@ -261,13 +259,13 @@ def test_empty_or_stop_word_questions_are_not_answered(mini: Loaded, question: s
 )
 def test_tiny_corpus_answers_an_exact_question(build: Build, files: dict[str, str], question: str, expected: str) -> None:
     # With one or two sentences rank-bm25's IDF floor makes every BM25 score zero or negative.
-    library, settings = build(files)
-    assert top(answer(library, question, settings)) == expected
+    library = build(files)
+    assert top(answer(library, question)) == expected
 
 
 def test_tiny_corpus_still_abstains_off_topic(build: Build) -> None:
-    library, settings = build({"one.txt": "The lighthouse was built in 1874."})
-    assert not answer(library, "Who won the football World Cup?", settings).answered
+    library = build({"one.txt": "The lighthouse was built in 1874."})
+    assert not answer(library, "Who won the football World Cup?").answered
 
 
 RUSSIAN = {
@@ -290,8 +288,8 @@ RUSSIAN = {
     ],
 )
 def test_russian_corpus(build: Build, question: str, expected: str | None, answered: bool) -> None:
-    library, settings = build(RUSSIAN, language="russian")
-    result = answer(library, question, settings)
+    library = build(RUSSIAN, language="russian")
+    result = answer(library, question)
     assert result.answered is answered
     if expected:
         assert top(result).startswith(expected)
@@ -304,13 +302,13 @@ def seed_questions() -> list[Question]:
     return read_questions(SEED_QA)
 
 
-def test_seed_qa_off_topic_abstained_and_paraphrases_in_top_3(seed: Loaded) -> None:
-    library, settings = seed
+def test_seed_qa_off_topic_abstained_and_paraphrases_in_top_3(seed: Library) -> None:
+    library = seed
     questions = seed_questions()
     assert sum(1 for q in questions if q.expected) >= 18 and sum(1 for q in questions if not q.expected) >= 12
     wrongly_answered, too_low = [], []
     for question in questions:
-        result = answer(library, question.question, settings)
+        result = answer(library, question.question)
         if not question.expected:
             if result.answered:
                 wrongly_answered.append((question.id, result.quotes[0].text[:60]))
@@ -321,10 +319,10 @@ def test_seed_qa_off_topic_abstained_and_paraphrases_in_top_3(seed: Loaded) -> N
     assert (wrongly_answered, too_low) == ([], [])
 
 
-def test_seed_report_figures(seed: Loaded) -> None:
+def test_seed_report_figures(seed: Library) -> None:
     # Floors at the figures measured when the ranking was tuned: a change that lowers them is a regression.
-    library, settings = seed
-    report = score((q, answer(library, q.question, settings)) for q in seed_questions())
+    library = seed
+    report = score((q, answer(library, q.question)) for q in seed_questions())
     assert report.hit_at_3 == 1.0 and report.abstention == 1.0
     assert report.p_at_1 >= 0.85 and report.mrr_at_10 >= 0.9
     # "What was the main focus of the talks?" finds one of its three words: declined, like one-word
@@ -351,8 +349,8 @@ NEWS = {
     ],
 )
 def test_a_shared_name_alone_is_no_answer(build: Build, question: str) -> None:
-    library, settings = build(NEWS)
-    assert not answer(library, question, settings).answered
+    library = build(NEWS)
+    assert not answer(library, question).answered
 
 
 @pytest.mark.parametrize(
@@ -364,8 +362,8 @@ def test_a_shared_name_alone_is_no_answer(build: Build, question: str) -> None:
     ],
 )
 def test_request_words_do_not_count_against_a_question(build: Build, question: str, expected: str) -> None:
-    library, settings = build(NEWS)
-    assert top(answer(library, question, settings)).startswith(expected)
+    library = build(NEWS)
+    assert top(answer(library, question)).startswith(expected)
 
 
 def test_an_opening_line_that_only_shares_a_name_is_not_quoted_first(build: Build) -> None:
@@ -379,8 +377,8 @@ def test_an_opening_line_that_only_shares_a_name_is_not_quoted_first(build: Buil
         ),
         "other.md": "The agency publishes river levels every morning.\n",
     }
-    library, settings = build(files)
-    result = answer(library, "What did Okafor announce about wells?", settings)
+    library = build(files)
+    result = answer(library, "What did Okafor announce about wells?")
     assert top(result).startswith("Okafor announced that wells would be drilled")
 
 
@@ -394,8 +392,8 @@ def test_a_typed_question_finds_its_kind_of_fact_even_with_few_shared_words(buil
         ),
         "other.md": "The harvest was good this year.\n",
     }
-    library, settings = build(files)
-    result = answer(library, "In which years were the joint projects carried out?", settings)
+    library = build(files)
+    result = answer(library, "In which years were the joint projects carried out?")
     assert top(result).startswith("According to the bank, 48 projects were implemented from 1992 to 2024")
 
 

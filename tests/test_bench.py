@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.bench import generate_corpus, main
-from bot.config import Settings
-from bot.index import load_library
+from bot.loader import load_library
 
 
 def test_generated_corpus_is_deterministic_and_news_like(tmp_path: Path) -> None:
@@ -17,8 +16,7 @@ def test_generated_corpus_is_deterministic_and_news_like(tmp_path: Path) -> None
     one = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.md"))
     assert one == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*.md"))
     assert all((tmp_path / "one" / p).read_bytes() == (tmp_path / "two" / p).read_bytes() for p in one)
-    settings = Settings(corpus_dir=tmp_path / "one", cache_dir=tmp_path / "cache", _env_file=None)  # type: ignore[call-arg]
-    library = load_library(settings)
+    library = load_library(tmp_path / "one", tmp_path / "cache")
     assert 250 <= library.sentence_count <= 350
     words = " ".join((tmp_path / "one" / p).read_text() for p in one).lower().split()
     # In English news these six make up about a sixth of all words.

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
-import bot.index
-from bot.index import BM25
+import bot.bm25
+from bot.bm25 import BM25
 
 TERMS = [f"t{i}" for i in range(12)]
 # Few distinct terms and short rows, so terms in more than half the rows (the IDF floor) are common.
@@ -96,7 +96,7 @@ def test_empty_query_and_zero_k() -> None:
 @pytest.mark.parametrize("budget", [1, 3, 10])
 def test_rare_term_shortcut_gives_the_full_top_k(monkeypatch: pytest.MonkeyPatch, budget: int) -> None:
     # Small budgets make the shortcut apply on small corpora; it must agree with scoring every row.
-    monkeypatch.setattr(bot.index, "RARE_POSTINGS", budget)
+    monkeypatch.setattr(bot.bm25, "RARE_POSTINGS", budget)
     rng = random.Random(budget)
     vocabulary_size = 40
     used = 0

@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 import os
 import struct
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import bot.index
+import bot.loader
 from bot import cache as cache_module
 from bot.cache import SUFFIX, AnalysisCache, CorruptCache, decode, encode
-from bot.config import Settings
 from bot.corpus import Document
-from bot.index import Library, corpus_cache_folder, load_library
+from bot.library import Library
+from bot.loader import corpus_cache_folder, load_library
 from bot.text import Analyzer, analyze
 
 DOCUMENTS = {
@@ -34,23 +35,35 @@ def write(root: Path, files: dict[str, str]) -> None:
         path.write_text(text, "utf-8")
 
 
+@dataclass(frozen=True)
+class Dirs:
+    """Where a test's corpus and cache live."""
+
+    corpus_dir: Path
+    cache_dir: Path
+
+
+def load(dirs: Dirs, previous: Library | None = None) -> Library:
+    return load_library(dirs.corpus_dir, dirs.cache_dir, previous=previous)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path) -> Dirs:
     corpus = tmp_path / "corpus"
     write(corpus, DOCUMENTS)
-    return Settings(corpus_dir=corpus, cache_dir=tmp_path / "cache", _env_file=None)  # type: ignore[call-arg]
+    return Dirs(corpus, tmp_path / "cache")
 
 
 @pytest.fixture
 def analyze_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
-    real = bot.index.analyze
+    real = bot.loader.analyze
 
     def counting(document: Document, analyzer: Analyzer):  # type: ignore[no-untyped-def]
         calls.append(document.path)
         return real(document, analyzer)
 
-    monkeypatch.setattr(bot.index, "analyze", counting)
+    monkeypatch.setattr(bot.loader, "analyze", counting)
     return calls
 
 
@@ -87,37 +100,37 @@ def test_round_trip_of_one_analysis() -> None:
         assert np.array_equal(getattr(back, name), getattr(analyzed, name))
 
 
-def test_warm_start_equals_cold_build(settings: Settings, analyze_calls: list[str]) -> None:
-    cold = load_library(settings)
+def test_warm_start_equals_cold_build(settings: Dirs, analyze_calls: list[str]) -> None:
+    cold = load(settings)
     assert len(analyze_calls) == 3
     assert len(list(settings.cache_dir.rglob(f"*{SUFFIX}"))) == 3
-    warm = load_library(settings)
+    warm = load(settings)
     assert len(analyze_calls) == 3, "a warm start must analyze nothing"
     assert_same_index(cold, warm)
 
 
-def test_changed_added_deleted_files_reprocess_only_themselves(settings: Settings, analyze_calls: list[str]) -> None:
-    load_library(settings)
+def test_changed_added_deleted_files_reprocess_only_themselves(settings: Dirs, analyze_calls: list[str]) -> None:
+    load(settings)
     analyze_calls.clear()
     root = settings.corpus_dir
     (root / "rivers.txt").write_text("The Volga is the longest river in Europe. It flows into the Caspian Sea.", "utf-8")
     (root / "new.md").write_text("A new document about the budget of rivers.", "utf-8")
     (root / "notes/space.md").unlink()
-    warm = load_library(settings)
+    warm = load(settings)
     assert sorted(analyze_calls) == ["new.md", "rivers.txt"]
     # The stale cache files of the old rivers.txt and the deleted space.md are gone.
     assert len(list(settings.cache_dir.rglob(f"*{SUFFIX}"))) == 3
-    fresh_settings = settings.model_copy(update={"cache_dir": settings.cache_dir.parent / "other-cache"})
-    assert_same_index(load_library(fresh_settings), warm)
+    fresh_settings = replace(settings, cache_dir=settings.cache_dir.parent / "other-cache")
+    assert_same_index(load(fresh_settings), warm)
 
 
-def test_reload_reuses_previous_and_equals_cold_build(settings: Settings, analyze_calls: list[str]) -> None:
-    first = load_library(settings)
+def test_reload_reuses_previous_and_equals_cold_build(settings: Dirs, analyze_calls: list[str]) -> None:
+    first = load(settings)
     analyze_calls.clear()
     (settings.corpus_dir / "budget.md").write_text("# Budget\n\nThe budget shrank. Taxes rose by 3.1%.", "utf-8")
-    reloaded = load_library(settings, first)
+    reloaded = load(settings, first)
     assert analyze_calls == ["budget.md"]
-    cold = load_library(settings.model_copy(update={"cache_dir": settings.cache_dir.parent / "cold"}))
+    cold = load(replace(settings, cache_dir=settings.cache_dir.parent / "cold"))
     assert [h.sentence.text for h in reloaded.search(["budget"])] == [h.sentence.text for h in cold.search(["budget"])]
     # Term ids stay stable across a reload, so scores agree even though the vocabularies differ in order.
     for terms in QUERIES:
@@ -144,22 +157,22 @@ def corrupt_variants(data: bytes) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("kind", list(corrupt_variants(b"CITEBOT\x00" + bytes(8) + b"{}")))
 def test_corrupt_cache_file_is_detected_and_rebuilt(
-    kind: str, settings: Settings, analyze_calls: list[str], caplog: pytest.LogCaptureFixture
+    kind: str, settings: Dirs, analyze_calls: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    cold = load_library(settings)
+    cold = load(settings)
     analyze_calls.clear()
     files = sorted(settings.cache_dir.rglob(f"*{SUFFIX}"))
     victim = files[0]
     bad = corrupt_variants(victim.read_bytes())[kind]
     victim.write_bytes(bad)
     with caplog.at_level(logging.WARNING):
-        warm = load_library(settings)
+        warm = load(settings)
     assert len(analyze_calls) == 1
     assert any("rejected" in r.getMessage() for r in caplog.records)
     assert victim.read_bytes() != bad, "the bad file is replaced by a good one"
     assert_same_index(cold, warm)
     analyze_calls.clear()
-    load_library(settings)
+    load(settings)
     assert analyze_calls == []
 
 
@@ -176,39 +189,39 @@ def test_decode_rejects_other_content_and_inconsistent_arrays() -> None:
 
 
 def test_interrupted_write_leaves_no_partial_file(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    settings: Dirs, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def crash(source: str, target: str) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(cache_module.os, "replace", crash)
     with caplog.at_level(logging.WARNING):
-        library = load_library(settings)
+        library = load(settings)
     assert library.sentence_count > 0
     assert [p for p in settings.cache_dir.rglob("*") if p.is_file()] == [], "neither a partial cache file nor a temporary one is left"
     assert sum("not writable" in r.getMessage() for r in caplog.records) == 1, "warned once, not per document"
 
 
-def test_leftover_temporary_files_are_pruned(settings: Settings) -> None:
-    load_library(settings)
+def test_leftover_temporary_files_are_pruned(settings: Dirs) -> None:
+    load(settings)
     leftover = corpus_cache_folder(settings.cache_dir, settings.corpus_dir) / f".tmp-abc{SUFFIX}"
     leftover.write_bytes(b"half a file")
-    load_library(settings)
+    load(settings)
     assert not leftover.exists()
 
 
-def test_cache_dir_that_is_a_file_is_tolerated(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+def test_cache_dir_that_is_a_file_is_tolerated(settings: Dirs, caplog: pytest.LogCaptureFixture) -> None:
     settings.cache_dir.write_text("not a folder")
     with caplog.at_level(logging.WARNING):
-        cold = load_library(settings)
-        warm = load_library(settings)
+        cold = load(settings)
+        warm = load(settings)
     assert_same_index(cold, warm)
     assert settings.cache_dir.read_text() == "not a folder"
     assert sum("not writable" in r.getMessage() for r in caplog.records) == 2, "once per load"
 
 
-def test_cache_lives_outside_the_corpus(settings: Settings) -> None:
-    load_library(settings)
+def test_cache_lives_outside_the_corpus(settings: Dirs) -> None:
+    load(settings)
     assert not any(p.suffix == SUFFIX for p in settings.corpus_dir.rglob("*"))
 
 
@@ -222,12 +235,12 @@ def test_cache_key_separates_analyzers(tmp_path: Path) -> None:
 
 
 def test_file_rewritten_while_a_rejected_cache_entry_is_rebuilt_is_never_quoted(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Dirs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Analyse exactly the bytes that were hashed: a file edited mid-load never lands under the old digest."""
     ferry = settings.corpus_dir / "ferry.md"
     ferry.write_text("# Ferry\n\nThe ferry ticket costs 100 tenge for adults.", "utf-8")
-    load_library(settings)
+    load(settings)
     for path in settings.cache_dir.rglob(f"*{SUFFIX}"):
         path.write_bytes(b"garbage")  # every entry is rejected on the next load
     real_load = AnalysisCache.load
@@ -238,17 +251,17 @@ def test_file_rewritten_while_a_rejected_cache_entry_is_rebuilt_is_never_quoted(
         return real_load(self, digest, document)
 
     monkeypatch.setattr(AnalysisCache, "load", edited_meanwhile)
-    load_library(settings)
+    load(settings)
     monkeypatch.setattr(AnalysisCache, "load", real_load)
     ferry.write_text("# Ferry\n\nThe ferry ticket costs 100 tenge for adults.", "utf-8")
-    library = load_library(settings)
+    library = load(settings)
     texts = [library.sentence(i).text for i in range(library.sentence_count)]
     assert "The ferry ticket costs 100 tenge for adults." in texts
     assert not any("999" in text for text in texts)
 
 
 def test_file_that_keeps_changing_while_read_is_reported_not_half_indexed(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Dirs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Size or mtime differing before and after the read means a torn read: retried, then skipped by name."""
     ferry = settings.corpus_dir / "ferry.txt"
@@ -264,19 +277,19 @@ def test_file_that_keeps_changing_while_read_is_reported_not_half_indexed(
         return result
 
     monkeypatch.setattr(os, "stat", drifting)
-    library = load_library(settings)
+    library = load(settings)
     assert "ferry.txt" not in [d.path for d in library.documents]
     assert any(s.path == "ferry.txt" and "changed while" in s.reason for s in library.skipped)
 
 
 def test_another_corpus_sharing_the_cache_folder_keeps_this_ones_entries(
-    settings: Settings, tmp_path: Path, analyze_calls: list[str]
+    settings: Dirs, tmp_path: Path, analyze_calls: list[str]
 ) -> None:
     """Loading corpus B never deletes what corpus A cached: `ask --corpus other` must not cost A a cold start."""
-    load_library(settings)
+    load(settings)
     other = tmp_path / "other"
     write(other, {"lakes.txt": "Lake Baikal is the deepest lake in the world."})
-    load_library(settings.model_copy(update={"corpus_dir": other}))
+    load(replace(settings, corpus_dir=other))
     analyze_calls.clear()
-    load_library(settings)
+    load(settings)
     assert analyze_calls == []

@@ -10,7 +10,7 @@ from conftest import SEED_FILE, Build, write_files
 
 from bot.config import load_settings
 from bot.corpus import CorpusError, Document, corpus_paths, parse_file, title_from_path
-from bot.index import load_library
+from bot.loader import load_library
 from bot.text import Analyzer
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -185,7 +185,7 @@ def test_broken_front_matter_is_ignored_with_a_warning(front: str) -> None:
 
 def test_broken_front_matter_warning_names_the_file(build: Build, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
-        library, _ = build({"good.md": "A good document.\n", "sub/broken.md": "---\ntitle: [oops\n---\nStill read.\n"})
+        library = build({"good.md": "A good document.\n", "sub/broken.md": "---\ntitle: [oops\n---\nStill read.\n"})
     assert [d.path for d in library.documents] == ["good.md", "sub/broken.md"]
     [warning] = library.skipped
     assert warning.kept and warning.path == "sub/broken.md"
@@ -244,12 +244,12 @@ def test_discovery_is_recursive_sorted_and_skips_hidden_and_other_types(tmp_path
 
 def test_corpus_inside_a_hidden_folder_still_works(tmp_path: Path) -> None:
     root = write_files(tmp_path / ".local" / "docs", {"a.txt": "A sentence about rivers.\n"})
-    library = load_library(load_settings(corpus_dir=root, cache_dir=tmp_path / "cache"))
+    library = load_library(root, tmp_path / "cache")
     assert [d.path for d in library.documents] == ["a.txt"]
 
 
 def test_document_paths_are_relative_to_the_corpus(build: Build) -> None:
-    library, _ = build({"top.md": "Top level text.\n", "x/y/deep.txt": "Deep text.\n"})
+    library = build({"top.md": "Top level text.\n", "x/y/deep.txt": "Deep text.\n"})
     assert [d.path for d in library.documents] == ["top.md", "x/y/deep.txt"]
 
 
@@ -266,7 +266,7 @@ def test_document_paths_are_relative_to_the_corpus(build: Build) -> None:
 def test_unusable_corpus_folder_raises_a_clear_error(tmp_path: Path, make, message: str) -> None:
     root = make(tmp_path)
     with pytest.raises(CorpusError, match=message) as raised:
-        load_library(load_settings(corpus_dir=root, cache_dir=tmp_path / "cache"))
+        load_library(root, tmp_path / "cache")
     assert str(root) in str(raised.value)
 
 
@@ -281,7 +281,7 @@ def test_all_bad_corpus_lists_every_reason(build: Build) -> None:
 
 
 def test_library_keeps_good_files_and_reports_the_rest(build: Build) -> None:
-    library, _ = build(
+    library = build(
         {
             "good.md": "Rivers flow to the sea.\n",
             "few-bad-bytes.txt": ("Lakes are calm and deep in the north. " * 10).encode() + b"\xff",

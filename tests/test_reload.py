@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.config import Settings
-from bot.index import BM25, Library, load_library
+from bot.bm25 import BM25
+from bot.library import Library
+from bot.loader import load_library
 
 WORDS = "harbour lighthouse beam keeper storm ship rock tide lamp island coast fog bell night".split()
 
@@ -75,19 +76,18 @@ def test_reload_after_random_edits_equals_a_cold_build(tmp_path: Path, seed: int
     corpus.mkdir()
     for _ in range(6):
         edit(rng, corpus)
-    settings = Settings(corpus_dir=corpus, cache_dir=tmp_path / "cache", _env_file=None)  # type: ignore[call-arg]
-    library = load_library(settings)
+    library = load_library(corpus, tmp_path / "cache")
     for step in range(12):
         edit(rng, corpus)
         if not any(corpus.rglob("*.md")):
             edit(rng, corpus)
         try:
-            library = load_library(settings, previous=library)
+            library = load_library(corpus, tmp_path / "cache", previous=library)
         except Exception as exc:  # noqa: BLE001 - only an all-empty corpus may fail, and then cold fails too
             with pytest.raises(type(exc)):
-                load_library(Settings(corpus_dir=corpus, cache_dir=tmp_path / f"cold-{step}", _env_file=None))  # type: ignore[call-arg]
+                load_library(corpus, tmp_path / f"cold-{step}")
             continue
-        cold = load_library(Settings(corpus_dir=corpus, cache_dir=tmp_path / f"cold-{step}", _env_file=None))  # type: ignore[call-arg]
+        cold = load_library(corpus, tmp_path / f"cold-{step}")
         assert_identical(library, cold)
 
 

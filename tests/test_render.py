@@ -11,7 +11,7 @@ from conftest import Build
 
 from bot.answer import Answer, Quote, answer
 from bot.corpus import Document
-from bot.index import Hit, Sentence
+from bot.library import Hit, Sentence
 from bot.render import NOT_FOUND, TELEGRAM_LIMIT, as_json, highlight, html_messages, plain, plain_messages
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -94,17 +94,17 @@ def test_query_words_are_bold_whole_words_any_case_and_runs_share_a_tag() -> Non
 
 
 def test_real_answer_bolds_the_question_words(build: Build) -> None:
-    library, settings = build({"etna.txt": "Mount Etna is the most active volcano in Europe.\nIts lava flows reach Catania.\n",
+    library = build({"etna.txt": "Mount Etna is the most active volcano in Europe.\nIts lava flows reach Catania.\n",
                                "other.txt": "Bread is baked in an oven.\n"})
-    [message] = html_messages(answer(library, "Where do Etna's LAVA flows reach?", settings))
+    [message] = html_messages(answer(library, "Where do Etna's LAVA flows reach?"))
     assert "<b>lava flows reach</b>" in message
     assert "<b>Where</b>" not in message
 
 
 def test_bold_words_are_the_quote_s_own_forms_of_the_question_s_terms(build: Build) -> None:
-    library, settings = build({"law.txt": "Parliament approved the water law in 2021.\nFarmers opposed it.\n",
+    library = build({"law.txt": "Parliament approved the water law in 2021.\nFarmers opposed it.\n",
                                "other.txt": "Bread is baked in an oven.\n"})
-    [message] = html_messages(answer(library, "When did parliament approve the water laws?", settings))
+    [message] = html_messages(answer(library, "When did parliament approve the water laws?"))
     assert "<b>Parliament approved</b> the <b>water law</b> in 2021." in message
 
 

@@ -22,7 +22,8 @@ import bot.telegram as tg
 from bot.answer import answer
 from bot.config import Settings, load_settings
 from bot.corpus import CorpusError
-from bot.index import Library, load_library
+from bot.library import Library
+from bot.loader import load_library
 from bot.render import html_messages, plain_messages
 
 TOKEN = "123456:TEST-token-abc"
@@ -85,7 +86,7 @@ def make_settings(api: BotApi, corpus: Path, **overrides: Any) -> Settings:
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[tg.BotState]:
     """Run the real Application the way `run_polling` does, minus the signal handling."""
-    library = await asyncio.to_thread(load_library, settings)
+    library = await asyncio.to_thread(load_library, settings.corpus_dir, settings.cache_dir)
     application = tg.build_application(settings, library)
     await application.initialize()
     await application.post_init(application)
@@ -107,7 +108,7 @@ async def state(api: BotApi, corpus: Path) -> AsyncIterator[tg.BotState]:
 
 def expected_answer(settings: Settings, library: Library, question: str, plain: bool = False) -> list[str]:
     """What the core renders for a question, to compare with what the bot sent."""
-    result = answer(library, question, settings)
+    result = answer(library, question, **settings.answer_options())
     return (plain_messages if plain else html_messages)(result, MAX_MESSAGE_LENGTH)
 
 
@@ -160,7 +161,7 @@ async def test_question_not_in_documents_gets_not_found_message(api: BotApi, sta
     question = "Which submarine won the yachting regatta?"
     api.message(question)
     [reply] = await api.replies(USER)
-    assert not answer(state.library, question, state.settings).answered
+    assert not answer(state.library, question, **state.settings.answer_options()).answered
     assert [reply.params["text"]] == expected_answer(state.settings, state.library, question)
     assert state.answered == 0 and state.not_found == 1
 
@@ -332,7 +333,7 @@ async def test_failed_reload_keeps_old_library_and_tells_admin(
     for path in corpus.rglob("*.*"):
         path.unlink()
     with pytest.raises(CorpusError) as failure:
-        load_library(state.settings)
+        load_library(state.settings.corpus_dir, state.settings.cache_dir)
     api.message("/reload", user_id=ADMIN)
     [report] = await api.replies(ADMIN, timeout=10)
     assert report.params["text"].startswith(f"Reload failed: {failure.value}")
@@ -350,14 +351,14 @@ async def test_reloads_are_serialized_and_questions_answered_meanwhile(
     active, most = 0, 0
     lock = threading.Lock()
 
-    def slow_load(settings: Settings, previous: Library | None = None) -> Library:
+    def slow_load(corpus_dir: Path, cache_dir: Path, previous: Library | None = None, **options: Any) -> Library:
         nonlocal active, most
         with lock:
             active += 1
             most = max(most, active)
         try:
             release.wait(5)
-            return load_library(settings, previous)
+            return load_library(corpus_dir, cache_dir, previous=previous, **options)
         finally:
             with lock:
                 active -= 1
@@ -468,7 +469,7 @@ async def test_updates_pending_before_start_are_answered(api: BotApi, corpus: Pa
 async def test_handler_crash_is_logged_and_user_told(
     api: BotApi, state: tg.BotState, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(*args: Any) -> None:
+    def broken(*args: Any, **options: Any) -> None:
         raise RuntimeError("scoring exploded")
 
     monkeypatch.setattr(tg, "answer", broken)

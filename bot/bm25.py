@@ -1,0 +1,261 @@
+"""Exact BM25 over an inverted index: rank-bm25's BM25Okapi scores without scanning every row."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+
+# rank-bm25's BM25Okapi defaults, kept so that scores match it exactly.
+K1, B, EPSILON = 1.5, 0.75, 0.25
+# Postings are weighted this many at a time, to keep temporaries small.
+SLICE = 1 << 20
+# A query's rarest terms, up to this many postings together, are tried first (see BM25.top).
+RARE_POSTINGS = 2_000
+
+
+class BM25:
+    """rank-bm25's BM25Okapi scores, computed from an inverted index instead of a scan of every row."""
+
+    def __init__(
+        self,
+        postings: np.ndarray,
+        counts: np.ndarray,
+        df: np.ndarray,
+        lengths: np.ndarray,
+        k1: float = K1,
+        b: float = B,
+        epsilon: float = EPSILON,
+    ) -> None:
+        """An index over CSR postings: each term's rows (ascending) and counts, term by term, `df` rows per term."""
+        self.params = (k1, b, epsilon)
+        self.n_rows = len(lengths)
+        self.n_terms = len(df)
+        if self.n_rows == 0:
+            raise ValueError("BM25 needs at least one row")
+        self.postings, self.counts = postings, counts
+        self.lengths = np.asarray(lengths, dtype=np.int32)
+        self.indptr = np.zeros(self.n_terms + 1, dtype=np.int64)
+        np.cumsum(df, out=self.indptr[1:])
+        self.idf = _idf(np.asarray(df), self.n_rows, epsilon)
+        self.weights = _weights(postings, counts, self.lengths, k1, b)
+        # The most one posting of each term can add, for skipping rows that cannot reach the top (see `top`).
+        self.max_weight = np.zeros(self.n_terms)
+        nonempty = np.flatnonzero(np.asarray(df) > 0)
+        if len(nonempty):
+            self.max_weight[nonempty] = np.maximum.reduceat(self.weights, self.indptr[nonempty])
+        self._local = threading.local()
+
+    @classmethod
+    def from_pairs(
+        cls,
+        rows: np.ndarray,
+        columns: np.ndarray,
+        counts: np.ndarray,
+        lengths: np.ndarray,
+        n_terms: int,
+        k1: float = K1,
+        b: float = B,
+        epsilon: float = EPSILON,
+    ) -> BM25:
+        """Index (row, term, count) triples in any order, over rows of the given lengths."""
+        # A stable sort by term keeps each term's rows ascending, which `scores` and `updated` rely on.
+        order = np.argsort(columns, kind="stable")
+        postings = np.ascontiguousarray(rows[order], dtype=np.int32)
+        tf = np.ascontiguousarray(counts[order], dtype=np.int32)
+        del order
+        return cls(postings, tf, np.bincount(columns, minlength=n_terms), lengths, k1, b, epsilon)
+
+    def updated(
+        self, row_map: np.ndarray, rows: np.ndarray, columns: np.ndarray, counts: np.ndarray, lengths: np.ndarray,
+        n_terms: int,
+    ) -> BM25:
+        """This index with its rows renumbered by `row_map` (-1 drops one) and new (row, column, count) postings.
+
+        The result equals a fresh build over the same rows, and costs a few passes over the postings
+        instead of a sort of them all: what makes a reload after a small change quick.
+        """
+        terms = np.repeat(np.arange(self.n_terms, dtype=np.int32), np.diff(self.indptr))
+        moved = row_map[self.postings]
+        keep = moved >= 0
+        terms, moved, tf = terms[keep], moved[keep].astype(np.int32), self.counts[keep]
+        del keep
+        order = np.lexsort((rows, columns))
+        new_terms, new_rows, new_counts = columns[order], rows[order], counts[order]
+        width = np.int64(len(lengths))
+        # Renumbering keeps rows in order, so the kept postings stay sorted by (term, row).
+        at = np.searchsorted(terms.astype(np.int64) * width + moved, new_terms.astype(np.int64) * width + new_rows)
+        postings = np.insert(moved, at, new_rows.astype(np.int32))
+        del moved
+        tf = np.insert(tf, at, new_counts.astype(np.int32))
+        df = np.bincount(np.insert(terms, at, new_terms.astype(np.int32)), minlength=n_terms)
+        del terms
+        return BM25(postings, tf, df, lengths, *self.params)
+
+    @classmethod
+    def from_tokens(cls, corpus: Sequence[Sequence[str]], **params: float) -> tuple[BM25, dict[str, int]]:
+        """Index token lists as rank-bm25 would; return the index and its term ids."""
+        vocabulary: dict[str, int] = {}
+        rows, columns, counts = [], [], []
+        for row, tokens in enumerate(corpus):
+            tf: dict[int, int] = {}
+            for token in tokens:
+                term = vocabulary.setdefault(token, len(vocabulary))
+                tf[term] = tf.get(term, 0) + 1
+            rows.extend([row] * len(tf))
+            columns.extend(tf)
+            counts.extend(tf.values())
+        lengths = np.array([len(tokens) for tokens in corpus], dtype=np.int64)
+        index = cls.from_pairs(
+            np.array(rows, dtype=np.int32),
+            np.array(columns, dtype=np.int64),
+            np.array(counts, dtype=np.int64),
+            lengths,
+            len(vocabulary),
+            **params,
+        )
+        return index, vocabulary
+
+    def _buffer(self) -> np.ndarray:
+        # One score accumulator per thread: concurrent queries never share one, and none is reallocated.
+        buffer = getattr(self._local, "scores", None)
+        if buffer is None:
+            buffer = self._local.scores = np.zeros(self.n_rows)
+        return buffer
+
+    def _known(self, query: Iterable[int]) -> list[int]:
+        return [t for t in query if 0 <= t < self.n_terms and self.indptr[t] < self.indptr[t + 1]]
+
+    def top(self, query: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k best rows that share a term with the query, best first, with their exact scores."""
+        terms = self._known(query)
+        if not terms or k <= 0:
+            return np.empty(0, dtype=np.int32), np.empty(0)
+        return self._top_by_rare_terms(terms, k) or self._top_of_all(terms, k)
+
+    def _top_by_rare_terms(self, terms: list[int], k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The top k found from the rows of the query's rare terms, when the common ones cannot change it.
+
+        MaxScore's idea: a row without any rare term scores at most the sum of the common terms'
+        largest contributions. When k rows with rare terms already beat that on their rare terms
+        alone, no other row can enter the top k, and a query with "said" in it need not touch a
+        third of the corpus. Returns None when the shortcut does not apply.
+        """
+        times = Counter(terms)
+        if any(self.idf[t] <= 0 for t in times):
+            return None
+        by_size = sorted(times, key=lambda t: self.indptr[t + 1] - self.indptr[t])
+        rare, size = [], 0
+        for term in by_size:
+            length = int(self.indptr[term + 1] - self.indptr[term])
+            if rare and size + length > RARE_POSTINGS:
+                break
+            rare.append(term)
+            size += length
+        common = by_size[len(rare) :]
+        if not common or not k <= size <= RARE_POSTINGS:
+            return None
+        ceiling = sum(times[t] * float(self.idf[t] * self.max_weight[t]) for t in common)
+        with self._accumulated([(t, times[t]) for t in rare]) as (partial, touched):
+            rows = np.unique(np.concatenate(touched))
+            lower = partial[rows]
+        if len(rows) < k:
+            return None
+        kth = np.partition(lower, len(lower) - k)[len(lower) - k]
+        if kth <= ceiling:
+            return None
+        # Only rows that could still beat the k-th best on their rare terms get exact scores.
+        rows = rows[lower + ceiling >= kth]
+        scores = self.scores(terms, rows)
+        order = np.lexsort((rows, -scores))[:k]
+        return rows[order], scores[order]
+
+    def _top_of_all(self, terms: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        # Query terms are added one at a time, in order, repeats included, exactly as rank-bm25 does.
+        with self._accumulated([(t, 1) for t in terms]) as (scores, touched):
+            candidates = touched[0] if len(touched) == 1 else np.concatenate(touched)
+            values = scores[candidates]
+            # A row occurs at most once per query term, so the best this many entries hold k distinct rows;
+            # every entry scoring at least the last of them is kept, ties included.
+            wanted = min(len(candidates), k * len(touched))
+            if wanted < len(candidates):
+                threshold = np.partition(values, len(values) - wanted)[len(values) - wanted]
+                candidates = candidates[values >= threshold]
+            rows = np.unique(candidates)
+            values = scores[rows]
+        order = np.lexsort((rows, -values))[:k]
+        return rows[order], values[order]
+
+    @contextlib.contextmanager
+    def _accumulated(self, terms: list[tuple[int, int]]) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
+        """This thread's score buffer with each (term, times) added in, and the rows touched; cleared after."""
+        scores = self._buffer()
+        touched = []
+        try:
+            for term, times in terms:
+                lo, hi = self.indptr[term], self.indptr[term + 1]
+                rows = self.postings[lo:hi]
+                scores[rows] += times * self.idf[term] * self.weights[lo:hi]
+                touched.append(rows)
+            yield scores, touched
+        finally:
+            if sum(len(rows) for rows in touched) > self.n_rows // 8:
+                scores.fill(0.0)  # one pass over the buffer beats scattered writes to a large part of it
+            else:
+                for rows in touched:
+                    scores[rows] = 0.0
+
+    def scores(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
+        """Exact scores of the given rows (zero where they share no term with the query)."""
+        rows = np.asarray(rows, dtype=np.int32)
+        out = np.zeros(len(rows))
+        for term in self._known(query):
+            lo, hi = self.indptr[term], self.indptr[term + 1]
+            postings = self.postings[lo:hi]
+            at = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
+            hit = postings[at] == rows
+            out[hit] += self.idf[term] * self.weights[lo:hi][at[hit]]
+        return out
+
+    def matches(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
+        """How many distinct query terms each of the given rows contains."""
+        rows = np.asarray(rows, dtype=np.int32)
+        out = np.zeros(len(rows), dtype=np.int32)
+        for term in set(self._known(query)):
+            postings = self.postings[self.indptr[term] : self.indptr[term + 1]]
+            at = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
+            out += postings[at] == rows
+        return out
+
+
+def _idf(df: np.ndarray, n_rows: int, epsilon: float) -> np.ndarray:
+    """rank-bm25's IDF: terms in more than half the rows get a floor of epsilon × the mean IDF."""
+    idf = np.log(n_rows - df + 0.5) - np.log(df + 0.5)
+    present = df > 0
+    average_idf = float(idf[present].sum() / present.sum()) if present.any() else 0.0
+    idf[present & (idf < 0)] = epsilon * average_idf
+    idf[~present] = 0.0
+    return idf
+
+
+def _weights(postings: np.ndarray, counts: np.ndarray, lengths: np.ndarray, k1: float, b: float) -> np.ndarray:
+    """Each posting's tf·(k1+1) / (tf + k1·(1 − b + b·dl/avgdl)), rank-bm25's term weight before the IDF."""
+    # The same operations in the same order as rank-bm25, so the bits agree, but the length part once per
+    # row and the rest in place, a slice at a time: at a million rows every temporary the size of the
+    # postings costs a hundred megabytes.
+    avgdl = float(lengths.sum(dtype=np.int64)) / len(lengths)
+    weights = np.empty(len(postings))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        norm = k1 * (1 - b + b * lengths.astype(np.float64) / avgdl)
+        for start in range(0, len(postings), SLICE):
+            part = slice(start, start + SLICE)
+            tf = counts[part].astype(np.float64)
+            out = weights[part]
+            np.take(norm, postings[part], out=out)
+            out += tf
+            tf *= k1 + 1
+            np.divide(tf, out, out=out)
+    return weights

@@ -1,0 +1,232 @@
+"""Loading a corpus folder into a Library: scan the files, analyze what changed, build the indexes."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.cache import AnalysisCache
+from bot.corpus import CorpusError, Document, Skipped, corpus_paths, parse_file
+from bot.library import Entry, Library, Postings, make_entry, untexted
+from bot.text import AnalyzedDocument, Analyzer, analyze
+
+log = logging.getLogger(__name__)
+
+# Below this many characters of new text, a worker pool costs more to start than it saves.
+PARALLEL_MIN_CHARS = 2_000_000
+# A file that is still being written is read this many times before it is reported instead.
+READ_TRIES = 3
+
+
+def corpus_cache_folder(cache_dir: Path, corpus_dir: Path) -> Path:
+    """The corpus's own part of the cache folder: pruning for one corpus never touches another's entries."""
+    name = hashlib.blake2b(str(corpus_dir.resolve()).encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
+    return cache_dir / f"corpus-{name}"
+
+
+def digest(data: bytes, analyzer: Analyzer) -> str:
+    """Content hash of a file, salted with the analyzer's settings."""
+    return hashlib.blake2b(data, digest_size=16, key=analyzer.key.encode()[:64]).hexdigest()
+
+
+def _analyze_all(documents: list[Document], analyzer: Analyzer, workers: int) -> Iterator[AnalyzedDocument]:
+    """Analyses of the documents, in order; in worker processes when there is enough text to split."""
+    chars = sum(len(d.text) for d in documents)
+    if workers == 1 or chars < PARALLEL_MIN_CHARS or len(documents) < 2:
+        return (analyze(d, analyzer) for d in documents)
+    return _analyze_in_pool(documents, analyzer, workers)
+
+
+def _analyze_in_pool(documents: list[Document], analyzer: Analyzer, workers: int) -> Iterator[AnalyzedDocument]:
+    with ProcessPoolExecutor(max_workers=workers or None) as pool:
+        chunk = max(1, min(64, len(documents) // ((workers or 2) * 8)))
+        yield from pool.map(analyze, documents, [analyzer] * len(documents), chunksize=chunk)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A file to add: its key, and its document (with text only while it still has to be analyzed)."""
+
+    key: str
+    stamp: tuple[int, int]
+    file: Path
+    document: Document
+    note: Skipped | None
+    cached: bool
+
+
+def load_library(
+    corpus_dir: Path,
+    cache_dir: Path,
+    *,
+    language: str = "english",
+    workers: int = 0,
+    previous: Library | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Library:
+    """Load the corpus folder into a Library, re-reading only files that changed since `previous`."""
+    started = time.perf_counter()
+    analyzer = Analyzer(language)
+    root = Path(corpus_dir)
+    if previous is not None and previous.analyzer != analyzer:
+        previous = None  # another analyzer: nothing of the old library can be reused
+    cache = AnalysisCache(corpus_cache_folder(Path(cache_dir), root), analyzer.key)
+    skipped: list[Skipped] = []
+    items = scan(root, analyzer, cache, previous, skipped)
+    vocabulary = dict(previous.vocabulary) if previous is not None else {}
+    entries, postings = count(items, analyzer, cache, vocabulary, workers, skipped, progress)
+    del items
+    for problem in skipped:
+        log.warning("%s: %s", problem.path, problem.reason)
+    if not entries:
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped) or "no .txt or .md files"
+        raise CorpusError(f"no usable document in {root}: {reasons}")
+    _tidy(cache, entries, previous)
+    if previous is not None:
+        library = previous.updated(entries, postings, vocabulary, skipped)
+    else:
+        library = Library.build(entries, postings, analyzer, vocabulary, skipped)
+    library.build_seconds = time.perf_counter() - started
+    return library
+
+
+def scan(
+    root: Path, analyzer: Analyzer, cache: AnalysisCache, previous: Library | None, skipped: list[Skipped]
+) -> list[Entry | _Pending]:
+    """The corpus's files in order: entries of `previous` that did not change, and files still to add."""
+    known = {e.document.path: e for e in previous.entries} if previous is not None else {}
+    items: list[Entry | _Pending] = []
+    for relative, file in corpus_paths(root):
+        entry = known.get(relative)
+        try:
+            stamp = _stamp(file)
+            if entry is not None and entry.stamp == stamp:
+                # Same size and modification time: the file was not touched, so it is not read again.
+                items.append(entry)
+                continue
+            data, stamp = read_whole(file)
+        except (OSError, FileChanging) as exc:
+            skipped.append(_unreadable(relative, exc))
+            continue
+        key = digest(data, analyzer)
+        if entry is not None and entry.digest == key:
+            items.append(dataclasses.replace(entry, stamp=stamp))
+            continue
+        document, note = parse_file(relative, data)
+        if document is None:
+            skipped.append(note)  # type: ignore[arg-type]
+            continue
+        cached = cache.has(key)
+        # Only a document still to analyze keeps its text now: a million sentences' worth adds up.
+        items.append(_Pending(key, stamp, Path(file), document if not cached else untexted(document), note, cached))
+    return items
+
+
+def count(
+    items: list[Entry | _Pending],
+    analyzer: Analyzer,
+    cache: AnalysisCache,
+    vocabulary: dict[str, int],
+    workers: int,
+    skipped: list[Skipped],
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[Entry], Postings]:
+    """Analyze (or take from the cache) each file to add, counting its terms into new postings as it comes."""
+    fresh = [item.document for item in items if isinstance(item, _Pending) and not item.cached]
+    if progress is not None and fresh:
+        progress(f"analyzing {len(fresh)} of {len(items)} documents")
+    analyzed_in_order = _analyze_all(fresh, analyzer, workers)
+    del fresh
+    entries: list[Entry] = []
+    postings = Postings()
+    offset = 0
+    for item in items:
+        if isinstance(item, _Pending):
+            analyzed = next(analyzed_in_order) if not item.cached else cache.load(item.key, item.document)
+            if analyzed is None:
+                # The cache file could not be trusted: analyze the file after all, and cache it anew.
+                item = _reread(item, analyzer, skipped)
+                if item is None:
+                    continue
+                analyzed = analyze(item.document, analyzer)
+            if not item.cached:
+                cache.store(item.key, analyzed)
+            if not analyzed.sentences:
+                skipped.append(Skipped(item.document.path, "no sentences found"))
+                continue
+            entry, counts = make_entry(item.key, item.stamp, analyzed, vocabulary, item.note)
+            postings.add(len(entries), offset, counts)
+            del analyzed, counts
+        else:
+            entry = item
+        if entry.note is not None:
+            skipped.append(entry.note)
+        entries.append(entry)
+        offset += len(entry.sentences)
+    return entries, postings
+
+
+def _tidy(cache: AnalysisCache, entries: list[Entry], previous: Library | None) -> None:
+    """Delete the cache files of content that left the corpus."""
+    if not cache.writable:
+        return
+    digests = {entry.digest for entry in entries}
+    if previous is None:
+        cache.prune(digests)
+    else:
+        # A reload knows what left the corpus; listing a folder of every document's file costs more.
+        cache.discard({entry.digest for entry in previous.entries} - digests)
+
+
+def _unreadable(relative: str, exc: OSError | FileChanging) -> Skipped:
+    reason = f"cannot read: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+    return Skipped(relative, reason)
+
+
+class FileChanging(Exception):
+    """A file whose size or modification time moved while it was read: what was read may be torn."""
+
+
+def _stamp(file: str | Path) -> tuple[int, int]:
+    info = os.stat(file)
+    return info.st_size, info.st_mtime_ns
+
+
+def read_whole(file: str | Path, tries: int = READ_TRIES) -> tuple[bytes, tuple[int, int]]:
+    """A file's bytes and the (size, mtime) they were read at; raise FileChanging if it never holds still."""
+    for _ in range(tries):
+        before = _stamp(file)
+        with open(file, "rb") as handle:
+            data = handle.read()
+        after = _stamp(file)
+        # An editor saving mid-read leaves a torn file: same look before and after, and every byte read, or again.
+        if before == after and len(data) == after[0]:
+            return data, after
+    raise FileChanging(f"changed while being read ({tries} tries); it is read again on the next reload")
+
+
+def _reread(item: _Pending, analyzer: Analyzer, skipped: list[Skipped]) -> _Pending | None:
+    """The pending file read afresh, keyed by the digest of exactly the bytes read now, or None if unusable.
+
+    The file may have changed since it was hashed; analysing the new bytes under the old digest would
+    file text under content it is not, and a later load of the old content would quote it.
+    """
+    try:
+        data, stamp = read_whole(item.file)
+    except (OSError, FileChanging) as exc:
+        skipped.append(_unreadable(item.document.path, exc))
+        return None
+    document, note = parse_file(item.document.path, data)
+    if document is None:
+        skipped.append(note)  # type: ignore[arg-type]
+        return None
+    return _Pending(digest(data, analyzer), stamp, item.file, document, note, cached=False)
+
+
