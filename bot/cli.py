@@ -8,11 +8,12 @@ import json
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 from bot.answer import answer
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import DeprecatedSetting, Settings, SettingsError, load_settings
 from bot.corpus import CorpusError
 from bot.evaluation import read_questions, score
 from bot.library import Library
@@ -30,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
-        sub.add_argument("--corpus", type=Path, help="folder of .txt/.md documents (default: CORPUS_DIR or corpus/)")
+        sub.add_argument("--corpus", type=Path, help="folder of documents (default: CITEBOT_CORPUS_DIR or corpus/)")
         return sub
 
     ask = command("ask", "answer one question, or one per line from stdin")
@@ -176,10 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         overrides = {"corpus_dir": args.corpus} if getattr(args, "corpus", None) else {}
-        settings = load_settings(**overrides)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DeprecatedSetting)
+            settings = load_settings(**overrides)
     except SettingsError as exc:
         print(f"citebot: {exc}", file=sys.stderr)
         return 2
+    for warning in caught:
+        print(f"citebot: warning: {warning.message}", file=sys.stderr)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "ask":

@@ -2,31 +2,111 @@
 
 from __future__ import annotations
 
+import io
+import os
+import re
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-Language = Literal["english", "russian"]
 IdList = Annotated[frozenset[int], NoDecode]
+PREFIX = "CITEBOT_"
+ENV_FILE = ".env"
+# Telegram's own names are kept as every Telegram bot spells them; everything else carries the prefix.
+UNPREFIXED = frozenset({"telegram_bot_token", "telegram_base_url", "telegram_base_file_url"})
+# Names read before the prefix, honoured for one more release. LANGUAGE is not among them: desktops set
+# it to "en_US:en", and reading it broke every command there.
+LEGACY = frozenset(
+    {
+        "corpus_dir", "cache_dir", "answer_sentences", "min_confidence", "workers", "admin_ids",
+        "allowed_user_ids", "allowed_chat_ids", "user_rate_limit", "user_rate_period", "log_level",
+    }
+)
+LANGUAGE_CODES = re.compile(r"^[a-z]{2}(,[a-z]{2})*$")
+
+
+class DeprecatedSetting(FutureWarning):
+    """A setting was given by its old, unprefixed name; shown by default, unlike DeprecationWarning."""
+
+
+class SettingsError(Exception):
+    """A setting has a value citebot cannot use; the message names the variable."""
+
+
+def env_name(field: str) -> str:
+    """The environment variable a setting is read from."""
+    return field.upper() if field in UNPREFIXED else PREFIX + field.upper()
+
+
+def read_env_file(path: Path) -> dict[str, str | None]:
+    """The variables of a .env file; raise SettingsError naming the file and byte of anything not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+    return dict(dotenv_values(stream=io.StringIO(text)))
+
+
+class LegacyNames(PydanticBaseSettingsSource):
+    """Settings given by their pre-prefix names (`CORPUS_DIR`…), each with a deprecation warning."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env_file: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.env_file = env_file
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: `__call__` reads every legacy name at once."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found = {k.upper(): v for k, v in (read_env_file(self.env_file) if self.env_file else {}).items()}
+        found.update({k.upper(): v for k, v in os.environ.items()})
+        values = {}
+        for field in sorted(LEGACY):
+            value = found.get(field.upper())
+            if value is None:
+                continue
+            warnings.warn(
+                f"{field.upper()} is deprecated and will stop working in the next release; set {env_name(field)} instead",
+                DeprecatedSetting,
+                stacklevel=2,
+            )
+            values[field] = value
+        return values
 
 
 class Settings(BaseSettings):
-    """Every knob citebot has; names match the environment variables, upper-cased."""
+    """Every knob citebot has; each read from the variable `env_name` gives (CITEBOT_… or TELEGRAM_…)."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore", frozen=True,
+        populate_by_name=True,
+    )
 
     corpus_dir: Path = Path("corpus")
     cache_dir: Path = Path(".cache/citebot")
-    language: Language = "english"
+    # "auto": each document and question in the language it is written in; or a comma list of ISO 639-1 codes.
+    languages: str = "auto"
     answer_sentences: int = Field(default=3, ge=1, le=10)
     min_confidence: float = Field(default=0.2, ge=0.0, le=1.0)
     workers: int = Field(default=0, ge=0, le=64)
 
-    telegram_bot_token: SecretStr | None = None
-    telegram_base_url: str = "https://api.telegram.org/bot"
-    telegram_base_file_url: str = "https://api.telegram.org/file/bot"
+    telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="telegram_bot_token")
+    telegram_base_url: str = Field(default="https://api.telegram.org/bot", validation_alias="telegram_base_url")
+    telegram_base_file_url: str = Field(
+        default="https://api.telegram.org/file/bot", validation_alias="telegram_base_file_url"
+    )
     admin_ids: IdList = frozenset()
     allowed_user_ids: IdList = frozenset()
     allowed_chat_ids: IdList = frozenset()
@@ -34,13 +114,38 @@ class Settings(BaseSettings):
     user_rate_period: float = Field(default=60.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then CITEBOT_/TELEGRAM_ variables, then `.env`, then the old names, last."""
+        env_file = getattr(dotenv_settings, "env_file", None)
+        legacy = LegacyNames(settings_cls, Path(env_file) if isinstance(env_file, (str, Path)) else None)
+        return init_settings, env_settings, dotenv_settings, legacy
+
     def loader_options(self) -> dict[str, Any]:
         """The keyword arguments `load_library` takes from these settings."""
-        return {"language": self.language, "workers": self.workers}
+        # Until each document is analysed in its own language, a single forced Russian switches the analyzer.
+        return {"language": "russian" if self.languages == "ru" else "english", "workers": self.workers}
 
     def answer_options(self) -> dict[str, Any]:
         """The keyword arguments `answer` takes from these settings."""
         return {"max_quotes": self.answer_sentences, "min_confidence": self.min_confidence}
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _parse_languages(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip().lower().replace(" ", "") or "auto"
+            if text != "auto" and not LANGUAGE_CODES.match(text):
+                raise ValueError("expected auto or ISO 639-1 codes separated by commas, like en,ru,kk")
+            return text
+        return value
 
     @field_validator("admin_ids", "allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod
@@ -57,18 +162,18 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
 
-class SettingsError(Exception):
-    """A setting has a value citebot cannot use; the message names the variable."""
-
-
 def load_settings(**overrides: object) -> Settings:
     """Build Settings from the environment, turning validation errors into one readable message."""
+    env_file = overrides.get("_env_file", ENV_FILE)
+    if isinstance(env_file, (str, Path)):
+        read_env_file(Path(env_file))  # a .env that is not UTF-8 is named here, in one line
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = env_name(field) if field else "settings"
             # Never echo a secret back, even a malformed one.
             shown = "" if "TOKEN" in name else f" (got {error.get('input')!r})"
             lines.append(f"{name}: {error['msg']}{shown}")

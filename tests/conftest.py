@@ -1,7 +1,6 @@
 """Shared fixtures for the core's tests: tiny corpora written into tmp_path, loaded into a Library.
 
-Nothing here is autouse: the Telegram and scale tests share this folder and keep their own setup.
-The core's test modules opt in with `pytestmark = pytest.mark.usefixtures("isolated")`.
+`isolated` is autouse: every test runs without the caller's citebot variables, in a folder of its own.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
+from bot.config import LEGACY, PREFIX
 from bot.library import Library
 from bot.loader import load_library
 
@@ -65,10 +64,19 @@ def write_files(root: Path, files: Mapping[str, str | bytes]) -> Path:
     return root
 
 
-@pytest.fixture
+def caller_variables() -> list[str]:
+    """The caller's environment variables that citebot reads, under any name it has had."""
+    legacy = {name.upper() for name in LEGACY}
+    return [
+        name for name in os.environ
+        if name.upper().startswith((PREFIX, "TELEGRAM_")) or name.upper() in legacy or name.upper() == "LANGUAGE"
+    ]
+
+
+@pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No citebot variable from the developer's environment or `.env` leaks into a test; HOME is tmp_path."""
-    for name in [name for name in os.environ if name.lower() in Settings.model_fields]:
+    for name in caller_variables():
         monkeypatch.delenv(name)
     home = tmp_path / "home"
     home.mkdir()

@@ -24,7 +24,8 @@ def test_generated_corpus_is_deterministic_and_news_like(tmp_path: Path) -> None
 
 
 def test_bench_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--sizes", "2000", "--queries", "20", "--rank-sample", "3", "--workdir", str(tmp_path)]) == 0
+    workdir = tmp_path / "bench"
+    assert main(["--sizes", "2000", "--queries", "20", "--rank-sample", "3", "--workdir", str(workdir)]) == 0
     out = capsys.readouterr().out
     table = [line for line in out.splitlines() if line.startswith("|")]
     assert len(table[0].split("|")) == 4, "a measure column and one column per size"
@@ -36,4 +37,4 @@ def test_bench_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         assert any(line.startswith(f"| {row}") for line in table), row
     assert "| top-10 same as rank-bm25 | yes |" in out
     assert "cores" in out
-    assert list(tmp_path.iterdir()) == [], "the corpora go away"
+    assert list(workdir.iterdir()) == [], "the corpora go away"

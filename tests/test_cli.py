@@ -110,8 +110,8 @@ def test_ask_plain_from_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: p
 
 
 def test_python_m_bot_ask_in_a_subprocess(tmp_path: Path, docs: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
-    env.update(HOME=str(tmp_path / "home"), CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(REPO))
+    env = dict(os.environ)  # the caller's citebot variables are already gone (see `isolated`)
+    env.update(HOME=str(tmp_path / "home"), CITEBOT_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(REPO))
     done = subprocess.run(
         [sys.executable, "-m", "bot", "ask", "--corpus", str(docs), "How many projects has the bank financed?"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
@@ -119,6 +119,28 @@ def test_python_m_bot_ask_in_a_subprocess(tmp_path: Path, docs: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Since 1992 the bank has financed 48 projects worth 8 billion dollars in the country. [1]" in done.stdout
     assert "[1] World Bank meeting in Astana" in done.stdout
+
+
+@pytest.mark.parametrize("command", [["check"], ["ask", "How many projects has the bank financed?"], ["ask", "--json", "Who won?"]])
+def test_commands_work_where_the_desktop_sets_language(tmp_path: Path, docs: Path, command: list[str]) -> None:
+    """LANGUAGE=en_US:en is set on many Linux desktops; citebot never reads it, so nothing breaks."""
+    env = dict(os.environ, LANGUAGE="en_US:en", HOME=str(tmp_path / "home"), PYTHONPATH=str(REPO))
+    env.update(CITEBOT_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", command[0], "--corpus", str(docs), *command[1:]],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "bad setting" not in done.stderr and done.stdout
+
+
+def test_old_setting_name_is_honoured_with_a_one_line_warning(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path
+) -> None:
+    monkeypatch.setenv("CORPUS_DIR", str(docs))
+    code, out, err = run(capsys, "check")
+    assert code == 0 and "documents: 5" in out
+    assert "citebot: warning: CORPUS_DIR is deprecated and will stop working in the next release; set CITEBOT_CORPUS_DIR" in err
 
 
 # --- check ------------------------------------------------------------------------------------------------
@@ -248,7 +270,7 @@ def test_chat_history_goes_to_home(tmp_path: Path, docs: Path) -> None:
     home = tmp_path / "elsewhere"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
-    env.update(HOME=str(home), CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(REPO))
+    env.update(HOME=str(home), CITEBOT_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(REPO))
     done = subprocess.run([sys.executable, "-m", "bot", "chat", "--corpus", str(docs)], input="What improves heavy clay soil?\n",
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -282,7 +304,7 @@ def test_start_with_a_token_starts_the_bot(capsys: pytest.CaptureFixture[str], m
 
 
 @pytest.mark.parametrize("command", [["ask", "a question"], ["check"], ["chat"], ["start"], ["eval", "qa.jsonl"]])
-@pytest.mark.parametrize(("variable", "value"), [("ANSWER_SENTENCES", "abc"), ("LANGUAGE", "klingon"), ("ADMIN_IDS", "x")])
+@pytest.mark.parametrize(("variable", "value"), [("CITEBOT_ANSWER_SENTENCES", "abc"), ("CITEBOT_LANGUAGES", "klingon"), ("CITEBOT_ADMIN_IDS", "x")])
 def test_bad_setting_exits_2_naming_the_variable(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path,
                                                  command: list[str], variable: str, value: str) -> None:
     monkeypatch.setenv(variable, value)

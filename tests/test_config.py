@@ -7,16 +7,14 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from bot.config import Settings, SettingsError, load_settings
-
-pytestmark = pytest.mark.usefixtures("isolated")
+from bot.config import DeprecatedSetting, Settings, SettingsError, load_settings
 
 TOKEN = "123456:AAE-very-secret-token"
 
 
 def test_defaults() -> None:
     settings = load_settings()
-    assert settings.corpus_dir == Path("corpus") and settings.language == "english"
+    assert settings.corpus_dir == Path("corpus") and settings.languages == "auto"
     assert settings.answer_sentences == 3 and settings.telegram_bot_token is None
     assert settings.admin_ids == frozenset()
 
@@ -35,25 +33,25 @@ def test_defaults() -> None:
         ("-100123, 42", {-100123, 42}),  # group chats have negative ids
     ],
 )
-@pytest.mark.parametrize("variable", ["ADMIN_IDS", "ALLOWED_USER_IDS", "ALLOWED_CHAT_IDS"])
-def test_id_lists_accept_both_ways_of_writing_them(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, ids: set[int]) -> None:
-    monkeypatch.setenv(variable, value)
-    assert getattr(load_settings(), variable.lower()) == frozenset(ids)
+@pytest.mark.parametrize("field", ["admin_ids", "allowed_user_ids", "allowed_chat_ids"])
+def test_id_lists_accept_both_ways_of_writing_them(monkeypatch: pytest.MonkeyPatch, field: str, value: str, ids: set[int]) -> None:
+    monkeypatch.setenv(f"CITEBOT_{field.upper()}", value)
+    assert getattr(load_settings(), field) == frozenset(ids)
 
 
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
-        ("ANSWER_SENTENCES", "abc"),
-        ("ANSWER_SENTENCES", "0"),
-        ("ANSWER_SENTENCES", "11"),
-        ("MIN_CONFIDENCE", "1.5"),
-        ("LANGUAGE", "klingon"),
-        ("WORKERS", "-1"),
-        ("ADMIN_IDS", "1,two,3"),
-        ("ADMIN_IDS", '["1","2"]'),
-        ("USER_RATE_PERIOD", "0"),
-        ("LOG_LEVEL", "LOUD"),
+        ("CITEBOT_ANSWER_SENTENCES", "abc"),
+        ("CITEBOT_ANSWER_SENTENCES", "0"),
+        ("CITEBOT_ANSWER_SENTENCES", "11"),
+        ("CITEBOT_MIN_CONFIDENCE", "1.5"),
+        ("CITEBOT_LANGUAGES", "klingon"),
+        ("CITEBOT_WORKERS", "-1"),
+        ("CITEBOT_ADMIN_IDS", "1,two,3"),
+        ("CITEBOT_ADMIN_IDS", '["1","2"]'),
+        ("CITEBOT_USER_RATE_PERIOD", "0"),
+        ("CITEBOT_LOG_LEVEL", "LOUD"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
@@ -66,15 +64,17 @@ def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable:
 
 
 def test_env_file_in_working_directory_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text("ADMIN_IDS=[4,5]\nANSWER_SENTENCES=5\nLANGUAGE=russian\n", encoding="utf-8")
-    monkeypatch.setenv("ANSWER_SENTENCES", "2")
+    (tmp_path / ".env").write_text(
+        "CITEBOT_ADMIN_IDS=[4,5]\nCITEBOT_ANSWER_SENTENCES=5\nCITEBOT_LANGUAGES=ru\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("CITEBOT_ANSWER_SENTENCES", "2")
     settings = load_settings()
-    assert settings.admin_ids == frozenset({4, 5}) and settings.language == "russian"
+    assert settings.admin_ids == frozenset({4, 5}) and settings.languages == "ru"
     assert settings.answer_sentences == 2
 
 
 def test_overrides_win_over_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("CORPUS_DIR", "/from/env")
+    monkeypatch.setenv("CITEBOT_CORPUS_DIR", "/from/env")
     assert load_settings().corpus_dir == Path("/from/env")
     assert load_settings(corpus_dir=tmp_path).corpus_dir == tmp_path
 
@@ -96,7 +96,7 @@ def test_token_is_secret_and_never_printed(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_token_never_in_an_error_message(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
-    monkeypatch.setenv("ANSWER_SENTENCES", "abc")
+    monkeypatch.setenv("CITEBOT_ANSWER_SENTENCES", "abc")
     with pytest.raises(SettingsError) as raised:
         load_settings()
     assert "ANSWER_SENTENCES" in str(raised.value) and "very-secret" not in str(raised.value)
@@ -116,3 +116,47 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(ValidationError, match="frozen"):
         settings.answer_sentences = 5  # type: ignore[misc]
     assert isinstance(settings, Settings) and settings.answer_sentences == 3
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field", "expected"),
+    [
+        ("CORPUS_DIR", "/old/name", "corpus_dir", Path("/old/name")),
+        ("WORKERS", "2", "workers", 2),
+        ("ADMIN_IDS", "7,8", "admin_ids", frozenset({7, 8})),
+        ("LOG_LEVEL", "DEBUG", "log_level", "DEBUG"),
+    ],
+)
+def test_old_names_still_work_for_one_release_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, field: str, expected: object
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.warns(DeprecatedSetting, match=f"{variable} is deprecated.*CITEBOT_{variable}"):
+        settings = load_settings()
+    assert getattr(settings, field) == expected
+
+
+def test_the_prefixed_name_wins_over_the_old_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKERS", "2")
+    monkeypatch.setenv("CITEBOT_WORKERS", "3")
+    with pytest.warns(DeprecatedSetting):
+        assert load_settings().workers == 3
+
+
+@pytest.mark.parametrize("value", ["en_US:en", "klingon", "C.UTF-8"])
+def test_the_desktop_language_variable_is_never_read(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("LANGUAGE", value)
+    assert load_settings().languages == "auto"
+
+
+@pytest.mark.parametrize(("value", "expected"), [("auto", "auto"), ("", "auto"), ("EN, ru", "en,ru"), ("kk", "kk")])
+def test_languages_setting(monkeypatch: pytest.MonkeyPatch, value: str, expected: str) -> None:
+    monkeypatch.setenv("CITEBOT_LANGUAGES", value)
+    assert load_settings().languages == expected
+
+
+def test_env_file_that_is_not_utf8_is_named_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"# caf\xe9 settings\nCITEBOT_WORKERS=1\n")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(raised.value) == ".env: not UTF-8 text (byte 0xe9 at offset 5)"

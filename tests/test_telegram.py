@@ -488,11 +488,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def start_process(api: BotApi, corpus: Path, token: str | None = TOKEN) -> subprocess.Popen[str]:
     """Start `python -m bot run` at DEBUG log level against the stand-in, in a folder without .env."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ALLOWED_", "ADMIN_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CITEBOT_"))}
     env |= {
-        "PYTHONPATH": str(REPO), "CORPUS_DIR": str(corpus), "CACHE_DIR": str(corpus.parent / "cache"),
+        "PYTHONPATH": str(REPO), "CITEBOT_CORPUS_DIR": str(corpus), "CITEBOT_CACHE_DIR": str(corpus.parent / "cache"),
         "TELEGRAM_BASE_URL": api.base_url, "TELEGRAM_BASE_FILE_URL": api.base_url.replace("/bot", "/file/bot"),
-        "LOG_LEVEL": "DEBUG", "WORKERS": "1",
+        "CITEBOT_LOG_LEVEL": "DEBUG", "CITEBOT_WORKERS": "1",
     }
     if token is not None:
         env["TELEGRAM_BOT_TOKEN"] = token
