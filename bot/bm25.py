@@ -15,6 +15,8 @@ K1, B, EPSILON = 1.5, 0.75, 0.25
 SLICE = 1 << 20
 # A query's rarest terms, up to this many postings together, are tried first (see BM25.top).
 RARE_POSTINGS = 2_000
+# What an index is made of, and what a snapshot stores of it.
+ARRAYS = ("postings", "counts", "indptr", "lengths", "idf", "weights")
 
 
 class BM25:
@@ -24,30 +26,53 @@ class BM25:
         self,
         postings: np.ndarray,
         counts: np.ndarray,
+        indptr: np.ndarray,
+        lengths: np.ndarray,
+        idf: np.ndarray,
+        weights: np.ndarray,
+        params: tuple[float, float, float] = (K1, B, EPSILON),
+    ) -> None:
+        """An index from its arrays, as `from_postings` computes them or a snapshot maps them from disk."""
+        self.params = params
+        self.n_rows = len(lengths)
+        self.n_terms = len(indptr) - 1
+        if self.n_rows == 0:
+            raise ValueError("BM25 needs at least one row")
+        if len(idf) != self.n_terms or not len(postings) == len(counts) == len(weights) == int(indptr[-1]):
+            raise ValueError("BM25 arrays disagree in length")
+        self.postings, self.counts, self.indptr, self.lengths = postings, counts, indptr, lengths
+        self.idf, self.weights = idf, weights
+        # The most one posting of each term can add, for skipping rows that cannot reach the top (see `top`).
+        self.max_weight = np.zeros(self.n_terms)
+        nonempty = np.flatnonzero(np.diff(indptr) > 0)
+        if len(nonempty):
+            self.max_weight[nonempty] = np.maximum.reduceat(weights, indptr[nonempty])
+        self._local = threading.local()
+
+    @classmethod
+    def from_postings(
+        cls,
+        postings: np.ndarray,
+        counts: np.ndarray,
         df: np.ndarray,
         lengths: np.ndarray,
         k1: float = K1,
         b: float = B,
         epsilon: float = EPSILON,
-    ) -> None:
+    ) -> BM25:
         """An index over CSR postings: each term's rows (ascending) and counts, term by term, `df` rows per term."""
-        self.params = (k1, b, epsilon)
-        self.n_rows = len(lengths)
-        self.n_terms = len(df)
-        if self.n_rows == 0:
+        lengths = np.asarray(lengths, dtype=np.int32)
+        if len(lengths) == 0:
             raise ValueError("BM25 needs at least one row")
-        self.postings, self.counts = postings, counts
-        self.lengths = np.asarray(lengths, dtype=np.int32)
-        self.indptr = np.zeros(self.n_terms + 1, dtype=np.int64)
-        np.cumsum(df, out=self.indptr[1:])
-        self.idf = _idf(np.asarray(df), self.n_rows, epsilon)
-        self.weights = _weights(postings, counts, self.lengths, k1, b)
-        # The most one posting of each term can add, for skipping rows that cannot reach the top (see `top`).
-        self.max_weight = np.zeros(self.n_terms)
-        nonempty = np.flatnonzero(np.asarray(df) > 0)
-        if len(nonempty):
-            self.max_weight[nonempty] = np.maximum.reduceat(self.weights, self.indptr[nonempty])
-        self._local = threading.local()
+        indptr = np.zeros(len(df) + 1, dtype=np.int64)
+        np.cumsum(df, out=indptr[1:])
+        idf = _idf(np.asarray(df), len(lengths), epsilon)
+        weights = _weights(postings, counts, lengths, k1, b)
+        return cls(postings, counts, indptr, lengths, idf, weights, (k1, b, epsilon))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays that make up the index, by the names `__init__` takes them."""
+        return {name: getattr(self, name) for name in ARRAYS}
 
     @classmethod
     def from_pairs(
@@ -67,7 +92,7 @@ class BM25:
         postings = np.ascontiguousarray(rows[order], dtype=np.int32)
         tf = np.ascontiguousarray(counts[order], dtype=np.int32)
         del order
-        return cls(postings, tf, np.bincount(columns, minlength=n_terms), lengths, k1, b, epsilon)
+        return cls.from_postings(postings, tf, np.bincount(columns, minlength=n_terms), lengths, k1, b, epsilon)
 
     def updated(
         self, row_map: np.ndarray, rows: np.ndarray, columns: np.ndarray, counts: np.ndarray, lengths: np.ndarray,
@@ -93,7 +118,7 @@ class BM25:
         tf = np.insert(tf, at, new_counts.astype(np.int32))
         df = np.bincount(np.insert(terms, at, new_terms.astype(np.int32)), minlength=n_terms)
         del terms
-        return BM25(postings, tf, df, lengths, *self.params)
+        return BM25.from_postings(postings, tf, df, lengths, *self.params)
 
     @classmethod
     def from_tokens(cls, corpus: Sequence[Sequence[str]], **params: float) -> tuple[BM25, dict[str, int]]:

@@ -233,9 +233,9 @@ class AnalysisCache:
         return removed
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes, suffix: str = SUFFIX) -> None:
     """Write bytes to a temporary file beside `path`, then rename it over `path`."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)

@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot import snapshot as snapshots
 from bot.cache import AnalysisCache
 from bot.corpus import CorpusError, Document, Skipped, corpus_paths, parse_file
 from bot.library import Entry, Library, Postings, make_entry, untexted
@@ -70,31 +71,79 @@ def load_library(
     workers: int = 0,
     previous: Library | None = None,
     progress: Callable[[str], None] | None = None,
+    snapshot: bool = True,
 ) -> Library:
-    """Load the corpus folder into a Library, re-reading only files that changed since `previous`."""
+    """Load the corpus folder into a Library, re-reading only files that changed since `previous`.
+
+    With `snapshot`, a first load maps the library last built for this corpus (see bot/snapshot.py) and
+    re-reads only what changed since; a load that changed anything writes a new snapshot.
+    """
     started = time.perf_counter()
     analyzer = Analyzer(language)
     root = Path(corpus_dir)
     if previous is not None and previous.analyzer != analyzer:
         previous = None  # another analyzer: nothing of the old library can be reused
-    cache = AnalysisCache(corpus_cache_folder(Path(cache_dir), root), analyzer.key)
+    cache_folder = corpus_cache_folder(Path(cache_dir), root)
+    cache = AnalysisCache(cache_folder, analyzer.key)
+    if previous is None and snapshot:
+        previous = _mapped(cache_folder, analyzer)
     skipped: list[Skipped] = []
     items = scan(root, analyzer, cache, previous, skipped)
+    if previous is not None and _unchanged(items, previous):
+        library = Library(items, analyzer, previous.vocabulary, previous.sentences, previous.passages, skipped)  # type: ignore[arg-type]
+        _report(skipped)
+    else:
+        library = _build(root, items, analyzer, cache, previous, workers, skipped, progress)
+        if snapshot and cache.writable:
+            snapshots.write(library, cache_folder)
+    library.build_seconds = time.perf_counter() - started
+    return library
+
+
+def _build(
+    root: Path,
+    items: list[Entry | _Pending],
+    analyzer: Analyzer,
+    cache: AnalysisCache,
+    previous: Library | None,
+    workers: int,
+    skipped: list[Skipped],
+    progress: Callable[[str], None] | None,
+) -> Library:
+    """Count what changed into new postings and build (or update `previous` into) a Library."""
     vocabulary = dict(previous.vocabulary) if previous is not None else {}
     entries, postings = count(items, analyzer, cache, vocabulary, workers, skipped, progress)
     del items
-    for problem in skipped:
-        log.warning("%s: %s", problem.path, problem.reason)
+    _report(skipped)
     if not entries:
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped) or "no .txt or .md files"
         raise CorpusError(f"no usable document in {root}: {reasons}")
     _tidy(cache, entries, previous)
     if previous is not None:
-        library = previous.updated(entries, postings, vocabulary, skipped)
-    else:
-        library = Library.build(entries, postings, analyzer, vocabulary, skipped)
-    library.build_seconds = time.perf_counter() - started
-    return library
+        return previous.updated(entries, postings, vocabulary, skipped)
+    return Library.build(entries, postings, analyzer, vocabulary, skipped)
+
+
+def _mapped(cache_folder: Path, analyzer: Analyzer) -> Library | None:
+    """The snapshot of this corpus's last build, or None (with the reason logged) when there is none to trust."""
+    try:
+        return snapshots.read(cache_folder, analyzer)
+    except snapshots.BadSnapshot as exc:
+        log.info("building the index: %s", exc)
+        return None
+
+
+def _unchanged(items: list[Entry | _Pending], previous: Library) -> bool:
+    """Whether the scan found exactly the documents `previous` holds, in the same order."""
+    return len(items) == len(previous.entries) and all(
+        isinstance(item, Entry) and item.digest == old.digest and item.document.path == old.document.path
+        for item, old in zip(items, previous.entries)
+    )
+
+
+def _report(skipped: list[Skipped]) -> None:
+    for problem in skipped:
+        log.warning("%s: %s", problem.path, problem.reason)
 
 
 def scan(

@@ -1,0 +1,191 @@
+"""A built Library on disk as plain .npy files and a JSON manifest, mapped back in instead of rebuilt.
+
+A snapshot is a folder `snapshot/<name>/` beside the corpus's analysis cache, and `snapshot/CURRENT` names the
+one in use. A new snapshot is written to a folder of its own and then named in CURRENT by an atomic rename,
+so a reader sees the old snapshot or the whole new one. Every file's size and CRC-32 are in the manifest and
+checked before anything is trusted; arrays are mapped read-only (`np.load(mmap_mode="r")`, never pickle),
+so several processes serving the same corpus share one copy of the pages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import uuid
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.bm25 import ARRAYS, BM25
+from bot.cache import write_atomically
+from bot.corpus import Document, Skipped
+from bot.library import Entry, Library
+from bot.text import Analyzer
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+FOLDER = "snapshot"
+POINTER = "CURRENT"
+MANIFEST = "manifest.json"
+INDEXES = ("sentences", "passages")
+# Sentences and terms are stored joined by a newline, which neither can hold (text is split into lines first).
+SEPARATOR = "\n"
+CHUNK = 1 << 24
+
+
+class BadSnapshot(Exception):
+    """A snapshot that is missing, half-written, corrupt, or made by another version or analyzer."""
+
+
+def folder(cache_folder: Path) -> Path:
+    """Where a corpus's snapshots live, beside its analysis cache."""
+    return cache_folder / FOLDER
+
+
+def write(library: Library, cache_folder: Path) -> Path | None:
+    """Write the library as a new snapshot and make it current; None (and a warning) if it cannot be written."""
+    root = folder(cache_folder)
+    target = root / f"{uuid.uuid4().hex[:12]}"
+    try:
+        arrays = _arrays(library)
+    except ValueError as exc:
+        log.warning("no snapshot written: %s", exc)
+        return None
+    try:
+        target.mkdir(parents=True)
+        files = {}
+        for name, array in arrays.items():
+            path = target / f"{name}.npy"
+            np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+            files[path.name] = {"size": path.stat().st_size, "crc32": _crc32(path)}
+        documents = target / "documents.json"
+        documents.write_text(json.dumps([_entry_json(e) for e in library.entries], ensure_ascii=False), "utf-8")
+        files[documents.name] = {"size": documents.stat().st_size, "crc32": _crc32(documents)}
+        manifest = {
+            "version": VERSION,
+            "analyzer": library.analyzer.key,
+            "params": list(library.sentences.params),
+            "documents": len(library.entries),
+            "sentences": library.sentence_count,
+            "files": files,
+        }
+        (target / MANIFEST).write_text(json.dumps(manifest, indent=1), "utf-8")
+        write_atomically(root / POINTER, target.name.encode("ascii"), suffix=".tmp")
+    except OSError as exc:
+        log.warning("no snapshot written to %s: %s", root, exc.strerror or exc)
+        shutil.rmtree(target, ignore_errors=True)
+        return None
+    _remove_others(root, keep=target.name)
+    return target
+
+
+def read(cache_folder: Path, analyzer: Analyzer) -> Library:
+    """The current snapshot, mapped; raise BadSnapshot if there is none or it fails any check."""
+    root = folder(cache_folder)
+    try:
+        name = (root / POINTER).read_text("ascii").strip()
+        target = root / name
+        manifest = json.loads((target / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadSnapshot(f"no usable snapshot ({exc})") from None
+    if not name or os.sep in name or manifest.get("version") != VERSION:
+        raise BadSnapshot("snapshot of another version")
+    if manifest.get("analyzer") != analyzer.key:
+        raise BadSnapshot("snapshot made by another analyzer")
+    try:
+        _verify(target, manifest["files"])
+        arrays = {p.stem: np.load(p, mmap_mode="r", allow_pickle=False) for p in target.glob("*.npy")}
+        rows = json.loads((target / "documents.json").read_text("utf-8"))
+        params = tuple(float(x) for x in manifest["params"])
+        return _library(arrays, rows, analyzer, params)  # type: ignore[arg-type]
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise BadSnapshot(f"snapshot {name} unusable ({type(exc).__name__}: {exc})") from None
+
+
+def _arrays(library: Library) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    for index in INDEXES:
+        for name, array in getattr(library, index).arrays().items():
+            arrays[f"{index}.{name}"] = np.asarray(array)
+    terms = sorted(library.vocabulary, key=library.vocabulary.__getitem__)
+    arrays["terms"] = _joined(terms)
+    arrays["texts"] = _joined(s for entry in library.entries for s in entry.sentences)
+    return arrays
+
+
+def _joined(texts: Any) -> np.ndarray:
+    parts = list(texts)
+    if any(SEPARATOR in text for text in parts):
+        raise ValueError("a sentence or term holds a line break")
+    return np.frombuffer(SEPARATOR.join(parts).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+
+
+def _split(array: np.ndarray, count: int) -> list[str]:
+    parts = bytes(array).decode("utf-8", "surrogatepass").split(SEPARATOR) if count else []
+    if len(parts) != count:
+        raise ValueError(f"{count} texts expected, {len(parts)} found")
+    return parts
+
+
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    document = {k: v for k, v in dataclasses.asdict(entry.document).items() if k != "text"}
+    note = dataclasses.asdict(entry.note) if entry.note is not None else None
+    return {"digest": entry.digest, "stamp": list(entry.stamp), "document": document, "note": note,
+            "sentences": len(entry.sentences)}
+
+
+def _library(
+    arrays: dict[str, np.ndarray], rows: list[dict[str, Any]], analyzer: Analyzer, params: tuple[float, float, float]
+) -> Library:
+    indexes = [BM25(**{name: arrays[f"{index}.{name}"] for name in ARRAYS}, params=params) for index in INDEXES]
+    terms = _split(arrays["terms"], indexes[0].n_terms)
+    texts = _split(arrays["texts"], indexes[0].n_rows)
+    entries, at = [], 0
+    for row in rows:
+        size = int(row["sentences"])
+        document = Document(text="", **_tuples(row["document"]))
+        note = Skipped(**row["note"]) if row["note"] is not None else None
+        stamp = (int(row["stamp"][0]), int(row["stamp"][1]))
+        entries.append(Entry(str(row["digest"]), stamp, document, tuple(texts[at : at + size]), note))
+        at += size
+    if at != len(texts) or len(entries) != indexes[1].n_rows:
+        raise ValueError("documents and indexes disagree")
+    return Library(entries, analyzer, dict(zip(terms, range(len(terms)))), indexes[0], indexes[1])
+
+
+def _tuples(fields: dict[str, Any]) -> dict[str, Any]:
+    # JSON has no tuples: lists come back as the tuples the frozen dataclasses held.
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+
+
+def _verify(target: Path, files: dict[str, dict[str, int]]) -> None:
+    present = {p.name for p in target.iterdir() if p.name != MANIFEST}
+    if present != set(files):
+        raise ValueError(f"files {sorted(present ^ set(files))} missing or unexpected")
+    for name, expected in files.items():
+        path = target / name
+        if path.stat().st_size != expected["size"] or _crc32(path) != expected["crc32"]:
+            raise ValueError(f"{name} does not match its checksum")
+
+
+def _crc32(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as file:
+        while chunk := file.read(CHUNK):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _remove_others(root: Path, keep: str) -> None:
+    # Processes still mapping an old snapshot keep their pages: unlinking a mapped file does not unmap it.
+    for path in root.iterdir():
+        if path.is_dir() and path.name != keep:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(path)

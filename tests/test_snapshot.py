@@ -1,0 +1,122 @@
+"""The memory-mapped snapshot: a restart maps the last build, a changed corpus updates it, a bad one is rebuilt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bot.loader
+from bot import snapshot
+from bot.corpus import Document
+from bot.library import Library
+from bot.loader import corpus_cache_folder, load_library
+from bot.text import Analyzer
+
+from conftest import MINI_CORPUS, write_files
+
+QUERIES = [["bank"], ["volcano", "europ"], ["train", "town", "cotton"], ["tomato", "sunlight"], ["ferri", "island"], ["nothing"]]
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return write_files(tmp_path / "corpus", MINI_CORPUS)
+
+
+@pytest.fixture
+def analyzed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    real = bot.loader.analyze
+
+    def counting(document: Document, analyzer: Analyzer):  # type: ignore[no-untyped-def]
+        calls.append(document.path)
+        return real(document, analyzer)
+
+    monkeypatch.setattr(bot.loader, "analyze", counting)
+    return calls
+
+
+def same(one: Library, other: Library, bitwise: bool = True) -> None:
+    """Same documents, sentences and exact scores; `bitwise`: the very same arrays and term ids too."""
+    assert [e.document for e in one.entries] == [e.document for e in other.entries]
+    assert [e.sentences for e in one.entries] == [e.sentences for e in other.entries]
+    for query in QUERIES:
+        assert [(h.sentence.id, h.score) for h in one.search(query)] == [(h.sentence.id, h.score) for h in other.search(query)]
+    if not bitwise:
+        return  # an update keeps the term ids it had, where a fresh build numbers terms anew
+    assert one.vocabulary == other.vocabulary
+    for index in ("sentences", "passages"):
+        for name, array in getattr(one, index).arrays().items():
+            assert np.array_equal(array, getattr(other, index).arrays()[name]), (index, name)
+
+
+def snapshot_files(cache: Path, corpus: Path) -> list[Path]:
+    root = snapshot.folder(corpus_cache_folder(cache, corpus))
+    current = (root / snapshot.POINTER).read_text().strip()
+    return sorted((root / current).iterdir())
+
+
+def test_a_start_with_an_unchanged_corpus_maps_the_snapshot(tmp_path: Path, corpus: Path, analyzed: list[str]) -> None:
+    cold = load_library(corpus, tmp_path / "cache")
+    analyzed.clear()
+    warm = load_library(corpus, tmp_path / "cache")
+    assert analyzed == []
+    assert isinstance(warm.sentences.postings, np.memmap) and isinstance(warm.sentences.weights, np.memmap)
+    same(warm, cold)
+
+
+def test_a_changed_corpus_updates_the_snapshot_incrementally(tmp_path: Path, corpus: Path, analyzed: list[str]) -> None:
+    load_library(corpus, tmp_path / "cache")
+    (corpus / "garden.txt").write_text("Basil likes warm soil and daily water.\n", "utf-8")
+    (corpus / "volcano.txt").unlink()
+    (corpus / "new.md").write_text("# Ferry\n\nThe ferry to the island leaves at noon.\n", "utf-8")
+    analyzed.clear()
+    updated = load_library(corpus, tmp_path / "cache")
+    assert sorted(analyzed) == ["garden.txt", "new.md"]
+    same(updated, load_library(corpus, tmp_path / "cold", snapshot=False), bitwise=False)
+    analyzed.clear()
+    same(load_library(corpus, tmp_path / "cache"), updated)  # the update was written as the new snapshot
+    assert analyzed == []
+
+
+def flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda files: flip_last_byte(next(p for p in files if p.name == "sentences.weights.npy")), id="flipped byte"),
+        pytest.param(lambda files: files[0].write_bytes(files[0].read_bytes()[:20]), id="truncated"),
+        pytest.param(lambda files: files[-1].unlink(), id="missing file"),
+        pytest.param(lambda files: (files[0].parent / "manifest.json").write_text("{"), id="bad manifest"),
+        pytest.param(lambda files: (files[0].parent.parent / snapshot.POINTER).write_text("../../etc"), id="bad pointer"),
+        pytest.param(lambda files: (files[0].parent / "documents.json").write_text("[]"), id="wrong documents"),
+    ],
+)
+def test_a_damaged_snapshot_is_never_trusted(tmp_path: Path, corpus: Path, damage, analyzed: list[str]) -> None:  # type: ignore[no-untyped-def]
+    cold = load_library(corpus, tmp_path / "cache")
+    damage(snapshot_files(tmp_path / "cache", corpus))
+    rebuilt = load_library(corpus, tmp_path / "cache")
+    same(rebuilt, cold)
+    analyzed.clear()
+    same(load_library(corpus, tmp_path / "cache"), cold)  # and a good snapshot replaced it
+    assert analyzed == []
+
+
+def test_a_half_written_snapshot_is_not_current(tmp_path: Path, corpus: Path) -> None:
+    cold = load_library(corpus, tmp_path / "cache")
+    root = snapshot.folder(corpus_cache_folder(tmp_path / "cache", corpus))
+    (root / "half").mkdir()
+    (root / "half" / "sentences.postings.npy").write_bytes(b"\x93NUMPY")
+    same(load_library(corpus, tmp_path / "cache"), cold)
+
+
+def test_another_analyzer_does_not_use_the_snapshot(tmp_path: Path, corpus: Path) -> None:
+    load_library(corpus, tmp_path / "cache")
+    russian = load_library(corpus, tmp_path / "cache", language="russian")
+    assert russian.analyzer == Analyzer("russian")
+    same(russian, load_library(corpus, tmp_path / "cold", language="russian", snapshot=False))
