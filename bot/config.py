@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     answer_sentences: int = Field(default=3, ge=1, le=10)
     min_confidence: float = Field(default=0.2, ge=0.0, le=1.0)
     workers: int = Field(default=0, ge=0, le=64)
+    max_file_mb: float = Field(default=100.0, gt=0)
 
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="telegram_bot_token")
     telegram_base_url: str = Field(default="https://api.telegram.org/bot", validation_alias="telegram_base_url")
@@ -131,7 +132,7 @@ class Settings(BaseSettings):
     def loader_options(self) -> dict[str, Any]:
         """The keyword arguments `load_library` takes from these settings."""
         # Until each document is analysed in its own language, a single forced Russian switches the analyzer.
-        return {"language": "russian" if self.languages == "ru" else "english", "workers": self.workers}
+        return {"language": "russian" if self.languages == "ru" else "english", "workers": self.workers, "max_file_mb": self.max_file_mb}
 
     def answer_options(self) -> dict[str, Any]:
         """The keyword arguments `answer` takes from these settings."""

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 PARALLEL_MIN_CHARS = 2_000_000
 # A file that is still being written is read this many times before it is reported instead.
 READ_TRIES = 3
+# Past this size a file is skipped: one such file would hold a load for minutes and gigabytes.
+MAX_FILE_MB = 100
 
 
 def corpus_cache_folder(cache_dir: Path, corpus_dir: Path) -> Path:
@@ -72,6 +74,7 @@ def load_library(
     previous: Library | None = None,
     progress: Callable[[str], None] | None = None,
     snapshot: bool = True,
+    max_file_mb: float = MAX_FILE_MB,
 ) -> Library:
     """Load the corpus folder into a Library, re-reading only files that changed since `previous`.
 
@@ -88,7 +91,7 @@ def load_library(
     if previous is None and snapshot:
         previous = _mapped(cache_folder, analyzer)
     skipped: list[Skipped] = []
-    items = scan(root, analyzer, cache, previous, skipped)
+    items = scan(root, analyzer, cache, previous, skipped, int(max_file_mb * 2**20))
     if previous is not None and _unchanged(items, previous):
         library = Library(items, analyzer, previous.vocabulary, previous.sentences, previous.passages, skipped)  # type: ignore[arg-type]
         _report(skipped)
@@ -147,7 +150,12 @@ def _report(skipped: list[Skipped]) -> None:
 
 
 def scan(
-    root: Path, analyzer: Analyzer, cache: AnalysisCache, previous: Library | None, skipped: list[Skipped]
+    root: Path,
+    analyzer: Analyzer,
+    cache: AnalysisCache,
+    previous: Library | None,
+    skipped: list[Skipped],
+    max_bytes: int = MAX_FILE_MB * 2**20,
 ) -> list[Entry | _Pending]:
     """The corpus's files in order: entries of `previous` that did not change, and files still to add."""
     known = {e.document.path: e for e in previous.entries} if previous is not None else {}
@@ -159,6 +167,9 @@ def scan(
             if entry is not None and entry.stamp == stamp:
                 # Same size and modification time: the file was not touched, so it is not read again.
                 items.append(entry)
+                continue
+            if stamp[0] > max_bytes:
+                skipped.append(Skipped(relative, f"too large: {stamp[0] / 2**20:,.1f} MB, over the {max_bytes / 2**20:g} MB limit"))
                 continue
             data, stamp = read_whole(file)
         except (OSError, FileChanging) as exc:

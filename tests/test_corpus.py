@@ -294,3 +294,11 @@ def test_library_keeps_good_files_and_reports_the_rest(build: Build) -> None:
     assert reasons["empty.md"] == (False, "empty file")
     assert reasons["image.txt"][0] is False and "binary" in reasons["image.txt"][1]
     assert reasons["few-bad-bytes.txt"][0] is True and "replaced" in reasons["few-bad-bytes.txt"][1]
+
+
+def test_a_file_over_the_size_limit_is_skipped_by_name_while_the_rest_loads(tmp_path: Path) -> None:
+    root = write_files(tmp_path / "docs", {"small.txt": "Owls hunt at night.\n", "big.txt": "Owls sleep by day.\n" * 60_000})
+    library = load_library(root, tmp_path / "cache", max_file_mb=1)
+    assert [d.path for d in library.documents] == ["small.txt"]
+    [skipped] = library.skipped
+    assert skipped.path == "big.txt" and skipped.reason == "too large: 1.1 MB, over the 1 MB limit"
