@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from conftest import SEED_FILE, Build, write_files
 from bot.config import load_settings
 from bot.corpus import CorpusError, Document, corpus_paths, parse_file, title_from_path
 from bot.loader import load_library
-from bot.text import Analyzer
+from bot.text import Analyzer, analyze
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
@@ -302,3 +303,49 @@ def test_a_file_over_the_size_limit_is_skipped_by_name_while_the_rest_loads(tmp_
     assert [d.path for d in library.documents] == ["small.txt"]
     [skipped] = library.skipped
     assert skipped.path == "big.txt" and skipped.reason == "too large: 1.1 MB, over the 1 MB limit"
+
+
+# --- hostile whitespace --------------------------------------------------------------------------------
+
+HOSTILE_SPACES = ["\u00a0", " \t", "\u2003\u00a0 "]
+HOSTILE_LINES = [
+    "# Report{ws}x",
+    "#{ws}Report{ws}#{ws}x",
+    "{ws}#{ws}",
+    "date 2025-06-01{ws}|{ws}x{ws}y",
+    "---{ws}x",
+    "-{ws}-{ws}-{ws}x",
+    "1.{ws}x",
+    ">{ws}x",
+    "x{ws}x",
+]
+
+
+@pytest.mark.parametrize("where", ["first line", "after a paragraph", "in front matter"])
+@pytest.mark.parametrize("line", HOSTILE_LINES)
+@pytest.mark.parametrize("space", HOSTILE_SPACES, ids=["nbsp", "space-tab", "em-nbsp-space"])
+def test_100_kb_of_hostile_whitespace_in_a_line_parses_at_once(space: str, line: str, where: str) -> None:
+    hostile = line.format(ws=space * (100_000 // len(space)))
+    text = {
+        "first line": f"{hostile}\nThe body sentence.\n",
+        "after a paragraph": f"The body sentence.\n\n{hostile}\n\nAnother sentence.\n",
+        "in front matter": f"---\ntitle: {hostile}\n---\nThe body sentence.\n",
+    }[where]
+    started = time.perf_counter()
+    document, _ = parse(text)
+    assert document is not None
+    analyze(document, Analyzer())
+    assert time.perf_counter() - started < 2  # "does not hang": it takes milliseconds; the old pattern took hours
+
+
+@pytest.mark.parametrize(
+    ("line", "title"),
+    [
+        ("# Learn C#", "Learn C#"),  # a closing run of #s needs a space before it
+        ("# Report\u00a0\u00a0\u00a0#\u00a0", "Report"),
+        ("#\u00a0Spaced\u00a0out\u00a0", "Spaced\u00a0out"),
+    ],
+)
+def test_heading_titles(line: str, title: str) -> None:
+    document, _ = parse(f"{line}\nBody.\n")
+    assert document is not None and document.title == title
