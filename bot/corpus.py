@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -21,6 +22,10 @@ HEADING = re.compile(r"^[^\S\n]{0,3}#{1,6}[^\S\n]+(?P<title>[^\n]*)", re.MULTILI
 # A share of undecodable bytes above which a file is binary or in a foreign encoding, not text with a typo.
 MAX_BAD_BYTES = 0.01
 TITLE_CHARS = 120
+# Front matter is a few lines of metadata; past this it is not parsed, so no header can stall a load.
+MAX_FRONT_MATTER_CHARS = 64_000
+TEXT_FIELDS = ("title", "source", "url", "date")
+NULL_TAG = "tag:yaml.org,2002:null"
 
 
 @dataclass(frozen=True)
@@ -84,15 +89,68 @@ def decode(data: bytes) -> tuple[str | None, str | None]:
         return text, f"{bad} undecodable byte(s) replaced ({exc.reason} at byte {exc.start})"
 
 
-def _as_text(value: object) -> str | None:
+class FrontMatterError(ValueError):
+    """Front matter that is refused whole, with why."""
+
+
+class _MetadataLoader(yaml.SafeLoader):
+    """YAML for front matter: aliases refused, plain scalars kept as the author typed them (nulls aside)."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        # An alias is how nine lines of YAML expand to gigabytes (the "billion laughs"); metadata never needs one.
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "YAML aliases are not allowed", self.peek_event().start_mark)
+        return super().compose_node(parent, index)  # type: ignore[arg-type]
+
+
+# YAML 1.1 reads `no` as False, `3.10` as 3.1 and `0x1F` as 31: only `null`/`~`/empty are resolved, the rest is text.
+_MetadataLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag == NULL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class _MetadataHandler(frontmatter.YAMLHandler):
+    """python-frontmatter's YAML handler with the strict loader and a size budget."""
+
+    def load(self, fm: str, **kwargs: object) -> object:
+        """Parse front matter text, refusing what is too long to be metadata."""
+        if len(fm) > MAX_FRONT_MATTER_CHARS:
+            raise FrontMatterError(f"longer than {MAX_FRONT_MATTER_CHARS} characters")
+        try:
+            meta = yaml.load(fm, Loader=_MetadataLoader)
+        except RecursionError:
+            raise FrontMatterError("nested too deeply") from None
+        except yaml.composer.ComposerError as exc:
+            raise FrontMatterError(exc.problem or type(exc).__name__) from None
+        if meta is not None and not isinstance(meta, dict):
+            raise FrontMatterError(f"{_kind(meta)}, not key: value pairs")
+        return meta
+
+
+METADATA = _MetadataHandler()
+
+
+def _kind(value: object) -> str:
+    kinds = [(bool, "a boolean"), (int | float, "a number"), (dt.date, "a date"), (bytes, "binary data"),
+             (list | tuple, "a list"), (set | frozenset, "a set"), (dict, "a mapping")]
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
+
+
+def _field(name: str, value: object) -> tuple[str | None, str | None]:
+    """A metadata value as text, or None and a warning that names the field and what it held instead."""
     if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(value).strip()
-    return text or None
+        return None, None
+    if name == "date" and isinstance(value, dt.date):
+        return (value.date() if isinstance(value, dt.datetime) else value).isoformat(), None
+    if not isinstance(value, str):
+        return None, f"front matter {name} ignored ({_kind(value)}, not text)"
+    text = value.strip()
+    if name == "date":
+        # An ISO date or timestamp, quoted or not, is kept as its date; any other wording stays as written.
+        with contextlib.suppress(ValueError):
+            return dt.datetime.fromisoformat(text).date().isoformat(), None
+    return text or None, None
 
 
 def title_from_text(body: str) -> str | None:
@@ -133,14 +191,14 @@ def title_from_path(path: str) -> str:
 def parse_document(path: str, text: str) -> tuple[Document, str | None]:
     """Split a file's text into metadata and body; return the Document and a warning, if any."""
     meta: dict[str, object] = {}
-    warning = None
+    warnings: list[str] = []
     body = text
     if text.lstrip("\ufeff").startswith("---"):
         try:
-            post = frontmatter.loads(text)
-            meta, body = dict(post.metadata), post.content
+            meta, body = frontmatter.parse(text, handler=METADATA)
         except (yaml.YAMLError, ValueError, TypeError) as exc:
-            warning = f"broken front matter ignored ({type(exc).__name__})"
+            why = str(exc) if isinstance(exc, FrontMatterError) else type(exc).__name__
+            warnings.append(f"broken front matter ignored ({why})")
             parts = re.split(r"^---\s*$", text, maxsplit=2, flags=re.MULTILINE)
             body = parts[2] if len(parts) == 3 else text
     else:
@@ -149,15 +207,19 @@ def parse_document(path: str, text: str) -> tuple[Document, str | None]:
         if header:
             meta = {"date": header["date"], "source": header["site"]}
             body = rest
+    fields: dict[str, str | None] = {}
+    for name in TEXT_FIELDS:
+        fields[name], warning = _field(name, meta.get(name))
+        warnings += [warning] if warning else []
     document = Document(
         path=path,
-        title=_as_text(meta.get("title")) or title_from_text(body) or title_from_path(path),
+        title=fields["title"] or title_from_text(body) or title_from_path(path),
         text=body,
-        source=_as_text(meta.get("source")),
-        date=_as_text(meta.get("date")),
-        url=_as_text(meta.get("url")),
+        source=fields["source"],
+        date=fields["date"],
+        url=fields["url"],
     )
-    return document, warning
+    return document, "; ".join(warnings) or None
 
 
 def parse_file(path: str, data: bytes) -> tuple[Document | None, Skipped | None]:

@@ -305,6 +305,95 @@ def test_a_file_over_the_size_limit_is_skipped_by_name_while_the_rest_loads(tmp_
     assert skipped.path == "big.txt" and skipped.reason == "too large: 1.1 MB, over the 1 MB limit"
 
 
+# --- hostile front matter ----------------------------------------------------------------------------
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """The billion laughs: nine aliases of nine aliases of ... nine strings, 9**9 of them once expanded."""
+    names = "abcdefghi"[:levels]
+    lines = ["a: &a [" + ", ".join(["lol"] * 9) + "]"]
+    lines += [f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]" for previous, name in zip(names, names[1:])]
+    return "---\n" + "\n".join(lines) + f"\ntitle: *{names[-1]}\n---\n# Heading of the body\n\nThe body sentence.\n"
+
+
+def test_alias_bomb_in_front_matter_is_refused_quickly() -> None:
+    started = time.perf_counter()
+    document, problem = parse(alias_bomb(), path="bomb.md")
+    assert time.perf_counter() - started < 2  # "does not hang": the expansion would take minutes and gigabytes
+    assert document is not None and document.title == "Heading of the body"
+    assert document.text.strip().endswith("The body sentence.")
+    assert problem is not None and problem.kept and "alias" in problem.reason
+
+
+@pytest.mark.parametrize(
+    ("front", "why"),
+    [
+        ("title: T\ntags: [" + "tag, " * 20_000 + "]", "longer than"),  # past the size budget
+        ("title: " + "[" * 5_000, "nested"),  # deeper than the parser's recursion
+    ],
+    ids=["huge", "deep"],
+)
+def test_front_matter_past_its_budget_is_ignored_with_a_warning(front: str, why: str) -> None:
+    started = time.perf_counter()
+    document, problem = parse(f"---\n{front}\n---\nThe body survives.\n")
+    assert time.perf_counter() - started < 2
+    assert document is not None and document.text.strip() == "The body survives."
+    assert problem is not None and problem.kept and "front matter" in problem.reason and why in problem.reason
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["no", "yes", "off", "On", "3.10", "0x1F", "1_000", ".inf", "2024-02-30"],
+)
+@pytest.mark.parametrize("field", ["title", "source", "url"])
+def test_front_matter_text_stays_as_written(field: str, written: str) -> None:
+    # YAML 1.1 would make `no` False, `3.10` 3.1 and `0x1F` 31: metadata is what the author typed.
+    document, problem = parse(f"---\n{field}: {written}\n---\nThe body sentence.\n")
+    assert problem is None and document is not None
+    assert getattr(document, field) == written
+
+
+@pytest.mark.parametrize(
+    ("written", "date"),
+    [
+        ("2025-06-01", "2025-06-01"),
+        ("2025-06-01T23:30:00+05:00", "2025-06-01"),
+        ("'2025-06-01 10:00:00'", "2025-06-01"),  # quoted, but a date all the same
+        ("2025-13-45", "2025-13-45"),  # not a calendar date: kept as written, like any other text
+    ],
+)
+def test_front_matter_dates_are_parsed_as_dates(written: str, date: str) -> None:
+    document, problem = parse(f"---\ndate: {written}\n---\nThe body sentence.\n")
+    assert problem is None and document is not None and document.date == date
+
+
+@pytest.mark.parametrize(
+    ("front", "field", "kind"),
+    [
+        ("title: !!set {gamma, alpha, beta, delta}", "title", "a set"),  # str() of a set changes between runs
+        ("title: [a, b]", "title", "a list"),
+        ("title: {a: 1}", "title", "a mapping"),
+        ("title: !!binary aGVsbG8=", "title", "binary"),
+        ("title: !!bool yes", "title", "a boolean"),
+        ("title: !!int 7", "title", "a number"),
+        ("source: [x, y]", "source", "a list"),
+        ("url: {href: 'https://example.org'}", "url", "a mapping"),
+        ("date: [2024, 2025]", "date", "a list"),
+    ],
+)
+def test_front_matter_values_that_are_not_text_are_named_warnings(front: str, field: str, kind: str) -> None:
+    document, problem = parse(f"---\n{front}\n---\n# Heading of the body\n\nThe body sentence.\n")
+    assert document is not None
+    assert getattr(document, field) == ("Heading of the body" if field == "title" else None)
+    assert problem is not None and problem.kept and field in problem.reason and kind in problem.reason
+
+
+def test_front_matter_that_is_not_key_value_pairs_is_a_named_warning() -> None:
+    document, problem = parse("---\n- a list\n- not a mapping\n---\nThe body sentence.\n")
+    assert document is not None and document.text.strip() == "The body sentence."
+    assert problem is not None and problem.kept and "front matter" in problem.reason and "a list" in problem.reason
+
+
 # --- hostile whitespace --------------------------------------------------------------------------------
 
 HOSTILE_SPACES = ["\u00a0", " \t", "\u2003\u00a0 "]
