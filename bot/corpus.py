@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import os
 import re
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,26 +56,114 @@ class CorpusError(Exception):
     """The corpus cannot be used at all: missing, empty, or with no readable document."""
 
 
-def corpus_paths(root: Path) -> list[tuple[str, str]]:
-    """The corpus's .txt and .md files, recursively, as (path relative to root, path), hidden ones left out."""
+@dataclass(frozen=True)
+class CorpusFiles:
+    """A corpus folder's documents, as (path relative to the root, path), and the entries left out with why."""
+
+    files: tuple[tuple[str, str], ...]
+    skipped: tuple[Skipped, ...] = ()
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        """The documents, so that `for relative, path in corpus_paths(root)` reads them."""
+        return iter(self.files)
+
+
+def corpus_paths(root: Path) -> CorpusFiles:
+    """The corpus's .txt and .md files, recursively, hidden ones left out; links and special files are vetted.
+
+    Nothing is opened here (a FIFO would block the reader forever) and no symlinked folder is entered (a loop would
+    never end, and a folder inside the corpus would be read twice). A symlink to a file is followed once when the
+    file is inside the corpus and not read at its own path already. A symlink out of the corpus is not followed:
+    corpora come from archives and git clones, and a `notes.txt -> ~/.env` must not have the bot quote its token.
+    """
     if not root.exists():
         raise CorpusError(f"corpus folder {root} does not exist; set CORPUS_DIR or create it")
     if not root.is_dir():
         raise CorpusError(f"corpus path {root} is not a folder")
-    found: list[tuple[str, str]] = []
+    files: dict[str, str] = {}
+    links: list[tuple[str, str]] = []
+    skipped: list[Skipped] = []
     # os.scandir with plain strings: pathlib costs seconds on a folder of fifty thousand files.
     pending = [(str(root), "")]
     while pending:
         folder, prefix = pending.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir():
-                    pending.append((entry.path, f"{prefix}{entry.name}/"))
-                elif entry.name.lower().endswith(SUFFIXES) and entry.is_file():
-                    found.append((prefix + entry.name, entry.path))
-    return sorted(found)
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    relative = prefix + entry.name
+                    if entry.is_symlink():
+                        links.append((relative, entry.path))  # vetted once every document's own path is known
+                    elif entry.is_dir(follow_symlinks=False):
+                        pending.append((entry.path, f"{relative}/"))
+                    elif _is_document_name(entry.name):
+                        if entry.is_file(follow_symlinks=False):
+                            files[relative] = entry.path
+                        else:
+                            skipped.append(Skipped(relative, f"not a regular file: {_kind_of_file(entry.path)}"))
+        except OSError as exc:
+            if not prefix:
+                raise CorpusError(f"cannot read corpus folder {root}: {exc.strerror or exc}") from exc
+            skipped.append(Skipped(prefix.rstrip("/"), f"cannot list folder: {exc.strerror or exc}"))
+    real_root = os.path.realpath(root)
+    read_as: dict[str, str] = {}  # a linked file's real path → the relative path it is read under
+    for relative, path in sorted(links):
+        reason = _vet_link(relative, path, real_root, files, read_as)
+        if reason is not None:
+            skipped.append(Skipped(relative, reason))
+    return CorpusFiles(tuple(sorted(files.items())), tuple(sorted(skipped, key=lambda s: s.path)))
+
+
+def _is_document_name(name: str) -> bool:
+    return name.lower().endswith(SUFFIXES)
+
+
+def _kind_of_file(path: str, follow: bool = False) -> str:
+    try:
+        mode = os.stat(path, follow_symlinks=follow).st_mode
+    except OSError as exc:
+        return f"cannot stat: {exc.strerror or exc}"
+    kinds = [(stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+             (stat.S_ISBLK, "block device"), (stat.S_ISDIR, "folder")]
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
+def _vet_link(relative: str, path: str, real_root: str, files: dict[str, str], read_as: dict[str, str]) -> str | None:
+    """Add a symlinked document to `files` if it is to be read, else return why not (None: not worth a mention)."""
+    document = _is_document_name(relative)
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        if not document:
+            return None
+        return "broken symlink" if exc.errno == errno.ENOENT else f"cannot follow symlink: {exc.strerror or exc}"
+    target = os.path.realpath(path)
+    if stat.S_ISDIR(info.st_mode):
+        folder = os.path.dirname(os.path.join(real_root, relative))
+        if _within(folder, target):
+            return "symlink loop: a link to a folder that holds it"
+        return "symlink to a folder, not followed"
+    if not document:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return f"not a regular file: symlink to a {_kind_of_file(path, follow=True)}"
+    if not _within(target, real_root):
+        return "symlink to a file outside the corpus, not followed"
+    inside = os.path.relpath(target, real_root)
+    if inside in files:
+        return f"symlink to {inside}, read there"
+    if target in read_as:
+        return f"symlink to the same file as {read_as[target]}, read there"
+    read_as[target] = relative
+    files[relative] = path
+    return None
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def decode(data: bytes) -> tuple[str | None, str | None]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import stat
 import time
 from pathlib import Path
 
@@ -438,3 +441,113 @@ def test_100_kb_of_hostile_whitespace_in_a_line_parses_at_once(space: str, line:
 def test_heading_titles(line: str, title: str) -> None:
     document, _ = parse(f"{line}\nBody.\n")
     assert document is not None and document.title == title
+
+
+# --- symlinks and special files ------------------------------------------------------------------------
+
+
+def skipped_reasons(root: Path) -> dict[str, str]:
+    return {s.path: s.reason for s in corpus_paths(root).skipped}
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    return write_files(tmp_path / "docs", {"real.md": "Real text.\n", "sub/inner.txt": "Inner text.\n"})
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [
+        ("sub/up", ".."),  # a folder that contains itself
+        ("sub/here", "."),
+        ("self.md", "self.md"),  # a link to itself
+        ("ping.md", "pong.md"),  # two links to each other (pong.md is made below)
+    ],
+)
+def test_symlink_loops_are_skipped_with_a_reason(docs: Path, name: str, target: str) -> None:
+    (docs / name).symlink_to(target)
+    if name == "ping.md":
+        (docs / "pong.md").symlink_to("ping.md")
+    found = corpus_paths(docs)
+    assert [relative for relative, _ in found] == ["real.md", "sub/inner.txt"]
+    assert "symlink loop" in skipped_reasons(docs)[name]
+
+
+def test_broken_symlink_is_skipped_with_a_reason(docs: Path) -> None:
+    (docs / "gone.md").symlink_to("nowhere.md")
+    assert [relative for relative, _ in corpus_paths(docs)] == ["real.md", "sub/inner.txt"]
+    assert skipped_reasons(docs) == {"gone.md": "broken symlink"}
+
+
+def test_symlink_to_a_document_is_read_once(docs: Path) -> None:
+    (docs / "alias.md").symlink_to("real.md")
+    (docs / "sub" / "again.md").symlink_to("../real.md")
+    assert [relative for relative, _ in corpus_paths(docs)] == ["real.md", "sub/inner.txt"]
+    reasons = skipped_reasons(docs)
+    assert reasons.keys() == {"alias.md", "sub/again.md"} and all("real.md" in r for r in reasons.values())
+
+
+def test_symlink_to_a_file_that_is_no_document_itself_is_followed_once(docs: Path) -> None:
+    write_files(docs, {".drafts/note.md": "A hidden draft.\n", "data/notes.text": "Notes with another suffix.\n"})
+    (docs / "draft.md").symlink_to(".drafts/note.md")
+    (docs / "other.md").symlink_to("draft.md")  # the same file by another way: read once, under the first name
+    (docs / "notes.txt").symlink_to("data/notes.text")
+    assert [relative for relative, _ in corpus_paths(docs)] == ["draft.md", "notes.txt", "real.md", "sub/inner.txt"]
+    assert "draft.md" in skipped_reasons(docs)["other.md"]
+
+
+def test_symlinks_leading_out_of_the_corpus_are_not_followed(docs: Path, tmp_path: Path) -> None:
+    secret = write_files(tmp_path / "elsewhere", {"secret.txt": "TELEGRAM_BOT_TOKEN=123:abc\n", "more/a.md": "A.\n"})
+    (docs / "leak.txt").symlink_to(secret / "secret.txt")
+    (docs / "more").symlink_to(secret / "more")
+    (docs / "mirror").symlink_to("sub")  # a folder inside: its files are read at their own paths
+    assert [relative for relative, _ in corpus_paths(docs)] == ["real.md", "sub/inner.txt"]
+    reasons = skipped_reasons(docs)
+    assert "outside the corpus" in reasons["leak.txt"]
+    assert "folder" in reasons["more"] and "folder" in reasons["mirror"]
+
+
+def test_a_corpus_reached_through_a_symlink_works(docs: Path, tmp_path: Path) -> None:
+    (tmp_path / "link").symlink_to(docs)
+    (docs / "alias.md").symlink_to("real.md")
+    found = corpus_paths(tmp_path / "link")
+    assert [relative for relative, _ in found] == ["real.md", "sub/inner.txt"]
+    assert [s.path for s in found.skipped] == ["alias.md"]
+
+
+def test_special_files_are_skipped_with_a_reason_and_never_opened(docs: Path) -> None:
+    os.mkfifo(docs / "pipe.txt")  # opening it to read would block forever
+    os.mkfifo(docs / "pipe")  # not a document's name: not even mentioned
+    (docs / "null.md").symlink_to("/dev/null")
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(docs / "sock.md"))
+        assert [relative for relative, _ in corpus_paths(docs)] == ["real.md", "sub/inner.txt"]
+        reasons = skipped_reasons(docs)
+    assert reasons.keys() == {"pipe.txt", "null.md", "sock.md"}
+    assert "FIFO" in reasons["pipe.txt"] and "socket" in reasons["sock.md"] and "device" in reasons["null.md"]
+
+
+def test_a_device_file_is_skipped_with_a_reason(docs: Path) -> None:
+    try:
+        os.mknod(docs / "zero.txt", stat.S_IFCHR | 0o600, os.makedev(1, 5))
+    except PermissionError:
+        pytest.skip("making a device file needs CAP_MKNOD")
+    assert [relative for relative, _ in corpus_paths(docs)] == ["real.md", "sub/inner.txt"]
+    assert "character device" in skipped_reasons(docs)["zero.txt"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
+def test_an_unreadable_folder_is_skipped_with_a_reason(docs: Path) -> None:
+    (docs / "sub").chmod(0)
+    try:
+        assert [relative for relative, _ in corpus_paths(docs)] == ["real.md"]
+        assert "cannot list" in skipped_reasons(docs)["sub"]
+    finally:
+        (docs / "sub").chmod(0o755)
+
+
+def test_a_corpus_with_a_loop_and_a_fifo_loads_without_blocking(docs: Path, tmp_path: Path) -> None:
+    (docs / "sub" / "up").symlink_to("..")
+    os.mkfifo(docs / "pipe.md")
+    library = load_library(load_settings(corpus_dir=docs, cache_dir=tmp_path / "cache"))
+    assert [d.path for d in library.documents] == ["real.md", "sub/inner.txt"]
