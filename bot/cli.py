@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import logging
 import sys
@@ -18,7 +19,7 @@ from bot.corpus import CorpusError
 from bot.evaluation import read_questions, score
 from bot.library import Library
 from bot.loader import load_library
-from bot.render import as_json, plain
+from bot.render import as_json, escaped, for_terminal, plain
 
 log = logging.getLogger("citebot")
 HISTORY_FILE = ".citebot_history"
@@ -76,7 +77,7 @@ def ask(settings: Settings, questions: Iterable[str], as_json_lines: bool) -> in
         if as_json_lines:
             print(json.dumps(as_json(result), ensure_ascii=False), flush=True)
         else:
-            print(f"Q: {question}\n{plain(result)}\n", flush=True)
+            print(f"Q: {for_terminal(question)}\n{plain(result)}\n", flush=True)
     return 0
 
 
@@ -114,19 +115,20 @@ def chat(settings: Settings) -> int:
 def check(settings: Settings) -> int:
     """Load the corpus and report documents, sentences, skipped files and time taken."""
     library = load_library(settings.corpus_dir, settings.cache_dir, **settings.loader_options())
-    print(f"corpus:    {settings.corpus_dir}")
+    print(f"corpus:    {escaped(str(settings.corpus_dir))}")
     print(f"documents: {len(library.documents)}")
     print(f"sentences: {library.sentence_count}")
     print(f"time:      {library.build_seconds:.2f} s")
     skipped = [s for s in library.skipped if not s.kept]
     warned = [s for s in library.skipped if s.kept]
     print(f"skipped:   {len(skipped)}")
+    # A file name may hold a newline or an escape sequence: escaped, each entry stays one line of the report.
     for item in skipped:
-        print(f"  {item.path}: {item.reason}")
+        print(f"  {escaped(item.path)}: {escaped(item.reason)}")
     if warned:
         print(f"warnings:  {len(warned)}")
         for item in warned:
-            print(f"  {item.path}: {item.reason}")
+            print(f"  {escaped(item.path)}: {escaped(item.reason)}")
     return 0
 
 
@@ -145,7 +147,7 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
         print(f"abstention:  {report.abstention:.3f} of unanswerable questions declined")
     print("latency ms:  " + "  ".join(f"{k} {v:.2f}" for k, v in report.latency_ms.items()))
     if args.show_misses and report.misses:
-        print("misses:      " + " ".join(report.misses))
+        print("misses:      " + escaped(" ".join(report.misses)))
     floors = {
         "P@1": (report.p_at_1, args.min_p1),
         "Hit@3": (report.hit_at_3, args.min_hit3),
@@ -166,6 +168,12 @@ def run_bot(settings: Settings) -> int:
     return telegram.run(settings)
 
 
+def _replace_bad_bytes(stream: object) -> None:
+    # Under a strict UTF-8 locale one undecodable byte would end the run: read it as U+FFFD, answer every line.
+    if isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(errors="replace")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `citebot` command."""
     argv = sys.argv[1:] if argv is None else argv
@@ -175,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench.main(argv[1:])
     args = parser().parse_args(argv)
+    if args.command == "ask" and args.question and not " ".join(args.question).strip():
+        print("citebot: ask needs a question: give it as arguments, or one per line on stdin", file=sys.stderr)
+        return 2
+    _replace_bad_bytes(sys.stdin)
     try:
         overrides = {"corpus_dir": args.corpus} if getattr(args, "corpus", None) else {}
         with warnings.catch_warnings(record=True) as caught:

@@ -19,6 +19,14 @@ TITLE_CHARS = 200
 DETAIL_CHARS = 100
 URL_CHARS = 300
 MIN_LIMIT = 100
+# Terminal escape sequences go whole, so no stray "[2J" is left behind: CSI (ESC [ or C1 0x9B), OSC up to its
+# terminator, two-character ESC sequences. Their character classes cannot overlap, so the pattern cannot backtrack.
+ESCAPE_SEQUENCE = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)|\x1b[@-_]")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
+UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# A file name that is not UTF-8 comes from the file system with its bad bytes as lone surrogates (U+DC80-U+DCFF).
+SURROGATE = re.compile(r"[\ud800-\udfff]")
+NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def _short(text: str, chars: int) -> str:
@@ -149,18 +157,47 @@ def plain_messages(answer: Answer, limit: int = TELEGRAM_LIMIT) -> list[str]:
 
 
 def plain(answer: Answer) -> str:
-    """The answer as one plain-text block, for the terminal."""
-    return "\n\n".join(messages(answer, 10**9, as_html=False))
+    """The answer as one plain-text block, for the terminal: no escape sequence from a document reaches it."""
+    return for_terminal("\n\n".join(messages(answer, 10**9, as_html=False)))
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # the byte the file system could not decode
+    return NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+
+
+def for_terminal(text: str) -> str:
+    """Text safe to print: escape sequences and control characters (but tab and newline) dropped, bad bytes as \\xNN."""
+    return SURROGATE.sub(_escape, CONTROL.sub("", ESCAPE_SEQUENCE.sub("", text)))
+
+
+def escaped(text: str) -> str:
+    """Text safe to print as one line, e.g. a file name: control characters and bad bytes as backslash escapes."""
+    return UNPRINTABLE.sub(_escape, text)
+
+
+def _utf8(value: object) -> object:
+    """Strings anywhere in a JSON-ready value made encodable as UTF-8, bad bytes as \\xNN."""
+    if isinstance(value, str):
+        return SURROGATE.sub(_escape, value)
+    if isinstance(value, dict):
+        return {key: _utf8(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_utf8(item) for item in value]
+    return value
 
 
 def as_json(answer: Answer) -> dict[str, object]:
-    """The answer as a JSON-ready dict: what `citebot ask --json` prints."""
+    """The answer as a JSON-ready dict, every string valid UTF-8: what `citebot ask --json` prints."""
 
     def cite(document: Document) -> dict[str, str | None]:
         return {"document": document.path, "title": document.title, "source": document.source,
                 "date": document.date, "url": document.url}
 
-    return {
+    data = {
         "question": answer.question,
         "answered": answer.answered,
         "confidence": round(answer.confidence, 4),
@@ -173,3 +210,4 @@ def as_json(answer: Answer) -> dict[str, object]:
         ],
         "took_ms": round(answer.took_ms, 3),
     }
+    return {key: _utf8(value) for key, value in data.items()}

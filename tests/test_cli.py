@@ -25,11 +25,13 @@ def docs(tmp_path: Path) -> Path:
     return write_files(tmp_path / "docs", {**MINI_CORPUS, "broken.md": "---\ntitle: [x\n---\nBroken header, kept body.\n", "empty.txt": ""})
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str | None = None,
+def run(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str | bytes | None = None,
         monkeypatch: pytest.MonkeyPatch | None = None) -> tuple[int, str, str]:
     if stdin is not None:
         assert monkeypatch is not None
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        # Bytes come as they do under a strict UTF-8 locale (en_US.UTF-8): a stream that raises on bad bytes.
+        stream = io.StringIO(stdin) if isinstance(stdin, str) else io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
+        monkeypatch.setattr(sys, "stdin", stream)
     code = cli.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
@@ -244,6 +246,86 @@ def test_eval_bad_qa_file_exits_1_naming_the_problem(capsys: pytest.CaptureFixtu
         path.write_text(content, encoding="utf-8")
     code, _, err = run(capsys, "eval", str(path), "--corpus", str(docs))
     assert code == 1 and message in err and "Traceback" not in err
+
+
+def test_ask_without_a_question_says_one_is_needed(capsys: pytest.CaptureFixture[str], docs: Path) -> None:
+    for question in ([""], ["   "], ["", "\t"]):
+        code, out, err = run(capsys, "ask", "--corpus", str(docs), *question)
+        assert (code, out) == (2, ""), question
+        assert err.startswith("citebot: ") and "question" in err and "Loaded" not in err
+
+
+# --- hostile input, file names and documents ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_ask_answers_every_stdin_line_despite_invalid_utf8(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                                           docs: Path, as_json: bool) -> None:
+    stdin = b"What improves heavy clay soil\xff?\nWhich is Europe\xe2s most active volcano?\n"
+    code, out, _ = run(capsys, "ask", *(["--json"] * as_json), "--corpus", str(docs), stdin=stdin, monkeypatch=monkeypatch)
+    assert code == 0
+    if as_json:
+        rows = [json.loads(line) for line in out.splitlines()]
+        assert [row["question"] for row in rows] == ["What improves heavy clay soil\ufffd?", "Which is Europe\ufffds most active volcano?"]
+        assert all(row["answered"] for row in rows)
+    else:
+        assert out.count("Q: ") == 2 and "Compost improves heavy clay soil" in out and "Mount Etna" in out
+
+
+def test_ask_json_escapes_file_names_that_are_not_utf8(capsys: pytest.CaptureFixture[str], docs: Path) -> None:
+    (docs / os.fsdecode(b"caf\xe9.txt")).write_text("Espresso is brewed under nine bars of pressure.\n", encoding="utf-8")
+    code, out, _ = run(capsys, "ask", "--json", "--corpus", str(docs), "How much pressure brews espresso?")
+    assert code == 0
+    out.encode("utf-8")  # strict: no lone surrogate made it through
+    data = json.loads(out)
+    assert data["answer"][0]["document"] == "caf\\xe9.txt" and data["sources"][0]["title"] == "Espresso is brewed under nine bars of pressure"
+
+
+@pytest.mark.parametrize("io_encoding", [None, "utf-8:strict"], ids=["C.UTF-8", "strict"])
+def test_ask_json_output_is_utf8_whatever_comes_in(tmp_path: Path, docs: Path, io_encoding: str | None) -> None:
+    (docs / os.fsdecode(b"caf\xe9.txt")).write_text("Espresso is brewed under nine bars of pressure.\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items()
+           if k.lower() not in Settings.model_fields and not k.startswith(("LC_", "LANG", "PYTHONIOENCODING", "PYTHONUTF8"))}
+    env.update(HOME=str(tmp_path / "home"), CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(REPO), LC_ALL="C.UTF-8")
+    if io_encoding:  # what a strict UTF-8 locale such as en_US.UTF-8 gives, where this machine may have none
+        env["PYTHONIOENCODING"] = io_encoding
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", "--json", "--corpus", str(docs)],
+        input=b"How much pressure brews espresso\xff?\n\xc0\xaf\nWhich is Europe's most active volcano?\n",
+        cwd=tmp_path, env=env, capture_output=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines()]  # strict: raises on a bad byte
+    assert len(rows) == 3 and rows[0]["answer"][0]["document"] == "caf\\xe9.txt" and rows[2]["answered"]
+
+
+def test_check_escapes_file_names_that_would_break_its_report(capsys: pytest.CaptureFixture[str], docs: Path) -> None:
+    for name in ["two\nlines.txt", os.fsdecode(b"caf\xe9.md"), "bell\x07\x1b[2J.md"]:
+        (docs / name).write_bytes(b"")
+    code, out, _ = run(capsys, "check", "--corpus", str(docs))
+    assert code == 0
+    assert re.search(r"^skipped: +4$", out, re.M)
+    listed = out.split("skipped:", 1)[1].splitlines()[1:5]
+    assert sorted(listed) == sorted(f"  {name}: empty file" for name in ["two\\nlines.txt", "caf\\xe9.md", "bell\\x07\\x1b[2J.md", "empty.txt"])
+
+
+FERRY = (
+    "---\ntitle: \"Ferry \\e[31mprices\\e[0m\"\n---\n"
+    "The ferry \x1b[2J\x1b]0;owned\x07ticket costs 100 tenge\x9b31m for adults.\x1b[0m\r\n"
+)
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+@pytest.mark.parametrize("command", ["ask", "chat"])
+def test_terminal_output_carries_no_control_characters(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path, history: Path, command: str) -> None:
+    root = write_files(tmp_path / "docs", {"ferry.md": FERRY, "other.txt": "Buses leave every hour.\n"})
+    question = "How much does the \x1b[5mferry ticket cost?"
+    argv, stdin = ([question], None) if command == "ask" else ([], question + "\n")
+    code, out, _ = run(capsys, command, "--corpus", str(root), *argv, stdin=stdin, monkeypatch=monkeypatch)
+    assert code == 0
+    assert "The ferry ticket costs 100 tenge for adults. [1]" in out and "[1] Ferry prices" in out
+    assert not CONTROL.search(out) and "owned" not in out
 
 
 def test_check_survives_symlink_loops_and_fifos(capsys: pytest.CaptureFixture[str], docs: Path) -> None:
