@@ -284,9 +284,9 @@ def test_ask_json_escapes_file_names_that_are_not_utf8(capsys: pytest.CaptureFix
 @pytest.mark.parametrize("io_encoding", [None, "utf-8:strict"], ids=["C.UTF-8", "strict"])
 def test_ask_json_output_is_utf8_whatever_comes_in(tmp_path: Path, docs: Path, io_encoding: str | None) -> None:
     (docs / os.fsdecode(b"caf\xe9.txt")).write_text("Espresso is brewed under nine bars of pressure.\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items()
-           if k.lower() not in Settings.model_fields and not k.startswith(("LC_", "LANG", "PYTHONIOENCODING", "PYTHONUTF8"))}
-    env.update(HOME=str(tmp_path / "home"), CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(REPO), LC_ALL="C.UTF-8")
+    # The caller's citebot variables are already gone (see `isolated`); so are its locale and Python I/O settings.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONIOENCODING", "PYTHONUTF8"))}
+    env.update(HOME=str(tmp_path / "home"), CITEBOT_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(REPO), LC_ALL="C.UTF-8")
     if io_encoding:  # what a strict UTF-8 locale such as en_US.UTF-8 gives, where this machine may have none
         env["PYTHONIOENCODING"] = io_encoding
     done = subprocess.run(

@@ -549,5 +549,5 @@ def test_an_unreadable_folder_is_skipped_with_a_reason(docs: Path) -> None:
 def test_a_corpus_with_a_loop_and_a_fifo_loads_without_blocking(docs: Path, tmp_path: Path) -> None:
     (docs / "sub" / "up").symlink_to("..")
     os.mkfifo(docs / "pipe.md")
-    library = load_library(load_settings(corpus_dir=docs, cache_dir=tmp_path / "cache"))
+    library = load_library(docs, tmp_path / "cache")
     assert [d.path for d in library.documents] == ["real.md", "sub/inner.txt"]
