@@ -66,7 +66,8 @@ def write(library: Library, cache_folder: Path) -> Path | None:
             np.save(path, np.ascontiguousarray(array), allow_pickle=False)
             files[path.name] = {"size": path.stat().st_size, "crc32": _crc32(path)}
         documents = target / "documents.json"
-        documents.write_text(json.dumps([_entry_json(e) for e in library.entries], ensure_ascii=False), "utf-8")
+        # ASCII escapes: a file name that is not UTF-8 holds lone surrogates, which only an escape carries through.
+        documents.write_text(json.dumps([_entry_json(e) for e in library.entries]), "ascii")
         files[documents.name] = {"size": documents.stat().st_size, "crc32": _crc32(documents)}
         manifest = {
             "version": VERSION,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,16 @@ def test_a_start_with_an_unchanged_corpus_maps_the_snapshot(tmp_path: Path, corp
     warm = load_library(corpus, tmp_path / "cache")
     assert analyzed == []
     assert isinstance(warm.sentences.postings, np.memmap) and isinstance(warm.sentences.weights, np.memmap)
+    same(warm, cold)
+
+
+def test_a_file_name_that_is_not_utf8_goes_through_the_snapshot(tmp_path: Path, corpus: Path, analyzed: list[str]) -> None:
+    name = os.fsdecode(b"caf\xe9.txt")  # the file system hands such a name over with a lone surrogate
+    (corpus / name).write_text("Espresso is brewed under nine bars of pressure.\n", encoding="utf-8")
+    cold = load_library(corpus, tmp_path / "cache")
+    analyzed.clear()
+    warm = load_library(corpus, tmp_path / "cache")
+    assert analyzed == [] and name in [d.path for d in warm.documents]
     same(warm, cold)
 
 
