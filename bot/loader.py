@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -160,7 +162,9 @@ def scan(
     """The corpus's files in order: entries of `previous` that did not change, and files still to add."""
     known = {e.document.path: e for e in previous.entries} if previous is not None else {}
     items: list[Entry | _Pending] = []
-    for relative, file in corpus_paths(root):
+    found = corpus_paths(root)
+    skipped.extend(found.skipped)
+    for relative, file in found:
         entry = known.get(relative)
         try:
             stamp = _stamp(file)
@@ -263,13 +267,21 @@ def read_whole(file: str | Path, tries: int = READ_TRIES) -> tuple[bytes, tuple[
     """A file's bytes and the (size, mtime) they were read at; raise FileChanging if it never holds still."""
     for _ in range(tries):
         before = _stamp(file)
-        with open(file, "rb") as handle:
-            data = handle.read()
+        data = _read_regular(file)
         after = _stamp(file)
         # An editor saving mid-read leaves a torn file: same look before and after, and every byte read, or again.
         if before == after and len(data) == after[0]:
             return data, after
     raise FileChanging(f"changed while being read ({tries} tries); it is read again on the next reload")
+
+
+def _read_regular(file: str | Path) -> bytes:
+    """A regular file's bytes; a file swapped for a FIFO or device since the scan is refused, never waited on."""
+    descriptor = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read()
 
 
 def _reread(item: _Pending, analyzer: Analyzer, skipped: list[Skipped]) -> _Pending | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import dataclasses
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from pathlib import Path
@@ -293,3 +294,21 @@ def test_another_corpus_sharing_the_cache_folder_keeps_this_ones_entries(
     analyze_calls.clear()
     load(settings)
     assert analyze_calls == []
+
+
+def test_a_file_swapped_for_a_fifo_after_the_scan_is_skipped_not_waited_on(
+    settings: Dirs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between listing and reading, a file can become a FIFO: opening it must not block the load."""
+    fifo = settings.corpus_dir / "pipe.txt"
+    real = bot.loader.corpus_paths
+
+    def then_swapped(root: Path):  # type: ignore[no-untyped-def]
+        found = real(root)
+        os.mkfifo(fifo)
+        return dataclasses.replace(found, files=(*found.files, ("pipe.txt", str(fifo))))
+
+    monkeypatch.setattr(bot.loader, "corpus_paths", then_swapped)
+    library = load(settings)
+    assert any(s.path == "pipe.txt" and "not a regular file" in s.reason for s in library.skipped)
+    assert len(library.documents) == 3

@@ -335,7 +335,6 @@ def test_check_survives_symlink_loops_and_fifos(capsys: pytest.CaptureFixture[st
     assert code == 0 and re.search(r"^documents: 5$", out, re.M)
 
 
-@pytest.mark.xfail(strict=True, reason="the loader does not add corpus_paths(root).skipped to library.skipped yet")
 def test_check_lists_symlinks_and_special_files_it_skipped(capsys: pytest.CaptureFixture[str], docs: Path) -> None:
     (docs / "loop").symlink_to(".")
     os.mkfifo(docs / "pipe.md")
