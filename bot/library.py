@@ -38,7 +38,7 @@ class Entry:
     digest: str
     stamp: tuple[int, int]  # (size, mtime_ns) of the file: unchanged, it is not even read again
     document: Document  # without its text: the sentences hold it, and the corpus twice in memory is waste
-    sentences: tuple[str, ...]
+    sentences: Sequence[str]  # a tuple, or the snapshot's texts decoded on demand
     note: Skipped | None = None
 
 

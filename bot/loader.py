@@ -76,12 +76,14 @@ def load_library(
     previous: Library | None = None,
     progress: Callable[[str], None] | None = None,
     snapshot: bool = True,
+    background: bool = False,
     max_file_mb: float = MAX_FILE_MB,
 ) -> Library:
     """Load the corpus folder into a Library, re-reading only files that changed since `previous`.
 
     With `snapshot`, a first load maps the library last built for this corpus (see bot/snapshot.py) and
-    re-reads only what changed since; a load that changed anything writes a new snapshot.
+    re-reads only what changed since; a load that changed anything writes a new snapshot (in a thread of its
+    own with `background`, as a bot reloading while it answers wants).
     """
     started = time.perf_counter()
     analyzer = Analyzer(language)
@@ -100,7 +102,7 @@ def load_library(
     else:
         library = _build(root, items, analyzer, cache, previous, workers, skipped, progress)
         if snapshot and cache.writable:
-            snapshots.write(library, cache_folder)
+            (snapshots.write_in_background if background else snapshots.write)(library, cache_folder)
     library.build_seconds = time.perf_counter() - started
     return library
 

@@ -15,10 +15,12 @@ import json
 import logging
 import os
 import shutil
+import threading
 import uuid
 import zlib
 from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, overload
 
 import numpy as np
 
@@ -35,9 +37,50 @@ FOLDER = "snapshot"
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 INDEXES = ("sentences", "passages")
-# Sentences and terms are stored joined by a newline, which neither can hold (text is split into lines first).
+# Terms are stored joined by a newline, which a term (a run of word characters) cannot hold.
 SEPARATOR = "\n"
 CHUNK = 1 << 24
+# Background writes: one at a time, and for each corpus only the newest library.
+_write_lock = threading.Lock()
+_pending_lock = threading.Lock()
+_pending: list[threading.Thread] = []
+_newest: dict[Path, Library] = {}
+
+
+class MappedTexts(Sequence[str]):
+    """A document's sentences, decoded from the mapped snapshot when asked for: a million strings unmade."""
+
+    __slots__ = ("_blob", "_ends", "_start", "_stop")
+
+    def __init__(self, blob: np.ndarray, ends: np.ndarray, start: int, stop: int) -> None:
+        self._blob, self._ends, self._start, self._stop = blob, ends, start, stop
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("sentence index out of range")
+        row = self._start + index
+        begin = int(self._ends[row - 1]) if row else 0
+        return bytes(self._blob[begin : int(self._ends[row])]).decode("utf-8", "surrogatepass")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"MappedTexts({len(self)} sentences)"
 
 
 class BadSnapshot(Exception):
@@ -87,6 +130,39 @@ def write(library: Library, cache_folder: Path) -> Path | None:
     return target
 
 
+def write_in_background(library: Library, cache_folder: Path) -> None:
+    """Write the snapshot in a thread, so a reload answers at once; only the newest library of a corpus is written.
+
+    The thread is no daemon: a process that exits waits for the write to finish rather than leave half of it.
+    """
+    with _pending_lock:
+        _newest[cache_folder] = library
+        thread = threading.Thread(target=_write_if_newest, args=(library, cache_folder), name="citebot-snapshot")
+        _pending.append(thread)
+    thread.start()
+
+
+def flush() -> None:
+    """Wait until every snapshot written in the background is on disk."""
+    while True:
+        with _pending_lock:
+            threads = [t for t in _pending if t.is_alive() or not t.ident]
+            _pending[:] = threads
+        if not threads:
+            return
+        for thread in threads:
+            thread.join()
+
+
+def _write_if_newest(library: Library, cache_folder: Path) -> None:
+    with _write_lock:
+        with _pending_lock:
+            if _newest.get(cache_folder) is not library:
+                return  # a newer library of this corpus was loaded meanwhile: its snapshot is the one to keep
+            del _newest[cache_folder]
+        write(library, cache_folder)
+
+
 def read(cache_folder: Path, analyzer: Analyzer) -> Library:
     """The current snapshot, mapped; raise BadSnapshot if there is none or it fails any check."""
     root = folder(cache_folder)
@@ -117,14 +193,16 @@ def _arrays(library: Library) -> dict[str, np.ndarray]:
             arrays[f"{index}.{name}"] = np.asarray(array)
     terms = sorted(library.vocabulary, key=library.vocabulary.__getitem__)
     arrays["terms"] = _joined(terms)
-    arrays["texts"] = _joined(s for entry in library.entries for s in entry.sentences)
+    encoded = [s.encode("utf-8", "surrogatepass") for entry in library.entries for s in entry.sentences]
+    arrays["text_ends"] = np.cumsum([len(b) for b in encoded], dtype=np.int64)
+    arrays["texts"] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
     return arrays
 
 
 def _joined(texts: Any) -> np.ndarray:
     parts = list(texts)
     if any(SEPARATOR in text for text in parts):
-        raise ValueError("a sentence or term holds a line break")
+        raise ValueError("a term holds a line break")
     return np.frombuffer(SEPARATOR.join(parts).encode("utf-8", "surrogatepass"), dtype=np.uint8)
 
 
@@ -147,16 +225,18 @@ def _library(
 ) -> Library:
     indexes = [BM25(**{name: arrays[f"{index}.{name}"] for name in ARRAYS}, params=params) for index in INDEXES]
     terms = _split(arrays["terms"], indexes[0].n_terms)
-    texts = _split(arrays["texts"], indexes[0].n_rows)
+    blob, ends = arrays["texts"], arrays["text_ends"]
+    if len(ends) != indexes[0].n_rows or (len(ends) and int(ends[-1]) != len(blob)):
+        raise ValueError("sentence texts and index disagree")
     entries, at = [], 0
     for row in rows:
         size = int(row["sentences"])
         document = Document(text="", **_tuples(row["document"]))
         note = Skipped(**row["note"]) if row["note"] is not None else None
         stamp = (int(row["stamp"][0]), int(row["stamp"][1]))
-        entries.append(Entry(str(row["digest"]), stamp, document, tuple(texts[at : at + size]), note))
+        entries.append(Entry(str(row["digest"]), stamp, document, MappedTexts(blob, ends, at, at + size), note))
         at += size
-    if at != len(texts) or len(entries) != indexes[1].n_rows:
+    if at != len(ends) or len(entries) != indexes[1].n_rows:
         raise ValueError("documents and indexes disagree")
     return Library(entries, analyzer, dict(zip(terms, range(len(terms)))), indexes[0], indexes[1])
 

@@ -252,6 +252,7 @@ async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 state.settings.cache_dir,
                 **state.settings.loader_options(),
                 previous=state.library,
+                background=True,  # the new snapshot is written while the new library already answers
             )
         except CorpusError as exc:
             log.warning("Reload failed, keeping the previous library: %s", exc)

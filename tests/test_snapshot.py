@@ -64,6 +64,7 @@ def test_a_start_with_an_unchanged_corpus_maps_the_snapshot(tmp_path: Path, corp
     warm = load_library(corpus, tmp_path / "cache")
     assert analyzed == []
     assert isinstance(warm.sentences.postings, np.memmap) and isinstance(warm.sentences.weights, np.memmap)
+    assert all(isinstance(e.sentences, snapshot.MappedTexts) for e in warm.entries)  # decoded when read
     same(warm, cold)
 
 
@@ -131,3 +132,14 @@ def test_another_analyzer_does_not_use_the_snapshot(tmp_path: Path, corpus: Path
     russian = load_library(corpus, tmp_path / "cache", language="russian")
     assert russian.analyzer == Analyzer("russian")
     same(russian, load_library(corpus, tmp_path / "cold", language="russian", snapshot=False))
+
+
+def test_a_background_write_lands_and_only_the_newest_library_is_written(tmp_path: Path, corpus: Path) -> None:
+    first = load_library(corpus, tmp_path / "cache", snapshot=False)
+    (corpus / "garden.txt").write_text("Basil likes warm soil.\n", "utf-8")
+    second = load_library(corpus, tmp_path / "cache", previous=first, background=True)
+    (corpus / "garden.txt").write_text("Basil likes warm soil and daily water.\n", "utf-8")
+    third = load_library(corpus, tmp_path / "cache", previous=second, background=True)
+    snapshot.flush()
+    mapped = snapshot.read(corpus_cache_folder(tmp_path / "cache", corpus), third.analyzer)
+    same(mapped, third)
