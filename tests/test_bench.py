@@ -32,7 +32,7 @@ def test_bench_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "sentences" in table[0]
     for row in (
         "cold build", "warm start from the analysis cache", "start from the mapped snapshot",
-        "private RSS after mapping the snapshot", "one-document reload", "loaded library peak RSS", "citebot query p50 / p99",
+        "private (anonymous) RSS after mapping the snapshot", "one-document reload", "loaded library peak RSS", "citebot query p50 / p99",
         "bm25s query", "rank-bm25 query", "rank-bm25 ÷ citebot", "bm25s ÷ citebot", "top-10 same as rank-bm25",
     ):
         assert any(line.startswith(f"| {row}") for line in table), row
