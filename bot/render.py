@@ -1,4 +1,4 @@
-"""Answers as Telegram HTML, plain text and JSON."""
+"""Answers as Telegram HTML, plain text and JSON, and text cut into Telegram-sized messages."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import functools
 import html
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from bot.answer import Answer, Quote
 from bot.corpus import Document
 
+# Telegram's longest message, counted the way Telegram counts: in UTF-16 code units (an emoji is two).
 TELEGRAM_LIMIT = 4096
 NOT_FOUND = "I couldn't find this in the documents."
 NOT_FOUND_HINT = "Try other words for the same question, name the subject more precisely, or ask something the documents cover."
@@ -27,6 +29,56 @@ UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 # A file name that is not UTF-8 comes from the file system with its bad bytes as lone surrogates (U+DC80-U+DCFF).
 SURROGATE = re.compile(r"[\ud800-\udfff]")
 NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One message of an answer, as Telegram HTML and as plain text holding the same quotes."""
+
+    html: str
+    plain: str
+
+
+def length(text: str) -> int:
+    """The length of text as Telegram measures it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split(text: str, limit: int = TELEGRAM_LIMIT, measure: Callable[[str], int] = length) -> list[str]:
+    """Cut text into pieces measuring at most `limit`: at a line break, else between words, else anywhere."""
+    pieces = []
+    text = text.strip()
+    while text:
+        size = _longest_fit(text, limit, measure)
+        if size < len(text):
+            size = _break_before(text, size)
+        pieces.append(text[:size].rstrip())
+        text = text[size:].lstrip()
+    return pieces
+
+
+def _longest_fit(text: str, limit: int, measure: Callable[[str], int]) -> int:
+    """How many leading characters of text measure at most `limit` (at least one)."""
+    if measure(text) <= limit:
+        return len(text)
+    # A character measures at least 1, so no more than `limit` of them can fit.
+    low, high = 1, min(len(text), limit)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if measure(text[:middle]) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _break_before(text: str, size: int) -> int:
+    # Cutting at a separator only drops characters (and whole words), so the shorter piece still fits.
+    for separator in ("\n", " "):
+        cut = text.rfind(separator, 0, size + 1)
+        if cut > size // 2:
+            return cut
+    return size
 
 
 def _short(text: str, chars: int) -> str:
@@ -72,93 +124,76 @@ def highlight(text: str, words: Iterable[str]) -> str:
     return "".join(out)
 
 
-def _fit(text: str, room: int, escape: Callable[[str], str]) -> list[str]:
-    """Cut text between words into pieces whose escaped form fits the room."""
-    pieces = []
-    while text:
-        size = len(text)
-        while True:
-            piece = text[:size]
-            if size < len(text):
-                # Only a sentence longer than a message is cut: between words, unless a word is that long.
-                space = piece.rfind(" ")
-                piece = piece[:space] if space > size // 2 else piece
-            out = escape(piece)
-            if len(out) <= room or size == 1:
-                break
-            size = max(1, min(len(piece) - 1, len(piece) * room // len(out)))
-        pieces.append(out)
-        text = text[len(piece) :].lstrip()
-    return pieces
+def _fits(chunk: Chunk, limit: int) -> bool:
+    return length(chunk.html) <= limit and length(chunk.plain) <= limit
 
 
-def _source(number: int, document: Document, limit: int, as_html: bool) -> str:
+def _source(number: int, document: Document, limit: int) -> Chunk:
     # Long metadata is shortened until the line fits; at worst only the number and a short title remain.
-    line = source_html if as_html else source_line
     for chars in (TITLE_CHARS, 60, 20):
-        text = line(number, document, chars)
-        if len(text) <= limit:
-            return text
+        line = Chunk(source_html(number, document, chars), source_line(number, document, chars))
+        if _fits(line, limit):
+            return line
     title = _short(document.title, 20)
-    return f"[{number}] " + (html.escape(title, quote=False) if as_html else title)
+    return Chunk(f"[{number}] " + html.escape(title, quote=False), f"[{number}] {title}")
 
 
-def _pack(blocks: Iterable[str], limit: int, joiner: str = "\n\n") -> list[str]:
-    """Join blocks into as few messages as fit the limit, never splitting a block."""
-    messages: list[str] = []
+def _pack(blocks: Iterable[Chunk], limit: int, joiner: str = "\n\n") -> list[Chunk]:
+    """Join blocks into as few messages as fit the limit in both forms, never splitting a block."""
+    messages: list[Chunk] = []
     for block in blocks:
-        if messages and len(messages[-1]) + len(joiner) + len(block) <= limit:
-            messages[-1] += joiner + block
-        else:
-            messages.append(block)
+        if messages:
+            joined = Chunk(messages[-1].html + joiner + block.html, messages[-1].plain + joiner + block.plain)
+            if _fits(joined, limit):
+                messages[-1] = joined
+                continue
+        messages.append(block)
     return messages
 
 
-def _quote(quote: Quote, limit: int, escape: Callable[[str], str], aside: Callable[[str], str]) -> list[str]:
+def _quote(quote: Quote, limit: int, bold: Callable[[str], str]) -> list[Chunk]:
     marker = f" [{quote.citation}]"
-    room = limit - len(marker)
+    room = limit - length(marker)
     if quote.context:
-        block = aside(escape(quote.context)) + " " + escape(quote.text)
-        if len(block) <= room:
-            return [block + marker]
-    pieces = _fit(f"{quote.context} {quote.text}" if quote.context else quote.text, room, escape)
-    pieces[-1] += marker
-    return pieces
+        block = Chunk(f"<i>{html.escape(quote.context, quote=False)}</i> {bold(quote.text)}", f"({quote.context}) {quote.text}")
+        if _fits(block, room):
+            return [Chunk(block.html + marker, block.plain + marker)]
+    text = f"{quote.context} {quote.text}" if quote.context else quote.text
+    # Bold and escapes only add to a piece, so a piece whose HTML fits fits as plain text too.
+    pieces = [Chunk(bold(piece), piece) for piece in split(text, room, lambda piece: length(bold(piece)))]
+    return [*pieces[:-1], Chunk(pieces[-1].html + marker, pieces[-1].plain + marker)]
 
 
-def messages(answer: Answer, limit: int = TELEGRAM_LIMIT, as_html: bool = True) -> list[str]:
-    """The answer as messages of at most `limit` characters, split between sentences."""
+def chunks(answer: Answer, limit: int = TELEGRAM_LIMIT) -> list[Chunk]:
+    """The answer as messages of at most `limit` UTF-16 units, split between sentences, each in both forms."""
     if limit < MIN_LIMIT:
         raise ValueError(f"a message limit under {MIN_LIMIT} characters cannot hold a citation")
     if not answer.answered:
-        if as_html:
-            return [f"{html.escape(NOT_FOUND, quote=False)}\n<i>{html.escape(NOT_FOUND_HINT, quote=False)}</i>"]
-        return [f"{NOT_FOUND}\n{NOT_FOUND_HINT}"]
-    if as_html:
-        bold = functools.partial(highlight, words=answer.words)
-        blocks = [b for q in answer.quotes for b in _quote(q, limit, bold, "<i>{}</i>".format)]
-        heading = "<b>Sources</b>"
-    else:
-        blocks = [b for q in answer.quotes for b in _quote(q, limit, str, "({})".format)]
-        heading = "Sources:"
-    lines = [_source(n, d, limit - len(heading) - 1, as_html) for n, d in enumerate(answer.sources, 1)]
-    sources = _pack([f"{heading}\n{lines[0]}", *lines[1:]], limit, "\n")
+        hint = f"{html.escape(NOT_FOUND, quote=False)}\n<i>{html.escape(NOT_FOUND_HINT, quote=False)}</i>"
+        return [Chunk(hint, f"{NOT_FOUND}\n{NOT_FOUND_HINT}")]
+    bold = functools.partial(highlight, words=answer.words)
+    blocks = [block for quote in answer.quotes for block in _quote(quote, limit, bold)]
+    heading = Chunk("<b>Sources</b>", "Sources:")
+    room = limit - max(length(heading.html), length(heading.plain)) - 1
+    lines = [_source(n, d, room) for n, d in enumerate(answer.sources, 1)]
+    first = Chunk(f"{heading.html}\n{lines[0].html}", f"{heading.plain}\n{lines[0].plain}")
+    sources = _pack([first, *lines[1:]], limit, "\n")
     return _pack(blocks + sources, limit)
 
 
 def html_messages(answer: Answer, limit: int = TELEGRAM_LIMIT) -> list[str]:
-    """The answer as Telegram HTML messages, each at most `limit` characters."""
-    return messages(answer, limit, as_html=True)
+    """The answer as Telegram HTML messages, each at most `limit` UTF-16 units."""
+    return [chunk.html for chunk in chunks(answer, limit)]
 
 
 def plain_messages(answer: Answer, limit: int = TELEGRAM_LIMIT) -> list[str]:
-    """The answer as plain-text messages, each at most `limit` characters."""
-    return messages(answer, limit, as_html=False)
+    """The answer as plain-text messages, each at most `limit` UTF-16 units."""
+    return [chunk.plain for chunk in chunks(answer, limit)]
 
 
 def plain(answer: Answer) -> str:
     """The answer as one plain-text block, for the terminal: no escape sequence from a document reaches it."""
-    return for_terminal("\n\n".join(messages(answer, 10**9, as_html=False)))
+    return for_terminal("\n\n".join(plain_messages(answer, 10**9)))
 
 
 def _escape(match: re.Match[str]) -> str:

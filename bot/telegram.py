@@ -2,31 +2,47 @@
 
 This is the only module of citebot that imports `telegram`. Everything CPU-bound (loading the
 corpus, scoring a question) runs in worker threads so the event loop keeps serving other chats.
+`Delivery` decides what is retried when Telegram fails, `Polling` how a failed getUpdates is waited
+out, and `serve` how the bot starts and stops (SIGTERM, SIGINT) and reloads (SIGHUP).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import functools
 import logging
+import re
 import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+import warnings
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from aiolimiter import AsyncLimiter
-from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Message, MessageEntity, Update
-from telegram.constants import ChatAction, ChatType, MessageLimit
-from telegram.error import BadRequest, InvalidToken, TelegramError
+from telegram import Bot, BotCommand, BotCommandScopeChat, LinkPreviewOptions, Message, MessageEntity, Update
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType, FloodLimit
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
+    BaseRateLimiter,
     CommandHandler,
     ContextTypes,
     Defaults,
@@ -34,11 +50,13 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
 
 from bot import render
 from bot.answer import Answer, answer
 from bot.config import Settings
-from bot.corpus import CorpusError
+from bot.corpus import CorpusError, Skipped
 from bot.library import Library
 from bot.loader import load_library
 
@@ -56,15 +74,36 @@ ADMIN_COMMANDS = frozenset({"reload", "stats"})
 
 # Only new messages matter: edits would answer the same question twice.
 ALLOWED_UPDATES = [Update.MESSAGE]
-# How polling starts, shared by `run` and the tests so both exercise the same settings.
+# How polling starts, shared by `serve` and the tests.
 POLLING: dict[str, Any] = {"allowed_updates": ALLOWED_UPDATES, "drop_pending_updates": False}
-MAX_MESSAGE_LENGTH = MessageLimit.MAX_TEXT_LENGTH
+# Seconds a getUpdates long poll stays open when there is nothing to fetch.
+POLL_TIMEOUT = 10
 # BM25 gains nothing from a wall of text; a question this long is almost always a paste by mistake.
 MAX_QUESTION_LENGTH = 1000
 # Bounded so a burst of updates cannot spawn unbounded tasks and threads.
 CONCURRENT_UPDATES = 32
-# A 429 is waited out and the request retried this many times before the error handler sees it.
-FLOOD_RETRIES = 5
+# Pauses before retrying a request that failed for a reason that passes (5xx, timeout, network): 3 retries in 10 s.
+SEND_BACKOFF = (1.0, 3.0, 6.0)
+# Most seconds one request spends waiting out 429s (however many) before it is given up.
+FLOOD_BUDGET = 300.0
+# Longest pause between failed polls; the pause doubles from 1 s up to this.
+POLL_BACKOFF_MAX = 30.0
+# On SIGTERM the bot is gone within this many seconds; answers in hand get whatever time is left.
+STOP_WITHIN = 6.0
+# Confirming the updates already fetched, the first step of stopping, gets at most this long.
+STOP_POLLING = 2.0
+# How long a getChatMember answer is trusted: a member stays one, a stranger may join any moment.
+MEMBER_TTL = 600.0
+NON_MEMBER_TTL = 60.0
+MEMBER_STATUSES = frozenset({ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
+# A BadRequest with one of these means the chat cannot take our messages at all; retrying or apologising is useless.
+UNDELIVERABLE = ("chat not found", "user not found", "bot was blocked", "bot was kicked", "user is deactivated",
+                 "not enough rights", "have no rights", "chat_write_forbidden", "topic_closed", "peer_id_invalid")
+# A /reload report lists up to this many problem files one by one; past that it groups them by reason,
+# naming REPORT_NAMES files for each of up to REPORT_REASONS reasons and counting the rest.
+REPORT_FILES = 10
+REPORT_NAMES = 3
+REPORT_REASONS = 8
 STATE = "citebot"
 
 REFUSAL = "Sorry, this bot only answers its approved users and chats."
@@ -77,6 +116,233 @@ SEND_TEXT = "Please send me your question as a text message."
 UNKNOWN_COMMAND = "I don't know that command. /help lists the ones I have."
 SOMETHING_WRONG = "Sorry, something went wrong on my side. Please try again in a moment."
 
+T = TypeVar("T")
+
+
+# ---- delivery: rates, retries and the getUpdates client ----------------------------------------
+
+
+def _retry_after(exc: RetryAfter) -> float:
+    """The seconds a 429 asks to wait (PTB 22 gives an int and warns it will become a timedelta)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+class Delivery(BaseRateLimiter[None]):
+    """Sends requests within Telegram's rates and retries the failures that pass.
+
+    A 429 is waited out for its retry_after, all requests pausing meanwhile, as long as `flood_budget`
+    allows; a 5xx, timeout or dropped connection is retried after each pause in `backoff`; any other
+    error (a 4xx: bad request, bot blocked, chat not found) is final. PTB's AIORateLimiter only retries
+    429s, a fixed number of times, so this keeps its limits (30 messages/s, 20 per minute per group)
+    and adds the rest. `sleep` is injectable so tests need not wait.
+    """
+
+    def __init__(
+        self,
+        backoff: Sequence[float] = SEND_BACKOFF,
+        flood_budget: float = FLOOD_BUDGET,
+        sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep,
+    ) -> None:
+        self.backoff = tuple(backoff)
+        self.flood_budget = flood_budget
+        self._sleep = sleep
+        self._overall = AsyncLimiter(FloodLimit.MESSAGES_PER_SECOND, 1)
+        self._groups: dict[int | str, AsyncLimiter] = {}
+        self._resume = asyncio.Event()
+        self._resume.set()
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to tear down."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        """Make one Bot API request within the rate limits, retrying 429s and transient failures."""
+        pauses = iter(self.backoff)
+        flooded = 0.0
+        while True:
+            try:
+                return await self._throttled(callback, args, kwargs, data.get("chat_id"))
+            except RetryAfter as exc:
+                wait = _retry_after(exc) + 0.1
+                if flooded + wait > self.flood_budget:
+                    log.warning("%s: Telegram asks for %.0f s more after %.0f s of flood waits; giving up",
+                                endpoint, wait, flooded)
+                    raise
+                flooded += wait
+                log.info("%s: flood control, retrying in %.1f s", endpoint, wait)
+                await self._pause_all(wait)
+            except BadRequest:
+                raise  # PTB makes it a NetworkError, but the same request will be refused again
+            except NetworkError as exc:
+                pause = next(pauses, None)
+                if pause is None:
+                    raise
+                log.warning("%s failed (%s); retrying in %.0f s", endpoint, exc, pause)
+                await self._sleep(pause)
+
+    async def _throttled(
+        self, callback: Callable[..., Coroutine[Any, Any, Any]], args: Any, kwargs: dict[str, Any], chat_id: object
+    ) -> Any:
+        overall = self._overall if chat_id is not None else contextlib.nullcontext()
+        async with self._group(chat_id), overall:
+            await self._resume.wait()
+            return await callback(*args, **kwargs)
+
+    def _group(self, chat_id: object) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The per-group limiter: groups have negative ids, channels may be named by @username."""
+        with contextlib.suppress(TypeError, ValueError):
+            chat_id = int(chat_id)  # type: ignore[call-overload]
+        if not (isinstance(chat_id, str) or (isinstance(chat_id, int) and chat_id < 0)):
+            return contextlib.nullcontext()
+        if len(self._groups) > 512:
+            # Forget groups whose allowance has fully refilled; they start afresh anyway.
+            for key, old in list(self._groups.items()):
+                if old.has_capacity(old.max_rate):
+                    del self._groups[key]
+        if chat_id not in self._groups:
+            self._groups[chat_id] = AsyncLimiter(FloodLimit.MESSAGES_PER_MINUTE_PER_GROUP, 60)
+        return self._groups[chat_id]
+
+    async def _pause_all(self, seconds: float) -> None:
+        # Telegram's flood control is per bot: sending anything else meanwhile only extends the wait.
+        self._resume.clear()
+        try:
+            await self._sleep(seconds)
+        finally:
+            self._resume.set()
+
+
+class Polling(HTTPXRequest):
+    """The HTTP client of getUpdates: a failed poll is logged in one line and waited out inside the request.
+
+    Waiting here rather than in PTB's retry loop means stopping interrupts the wait at once: PTB sleeps
+    through a 429's retry_after (a minute or more) before it looks at its stop signal again, and logs
+    every other failure with a traceback.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(connection_pool_size=1)
+        self.failures = 0
+        self.stopping = False
+
+    async def post(self, *args: Any, **kwargs: Any) -> Any:
+        """Fetch updates; after a failure, pause (1 s doubling to 30 s, or the 429's retry_after) and return none."""
+        try:
+            result = await super().post(*args, **kwargs)
+        except (InvalidToken, TimedOut):
+            raise  # a revoked token ends polling; a long poll that timed out is simply repeated by PTB
+        except TelegramError as exc:
+            return await self._wait_out(exc)
+        self.failures = 0
+        return result
+
+    async def _wait_out(self, exc: TelegramError) -> list[Any]:
+        if self.stopping:
+            log.warning("Could not confirm the last updates to Telegram (%s); they may come again at the next start", exc)
+            return []
+        if isinstance(exc, RetryAfter):
+            pause = _retry_after(exc)
+        else:
+            pause = min(POLL_BACKOFF_MAX, 2.0**self.failures)
+            self.failures += 1
+        log.warning("Polling Telegram failed (%s); retrying in %.0f s", exc, pause)
+        await asyncio.sleep(pause)
+        return []
+
+
+def _undeliverable(error: BaseException) -> bool:
+    """Whether the chat cannot take messages at all: the bot was blocked or removed, the chat is gone."""
+    if isinstance(error, Forbidden | ChatMigrated):
+        return True
+    return isinstance(error, BadRequest) and any(text in error.message.lower() for text in UNDELIVERABLE)
+
+
+def _transient(error: BaseException) -> bool:
+    """Whether Telegram could not be reached (still, after the retries), rather than refusing the request."""
+    return isinstance(error, RetryAfter) or (isinstance(error, NetworkError) and not isinstance(error, BadRequest))
+
+
+# ---- state shared by the handlers ----------------------------------------------------------------
+
+
+@dataclass
+class Refusals:
+    """When each stranger was last refused, so a refusal goes out once per period and then silence."""
+
+    period: float
+    _last: dict[tuple[int | None, int | None], float] = field(default_factory=dict)
+
+    def due(self, chat_id: int | None, user_id: int | None) -> bool:
+        """True if this stranger in this chat has not been refused within the period (and count it as refused now)."""
+        now = time.monotonic()
+        last = self._last.get((chat_id, user_id))
+        if last is not None and now - last < self.period:
+            return False
+        if len(self._last) > 4096:
+            self._last = {key: at for key, at in self._last.items() if now - at < self.period}
+        self._last[chat_id, user_id] = now
+        return True
+
+
+@dataclass
+class Membership:
+    """Whether a user belongs to one of the allowed chats: asked of Telegram (getChatMember) and remembered."""
+
+    chat_ids: frozenset[int]
+    _known: dict[int, tuple[float, bool]] = field(default_factory=dict)
+    _asking: dict[int, asyncio.Task[bool]] = field(default_factory=dict)
+
+    async def includes(self, bot: Bot, user_id: int) -> bool:
+        """True if the user is a member of any allowed chat; one lookup per user at a time, then cached."""
+        known = self._known.get(user_id)
+        if known is not None and known[0] > time.monotonic():
+            return known[1]
+        task = self._asking.get(user_id)
+        if task is None:
+            task = self._asking[user_id] = asyncio.create_task(self._ask(bot, user_id))
+        # Shielded: one asker giving up must not cancel the lookup the others are waiting for.
+        return await asyncio.shield(task)
+
+    async def _ask(self, bot: Bot, user_id: int) -> bool:
+        try:
+            member = False
+            for chat_id in sorted(self.chat_ids):
+                if await _is_member(bot, chat_id, user_id):
+                    member = True
+                    break
+            now = time.monotonic()
+            if len(self._known) > 4096:
+                self._known = {key: value for key, value in self._known.items() if value[0] > now}
+            self._known[user_id] = (now + (MEMBER_TTL if member else NON_MEMBER_TTL), member)
+            return member
+        finally:
+            del self._asking[user_id]
+
+
+async def _is_member(bot: Bot, chat_id: int, user_id: int) -> bool:
+    try:
+        member = await bot.get_chat_member(chat_id, user_id)
+    except TelegramError as exc:
+        # The bot is no longer in the chat, or the chat is gone: nobody counts as its member.
+        log.warning("Cannot check who is in chat %s (%s); treating user %s as not a member", chat_id, exc, user_id)
+        return False
+    if member.status == ChatMemberStatus.RESTRICTED:
+        return bool(getattr(member, "is_member", False))
+    return member.status in MEMBER_STATUSES
+
 
 @dataclass
 class BotState:
@@ -84,14 +350,22 @@ class BotState:
 
     settings: Settings
     library: Library
+    polling: Polling = field(default_factory=Polling)
     started: float = field(default_factory=time.monotonic)
     answered: int = 0
     not_found: int = 0
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    refusals: Refusals = field(init=False)
+    members: Membership = field(init=False)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
     _limiters: dict[int, AsyncLimiter] = field(default_factory=dict)
     _warned: set[int] = field(default_factory=set)
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     _waiting: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.refusals = Refusals(self.settings.user_rate_period)
+        self.members = Membership(self.settings.allowed_chat_ids)
 
     async def admit(self, user_id: int) -> bool:
         """Take one question from the user's allowance; False if they are over their rate limit."""
@@ -141,14 +415,20 @@ def _is_admin(update: Update, state: BotState) -> bool:
     return update.effective_user is not None and update.effective_user.id in state.settings.admin_ids
 
 
-def _is_allowed(update: Update, settings: Settings) -> bool:
+async def _is_allowed(update: Update, bot: Bot, state: BotState) -> bool:
+    settings = state.settings
     if not settings.allowed_user_ids and not settings.allowed_chat_ids:
         return True
     user_id = update.effective_user.id if update.effective_user else None
-    chat_id = update.effective_chat.id if update.effective_chat else None
-    return (
-        user_id in settings.admin_ids or user_id in settings.allowed_user_ids or chat_id in settings.allowed_chat_ids
-    )
+    chat = update.effective_chat
+    if user_id in settings.admin_ids or user_id in settings.allowed_user_ids:
+        return True
+    if chat is not None and chat.id in settings.allowed_chat_ids:
+        return True
+    # Members of the allowed chats may also ask in private; in other groups their answer would reach strangers.
+    if chat is None or chat.type != ChatType.PRIVATE or user_id is None or not settings.allowed_chat_ids:
+        return False
+    return await state.members.includes(bot, user_id)
 
 
 def _mentions_bot(message: Message, username: str) -> bool:
@@ -172,19 +452,8 @@ def _addressed_to_bot(message: Message, username: str, bot_id: int) -> bool:
     return _mentions_bot(message, username) or _replies_to_bot(message, bot_id)
 
 
-def _split(text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
-    """Cut plain text into pieces of at most `limit` characters, preferring line breaks."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > 0 else limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    return [*pieces, text] if text else pieces
-
-
 async def _reply_plain(message: Message, text: str) -> None:
-    for piece in _split(text):
+    for piece in render.split(text):
         await message.reply_text(piece)
 
 
@@ -192,12 +461,16 @@ async def _reply_plain(message: Message, text: str) -> None:
 
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Stop updates from users and chats outside the allowlists, refusing only where the bot was addressed."""
-    if _is_allowed(update, _state(context).settings):
+    """Stop updates from users and chats outside the allowlists; refuse where addressed, once per period."""
+    state = _state(context)
+    if await _is_allowed(update, context.bot, state):
         return
     message = update.effective_message
     if message is not None and _addressed_to_bot(message, context.bot.username, context.bot.id):
-        await message.reply_text(REFUSAL)
+        user_id = update.effective_user.id if update.effective_user else None
+        # Refusing every message of a flood would be a flood of our own, and slow down everyone's answers.
+        if state.refusals.due(message.chat.id, user_id):
+            await message.reply_text(REFUSAL)
     raise ApplicationHandlerStop
 
 
@@ -242,43 +515,110 @@ async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if state.reload_lock.locked():
         await message.reply_text("A reload is already running; yours will start right after it.")
+    try:
+        library, took = await reload_library(state)
+    except CorpusError as exc:
+        await _reply_plain(
+            message,
+            f"Reload failed: {exc}\n\nI'm still answering from the previous documents "
+            f"({len(state.library.documents)} documents, {state.library.sentence_count} sentences).",
+        )
+        return
+    await _reply_plain(message, reload_report(library, took))
+
+
+async def reload_library(state: BotState) -> tuple[Library, float]:
+    """Re-read the corpus, one reload at a time, and swap the new library in; on CorpusError the old one stays."""
     async with state.reload_lock:
         started = time.perf_counter()
+        settings = state.settings
+        load = functools.partial(
+            load_library,
+            settings.corpus_dir,
+            settings.cache_dir,
+            **settings.loader_options(),
+            previous=state.library,
+            background=True,  # the new snapshot is written while the new library already answers
+        )
         try:
             # Questions keep being answered from the old library while this runs in a thread.
-            library = await asyncio.to_thread(
-                load_library,
-                state.settings.corpus_dir,
-                state.settings.cache_dir,
-                **state.settings.loader_options(),
-                previous=state.library,
-                background=True,  # the new snapshot is written while the new library already answers
-            )
+            library = await _in_daemon_thread(load)
         except CorpusError as exc:
             log.warning("Reload failed, keeping the previous library: %s", exc)
-            await _reply_plain(
-                message,
-                f"Reload failed: {exc}\n\nI'm still answering from the previous documents "
-                f"({len(state.library.documents)} documents, {state.library.sentence_count} sentences).",
-            )
-            return
+            raise
         state.library = library
         took = time.perf_counter() - started
     log.info("Reloaded %d documents, %d sentences in %.1f s", len(library.documents), library.sentence_count, took)
-    await _reply_plain(message, _reload_report(library, took))
+    return library, took
 
 
-def _reload_report(library: Library, took: float) -> str:
+async def _in_daemon_thread(function: Callable[[], T]) -> T:
+    """Run function in a daemon thread: unlike asyncio.to_thread, stopping the bot never waits for it."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.cancelled():
+            return
+        if error is None:
+            future.set_result(result)  # type: ignore[arg-type]
+        else:
+            future.set_exception(error)
+
+    def work() -> None:
+        try:
+            result, error = function(), None
+        except BaseException as exc:  # handed to the awaiting coroutine, which decides
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="citebot-reload", daemon=True).start()
+    return await future
+
+
+def reload_report(library: Library, took: float) -> str:
+    """What /reload replies: the corpus size and the skipped files grouped by reason, short enough for one message."""
     lines = [f"Reloaded in {took:.1f} s: {len(library.documents)} documents, {library.sentence_count} sentences."]
     skipped = [s for s in library.skipped if not s.kept]
     warned = [s for s in library.skipped if s.kept]
     if skipped:
-        lines += ["", f"Skipped {len(skipped)} file(s):", *(f"- {s.path}: {s.reason}" for s in skipped)]
+        lines += ["", f"Skipped {len(skipped)} file(s):", *_by_reason(skipped)]
     if warned:
-        lines += ["", f"Read with a warning ({len(warned)}):", *(f"- {s.path}: {s.reason}" for s in warned)]
-    return "\n".join(lines)
+        lines += ["", f"Read with a warning ({len(warned)}):", *_by_reason(warned)]
+    report = "\n".join(lines)
+    pieces = render.split(report)
+    return pieces[0] if len(pieces) == 1 else pieces[0] + "\n…"
 
 
+def _by_reason(files: list[Skipped]) -> list[str]:
+    """A line per file when they are few, else per kind of reason, most common first: the count and a few names."""
+    if len(files) <= REPORT_FILES:
+        return [f"- {item.path}: {item.reason}" for item in files]
+    groups: defaultdict[str, list[str]] = defaultdict(list)
+    for item in files:
+        groups[_reason_kind(item.reason)].append(item.path)
+    ranked = sorted(groups.items(), key=lambda group: (-len(group[1]), group[0]))
+    lines = []
+    for reason, paths in ranked[:REPORT_REASONS]:
+        names = ", ".join(_short_name(path) for path in sorted(paths)[:REPORT_NAMES])
+        more = f" and {len(paths) - REPORT_NAMES} more" if len(paths) > REPORT_NAMES else ""
+        lines.append(f"- {reason}: {len(paths)} file(s): {names}{more}")
+    if len(ranked) > REPORT_REASONS:
+        rest = ranked[REPORT_REASONS:]
+        lines.append(f"- {len(rest)} other reason(s): {sum(len(paths) for _, paths in rest)} file(s)")
+    return lines
+
+
+def _reason_kind(reason: str) -> str:
+    # Details in brackets differ from file to file ("at byte 12, 40 bad bytes"); the kind before them does not.
+    kind = re.sub(r"\s*\(.*", "", reason).strip() or reason
+    return kind if len(kind) <= 150 else kind[:149] + "…"
+
+
+def _short_name(path: str) -> str:
+    """A file name short enough for a list of them in one message."""
+    return path if len(path) <= 80 else "…" + path[-79:]
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Admins: corpus size, uptime, and questions answered / not found since start."""
     state = _state(context)
@@ -368,29 +708,38 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
 
 
 async def send_answer(message: Message, result: Answer) -> None:
-    """Reply with the answer as HTML; if Telegram can't parse our markup, resend it as plain text."""
-    chunks = render.html_messages(result, MAX_MESSAGE_LENGTH)
-    for number, chunk in enumerate(chunks):
-        try:
-            await message.reply_html(chunk)
-        except BadRequest as exc:
-            if "can't parse entities" not in exc.message.lower() and "too long" not in exc.message.lower():
-                raise
-            log.warning("Telegram rejected an HTML answer (%s); resending it as plain text", exc.message)
-            plain = render.plain_messages(result, MAX_MESSAGE_LENGTH)
-            # Same sentences, same chunking: skip the chunks already delivered when the two line up.
-            for text in plain[number:] if len(plain) == len(chunks) else plain:
-                await _reply_plain(message, text)
-            return
+    """Reply with the answer as HTML; once Telegram rejects our markup, the rest of it goes as plain text."""
+    as_html = True
+    for chunk in render.chunks(result):
+        if as_html:
+            try:
+                await message.reply_html(chunk.html)
+                continue
+            except BadRequest as exc:
+                if "can't parse entities" not in exc.message.lower() and "too long" not in exc.message.lower():
+                    raise
+                log.warning("Telegram rejected an HTML answer (%s); sending the rest as plain text", exc.message)
+                as_html = False
+        # The chunks pair each HTML message with the same quotes in plain text: nothing delivered is sent twice.
+        await message.reply_text(chunk.plain)
 
 
 # ---- errors and start-up -------------------------------------------------------------------
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log any exception from a handler and tell the user something went wrong."""
+    """Log a handler's failure; tell the user only when it was ours and their chat can still hear from us."""
+    error = context.error
+    chat_id = update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
+    if _undeliverable(error):
+        log.warning("Cannot send to chat %s (%s); giving up", chat_id, error)
+        return
+    if _transient(error):
+        # Retried already (see Delivery); an apology would go through the same unreachable API.
+        log.warning("Gave up sending to chat %s after retries: %s", chat_id, error)
+        return
     update_id = update.update_id if isinstance(update, Update) else None
-    log.error("Exception while handling update %s", update_id, exc_info=context.error)
+    log.error("Exception while handling update %s", update_id, exc_info=error)
     if isinstance(update, Update) and update.effective_message is not None:
         try:
             await update.effective_message.reply_text(SOMETHING_WRONG)
@@ -398,11 +747,15 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             log.warning("Could not tell the user about the error either", exc_info=True)
 
 
-async def post_init(application: Application) -> None:
+async def register_commands(application: Application) -> None:
     """Register the command menu: everyone sees the public commands, admins all of them."""
     state: BotState = application.bot_data[STATE]
     public = [BotCommand(name, text) for name, text in COMMANDS if name not in ADMIN_COMMANDS]
-    await application.bot.set_my_commands(public)
+    try:
+        await application.bot.set_my_commands(public)
+    except TelegramError as exc:
+        # The menu is a convenience: typed commands work without it, so it is no reason not to start.
+        log.warning("Could not set the command menu: %s", exc)
     for admin_id in sorted(state.settings.admin_ids):
         try:
             await application.bot.set_my_commands(
@@ -413,10 +766,11 @@ async def post_init(application: Application) -> None:
             log.warning("Could not set the admin command menu for %s: %s", admin_id, exc)
 
 
-def build_application(settings: Settings, library: Library) -> Application:
-    """Build the Application with every handler, the rate limiter and the error handler."""
+def build_application(settings: Settings, library: Library, *, delivery: Delivery | None = None) -> Application:
+    """Build the Application with every handler, the delivery rules and the error handler."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    state = BotState(settings=settings, library=library)
     application = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
@@ -429,12 +783,12 @@ def build_application(settings: Settings, library: Library) -> Application:
                 allow_sending_without_reply=True,
             )
         )
-        .rate_limiter(AIORateLimiter(max_retries=FLOOD_RETRIES))
+        .rate_limiter(delivery or Delivery())
+        .get_updates_request(state.polling)
         .concurrent_updates(CONCURRENT_UPDATES)
-        .post_init(post_init)
         .build()
     )
-    application.bot_data[STATE] = BotState(settings=settings, library=library)
+    application.bot_data[STATE] = state
 
     new_messages = filters.UpdateType.MESSAGE
     private = filters.ChatType.PRIVATE
@@ -459,6 +813,115 @@ def build_application(settings: Settings, library: Library) -> Application:
     application.add_handler(MessageHandler(new_messages & private & ~filters.TEXT, non_text))
     application.add_error_handler(on_error)
     return application
+
+
+# ---- running: polling, signals, stopping ---------------------------------------------------------
+
+
+async def serve(application: Application, stop: asyncio.Event) -> None:
+    """Answer updates until `stop` is set, then stop polling and finish the answers in hand, all within STOP_WITHIN s."""
+    connecting = asyncio.create_task(_connect(application))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        if not connecting.done():
+            connecting.cancel()
+            log.info("Stopped before reaching Telegram")
+            return
+        connecting.result()  # a rejected token ends here
+        await register_commands(application)
+        # bootstrap_retries=-1: a network that is down at boot is waited out; a bad token still aborts.
+        await application.updater.start_polling(**POLLING, timeout=POLL_TIMEOUT, bootstrap_retries=-1)
+        await application.start()
+        log.info("Polling Telegram for updates")
+        await stopping
+        await _stop(application)
+    finally:
+        stopping.cancel()
+        await application.shutdown()
+
+
+async def _connect(application: Application) -> None:
+    """Initialize the application (getMe), waiting out a Telegram that cannot be reached; a bad token raises."""
+    pause = 1.0
+    while True:
+        try:
+            await application.initialize()
+            return
+        except InvalidToken:
+            raise
+        except TelegramError as exc:
+            log.warning("Cannot reach Telegram (%s); retrying in %.0f s", exc, pause)
+        await asyncio.sleep(pause)
+        pause = min(POLL_BACKOFF_MAX, pause * 2)
+
+
+async def _stop(application: Application) -> None:
+    """Stop fetching updates at once, then give the answers in hand what is left of STOP_WITHIN."""
+    deadline = asyncio.get_running_loop().time() + STOP_WITHIN
+    state: BotState = application.bot_data[STATE]
+    log.info("Stopping: no new updates; answers in hand get up to %.0f s", STOP_WITHIN)
+    state.polling.stopping = True
+    try:
+        async with asyncio.timeout(STOP_POLLING):
+            await application.updater.stop()
+    except TimeoutError:
+        log.warning("Could not confirm the last updates to Telegram in time; they may come again at the next start")
+    try:
+        async with asyncio.timeout_at(deadline):
+            await application.stop()
+    except TimeoutError:
+        log.warning("Stopped with answers still unsent after %.0f s", STOP_WITHIN)
+
+
+@contextlib.contextmanager
+def handle_signals(application: Application, stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set `stop`; SIGHUP reloads the corpus, as daemons do. Restores the old handlers on exit."""
+    loop = asyncio.get_running_loop()
+    state: BotState = application.bot_data[STATE]
+    handlers: dict[int, Callable[[], object]] = {
+        signal.SIGTERM: stop.set,
+        signal.SIGINT: stop.set,
+        signal.SIGHUP: lambda: _spawn(state, reload_on_signal(state)),
+    }
+    if threading.current_thread() is not threading.main_thread():
+        handlers = {}  # only the main thread receives signals
+    previous = {signum: signal.getsignal(signum) for signum in handlers}
+    for signum, handler in handlers.items():
+        loop.add_signal_handler(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, handler)
+
+
+def _spawn(state: BotState, work: Coroutine[Any, Any, None]) -> None:
+    # The loop keeps only weak references to tasks: hold this one until it is done.
+    task = asyncio.get_running_loop().create_task(work)
+    state.background.add(task)
+    task.add_done_callback(state.background.discard)
+
+
+async def reload_on_signal(state: BotState) -> None:
+    """SIGHUP: reload like /reload (after any reload running), logging the outcome; the old library stays on failure."""
+    log.info("SIGHUP: reloading the documents")
+    try:
+        library, _ = await reload_library(state)
+    except CorpusError:
+        return  # logged by reload_library
+    except Exception:
+        log.exception("Reload failed, keeping the previous library")
+        return
+    for problem in library.skipped:
+        log.info("%s %s: %s", "Read with a warning" if problem.kept else "Skipped", problem.path, problem.reason)
+
+
+async def _serve_until_signalled(application: Application) -> None:
+    stop = asyncio.Event()
+    with handle_signals(application, stop):
+        await serve(application, stop)
 
 
 class _RedactToken(logging.Filter):
@@ -497,6 +960,10 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _sighup_while_loading(signum: int, frame: FrameType | None) -> None:
+    log.info("SIGHUP while loading the documents: the files are being read right now, nothing more to do")
+
+
 def run(settings: Settings) -> int:
     """Load the library and serve Telegram by long polling until SIGTERM or Ctrl-C; return the exit code."""
     configure_logging(settings)
@@ -507,16 +974,16 @@ def run(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    # Until run_polling installs its own handlers, SIGTERM should stop us as cleanly as Ctrl-C does.
-    previous = (
-        signal.signal(signal.SIGTERM, _stop_on_sigterm) if threading.current_thread() is threading.main_thread() else None
-    )
+    # Until the event loop takes over the signals, SIGTERM stops us as cleanly as Ctrl-C, and SIGHUP (whose
+    # default is to kill) is harmless: the load under way reads the files as they are now anyway.
+    while_loading = {signal.SIGTERM: _stop_on_sigterm, signal.SIGHUP: _sighup_while_loading}
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {signum: signal.signal(signum, handler) for signum, handler in while_loading.items()}
     try:
         library = load_library(settings.corpus_dir, settings.cache_dir, **settings.loader_options())
         log.info("Loaded %d documents, %d sentences", len(library.documents), library.sentence_count)
-        application = build_application(settings, library)
-        # bootstrap_retries=-1: a network that is down at boot is waited out; a bad token still aborts.
-        application.run_polling(**POLLING, bootstrap_retries=-1)
+        asyncio.run(_serve_until_signalled(build_application(settings, library)))
     except CorpusError as exc:
         print(f"citebot: cannot load the documents: {exc}", file=sys.stderr)
         return 1
@@ -527,10 +994,10 @@ def run(settings: Settings) -> int:
     except KeyboardInterrupt:
         log.info("Stopped before polling started")
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     log.info("Bot stopped")
     return 0
 
 
-__all__ = ["COMMANDS", "build_application", "run"]
+__all__ = ["COMMANDS", "Delivery", "build_application", "run", "serve"]

@@ -2,12 +2,14 @@
 
 It serves `http://127.0.0.1:PORT/bot<TOKEN>/<method>` from a thread, keeps a queue of updates the
 test injects, answers getUpdates as a long poll, validates HTML and message length the way Telegram
-does, fails on demand (429 with retry_after, 5xx) and records every call.
+does, answers getChatMember for the memberships a test sets, fails on demand (429 with retry_after,
+5xx, 4xx, a dropped connection) and records every call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import itertools
 import json
@@ -31,7 +33,7 @@ JSON_FIELDS = frozenset(
         "chat_id", "offset", "limit", "timeout", "allowed_updates", "reply_parameters",
         "reply_to_message_id", "commands", "scope", "disable_notification", "protect_content",
         "link_preview_options", "drop_pending_updates", "message_thread_id", "entities",
-        "allow_sending_without_reply", "disable_web_page_preview",
+        "allow_sending_without_reply", "disable_web_page_preview", "user_id",
     }
 )
 # Tags Telegram's HTML parse mode accepts (https://core.telegram.org/bots/api#html-style).
@@ -40,6 +42,16 @@ ALLOWED_TAGS = frozenset(
      "tg-emoji", "code", "pre", "blockquote"}
 )
 ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
+# A failure that closes the connection without an answer, as a network failure does (recorded as status 0).
+DROP = "drop"
+# What each chat member status carries besides the user, as the Bot API sends it.
+RIGHTS = ("can_change_info", "can_invite_users", "can_pin_messages", "can_manage_topics", "can_react_to_messages")
+SEND_RIGHTS = ("can_send_messages", "can_send_polls", "can_send_other_messages", "can_add_web_page_previews",
+               "can_send_audios", "can_send_documents", "can_send_photos", "can_send_videos",
+               "can_send_video_notes", "can_send_voice_notes", "can_edit_tag")
+ADMIN_RIGHTS = ("can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+                "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users",
+                "can_post_stories", "can_edit_stories", "can_delete_stories")
 
 
 class ParseError(Exception):
@@ -120,7 +132,8 @@ class BotApi:
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
-        self._failures: dict[str, list[ApiError]] = {}
+        self._failures: dict[str, list[ApiError | str | None]] = {}
+        self._members: dict[tuple[int, int], dict[str, Any]] = {}
         self._chats: dict[int, dict[str, Any]] = {}
         self._cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
@@ -186,13 +199,33 @@ class BotApi:
             self._cond.notify_all()
         return update
 
-    def fail(self, method: str, times: int, code: int, description: str, retry_after: int | None = None) -> None:
-        """Make the next `times` calls of `method` fail with this error."""
+    def fail(
+        self, method: str, times: int, code: int, description: str, retry_after: int | None = None, *, after: int = 0
+    ) -> None:
+        """Make `times` calls of `method` fail with this error, once `after` more calls have gone through."""
         parameters = {"retry_after": retry_after} if retry_after is not None else None
+        self._plan(method, after, [ApiError(code, description, parameters) for _ in range(times)])
+
+    def drop(self, method: str, times: int, *, after: int = 0) -> None:
+        """Make `times` calls of `method` end with the connection closed and no answer, after `after` others."""
+        self._plan(method, after, [DROP] * times)
+
+    def _plan(self, method: str, after: int, failures: list[ApiError | str]) -> None:
         with self._cond:
-            self._failures.setdefault(method, []).extend(
-                ApiError(code, description, parameters) for _ in range(times)
-            )
+            self._failures.setdefault(method, []).extend([None] * after + failures)
+
+    def member(self, chat_id: int, user_id: int, status: str, **fields: Any) -> None:
+        """Make getChatMember(chat_id, user_id) answer with this status; users never set have "left"."""
+        if status == "restricted":
+            fields = {"is_member": True, **dict.fromkeys(RIGHTS + SEND_RIGHTS, False), "until_date": 0, **fields}
+        elif status == "administrator":
+            fields = {**dict.fromkeys(ADMIN_RIGHTS, False), **fields}
+        elif status == "creator":
+            fields = {"is_anonymous": False, **fields}
+        elif status == "kicked":
+            fields = {"until_date": 0, **fields}
+        with self._cond:
+            self._members[chat_id, user_id] = {"status": status, **fields}
 
     def calls_to(self, method: str, ok_only: bool = True) -> list[Call]:
         """Calls of one method so far (only the successful ones unless told otherwise)."""
@@ -251,7 +284,10 @@ class BotApi:
             failures = self._failures.get(method)
             failure = failures.pop(0) if failures else None
         try:
-            if failure is not None:
+            if failure == DROP:
+                call.status = 0
+                return 0, {}
+            if isinstance(failure, ApiError):
                 raise failure
             handler = getattr(self, f"api_{method}", None)
             if handler is None:
@@ -311,6 +347,13 @@ class BotApi:
             result["reply_to_message"] = {"message_id": reply["message_id"], "date": int(time.time()), "chat": self.chat(chat_id)}
         return result
 
+    def api_getChatMember(self, params: dict[str, Any]) -> Any:
+        chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+        user = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
+        with self._cond:
+            member = self._members.get((chat_id, user_id), {"status": "left"})
+        return {**member, "user": user}
+
     def api_sendChatAction(self, params: dict[str, Any]) -> Any:
         return True
 
@@ -349,7 +392,11 @@ class BotApi:
                     self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
                     return
                 params = _decode(query, body, self.headers.get("Content-Type", ""))
-                self._reply(*api.handle(match.group(1), match.group(2), params))
+                status, reply = api.handle(match.group(1), match.group(2), params)
+                if status == 0:
+                    self.close_connection = True  # hang up without a word
+                    return
+                self._reply(status, reply)
 
             def _reply(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
@@ -357,7 +404,9 @@ class BotApi:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                # The bot may hang up first (stopping ends its long poll); nothing is lost then.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(data)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass  # keep test output clean; every call is in api.calls

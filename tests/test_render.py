@@ -7,12 +7,23 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from botapi import utf16_length
 from conftest import Build
 
 from bot.answer import Answer, Quote, answer
 from bot.corpus import Document
 from bot.library import Hit, Sentence
-from bot.render import NOT_FOUND, TELEGRAM_LIMIT, as_json, highlight, html_messages, plain, plain_messages
+from bot.render import (
+    NOT_FOUND,
+    TELEGRAM_LIMIT,
+    as_json,
+    chunks,
+    highlight,
+    html_messages,
+    plain,
+    plain_messages,
+    split,
+)
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
@@ -224,6 +235,72 @@ def test_sentence_made_of_escaped_characters_fits(character: str) -> None:
 def test_short_bold_words_between_escaped_characters_fit() -> None:
     result = make_answer(["8&" * 3000], words=("8",))
     assert all(len(m) <= TELEGRAM_LIMIT for m in html_messages(result))
+
+
+# Telegram counts UTF-16 code units: these characters take two each, so code points undercount them.
+WIDE = {"emoji": "\U0001F600", "math-letter": "\U0001D431", "cjk-extension": "\U00020000"}
+
+
+@pytest.mark.parametrize("limit", [200, TELEGRAM_LIMIT])
+@pytest.mark.parametrize("spaced", [True, False], ids=["words", "one-word"])
+@pytest.mark.parametrize("wide", WIDE.values(), ids=WIDE.keys())
+def test_messages_fit_the_limit_in_utf16_units(wide: str, spaced: bool, limit: int) -> None:
+    body = (f"{wide}{wide} " if spaced else wide) * 3000
+    texts = [f"Start {body} end.", f"Short {wide} sentence."]
+    doc = document(title=f"Title {wide * 300}", source=wide * 300, url="https://e.org/" + wide * 100)
+    result = make_answer(texts, [doc], words=("start", wide + wide), contexts=[None, f"Context {wide * 50}."])
+    html, plain_texts = html_messages(result, limit), plain_messages(result, limit)
+    for message in html + plain_texts:
+        assert utf16_length(message) <= limit
+    shown = squeeze("".join(visible(m)[0] for m in html))
+    assert all(squeeze(text) in shown for text in texts)
+    assert all(squeeze(text) in squeeze("".join(plain_texts)) for text in texts)
+
+
+@pytest.mark.parametrize("limit", [100, 1000])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\n".join(f"- file{i}.txt: not UTF-8 text" for i in range(500)),
+        "\n".join(f"- {WIDE['emoji'] * (i % 40)} line {i}" for i in range(500)),
+        " ".join(WIDE["math-letter"] * 7 for _ in range(800)),
+        WIDE["emoji"] * 3000,
+    ],
+    ids=["lines", "emoji-lines", "wide-words", "no-break"],
+)
+def test_split_fits_in_utf16_units_keeps_everything_and_prefers_line_breaks(text: str, limit: int) -> None:
+    pieces = split(text, limit)
+    assert all(0 < utf16_length(piece) <= limit for piece in pieces)
+    assert squeeze("".join(pieces)) == squeeze(text)
+    if "\n" in text:
+        # Lines are much shorter than the limit, so no line is ever cut in two.
+        lines = set(text.splitlines())
+        assert all(line in lines for piece in pieces for line in piece.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("texts", "doc"),
+    [
+        # HTML far heavier than plain text: every word bold, every & escaped.
+        ([f"Zork & Zork & Zork number {i} " * 40 for i in range(12)], document(title="Doc")),
+        # Plain text heavier than HTML: plain shows a long non-web url, HTML leaves it out.
+        ([f"Short quote {i}." for i in range(10)], document(title="Doc", url="ftp://e.org/" + "x" * 290)),
+    ],
+    ids=["html-heavier", "plain-heavier"],
+)
+def test_html_and_plain_chunks_carry_the_same_quotes(texts: list[str], doc: Document) -> None:
+    documents = [Document(**{**doc.__dict__, "path": f"d{i}.txt"}) for i in range(len(texts))]
+    result = make_answer(texts, documents, words=("zork",))
+    pairs = chunks(result, 1000)
+    assert len(pairs) > 1
+    for pair in pairs:
+        assert utf16_length(pair.html) <= 1000 and utf16_length(pair.plain) <= 1000
+        html_text = squeeze(visible(pair.html)[0])
+        # A quote (or a piece of one) is in an HTML message exactly when it is in the plain one.
+        for text in texts:
+            assert (squeeze(text) in html_text) == (squeeze(text) in squeeze(pair.plain))
+    assert [p.html for p in pairs] == html_messages(result, 1000)
+    assert [p.plain for p in pairs] == plain_messages(result, 1000)
 
 
 # --- JSON -------------------------------------------------------------------------------------------

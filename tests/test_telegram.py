@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botapi import BOT_USERNAME, MAX_MESSAGE_LENGTH, BotApi, parse_html, serve
+from botapi import BOT_USERNAME, MAX_MESSAGE_LENGTH, BotApi, parse_html, serve, utf16_length
 
 import bot.telegram as tg
 from bot.answer import answer
@@ -24,7 +24,7 @@ from bot.config import Settings, load_settings
 from bot.corpus import CorpusError
 from bot.library import Library
 from bot.loader import load_library
-from bot.render import html_messages, plain_messages
+from bot.render import Chunk, html_messages, plain_messages
 
 TOKEN = "123456:TEST-token-abc"
 ADMIN = 4242
@@ -84,20 +84,48 @@ def make_settings(api: BotApi, corpus: Path, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[tg.BotState]:
-    """Run the real Application the way `run_polling` does, minus the signal handling."""
+async def running(
+    settings: Settings, delivery: tg.Delivery | None = None, signals: bool = False
+) -> AsyncIterator[tg.BotState]:
+    """Run the real Application with `serve`, as `citebot run` does; with `signals`, with its signal handlers too."""
     library = await asyncio.to_thread(load_library, settings.corpus_dir, settings.cache_dir)
-    application = tg.build_application(settings, library)
-    await application.initialize()
-    await application.post_init(application)
-    await application.updater.start_polling(**tg.POLLING, poll_interval=0.0, timeout=5)
-    await application.start()
+    application = tg.build_application(settings, library, delivery=delivery)
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        if signals:
+            with tg.handle_signals(application, stop):
+                await tg.serve(application, stop)
+        else:
+            await tg.serve(application, stop)
+
+    serving = asyncio.create_task(serve())
+    await wait_until(lambda: serving.done() or application.running)
+    if serving.done():
+        serving.result()  # start-up failed: show why
     try:
         yield application.bot_data[tg.STATE]
     finally:
-        await application.updater.stop()
-        await application.stop()
-        await application.shutdown()
+        stop.set()
+        await serving
+
+
+async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def fast_delivery() -> tuple[tg.Delivery, list[float]]:
+    """Delivery with the real rules whose pauses are recorded instead of waited."""
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        await asyncio.sleep(0)
+
+    return tg.Delivery(sleep=sleep), pauses
 
 
 @pytest.fixture
@@ -279,11 +307,63 @@ async def test_long_answer_is_split_into_messages_within_limit(api: BotApi, tmp_
     assert all(c.status == 200 for c in api.calls)
 
 
+EMOJI = "\U0001F600"  # two UTF-16 code units, one code point
+
+
+async def test_answer_dense_in_emoji_is_delivered_within_telegram_s_utf16_limit(api: BotApi, tmp_path: Path) -> None:
+    smiles = " ".join(EMOJI * 2 for _ in range(1200))  # ~3,600 code points, ~6,000 UTF-16 units
+    cheese = " ".join(f"Cheese number {n} from the valley tastes of grass and salt." for n in range(40))
+    corpus = write_corpus(tmp_path / "wide", {"parade.txt": f"The Zork smile parade shows {smiles} every spring.",
+                                              "cheese.txt": cheese})
+    settings = make_settings(api, corpus)
+    async with running(settings) as state:
+        question = "What does the Zork smile parade show?"
+        expected = expected_answer(settings, state.library, question)
+        assert sum(len(m) for m in expected) < MAX_MESSAGE_LENGTH < sum(utf16_length(m) for m in expected)
+        api.message(question)
+        replies = await api.replies(USER, len(expected))
+        await asyncio.sleep(0.05)
+    assert [r.params["text"] for r in api.sent(USER)] == expected
+    assert EMOJI * 2 in replies[0].params["text"]
+    assert all(c.status == 200 for c in api.calls)
+
+
+async def test_mention_after_wide_characters_is_found_and_stripped(api: BotApi, state: tg.BotState) -> None:
+    # Entity offsets count UTF-16 units: three emoji put the mention at offset 7, not 4.
+    api.message(f"{EMOJI * 3} @{BOT_USERNAME} What is the capital of Freedonia?", chat_id=GROUP)
+    [reply] = await api.replies(GROUP)
+    assert "Fredville" in reply.params["text"]
+
+
+async def test_plain_fallback_never_resends_what_was_delivered(api: BotApi, tmp_path: Path) -> None:
+    # Bold words and escaped ampersands make the HTML far longer than the plain text of the same quotes.
+    filler = " ".join(f"Zork & harbour{i}" for i in range(150))
+    sentences = [f"The Zork harbour lighthouse number {n} has a beam & {filler} and more." for n in range(8)]
+    cheese = " ".join(f"Cheese number {n} from the valley tastes of grass and salt." for n in range(40))
+    corpus = write_corpus(tmp_path / "heavy", {"harbour.md": "# Harbour\n\n" + " ".join(sentences), "cheese.txt": cheese})
+    settings = make_settings(api, corpus, answer_sentences=8, min_confidence=0.0)
+    question = "What beam does the Zork harbour lighthouse have?"
+    async with running(settings) as state:
+        html = expected_answer(settings, state.library, question)
+        assert len(html) >= 3
+        # The second HTML message is refused; the rest of the answer must follow as plain text.
+        api.fail("sendMessage", 1, 400, "Bad Request: can't parse entities: unsupported start tag", after=1)
+        api.message(question)
+        await api.replies(USER, len(html))
+        await asyncio.sleep(0.2)
+    shown = [parse_html(r.params["text"]) if r.params.get("parse_mode") else r.params["text"] for r in api.sent(USER)]
+    assert api.sent(USER)[0].params["text"] == html[0]
+    quoted = [n for n in range(8) if f"number {n} has" in "".join(shown)]
+    assert quoted and all(sum(f"number {n} has" in text for text in shown) == 1 for n in quoted)
+    assert sum(text.count("Sources") for text in shown) == 1
+
+
 async def test_rejected_html_is_resent_as_plain_text(
     api: BotApi, state: tg.BotState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The core escapes properly, so break its output on purpose to exercise the fallback.
-    monkeypatch.setattr(tg.render, "html_messages", lambda result, limit: ["<b>Fredville <blink>"])
+    real = tg.render.chunks
+    monkeypatch.setattr(tg.render, "chunks", lambda *args: [Chunk("<b>Fredville <blink>", c.plain) for c in real(*args)])
     question = "What is the capital of Freedonia?"
     api.message(question)
     [reply] = await api.replies(USER)
@@ -324,6 +404,25 @@ async def test_reload_swaps_in_new_documents_and_reports_skipped(
     api.message("Who is the Zork lighthouse keeper?")
     [reply] = await api.replies(USER)
     assert "Ada Quill" in reply.params["text"]
+
+
+async def test_reload_with_thousands_of_skipped_files_sends_one_summary(
+    api: BotApi, state: tg.BotState, corpus: Path
+) -> None:
+    for i in range(2000):  # binary junk, each file a different size: the reasons' details differ
+        (corpus / f"junk/blob{i:04}.txt").parent.mkdir(exist_ok=True)
+        (corpus / f"junk/blob{i:04}.txt").write_bytes(b"\x00\xff" * (1 + i))
+    for i in range(30):
+        (corpus / f"empty{i:02}.txt").write_bytes(b"")
+    api.message("/reload", user_id=ADMIN)
+    [report] = await api.replies(ADMIN, timeout=60)
+    await asyncio.sleep(0.2)
+    assert len(api.sent(ADMIN)) == 1
+    text = report.params["text"]
+    assert len(state.library.skipped) == 2030
+    assert "Skipped 2030 file(s):" in text
+    assert "- binary file: 2000 file(s): junk/blob0000.txt, junk/blob0001.txt, junk/blob0002.txt and 1997 more" in text
+    assert "- empty file: 30 file(s): empty00.txt, empty01.txt, empty02.txt and 27 more" in text
 
 
 async def test_failed_reload_keeps_old_library_and_tells_admin(
@@ -378,6 +477,40 @@ async def test_reloads_are_serialized_and_questions_answered_meanwhile(
     assert most == 1
 
 
+async def test_sighup_reload_waits_for_a_running_reload(
+    api: BotApi, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    active, most, loads = 0, 0, 0
+    lock = threading.Lock()
+
+    def slow_load(corpus_dir: Path, cache_dir: Path, previous: Library | None = None, **options: Any) -> Library:
+        nonlocal active, most, loads
+        with lock:
+            active, loads = active + 1, loads + 1
+            most = max(most, active)
+        try:
+            release.wait(5)
+            return load_library(corpus_dir, cache_dir, previous=previous, **options)
+        finally:
+            with lock:
+                active -= 1
+
+    async with running(make_settings(api, corpus), signals=True):
+        assert signal.getsignal(signal.SIGHUP) is not signal.SIG_DFL, "SIGHUP would kill the bot"
+        monkeypatch.setattr(tg, "load_library", slow_load)
+        api.message("/reload", user_id=ADMIN)
+        await api.until(lambda: active == 1)
+        os.kill(os.getpid(), signal.SIGHUP)
+        await asyncio.sleep(0.2)
+        assert loads == 1  # the signal's reload waits its turn
+        release.set()
+        [report] = await api.replies(ADMIN)
+        await api.until(lambda: loads == 2 and active == 0)
+    assert report.params["text"].startswith("Reloaded in ")
+    assert most == 1
+
+
 async def test_stats_counts_questions(api: BotApi, state: tg.BotState) -> None:
     api.message("What is the capital of Freedonia?")
     api.message("Which submarine won the yachting regatta?", user_id=OTHER)
@@ -405,15 +538,93 @@ async def test_allowlist_refuses_everyone_else(api: BotApi, corpus: Path, allow:
         api.message("/start", user_id=OTHER)
         api.message("What is the capital of Freedonia?", user_id=OTHER, chat_id=-999)  # group, not addressed
         api.message("/ask What is the capital of Freedonia?", user_id=OTHER, chat_id=-999)
-        refusals = await api.replies(OTHER, 2) + await api.replies(-999)
+        refusals = await api.replies(OTHER) + await api.replies(-999)
         api.message("What is the capital of Freedonia?", user_id=ADMIN)
         api.message("What is the capital of Freedonia?")
         [allowed] = await api.replies(USER)
         [admin] = await api.replies(ADMIN)
         await asyncio.sleep(0.05)
-    assert [r.params["text"] for r in refusals] == [tg.REFUSAL] * 3
-    assert len(api.sent(-999)) == 1
+    # One refusal per stranger and chat: the second private message and the unaddressed one get silence.
+    assert [r.params["text"] for r in refusals] == [tg.REFUSAL] * 2
+    assert len(api.sent(OTHER)) == 1 and len(api.sent(-999)) == 1
     assert "Fredville" in allowed.params["text"] and "Fredville" in admin.params["text"]
+
+
+async def test_strangers_get_one_refusal_each_then_silence(api: BotApi, corpus: Path) -> None:
+    strangers = [3001, 3002, 3003]
+    async with running(make_settings(api, corpus, allowed_user_ids=frozenset({USER}))):
+        for _ in range(20):
+            for stranger in strangers:
+                api.message(QUESTION, user_id=stranger)
+        api.message(QUESTION)
+        [allowed] = await api.replies(USER, timeout=10)
+        await api.until(lambda: all(api.sent(s) for s in strangers))
+        await asyncio.sleep(0.3)  # room for any extra refusal to show up
+    assert "Fredville" in allowed.params["text"]
+    assert {s: api.texts(s) for s in strangers} == {s: [tg.REFUSAL] for s in strangers}
+
+
+async def test_refusal_comes_again_once_the_period_has_passed(api: BotApi, corpus: Path) -> None:
+    settings = make_settings(api, corpus, allowed_user_ids=frozenset({USER}), user_rate_period=1.0)
+    async with running(settings):
+        api.message(QUESTION, user_id=OTHER)
+        api.message(QUESTION, user_id=OTHER)
+        await api.replies(OTHER)
+        await asyncio.sleep(1.1)
+        api.message(QUESTION, user_id=OTHER)
+        await api.replies(OTHER, 2)
+        await asyncio.sleep(0.1)
+    assert api.texts(OTHER) == [tg.REFUSAL, tg.REFUSAL]
+
+
+@pytest.mark.parametrize(
+    ("status", "fields", "allowed"),
+    [
+        ("member", {}, True),
+        ("administrator", {}, True),
+        ("creator", {}, True),
+        ("restricted", {"is_member": True}, True),
+        ("restricted", {"is_member": False}, False),
+        ("left", {}, False),
+        ("kicked", {}, False),
+    ],
+    ids=["member", "administrator", "creator", "restricted-member", "restricted-gone", "left", "kicked"],
+)
+async def test_members_of_allowed_chats_may_ask_in_private(
+    api: BotApi, corpus: Path, status: str, fields: dict[str, Any], allowed: bool
+) -> None:
+    api.member(GROUP, OTHER, status, **fields)
+    async with running(make_settings(api, corpus, allowed_chat_ids=frozenset({GROUP}))):
+        api.message(QUESTION, user_id=OTHER)
+        [reply] = await api.replies(OTHER)
+    assert ("Fredville" in reply.params["text"]) is allowed
+    assert (reply.params["text"] == tg.REFUSAL) is not allowed
+    [check] = api.calls_to("getChatMember")
+    assert check.params == {"chat_id": GROUP, "user_id": OTHER}
+
+
+async def test_membership_is_looked_up_once_and_remembered(api: BotApi, corpus: Path) -> None:
+    api.member(GROUP, OTHER, "member")
+    async with running(make_settings(api, corpus, allowed_chat_ids=frozenset({GROUP}))):
+        for question in (QUESTION, "Who founded Fredville?", "What is the national animal of Freedonia?"):
+            api.message(question, user_id=OTHER)
+        await api.replies(OTHER, 3)
+        api.message(QUESTION, user_id=OTHER)
+        await api.replies(OTHER, 4)
+    assert len(api.calls_to("getChatMember", ok_only=False)) == 1
+    assert tg.REFUSAL not in api.texts(OTHER)
+
+
+async def test_membership_lookup_failing_refuses_and_logs(
+    api: BotApi, corpus: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The bot was removed from the allowed group: Telegram will not say who is in it.
+    api.fail("getChatMember", 1, 400, "Bad Request: member list is inaccessible")
+    async with running(make_settings(api, corpus, allowed_chat_ids=frozenset({GROUP}))):
+        api.message(QUESTION, user_id=OTHER)
+        [reply] = await api.replies(OTHER)
+    assert reply.params["text"] == tg.REFUSAL
+    assert any(r.levelno == logging.WARNING and "member list is inaccessible" in r.getMessage().lower() for r in caplog.records)
 
 
 async def test_flooding_user_is_slowed_down_and_others_still_answered(api: BotApi, corpus: Path) -> None:
@@ -445,6 +656,89 @@ async def test_flood_wait_429_is_honoured_and_message_retried(api: BotApi, state
     assert "Fredville" in reply.params["text"]
 
 
+QUESTION = "What is the capital of Freedonia?"
+
+
+@pytest.mark.parametrize(
+    ("fail", "failures"),
+    [
+        (lambda api: api.fail("sendMessage", 1, 500, "Internal Server Error"), 1),
+        (lambda api: api.fail("sendMessage", 3, 502, "Bad Gateway"), 3),
+        (lambda api: api.drop("sendMessage", 2), 2),
+    ],
+    ids=["one-500", "three-502", "connection-dropped"],
+)
+async def test_transient_send_failures_are_retried_with_backoff(
+    api: BotApi, corpus: Path, fail: Any, failures: int
+) -> None:
+    delivery, pauses = fast_delivery()
+    async with running(make_settings(api, corpus), delivery):
+        fail(api)
+        api.message(QUESTION)
+        [reply] = await api.replies(USER)
+    assert "Fredville" in reply.params["text"]
+    assert len(api.calls_to("sendMessage", ok_only=False)) == failures + 1
+    assert pauses == list(tg.SEND_BACKOFF[:failures])
+
+
+async def test_send_gives_up_after_bounded_retries_without_apologising(
+    api: BotApi, corpus: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    delivery, pauses = fast_delivery()
+    async with running(make_settings(api, corpus), delivery):
+        api.fail("sendMessage", 100, 502, "Bad Gateway")
+        api.message(QUESTION)
+        await api.until(lambda: any("Gave up sending" in r.getMessage() for r in caplog.records))
+        await asyncio.sleep(0.1)
+    # The answer was tried once and retried after each pause; no "something went wrong" followed it.
+    assert len(api.calls_to("sendMessage", ok_only=False)) == 1 + len(tg.SEND_BACKOFF)
+    assert pauses == list(tg.SEND_BACKOFF)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_flood_waits_are_honoured_beyond_five_in_a_row(api: BotApi, corpus: Path) -> None:
+    delivery, pauses = fast_delivery()
+    async with running(make_settings(api, corpus), delivery):
+        api.fail("sendMessage", 8, 429, "Too Many Requests: retry after 7", retry_after=7)
+        api.message(QUESTION)
+        [reply] = await api.replies(USER)
+    assert "Fredville" in reply.params["text"]
+    assert len(pauses) == 8 and all(7 <= pause < 8 for pause in pauses)
+
+
+async def test_flood_wait_past_the_budget_is_given_up(
+    api: BotApi, corpus: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    delivery, pauses = fast_delivery()
+    async with running(make_settings(api, corpus), delivery):
+        api.fail("sendMessage", 1, 429, "Too Many Requests: retry after 86400", retry_after=86400)
+        api.message(QUESTION)
+        await api.until(lambda: any("giving up" in r.getMessage() for r in caplog.records))
+        await asyncio.sleep(0.1)
+    assert pauses == [] and len(api.calls_to("sendMessage", ok_only=False)) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "description"),
+    [(403, "Forbidden: bot was blocked by the user"), (400, "Bad Request: chat not found")],
+    ids=["blocked", "chat-not-found"],
+)
+async def test_undeliverable_chat_is_logged_not_retried_and_not_apologised_to(
+    api: BotApi, corpus: Path, caplog: pytest.LogCaptureFixture, code: int, description: str
+) -> None:
+    delivery, pauses = fast_delivery()
+    async with running(make_settings(api, corpus), delivery):
+        api.fail("sendMessage", 1, code, description)
+        api.message(QUESTION)
+        why = description.split(": ", 1)[1].lower()  # PTB drops the "Bad Request: " prefix
+        await api.until(lambda: [r for r in caplog.records if why in r.getMessage().lower()])
+        await asyncio.sleep(0.1)
+    [record] = [r for r in caplog.records if why in r.getMessage().lower()]
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert len(api.calls_to("sendMessage", ok_only=False)) == 1 and pauses == []
+    assert tg.SOMETHING_WRONG not in api.texts()
+
+
 async def test_getupdates_server_errors_are_survived(api: BotApi, corpus: Path) -> None:
     api.fail("getUpdates", 2, 502, "Bad Gateway")
     async with running(make_settings(api, corpus)):
@@ -454,6 +748,20 @@ async def test_getupdates_server_errors_are_survived(api: BotApi, corpus: Path) 
     assert len(failed) == 2
     assert failed[1].at - failed[0].at >= 0.9  # backed off rather than hammering the API
     assert "Fredville" in reply.params["text"]
+
+
+async def test_polling_failure_is_logged_as_one_warning_line_with_the_pause(
+    api: BotApi, corpus: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.fail("getUpdates", 1, 502, "Bad Gateway")
+    with caplog.at_level(logging.DEBUG):
+        async with running(make_settings(api, corpus)):
+            api.message(QUESTION)
+            await api.replies(USER, timeout=10)
+    # (httpx and httpcore mention the 502 too, at DEBUG and INFO: `citebot run` keeps those quiet.)
+    [failure] = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert (failure.name, failure.levelno, failure.exc_info) == ("bot.telegram", logging.WARNING, None)
+    assert failure.getMessage() == "Polling Telegram failed (Bad Gateway); retrying in 1 s"
 
 
 async def test_updates_pending_before_start_are_answered(api: BotApi, corpus: Path) -> None:
@@ -520,6 +828,84 @@ def test_run_answers_pending_updates_and_stops_cleanly_without_leaking_token(
     assert "Fredville" in reply.params["text"]
     assert "DEBUG" in output and "Internal Server Error" in output
     assert TOKEN not in output and TOKEN.split(":")[1] not in output
+
+
+class Output:
+    """What a process prints, read by a thread so a test can wait for a line while the process runs."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self.lines.extend, args=(process.stdout,), daemon=True)
+        self._reader.start()
+
+    def wait_for(self, text: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in list(self.lines)):
+            assert time.monotonic() < deadline, f"no {text!r} in:\n{self.text()}"
+            time.sleep(0.02)
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+def test_sighup_reloads_the_documents_and_the_bot_keeps_running(api: BotApi, corpus: Path) -> None:
+    process = start_process(api, corpus)
+    output = Output(process)
+    try:
+        api.wait_for(lambda: api.calls_to("getUpdates"), timeout=20)
+        (corpus / "lighthouse.txt").write_text("The Zork lighthouse keeper is named Ada Quill.", encoding="utf-8")
+        process.send_signal(signal.SIGHUP)
+        output.wait_for(f"Reloaded {len(DOCUMENTS) + 1} documents")
+        api.message("Who is the Zork lighthouse keeper?")
+        [reply] = api.wait_for(lambda: api.sent(USER), timeout=10)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0, output.text()
+    finally:
+        process.kill()
+    assert "Ada Quill" in reply.params["text"]
+
+
+def test_sighup_with_an_unusable_corpus_keeps_the_old_documents(api: BotApi, corpus: Path) -> None:
+    process = start_process(api, corpus)
+    output = Output(process)
+    try:
+        api.wait_for(lambda: api.calls_to("getUpdates"), timeout=20)
+        for path in corpus.rglob("*.*"):
+            path.unlink()
+        process.send_signal(signal.SIGHUP)
+        output.wait_for("Reload failed, keeping the previous library")
+        api.message(QUESTION)
+        [reply] = api.wait_for(lambda: api.sent(USER), timeout=10)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0, output.text()
+    finally:
+        process.kill()
+    assert "Fredville" in reply.params["text"]
+
+
+@pytest.mark.parametrize(("send_wait", "delivered"), [(4, True), (60, False)], ids=["answer-sent", "answer-dropped"])
+def test_sigterm_during_flood_waits_stops_within_ten_seconds(
+    api: BotApi, corpus: Path, send_wait: int, delivered: bool
+) -> None:
+    api.message(QUESTION)
+    api.fail("sendMessage", 1, 429, f"Too Many Requests: retry after {send_wait}", retry_after=send_wait)
+    process = start_process(api, corpus)
+    output = Output(process)
+    try:
+        # The answer is computed and waiting out its flood control when polling hits one of a minute.
+        api.wait_for(lambda: api.calls_to("sendMessage", ok_only=False), timeout=20)
+        api.fail("getUpdates", 1, 429, "Too Many Requests: retry after 60", retry_after=60)
+        api.wait_for(lambda: [c for c in api.calls_to("getUpdates", ok_only=False) if c.status == 429])
+        asked = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=15)
+        took = time.monotonic() - asked
+    finally:
+        process.kill()
+    assert code == 0, output.text()
+    assert took < 10, output.text()
+    # An answer whose flood wait ends within the grace is sent; one that would take a minute is dropped.
+    assert bool(api.sent(USER)) is delivered, output.text()
 
 
 def test_run_without_token_explains_and_fails(api: BotApi, corpus: Path) -> None:
