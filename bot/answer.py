@@ -79,6 +79,7 @@ class Quote:
     document: Document
     position: int
     context: str | None = None
+    page: int | None = None  # the page the sentence is on, for documents with pages
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,10 @@ def answer(
             shown.add(hit.sentence.id - 1)
             seen.add(" ".join(context.casefold().split()))
         quotes.append(
-            Quote(hit.sentence.text, sources.index(document) + 1, hit.score, document, hit.sentence.position, context)
+            Quote(
+                hit.sentence.text, sources.index(document) + 1, hit.score, document, hit.sentence.position, context,
+                hit.sentence.page,
+            )
         )
     # The quotes' own spellings of the question's terms ("approved" for "approve"), for highlighting.
     wanted = set(terms)

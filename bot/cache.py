@@ -26,13 +26,13 @@ from bot.text import AnalyzedDocument
 log = logging.getLogger(__name__)
 
 MAGIC = b"CITEBOT\x00"
-VERSION = 1
+VERSION = 2
 SUFFIX = ".cba"
 PREAMBLE = struct.Struct("<8sII")
 INT32 = np.dtype("<i4")
 # Headers are a few hundred bytes; anything far larger is not ours.
 MAX_HEADER = 1 << 20
-ARRAYS = ("ends", "lengths", "rows", "columns", "counts")
+ARRAYS = ("ends", "lengths", "rows", "columns", "counts", "pages")
 TEXTS = ("sentences", "terms", "title_terms")
 # Terms are runs of word characters, so a newline can never occur inside one.
 TERM_SEPARATOR = "\n"
@@ -67,6 +67,7 @@ def encode(analyzed: AnalyzedDocument, key: str, digest: str) -> bytes:
         "rows": np.asarray(analyzed.rows).astype(INT32),
         "columns": np.asarray(analyzed.columns).astype(INT32),
         "counts": np.asarray(analyzed.counts).astype(INT32),
+        "pages": np.asarray(analyzed.pages).astype(INT32),
     }
     parts = [texts[name] for name in TEXTS] + [arrays[name].tobytes() for name in ARRAYS]
     payload = b"".join(parts)
@@ -140,6 +141,7 @@ def _assemble(document: Document, texts: dict[str, str], arrays: dict[str, np.nd
     n, pairs = len(ends), len(arrays["rows"])
     if (
         len(arrays["lengths"]) != n
+        or len(arrays["pages"]) not in (0, n)
         or len(arrays["columns"]) != pairs
         or len(arrays["counts"]) != pairs
         or (n and (int(ends[-1]) != len(joined) or np.any(np.diff(ends) < 0) or ends[0] < 0))
@@ -158,6 +160,7 @@ def _assemble(document: Document, texts: dict[str, str], arrays: dict[str, np.nd
         columns=arrays["columns"],
         counts=arrays["counts"],
         title_terms=_split_terms(texts["title_terms"]),
+        pages=arrays["pages"],
     )
 
 

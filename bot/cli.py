@@ -10,8 +10,9 @@ import logging
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from bot.answer import answer
 from bot.config import DeprecatedSetting, Settings, SettingsError, load_settings
@@ -117,6 +118,7 @@ def check(settings: Settings) -> int:
     library = load_library(settings.corpus_dir, settings.cache_dir, **settings.loader_options())
     print(f"corpus:    {escaped(str(settings.corpus_dir))}")
     print(f"documents: {len(library.documents)}")
+    print(f"formats:   {format_counts(library)}")
     print(f"sentences: {library.sentence_count}")
     print(f"time:      {library.build_seconds:.2f} s")
     skipped = [s for s in library.skipped if not s.kept]
@@ -130,6 +132,12 @@ def check(settings: Settings) -> int:
         for item in warned:
             print(f"  {escaped(item.path)}: {escaped(item.reason)}")
     return 0
+
+
+def format_counts(library: Library) -> str:
+    """How many documents of each format were read: `html 3, pdf 2, txt 1`."""
+    counts = Counter(PurePosixPath(d.path).suffix.lower().lstrip(".") or "(none)" for d in library.documents)
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
 
 
 def evaluate(settings: Settings, args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import frontmatter
 import yaml
 
 
-SUFFIXES = (".txt", ".md")
+SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".epub", ".odt")
 # Scrapers leave a first line like " date 2025-06-01 Images | primeminister.kz": a date, a section, a site.
 SCRAPED_HEADER = re.compile(r"^\s*date\s+(?P<date>\d{4}-\d{2}-\d{2})\b(?P<section>[^|\n]*)\|\s*(?P<site>[^\s|]+)\s*$")
 # A heading line, its title taken whole and trimmed in Python: a pattern that backtracks over the spaces before an
@@ -41,6 +41,8 @@ class Document:
     source: str | None = None
     date: str | None = None
     url: str | None = None
+    pages: tuple[int, ...] = ()  # offset in `text` where each page starts; empty for formats without pages
+    language: str | None = None
 
 
 @dataclass(frozen=True)

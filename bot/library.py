@@ -21,6 +21,7 @@ class Sentence:
     document: Document
     position: int
     text: str
+    page: int | None = None  # the page it starts on, for documents with pages
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,11 @@ class Entry:
     """A document as the library holds it, keyed by the file it came from."""
 
     digest: str
-    stamp: tuple[int, int]  # (size, mtime_ns) of the file: unchanged, it is not even read again
+    stamp: tuple[int, ...]  # (size, mtime_ns) of the file and of its sidecar: unchanged, it is not read again
     document: Document  # without its text: the sentences hold it, and the corpus twice in memory is waste
     sentences: Sequence[str]  # a tuple, or the snapshot's texts decoded on demand
     note: Skipped | None = None
+    pages: np.ndarray | None = None  # int32 page of each sentence, for documents with pages
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,7 +57,7 @@ class Counts:
 
 
 def make_entry(
-    digest: str, stamp: tuple[int, int], analyzed: AnalyzedDocument, vocabulary: dict[str, int], note: Skipped | None
+    digest: str, stamp: tuple[int, ...], analyzed: AnalyzedDocument, vocabulary: dict[str, int], note: Skipped | None
 ) -> tuple[Entry, Counts]:
     """Map a document's analysis onto the library's term ids (adding new terms) and count it as a passage."""
     words = analyzed.terms + analyzed.title_terms
@@ -68,7 +70,8 @@ def make_entry(
     every = np.concatenate([columns, ids[len(analyzed.terms) :]])
     weights = np.concatenate([analyzed.counts, np.ones(len(analyzed.title_terms), dtype=np.int32)])
     passage_terms, inverse = np.unique(every, return_inverse=True)
-    entry = Entry(digest, stamp, untexted(analyzed.document), analyzed.sentences, note)
+    pages = analyzed.pages if len(analyzed.pages) else None
+    entry = Entry(digest, stamp, untexted(analyzed.document), analyzed.sentences, note, pages)
     counts = Counts(
         lengths=analyzed.lengths,
         rows=analyzed.rows,
@@ -225,7 +228,8 @@ class Library:
         """The sentence with this id."""
         number, position = self.locate(sentence_id)
         entry = self.entries[number]
-        return Sentence(sentence_id, entry.document, position, entry.sentences[position])
+        page = int(entry.pages[position]) if entry.pages is not None else None
+        return Sentence(sentence_id, entry.document, position, entry.sentences[position], page)
 
     def sentence_ids(self, number: int) -> range:
         """Ids of all sentences of a document."""

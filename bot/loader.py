@@ -16,7 +16,10 @@ from pathlib import Path
 
 from bot import snapshot as snapshots
 from bot.cache import AnalysisCache
-from bot.corpus import CorpusError, Document, Skipped, corpus_paths, parse_file
+from bot.corpus import (
+    SUFFIXES, CorpusError, Document, Skipped, corpus_paths, parse_file, title_from_path, title_from_text,
+)
+from bot.extractors import EXTRACTOR_VERSION, SIDECAR_SUFFIX, Sandbox, Unreadable, format_of, with_sidecar
 from bot.library import Entry, Library, Postings, make_entry, untexted
 from bot.text import AnalyzedDocument, Analyzer, analyze
 
@@ -36,9 +39,13 @@ def corpus_cache_folder(cache_dir: Path, corpus_dir: Path) -> Path:
     return cache_dir / f"corpus-{name}"
 
 
-def digest(data: bytes, analyzer: Analyzer) -> str:
-    """Content hash of a file, salted with the analyzer's settings."""
-    return hashlib.blake2b(data, digest_size=16, key=analyzer.key.encode()[:64]).hexdigest()
+def digest(data: bytes, analyzer: Analyzer, sidecar: bytes | None = None, extracted: bool = False) -> str:
+    """Content hash of a file and its sidecar, salted with the analyzer's settings (and the extractor's version)."""
+    salt = f"{analyzer.key}:x{EXTRACTOR_VERSION}" if extracted else analyzer.key
+    hashed = hashlib.blake2b(data, digest_size=16, key=salt.encode()[:64])
+    if sidecar is not None:
+        hashed.update(b"\x00sidecar\x00" + len(sidecar).to_bytes(8, "little") + sidecar)
+    return hashed.hexdigest()
 
 
 def _analyze_all(documents: list[Document], analyzer: Analyzer, workers: int) -> Iterator[AnalyzedDocument]:
@@ -60,7 +67,7 @@ class _Pending:
     """A file to add: its key, and its document (with text only while it still has to be analyzed)."""
 
     key: str
-    stamp: tuple[int, int]
+    stamp: tuple[int, ...]
     file: Path
     document: Document
     note: Skipped | None
@@ -95,14 +102,17 @@ def load_library(
     if previous is None and snapshot:
         previous = _mapped(cache_folder, analyzer)
     skipped: list[Skipped] = []
-    items = scan(root, analyzer, cache, previous, skipped, int(max_file_mb * 2**20))
-    if previous is not None and _unchanged(items, previous):
-        library = Library(items, analyzer, previous.vocabulary, previous.sentences, previous.passages, skipped)  # type: ignore[arg-type]
-        _report(skipped)
-    else:
-        library = _build(root, items, analyzer, cache, previous, workers, skipped, progress)
-        if snapshot and cache.writable:
-            (snapshots.write_in_background if background else snapshots.write)(library, cache_folder)
+    # One worker process reads every PDF, page and office file, so no hostile file can hang or crash the load.
+    with Sandbox() as sandbox:
+        items = scan(root, analyzer, cache, previous, skipped, sandbox, int(max_file_mb * 2**20))
+        changed = previous is None or not _unchanged(items, previous)
+        if not changed:
+            library = Library(items, analyzer, previous.vocabulary, previous.sentences, previous.passages, skipped)  # type: ignore[arg-type,union-attr]
+            _report(skipped)
+        else:
+            library = _build(root, items, analyzer, cache, previous, workers, skipped, progress, sandbox)
+    if changed and snapshot and cache.writable:
+        (snapshots.write_in_background if background else snapshots.write)(library, cache_folder)
     library.build_seconds = time.perf_counter() - started
     return library
 
@@ -116,14 +126,15 @@ def _build(
     workers: int,
     skipped: list[Skipped],
     progress: Callable[[str], None] | None,
+    sandbox: Sandbox,
 ) -> Library:
     """Count what changed into new postings and build (or update `previous` into) a Library."""
     vocabulary = dict(previous.vocabulary) if previous is not None else {}
-    entries, postings = count(items, analyzer, cache, vocabulary, workers, skipped, progress)
+    entries, postings = count(items, analyzer, cache, vocabulary, workers, skipped, progress, sandbox=sandbox)
     del items
     _report(skipped)
     if not entries:
-        reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped) or "no .txt or .md files"
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped) or f"no {', '.join(SUFFIXES)} files"
         raise CorpusError(f"no usable document in {root}: {reasons}")
     _tidy(cache, entries, previous)
     if previous is not None:
@@ -159,6 +170,7 @@ def scan(
     cache: AnalysisCache,
     previous: Library | None,
     skipped: list[Skipped],
+    sandbox: Sandbox,
     max_bytes: int = MAX_FILE_MB * 2**20,
 ) -> list[Entry | _Pending]:
     """The corpus's files in order: entries of `previous` that did not change, and files still to add."""
@@ -169,7 +181,7 @@ def scan(
     for relative, file in found:
         entry = known.get(relative)
         try:
-            stamp = _stamp(file)
+            stamp = _stamp(file) + _sidecar_stamp(relative, file)
             if entry is not None and entry.stamp == stamp:
                 # Same size and modification time: the file was not touched, so it is not read again.
                 items.append(entry)
@@ -177,15 +189,15 @@ def scan(
             if stamp[0] > max_bytes:
                 skipped.append(Skipped(relative, f"too large: {stamp[0] / 2**20:,.1f} MB, over the {max_bytes / 2**20:g} MB limit"))
                 continue
-            data, stamp = read_whole(file)
+            data, sidecar, stamp = _read(relative, file)
         except (OSError, FileChanging) as exc:
             skipped.append(_unreadable(relative, exc))
             continue
-        key = digest(data, analyzer)
+        key = digest(data, analyzer, sidecar, extracted=format_of(relative) is not None)
         if entry is not None and entry.digest == key:
             items.append(dataclasses.replace(entry, stamp=stamp))
             continue
-        document, note = parse_file(relative, data)
+        document, note = read_document(relative, data, sidecar, sandbox)
         if document is None:
             skipped.append(note)  # type: ignore[arg-type]
             continue
@@ -203,6 +215,8 @@ def count(
     workers: int,
     skipped: list[Skipped],
     progress: Callable[[str], None] | None = None,
+    *,
+    sandbox: Sandbox,
 ) -> tuple[list[Entry], Postings]:
     """Analyze (or take from the cache) each file to add, counting its terms into new postings as it comes."""
     fresh = [item.document for item in items if isinstance(item, _Pending) and not item.cached]
@@ -218,7 +232,7 @@ def count(
             analyzed = next(analyzed_in_order) if not item.cached else cache.load(item.key, item.document)
             if analyzed is None:
                 # The cache file could not be trusted: analyze the file after all, and cache it anew.
-                item = _reread(item, analyzer, skipped)
+                item = _reread(item, analyzer, skipped, sandbox)
                 if item is None:
                     continue
                 analyzed = analyze(item.document, analyzer)
@@ -260,12 +274,12 @@ class FileChanging(Exception):
     """A file whose size or modification time moved while it was read: what was read may be torn."""
 
 
-def _stamp(file: str | Path) -> tuple[int, int]:
+def _stamp(file: str | Path) -> tuple[int, ...]:
     info = os.stat(file)
     return info.st_size, info.st_mtime_ns
 
 
-def read_whole(file: str | Path, tries: int = READ_TRIES) -> tuple[bytes, tuple[int, int]]:
+def read_whole(file: str | Path, tries: int = READ_TRIES) -> tuple[bytes, tuple[int, ...]]:
     """A file's bytes and the (size, mtime) they were read at; raise FileChanging if it never holds still."""
     for _ in range(tries):
         before = _stamp(file)
@@ -286,21 +300,75 @@ def _read_regular(file: str | Path) -> bytes:
         return handle.read()
 
 
-def _reread(item: _Pending, analyzer: Analyzer, skipped: list[Skipped]) -> _Pending | None:
+def _reread(item: _Pending, analyzer: Analyzer, skipped: list[Skipped], sandbox: Sandbox) -> _Pending | None:
     """The pending file read afresh, keyed by the digest of exactly the bytes read now, or None if unusable.
 
     The file may have changed since it was hashed; analysing the new bytes under the old digest would
     file text under content it is not, and a later load of the old content would quote it.
     """
+    relative = item.document.path
     try:
-        data, stamp = read_whole(item.file)
+        data, sidecar, stamp = _read(relative, item.file)
     except (OSError, FileChanging) as exc:
-        skipped.append(_unreadable(item.document.path, exc))
+        skipped.append(_unreadable(relative, exc))
         return None
-    document, note = parse_file(item.document.path, data)
+    document, note = read_document(relative, data, sidecar, sandbox)
     if document is None:
         skipped.append(note)  # type: ignore[arg-type]
         return None
-    return _Pending(digest(data, analyzer), stamp, item.file, document, note, cached=False)
+    key = digest(data, analyzer, sidecar, extracted=format_of(relative) is not None)
+    return _Pending(key, stamp, item.file, document, note, cached=False)
+
+
+def _sidecar_path(relative: str, file: str | Path) -> str | None:
+    """Where the metadata sidecar of an extracted file would be (`report.pdf.yml`); text files have front matter."""
+    return f"{file}{SIDECAR_SUFFIX}" if format_of(relative) is not None else None
+
+
+def _sidecar_stamp(relative: str, file: str | Path) -> tuple[int, ...]:
+    sidecar = _sidecar_path(relative, file)
+    try:
+        return _stamp(sidecar) if sidecar is not None else ()
+    except FileNotFoundError:
+        return ()
+
+
+def _read(relative: str, file: str | Path) -> tuple[bytes, bytes | None, tuple[int, ...]]:
+    """A file's bytes, its sidecar's bytes (None without one), and the stamp of both as read."""
+    data, stamp = read_whole(file)
+    sidecar = _sidecar_path(relative, file)
+    if sidecar is None:
+        return data, None, stamp
+    try:
+        extra, extra_stamp = read_whole(sidecar)
+    except FileNotFoundError:
+        return data, None, stamp
+    return data, extra, stamp + extra_stamp
+
+
+def read_document(
+    relative: str, data: bytes, sidecar: bytes | None, sandbox: Sandbox
+) -> tuple[Document | None, Skipped | None]:
+    """A file's Document: text files parsed here, every other format extracted in the sandbox's worker."""
+    kind = format_of(relative)
+    if kind is None:
+        return parse_file(relative, data)
+    try:
+        extracted = sandbox.extract(kind, data)
+    except Unreadable as exc:
+        return None, Skipped(relative, str(exc))
+    if sidecar is not None:
+        extracted = with_sidecar(extracted, sidecar)
+    document = Document(
+        path=relative,
+        title=extracted.title or title_from_text(extracted.text) or title_from_path(relative),
+        text=extracted.text,
+        source=extracted.source,
+        date=extracted.date,
+        url=extracted.url,
+        pages=extracted.pages,
+        language=extracted.language,
+    )
+    return document, Skipped(relative, extracted.warning, kept=True) if extracted.warning else None
 
 

@@ -85,24 +85,33 @@ def _short(text: str, chars: int) -> str:
     return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
-def _details(document: Document) -> list[str]:
-    return [_short(part, DETAIL_CHARS) for part in (document.source, document.date) if part]
+def pages_label(pages: Iterable[int]) -> str | None:
+    """The pages a citation points at: `p. 14`, `pp. 3, 14`, or None for a document without pages."""
+    numbers = sorted(set(pages))
+    if not numbers:
+        return None
+    return f"p. {numbers[0]}" if len(numbers) == 1 else "pp. " + ", ".join(map(str, numbers))
 
 
-def source_line(number: int, document: Document, title_chars: int = TITLE_CHARS) -> str:
-    """A plain citation line: `[1] Title — source, date — url`."""
-    details = ", ".join(_details(document))
+def _details(document: Document, pages: Iterable[int] = ()) -> list[str]:
+    label = pages_label(pages)
+    return [_short(part, DETAIL_CHARS) for part in (document.source, document.date, label) if part]
+
+
+def source_line(number: int, document: Document, title_chars: int = TITLE_CHARS, pages: Iterable[int] = ()) -> str:
+    """A plain citation line: `[1] Title — source, date, p. 14 — url`."""
+    details = ", ".join(_details(document, pages))
     line = f"[{number}] {_short(document.title, title_chars)}" + (f" — {details}" if details else "")
     return line + (f" — {_short(document.url, URL_CHARS)}" if document.url else "")
 
 
-def source_html(number: int, document: Document, title_chars: int = TITLE_CHARS) -> str:
+def source_html(number: int, document: Document, title_chars: int = TITLE_CHARS, pages: Iterable[int] = ()) -> str:
     """An HTML citation line, the title linked to the document's url when it has one."""
     title = html.escape(_short(document.title, title_chars), quote=False)
     url = document.url or ""
     if url.startswith(("http://", "https://")) and len(url) <= URL_CHARS:
         title = f'<a href="{html.escape(url, quote=True)}">{title}</a>'
-    details = ", ".join(html.escape(part, quote=False) for part in _details(document))
+    details = ", ".join(html.escape(part, quote=False) for part in _details(document, pages))
     return f"[{number}] {title}" + (f" — {details}" if details else "")
 
 
@@ -128,10 +137,10 @@ def _fits(chunk: Chunk, limit: int) -> bool:
     return length(chunk.html) <= limit and length(chunk.plain) <= limit
 
 
-def _source(number: int, document: Document, limit: int) -> Chunk:
+def _source(number: int, document: Document, limit: int, pages: tuple[int, ...] = ()) -> Chunk:
     # Long metadata is shortened until the line fits; at worst only the number and a short title remain.
     for chars in (TITLE_CHARS, 60, 20):
-        line = Chunk(source_html(number, document, chars), source_line(number, document, chars))
+        line = Chunk(source_html(number, document, chars, pages), source_line(number, document, chars, pages))
         if _fits(line, limit):
             return line
     title = _short(document.title, 20)
@@ -175,10 +184,15 @@ def chunks(answer: Answer, limit: int = TELEGRAM_LIMIT) -> list[Chunk]:
     blocks = [block for quote in answer.quotes for block in _quote(quote, limit, bold)]
     heading = Chunk("<b>Sources</b>", "Sources:")
     room = limit - max(length(heading.html), length(heading.plain)) - 1
-    lines = [_source(n, d, room) for n, d in enumerate(answer.sources, 1)]
+    lines = [_source(n, d, room, _cited_pages(answer, n)) for n, d in enumerate(answer.sources, 1)]
     first = Chunk(f"{heading.html}\n{lines[0].html}", f"{heading.plain}\n{lines[0].plain}")
     sources = _pack([first, *lines[1:]], limit, "\n")
     return _pack(blocks + sources, limit)
+
+
+def _cited_pages(answer: Answer, citation: int) -> tuple[int, ...]:
+    """The pages of a source that the answer quotes."""
+    return tuple(q.page for q in answer.quotes if q.citation == citation and q.page is not None)
 
 
 def html_messages(answer: Answer, limit: int = TELEGRAM_LIMIT) -> list[str]:
@@ -236,11 +250,14 @@ def as_json(answer: Answer) -> dict[str, object]:
         "question": answer.question,
         "answered": answer.answered,
         "confidence": round(answer.confidence, 4),
-        "answer": [{"text": q.text, "citation": q.citation, "context": q.context, **cite(q.document)} for q in answer.quotes],
+        "answer": [
+            {"text": q.text, "citation": q.citation, "context": q.context, "page": q.page, **cite(q.document)}
+            for q in answer.quotes
+        ],
         "sources": [{"citation": n, **cite(d)} for n, d in enumerate(answer.sources, 1)],
         "results": [
             {"text": hit.sentence.text, "score": round(hit.score, 6), "position": hit.sentence.position,
-             **cite(hit.sentence.document)}
+             "page": hit.sentence.page, **cite(hit.sentence.document)}
             for hit in answer.results
         ],
         "took_ms": round(answer.took_ms, 3),

@@ -6,7 +6,7 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import sentencex
@@ -114,6 +114,7 @@ class AnalyzedDocument:
     columns: np.ndarray  # ... the term's position in `terms` (int32)
     counts: np.ndarray  # ... how often the term occurs in the sentence (int32)
     title_terms: tuple[str, ...] = ()
+    pages: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # page of each sentence, if any
 
 
 def count_terms(sentence_terms: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -145,4 +146,28 @@ def analyze(document: Document, analyzer: Analyzer) -> AnalyzedDocument:
         columns=columns,
         counts=counts,
         title_terms=tuple(analyzer.terms(document.title)),
+        pages=sentence_pages(document.text, sentences, document.pages),
     )
+
+
+def sentence_pages(text: str, sentences: Sequence[str], pages: Sequence[int]) -> np.ndarray:
+    """The 1-based page on which each sentence starts (int32), or an empty array for a text without pages.
+
+    Sentences are found again in the text by their first word, walking forward: a sentence is never
+    shorter in the text than as a sentence (joining lines and dropping markup only remove characters),
+    so the next one starts no earlier than this one's start plus its length.
+    """
+    if not pages:
+        return np.zeros(0, dtype=np.int32)
+    starts = np.asarray(pages, dtype=np.int64)
+    found = np.zeros(len(sentences), dtype=np.int64)
+    cursor = 0
+    for i, sentence in enumerate(sentences):
+        first = sentence.split(None, 1)[0] if sentence.strip() else ""
+        at = text.find(first, cursor) if first else -1
+        if at >= 0:
+            found[i] = at
+            cursor = at + len(sentence)
+        else:
+            found[i] = cursor
+    return np.maximum(np.searchsorted(starts, found, side="right"), 1).astype(np.int32)

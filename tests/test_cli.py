@@ -161,7 +161,7 @@ def test_check_reports_documents_sentences_and_skipped(capsys: pytest.CaptureFix
     ("make", "message"),
     [
         (lambda tmp: tmp / "missing", "does not exist"),
-        (lambda tmp: write_files(tmp / "empty", {}), "no .txt or .md files"),
+        (lambda tmp: write_files(tmp / "empty", {}), "no .txt, .md, .html"),
         (lambda tmp: write_files(tmp / "bad", {"a.txt": b"", "b.md": b"\x00\x01"}), "a.txt: empty file"),
     ],
     ids=["missing", "empty", "all-bad"],

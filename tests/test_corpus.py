@@ -261,8 +261,8 @@ def test_document_paths_are_relative_to_the_corpus(build: Build) -> None:
     ("make", "message"),
     [
         (lambda tmp: tmp / "nowhere", "does not exist"),
-        (lambda tmp: write_files(tmp / "empty", {}), "no .txt or .md files"),
-        (lambda tmp: write_files(tmp / "other", {"a.pdf": "x", "b.docx": "y", ".c.txt": "z"}), "no .txt or .md files"),
+        (lambda tmp: write_files(tmp / "empty", {}), "no .txt, .md, .html"),
+        (lambda tmp: write_files(tmp / "other", {"a.rtf": "x", "b.xlsx": "y", ".c.txt": "z"}), "no .txt, .md, .html"),
         (lambda tmp: write_files(tmp, {"file.txt": "x"}) / "file.txt", "not a folder"),
     ],
     ids=["missing", "empty", "no-documents", "a-file"],
