@@ -13,7 +13,6 @@ import json
 import multiprocessing
 import posixpath
 import re
-import statistics
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -289,8 +288,10 @@ def _edge_key(line: str) -> str:
 
 
 def _edges(lines: list[str]) -> tuple[list[int], list[int]]:
+    """Where a page's running lines could be: its first and last lines, never the body of a short page."""
     filled = [i for i, line in enumerate(lines) if line.strip()]
-    return filled[:EDGE_LINES], filled[-EDGE_LINES:]
+    edge = min(EDGE_LINES, len(filled) // 3)
+    return filled[:edge], filled[len(filled) - edge :]
 
 
 def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
@@ -320,7 +321,8 @@ def _rebuild(lines: list[str], hyphenated: set[str]) -> list[str]:
     lengths = [len(line) for line in lines if line]
     if not lengths:
         return []
-    width = statistics.median(lengths)
+    # The width of a full line: most lines of a page are full, and a page with few lines has at least one.
+    width = sorted(lengths)[round(0.8 * (len(lengths) - 1))]
     paragraphs: list[str] = []
     current = ""
     for line in lines:
