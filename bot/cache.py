@@ -50,8 +50,8 @@ class Payload:
     arrays: dict[str, np.ndarray]
 
 
-def encode(analyzed: AnalyzedDocument, key: str, digest: str) -> bytes:
-    """Serialize an analysis into the cache file format."""
+def encode(analyzed: AnalyzedDocument, key: str, digest: str, note: str | None = None) -> bytes:
+    """Serialize an analysis into the cache file format, with its document's metadata and the note read with it."""
     sentences = analyzed.sentences
     ends = np.cumsum([len(s) for s in sentences], dtype=np.int64)
     if len(ends) and ends[-1] >= 2**31:
@@ -75,6 +75,10 @@ def encode(analyzed: AnalyzedDocument, key: str, digest: str) -> bytes:
         "key": key,
         "digest": digest,
         "title": analyzed.document.title,
+        # An extracted file (a PDF, a page) need not be extracted again to be cited: its metadata is kept here.
+        "document": {field: getattr(analyzed.document, field) for field in ("source", "date", "url", "language")}
+        | {"pages": list(analyzed.document.pages)},
+        "note": note,
         "texts": {name: len(texts[name]) for name in TEXTS},
         "arrays": {name: len(arrays[name]) for name in ARRAYS},
         "size": len(payload),
@@ -128,6 +132,38 @@ def decode(data: bytes, key: str, digest: str, document: Document) -> AnalyzedDo
         arrays[name] = np.frombuffer(payload, dtype=INT32, count=count, offset=at).astype(np.int32)
         at += count * INT32.itemsize
     return _assemble(document, texts, arrays)
+
+
+def read_header(data: bytes, key: str, digest: str) -> dict[str, object]:
+    """The JSON header of a cache file's first bytes; raise CorruptCache if it is not one of ours for this content."""
+    if len(data) < PREAMBLE.size:
+        raise CorruptCache("truncated preamble")
+    magic, version, head_size = PREAMBLE.unpack_from(data)
+    if magic != MAGIC or version != VERSION:
+        raise CorruptCache("not a citebot cache file of this version")
+    if head_size > MAX_HEADER or PREAMBLE.size + head_size > len(data):
+        raise CorruptCache("truncated header")
+    try:
+        header = json.loads(data[PREAMBLE.size : PREAMBLE.size + head_size])
+    except ValueError:
+        raise CorruptCache("unreadable header") from None
+    if not isinstance(header, dict) or header.get("key") != key or header.get("digest") != digest:
+        raise CorruptCache("made by another analyzer or for other content")
+    return header
+
+
+def stored_document(header: dict[str, object], path: str) -> tuple[Document, str | None]:
+    """The document (without its text) and the note a cache header was written with; raise CorruptCache if odd."""
+    fields, title, note = header.get("document"), header.get("title"), header.get("note")
+    if not isinstance(fields, dict) or not isinstance(title, str) or not isinstance(note, str | None):
+        raise CorruptCache("header without document metadata")
+    texts = {name: fields.get(name) for name in ("source", "date", "url", "language")}
+    pages = fields.get("pages")
+    if not all(isinstance(v, str | None) for v in texts.values()) or not isinstance(pages, list):
+        raise CorruptCache("header with malformed document metadata")
+    if not all(isinstance(p, int) and p >= 0 for p in pages) or pages != sorted(pages):
+        raise CorruptCache("header with malformed page offsets")
+    return Document(path=path, title=title, text="", pages=tuple(pages), **texts), note  # type: ignore[arg-type]
 
 
 def _split_terms(text: str) -> tuple[str, ...]:
@@ -197,12 +233,23 @@ class AnalysisCache:
             return None
         return analyzed
 
-    def store(self, digest: str, analyzed: AnalyzedDocument) -> None:
+    def document(self, digest: str, path: str) -> tuple[Document, str | None] | None:
+        """The metadata and note of the document whose analysis is stored, or None: then it is read again."""
+        try:
+            with open(self.path(digest), "rb") as handle:
+                head = handle.read(PREAMBLE.size)
+                size = PREAMBLE.unpack(head)[2] if len(head) == PREAMBLE.size else 0
+                head += handle.read(min(size, MAX_HEADER))
+            return stored_document(read_header(head, self.key, digest), path)
+        except (OSError, struct.error, CorruptCache):
+            return None
+
+    def store(self, digest: str, analyzed: AnalyzedDocument, note: str | None = None) -> None:
         """Write an analysis atomically: readers see the old file or the whole new one, never a part."""
         if not self.writable:
             return
         try:
-            data = encode(analyzed, self.key, digest)
+            data = encode(analyzed, self.key, digest, note)
             self.folder.mkdir(parents=True, exist_ok=True)
             write_atomically(self.path(digest), data)
         except OSError as exc:

@@ -197,6 +197,12 @@ def scan(
         if entry is not None and entry.digest == key:
             items.append(dataclasses.replace(entry, stamp=stamp))
             continue
+        stored = cache.document(key, relative) if format_of(relative) is not None else None
+        if stored is not None:
+            # Extracted before: the cache has its metadata and analysis, so the file is not extracted again.
+            document, reason = stored
+            items.append(_Pending(key, stamp, Path(file), document, _kept(relative, reason), cached=True))
+            continue
         document, note = read_document(relative, data, sidecar, sandbox)
         if document is None:
             skipped.append(note)  # type: ignore[arg-type]
@@ -237,7 +243,7 @@ def count(
                     continue
                 analyzed = analyze(item.document, analyzer)
             if not item.cached:
-                cache.store(item.key, analyzed)
+                cache.store(item.key, analyzed, item.note.reason if item.note is not None else None)
             if not analyzed.sentences:
                 skipped.append(Skipped(item.document.path, "no sentences found"))
                 continue
@@ -369,6 +375,10 @@ def read_document(
         pages=extracted.pages,
         language=extracted.language,
     )
-    return document, Skipped(relative, extracted.warning, kept=True) if extracted.warning else None
+    return document, _kept(relative, extracted.warning)
+
+
+def _kept(relative: str, warning: str | None) -> Skipped | None:
+    return Skipped(relative, warning, kept=True) if warning else None
 
 

@@ -405,11 +405,21 @@ def test_unchanged_documents_are_not_extracted_again_on_reload(tmp_path: Path, m
     assert calls == [] and sentences(second) == sentences(first)
 
 
-def test_cached_pages_survive_a_restart(tmp_path: Path) -> None:
-    root = write_files(tmp_path / "docs", {"a.pdf": make.pdf(["Page one text.", "Page two text."])})
-    load_library(root, tmp_path / "cache")
+def test_a_restart_takes_extracted_documents_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = write_files(tmp_path / "docs", {
+        "a.pdf": make.pdf(["Page one text.", "Page two text."]), "a.pdf.yml": "source: Agency\ntitle: [not, text]\n",
+        "b.html": make.news_page(),
+    })
+    first = load_library(root, tmp_path / "cache")
+    calls = []
+    monkeypatch.setattr(Sandbox, "extract", lambda self, kind, data: calls.append(kind))
     again = load_library(root, tmp_path / "cache")
-    assert [again.sentence(i).page for i in range(again.sentence_count)] == [1, 2]
+    assert calls == []
+    assert again.documents == first.documents
+    assert [again.sentence(i).page for i in range(again.sentence_count) if again.sentence(i).document.path == "a.pdf"] \
+        == [1, 2]
+    # The sidecar's warning is still reported when the document comes from the cache.
+    assert [s.reason for s in again.skipped] == [s.reason for s in first.skipped] == ["sidecar title ignored (not text)"]
 
 
 def test_extractor_version_is_part_of_the_cache_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
