@@ -50,6 +50,8 @@ PAGE_NUMBER = re.compile(r"^\W*(?:page|p\.|стр\.?|страница)?\s*\d{1,4
 SOFT_HYPHENS = "\ufffe\x02"
 SENTENCE_END = re.compile(r"[.!?:;…»\"”)]$")
 LIST_START = re.compile(r"^(?:[•▪●◦‣·–—-]\s|\(?\d{1,3}[.)]\s|\(?[a-z][.)]\s)")
+# Publication dates from the page's markup only: a date guessed from the text is as often a date it mentions.
+DATE_SEARCH = {"extensive_search": False, "original_date": True}
 SAVED_FROM = re.compile(rb"<!--\s*saved from url=\(\d+\)\s*(\S+?)\s*-->", re.IGNORECASE)
 # Titles that document generators write when the author wrote none.
 GENERATED_TITLE = re.compile(
@@ -160,7 +162,7 @@ def extract_html(data: bytes) -> Extracted:
     url = _page_url(tree, data)
     found = trafilatura.bare_extraction(
         tree, url=url, favor_precision=True, with_metadata=True, include_comments=False, include_tables=True,
-        deduplicate=False,
+        deduplicate=False, date_extraction_params=DATE_SEARCH,
     )
     if found is None or not (found.text or "").strip():
         raise Unreadable("no main text found in the page")
@@ -334,7 +336,7 @@ def _rebuild(lines: list[str], hyphenated: set[str]) -> list[str]:
         current = f"{current[:-1]}{SOFT_HYPHENS[0]}{line}" if _hyphen_at_end(current) else f"{current} {line}".lstrip()
         # A short line closes its paragraph when it ends a sentence, or when it is shorter still: a heading.
         short = len(line) < 0.75 * width
-        if (short and SENTENCE_END.search(line)) or (len(line) < 0.4 * width and not _hyphen_at_end(line)):
+        if (short and _ends_sentence(line)) or (len(line) < 0.4 * width and not _hyphen_at_end(line)):
             paragraphs.append(current)
             current = ""
     if current:
@@ -344,10 +346,16 @@ def _rebuild(lines: list[str], hyphenated: set[str]) -> list[str]:
 
 
 def _hyphen_at_end(text: str) -> bool:
-    return HYPHEN_AT_END.search(text) is not None
+    # Only the last two characters are looked at: a pattern anchored at the end still scans the whole text.
+    return HYPHEN_AT_END.fullmatch(text[-2:]) is not None
 
 
-HYPHEN_AT_END = re.compile(r"\w[-\ufffe\x02]$")
+def _ends_sentence(text: str) -> bool:
+    return SENTENCE_END.search(text[-1:]) is not None
+
+
+HYPHEN_AT_END = re.compile(r"\w[-\ufffe\x02]")
+LAST_WORD = re.compile(r"(\w+)[-\ufffe\x02]$")
 SOFT_SPLIT = re.compile(r"(\w+)[\ufffe\x02](\w*)")
 
 
@@ -372,15 +380,15 @@ def _join_pages(pages: list[list[str]], hyphenated: set[str]) -> tuple[str, list
             starts.append(len(text))
             continue
         body = "\n\n".join(paragraphs)
-        split = re.search(r"(\w+)[-\ufffe\x02]$", text) if text else None
+        split = LAST_WORD.search(text[-100:]) if _hyphen_at_end(text) else None
         following = re.match(r"\w+", body)
         if split and following:
             # A word hyphenated across the page break is rejoined; the page starts after it.
-            text = text[: split.start()] + _word_pair(split[1], following[0], hyphenated)
+            text = text[: len(text) - len(split[0])] + _word_pair(split[1], following[0], hyphenated)
             starts.append(len(text))
             text += body[following.end() :]
             continue
-        joiner = " " if text and not SENTENCE_END.search(text) and body[:1].islower() else "\n\n" if text else ""
+        joiner = " " if text and not _ends_sentence(text) and body[:1].islower() else "\n\n" if text else ""
         starts.append(len(text) + len(joiner))
         text += joiner + body
     return text, starts
