@@ -107,6 +107,8 @@ def load_library(
         items = scan(root, analyzer, cache, previous, skipped, sandbox, int(max_file_mb * 2**20))
         changed = previous is None or not _unchanged(items, previous)
         if not changed:
+            # Warnings of documents read before (a sidecar value ignored, say) are still reported.
+            skipped.extend(item.note for item in items if isinstance(item, Entry) and item.note is not None)
             library = Library(items, analyzer, previous.vocabulary, previous.sentences, previous.passages, skipped)  # type: ignore[arg-type,union-attr]
             _report(skipped)
         else:

@@ -34,7 +34,7 @@ from bot.text import Analyzer
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2
 FOLDER = "snapshot"
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
@@ -204,6 +204,9 @@ def _arrays(library: Library) -> dict[str, np.ndarray]:
     encoded = [s.encode("utf-8", "surrogatepass") for entry in library.entries for s in entry.sentences]
     arrays["text_ends"] = np.cumsum([len(b) for b in encoded], dtype=np.int64)
     arrays["texts"] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    # The page of each sentence, 0 for documents without pages.
+    pages = [e.pages if e.pages is not None else np.zeros(len(e.sentences), np.int32) for e in library.entries]
+    arrays["pages"] = np.concatenate(pages).astype(np.int32) if pages else np.zeros(0, np.int32)
     return arrays
 
 
@@ -225,7 +228,7 @@ def _entry_json(entry: Entry) -> dict[str, Any]:
     document = {k: v for k, v in dataclasses.asdict(entry.document).items() if k != "text"}
     note = dataclasses.asdict(entry.note) if entry.note is not None else None
     return {"digest": entry.digest, "stamp": list(entry.stamp), "document": document, "note": note,
-            "sentences": len(entry.sentences)}
+            "sentences": len(entry.sentences), "paged": entry.pages is not None}
 
 
 def _library(
@@ -233,16 +236,17 @@ def _library(
 ) -> Library:
     indexes = [BM25(**{name: arrays[f"{index}.{name}"] for name in ARRAYS}, params=params) for index in INDEXES]
     terms = _split(arrays["terms"], indexes[0].n_terms)
-    blob, ends = arrays["texts"], arrays["text_ends"]
-    if len(ends) != indexes[0].n_rows or (len(ends) and int(ends[-1]) != len(blob)):
+    blob, ends, pages = arrays["texts"], arrays["text_ends"], arrays["pages"]
+    if len(ends) != indexes[0].n_rows or len(pages) != len(ends) or (len(ends) and int(ends[-1]) != len(blob)):
         raise ValueError("sentence texts and index disagree")
     entries, at = [], 0
     for row in rows:
         size = int(row["sentences"])
         document = Document(text="", **_tuples(row["document"]))
         note = Skipped(**row["note"]) if row["note"] is not None else None
-        stamp = (int(row["stamp"][0]), int(row["stamp"][1]))
-        entries.append(Entry(str(row["digest"]), stamp, document, MappedTexts(blob, ends, at, at + size), note))
+        stamp = tuple(int(x) for x in row["stamp"])  # the file's (size, mtime), then its sidecar's if it has one
+        paged = pages[at : at + size] if row.get("paged") else None
+        entries.append(Entry(str(row["digest"]), stamp, document, MappedTexts(blob, ends, at, at + size), note, paged))
         at += size
     if at != len(ends) or len(entries) != indexes[1].n_rows:
         raise ValueError("documents and indexes disagree")

@@ -405,15 +405,16 @@ def test_unchanged_documents_are_not_extracted_again_on_reload(tmp_path: Path, m
     assert calls == [] and sentences(second) == sentences(first)
 
 
-def test_a_restart_takes_extracted_documents_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("snapshot", [True, False], ids=["from-snapshot", "from-analysis-cache"])
+def test_a_restart_does_not_extract_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snapshot: bool) -> None:
     root = write_files(tmp_path / "docs", {
         "a.pdf": make.pdf(["Page one text.", "Page two text."]), "a.pdf.yml": "source: Agency\ntitle: [not, text]\n",
         "b.html": make.news_page(),
     })
-    first = load_library(root, tmp_path / "cache")
+    first = load_library(root, tmp_path / "cache", snapshot=snapshot)
     calls = []
     monkeypatch.setattr(Sandbox, "extract", lambda self, kind, data: calls.append(kind))
-    again = load_library(root, tmp_path / "cache")
+    again = load_library(root, tmp_path / "cache", snapshot=snapshot)
     assert calls == []
     assert again.documents == first.documents
     assert [again.sentence(i).page for i in range(again.sentence_count) if again.sentence(i).document.path == "a.pdf"] \
