@@ -170,10 +170,14 @@ def extract_html(data: bytes) -> Extracted:
     host = _host(url or found.url) or _clean(found.hostname)
     if site is None or len(site.split()) > SITE_NAME_WORDS or site.endswith((".", "!", "?")):
         site = host
+    title = _clean(found.title)
     # trafilatura puts each paragraph, heading or list item on a line of its own.
-    text = _paragraphs(found.text.split("\n"))
+    lines = found.text.split("\n")
+    if title and lines and " ".join(lines[0].split()).casefold() == title.casefold():
+        lines = lines[1:]  # the headline is the title: cited with every quote, never quoted as an answer itself
+    text = _paragraphs(lines)
     return Extracted(
-        text=text, title=_clean(found.title), source=site, date=_iso_date(found.date), url=url or _clean(found.url),
+        text=text, title=title, source=site, date=_iso_date(found.date), url=url or _clean(found.url),
         language=language or _language(found.language),
     )
 

@@ -53,6 +53,12 @@ def test_html_main_text_in_and_boilerplate_out() -> None:
         assert junk not in text
 
 
+def test_html_headline_is_the_title_not_a_sentence(build: Build) -> None:
+    library = build({"news.html": make.news_page()})
+    assert library.documents[0].title == "Water tariffs for 2026"
+    assert "Water tariffs for 2026" not in sentences(library)
+
+
 def test_html_paragraphs_stay_paragraphs(build: Build) -> None:
     library = build({"news.html": make.news_page()})
     found = sentences(library)
