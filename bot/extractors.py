@@ -11,11 +11,14 @@ import bisect
 import datetime as dt
 import json
 import multiprocessing
+import os
+import queue
 import posixpath
 import re
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from io import BytesIO
 from multiprocessing.connection import Connection
@@ -191,7 +194,7 @@ def _meta(tree: Any, attribute: str, value: str) -> str | None:
 
 def _web_url(value: object) -> str | None:
     url = _clean(value, 2000)
-    return url if url and url.startswith(("http://", "https://")) and urlsplit(url).hostname else None
+    return url if url and url.startswith(("http://", "https://")) and _host(url) else None
 
 
 def _page_url(tree: Any, data: bytes) -> str | None:
@@ -229,7 +232,10 @@ def _json_ld_url(text: str) -> str | None:
 
 
 def _host(url: str | None) -> str | None:
-    host = urlsplit(url).hostname if url else None
+    try:
+        host = urlsplit(url).hostname if url else None
+    except ValueError:  # "http://[not-an-address]/": a page with a broken link is still a page
+        return None
     return host.removeprefix("www.") if host else None
 
 
@@ -258,7 +264,7 @@ def extract_pdf(data: bytes) -> Extracted:
         document.close()
     if not any(line.strip() for lines in pages for line in lines):
         raise Unreadable("no text layer (scanned?)")
-    hyphenated = set(re.findall(r"\w+-\w+", " ".join(line for lines in pages for line in lines).casefold()))
+    hyphenated = set(HYPHENATED_WORD.findall(" ".join(line for lines in pages for line in lines).casefold()))
     pages = _drop_running_lines(pages)
     text, starts = _join_pages([_rebuild(lines, hyphenated) for lines in pages], hyphenated)
     if not re.search(r"\w{2}", text):
@@ -360,7 +366,9 @@ def _ends_sentence(text: str) -> bool:
 
 HYPHEN_AT_END = re.compile(r"\w[-\ufffe\x02]")
 LAST_WORD = re.compile(r"(\w+)[-\ufffe\x02]$")
-SOFT_SPLIT = re.compile(r"(\w+)[\ufffe\x02](\w*)")
+# Patterns over whole paragraphs start at a word boundary: from inside a long run of letters each would rescan it.
+SOFT_SPLIT = re.compile(r"\b(\w+)[\ufffe\x02](\w*)")
+HYPHENATED_WORD = re.compile(r"\b\w+-\w+")
 
 
 def _word_pair(left: str, right: str, hyphenated: set[str]) -> str:
@@ -767,3 +775,49 @@ class Sandbox:
         if self._process is not None:
             self._process.join(2)
         self._kill()
+
+
+class Readers:
+    """Sandboxes that extract files side by side, one worker process per core; each is started when first needed."""
+
+    def __init__(self, workers: int = 0) -> None:
+        self.workers = workers if workers > 0 else os.cpu_count() or 1
+        self._idle: queue.SimpleQueue[Sandbox] = queue.SimpleQueue()
+        self._all: list[Sandbox] = []
+        self._threads: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> Readers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def submit(self, kind: str, data: bytes) -> Future[Extracted]:
+        """Extract a file in the next free sandbox; the future raises Unreadable with the reason."""
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="citebot-extract")
+        return self._threads.submit(self._extract, kind, data)
+
+    def extract(self, kind: str, data: bytes) -> Extracted:
+        """Extract a file and wait for it."""
+        return self.submit(kind, data).result()
+
+    def _extract(self, kind: str, data: bytes) -> Extracted:
+        try:
+            sandbox = self._idle.get_nowait()
+        except queue.Empty:
+            sandbox = Sandbox()  # never more than one per thread: a thread returns its sandbox before taking a file
+            self._all.append(sandbox)
+        try:
+            return sandbox.extract(kind, data)
+        finally:
+            self._idle.put(sandbox)
+
+    def close(self) -> None:
+        """Stop the threads and every worker process."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=True, cancel_futures=True)
+            self._threads = None
+        for sandbox in self._all:
+            sandbox.close()
+        self._all.clear()

@@ -9,8 +9,9 @@ import logging
 import os
 import stat
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from bot.cache import AnalysisCache
 from bot.corpus import (
     SUFFIXES, CorpusError, Document, Skipped, corpus_paths, parse_file, title_from_path, title_from_text,
 )
-from bot.extractors import EXTRACTOR_VERSION, SIDECAR_SUFFIX, Sandbox, Unreadable, format_of, with_sidecar
+from bot.extractors import EXTRACTOR_VERSION, SIDECAR_SUFFIX, Extracted, Readers, Unreadable, format_of, with_sidecar
 from bot.library import Entry, Library, Postings, make_entry, untexted
 from bot.text import AnalyzedDocument, Analyzer, analyze
 
@@ -102,9 +103,9 @@ def load_library(
     if previous is None and snapshot:
         previous = _mapped(cache_folder, analyzer)
     skipped: list[Skipped] = []
-    # One worker process reads every PDF, page and office file, so no hostile file can hang or crash the load.
-    with Sandbox() as sandbox:
-        items = scan(root, analyzer, cache, previous, skipped, sandbox, int(max_file_mb * 2**20))
+    # Worker processes read every PDF, page and office file, so no hostile file can hang or crash the load.
+    with Readers(workers) as readers:
+        items = scan(root, analyzer, cache, previous, skipped, readers, int(max_file_mb * 2**20))
         changed = previous is None or not _unchanged(items, previous)
         if not changed:
             # Warnings of documents read before (a sidecar value ignored, say) are still reported.
@@ -112,7 +113,7 @@ def load_library(
             library = Library(items, analyzer, previous.vocabulary, previous.sentences, previous.passages, skipped)  # type: ignore[arg-type,union-attr]
             _report(skipped)
         else:
-            library = _build(root, items, analyzer, cache, previous, workers, skipped, progress, sandbox)
+            library = _build(root, items, analyzer, cache, previous, workers, skipped, progress, readers)
     if changed and snapshot and cache.writable:
         (snapshots.write_in_background if background else snapshots.write)(library, cache_folder)
     library.build_seconds = time.perf_counter() - started
@@ -128,11 +129,11 @@ def _build(
     workers: int,
     skipped: list[Skipped],
     progress: Callable[[str], None] | None,
-    sandbox: Sandbox,
+    readers: Readers,
 ) -> Library:
     """Count what changed into new postings and build (or update `previous` into) a Library."""
     vocabulary = dict(previous.vocabulary) if previous is not None else {}
-    entries, postings = count(items, analyzer, cache, vocabulary, workers, skipped, progress, sandbox=sandbox)
+    entries, postings = count(items, analyzer, cache, vocabulary, workers, skipped, progress, readers=readers)
     del items
     _report(skipped)
     if not entries:
@@ -172,12 +173,13 @@ def scan(
     cache: AnalysisCache,
     previous: Library | None,
     skipped: list[Skipped],
-    sandbox: Sandbox,
+    readers: Readers,
     max_bytes: int = MAX_FILE_MB * 2**20,
 ) -> list[Entry | _Pending]:
     """The corpus's files in order: entries of `previous` that did not change, and files still to add."""
     known = {e.document.path: e for e in previous.entries} if previous is not None else {}
-    items: list[Entry | _Pending] = []
+    items: list[Entry | _Pending | _Extracting] = []
+    waiting: deque[_Extracting] = deque()
     found = corpus_paths(root)
     skipped.extend(found.skipped)
     for relative, file in found:
@@ -199,20 +201,59 @@ def scan(
         if entry is not None and entry.digest == key:
             items.append(dataclasses.replace(entry, stamp=stamp))
             continue
-        stored = cache.document(key, relative) if format_of(relative) is not None else None
+        kind = format_of(relative)
+        if kind is None:
+            document, note = parse_file(relative, data)
+            items.append(_pending(key, stamp, Path(file), document, note, cache, skipped))  # type: ignore[arg-type]
+            continue
+        stored = cache.document(key, relative)
         if stored is not None:
             # Extracted before: the cache has its metadata and analysis, so the file is not extracted again.
             document, reason = stored
             items.append(_Pending(key, stamp, Path(file), document, _kept(relative, reason), cached=True))
             continue
-        document, note = read_document(relative, data, sidecar, sandbox)
-        if document is None:
-            skipped.append(note)  # type: ignore[arg-type]
-            continue
-        cached = cache.has(key)
-        # Only a document still to analyze keeps its text now: a million sentences' worth adds up.
-        items.append(_Pending(key, stamp, Path(file), document if not cached else untexted(document), note, cached))
-    return items
+        job = _Extracting(key, stamp, Path(file), relative, sidecar, readers.submit(kind, data))
+        items.append(job)
+        waiting.append(job)
+        # Files wait for a worker with their bytes in memory: only a few per worker are let wait.
+        while len(waiting) > 2 * readers.workers:
+            waiting.popleft().future.exception()
+    settled = [_settle(item, cache, skipped) if isinstance(item, _Extracting) else item for item in items]
+    return [item for item in settled if item is not None]
+
+
+@dataclass(frozen=True)
+class _Extracting:
+    """A file a worker is extracting, and what its document needs besides: its sidecar."""
+
+    key: str
+    stamp: tuple[int, ...]
+    file: Path
+    relative: str
+    sidecar: bytes | None
+    future: Future[Extracted]
+
+
+def _settle(job: _Extracting, cache: AnalysisCache, skipped: list[Skipped]) -> _Pending | None:
+    """The extracted file as a document to add, or None (and its reason in `skipped`)."""
+    try:
+        document, note = document_from(job.relative, job.future.result(), job.sidecar)
+    except Unreadable as exc:
+        skipped.append(Skipped(job.relative, str(exc)))
+        return None
+    return _pending(job.key, job.stamp, job.file, document, note, cache, skipped)
+
+
+def _pending(
+    key: str, stamp: tuple[int, ...], file: Path, document: Document | None, note: Skipped | None,
+    cache: AnalysisCache, skipped: list[Skipped],
+) -> _Pending | None:
+    if document is None:
+        skipped.append(note)  # type: ignore[arg-type]
+        return None
+    cached = cache.has(key)
+    # Only a document still to analyze keeps its text now: a million sentences' worth adds up.
+    return _Pending(key, stamp, file, document if not cached else untexted(document), note, cached)
 
 
 def count(
@@ -224,7 +265,7 @@ def count(
     skipped: list[Skipped],
     progress: Callable[[str], None] | None = None,
     *,
-    sandbox: Sandbox,
+    readers: Readers,
 ) -> tuple[list[Entry], Postings]:
     """Analyze (or take from the cache) each file to add, counting its terms into new postings as it comes."""
     fresh = [item.document for item in items if isinstance(item, _Pending) and not item.cached]
@@ -240,7 +281,7 @@ def count(
             analyzed = next(analyzed_in_order) if not item.cached else cache.load(item.key, item.document)
             if analyzed is None:
                 # The cache file could not be trusted: analyze the file after all, and cache it anew.
-                item = _reread(item, analyzer, skipped, sandbox)
+                item = _reread(item, analyzer, skipped, readers)
                 if item is None:
                     continue
                 analyzed = analyze(item.document, analyzer)
@@ -308,7 +349,7 @@ def _read_regular(file: str | Path) -> bytes:
         return handle.read()
 
 
-def _reread(item: _Pending, analyzer: Analyzer, skipped: list[Skipped], sandbox: Sandbox) -> _Pending | None:
+def _reread(item: _Pending, analyzer: Analyzer, skipped: list[Skipped], readers: Readers) -> _Pending | None:
     """The pending file read afresh, keyed by the digest of exactly the bytes read now, or None if unusable.
 
     The file may have changed since it was hashed; analysing the new bytes under the old digest would
@@ -320,7 +361,7 @@ def _reread(item: _Pending, analyzer: Analyzer, skipped: list[Skipped], sandbox:
     except (OSError, FileChanging) as exc:
         skipped.append(_unreadable(relative, exc))
         return None
-    document, note = read_document(relative, data, sidecar, sandbox)
+    document, note = read_document(relative, data, sidecar, readers)
     if document is None:
         skipped.append(note)  # type: ignore[arg-type]
         return None
@@ -355,16 +396,20 @@ def _read(relative: str, file: str | Path) -> tuple[bytes, bytes | None, tuple[i
 
 
 def read_document(
-    relative: str, data: bytes, sidecar: bytes | None, sandbox: Sandbox
+    relative: str, data: bytes, sidecar: bytes | None, readers: Readers
 ) -> tuple[Document | None, Skipped | None]:
-    """A file's Document: text files parsed here, every other format extracted in the sandbox's worker."""
+    """A file's Document: text files parsed here, every other format extracted in a worker."""
     kind = format_of(relative)
     if kind is None:
         return parse_file(relative, data)
     try:
-        extracted = sandbox.extract(kind, data)
+        return document_from(relative, readers.extract(kind, data), sidecar)
     except Unreadable as exc:
         return None, Skipped(relative, str(exc))
+
+
+def document_from(relative: str, extracted: Extracted, sidecar: bytes | None) -> tuple[Document, Skipped | None]:
+    """The Document of an extracted file, its sidecar's fields over what the file said, and a warning if any."""
     if sidecar is not None:
         extracted = with_sidecar(extracted, sidecar)
     document = Document(

@@ -13,7 +13,7 @@ from conftest import Build, write_files
 from bot import extractors
 from bot.answer import answer
 from bot.cli import main
-from bot.extractors import Sandbox, Unreadable, extract, read_sidecar
+from bot.extractors import Readers, Sandbox, Unreadable, extract, read_sidecar
 from bot.library import Library
 from bot.loader import load_library
 from bot.render import html_messages, plain_messages
@@ -91,8 +91,9 @@ def test_html_short_site_name_is_the_source() -> None:
          '{"@id": "https://example.gov/graph"}}]}</script>', None, "https://example.gov/graph"),
         ("", "https://example.gov/saved", "https://example.gov/saved"),
         ('<link rel="canonical" href="javascript:alert(1)">', None, None),
+        ('<link rel="canonical" href="http://[broken/x">', None, None),
     ],
-    ids=["og-url", "json-ld", "json-ld-graph", "saved-from-comment", "not-a-web-address"],
+    ids=["og-url", "json-ld", "json-ld-graph", "saved-from-comment", "not-a-web-address", "broken-address"],
 )
 def test_html_url_sources(head: str, saved_from: str | None, url: str | None) -> None:
     found = extract("html", make.news_page(head=head, saved_from=saved_from).encode())
@@ -402,11 +403,20 @@ def test_every_format_loads_into_one_library(build: Build) -> None:
     assert answer(library, "What fruit grows in the orchard?").quotes[0].document.path == "d.odt"
 
 
+def test_parallel_extraction_keeps_the_corpus_order(build: Build) -> None:
+    files = {f"{i:02d}.pdf": make.pdf([f"Report number {i} covers dam {i}."]) for i in range(8)}
+    files.update({"05.html": make.news_page(), "03x.pdf": make.scanned_pdf(), "07.txt": "A text among them.\n"})
+    one, two = build(files, workers=1), build(files, workers=2)
+    assert [d.path for d in two.documents] == [d.path for d in one.documents] == sorted(set(files) - {"03x.pdf"})
+    assert sentences(two) == sentences(one)
+    assert skipped(two) == skipped(one) == {"03x.pdf": "no text layer (scanned?)"}
+
+
 def test_unchanged_documents_are_not_extracted_again_on_reload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = write_files(tmp_path / "docs", {"a.pdf": make.pdf(["The pipeline carries gas."]), "b.txt": "Text.\n"})
     first = load_library(root, tmp_path / "cache")
     calls = []
-    monkeypatch.setattr(Sandbox, "extract", lambda self, kind, data: calls.append(kind))
+    monkeypatch.setattr(Readers, "submit", lambda self, kind, data: calls.append(kind))
     second = load_library(root, tmp_path / "cache", previous=first)
     assert calls == [] and sentences(second) == sentences(first)
 
@@ -419,7 +429,7 @@ def test_a_restart_does_not_extract_again(tmp_path: Path, monkeypatch: pytest.Mo
     })
     first = load_library(root, tmp_path / "cache", snapshot=snapshot)
     calls = []
-    monkeypatch.setattr(Sandbox, "extract", lambda self, kind, data: calls.append(kind))
+    monkeypatch.setattr(Readers, "submit", lambda self, kind, data: calls.append(kind))
     again = load_library(root, tmp_path / "cache", snapshot=snapshot)
     assert calls == []
     assert again.documents == first.documents
