@@ -48,7 +48,10 @@ SITE_NAME_WORDS = 5
 RUNNING_SHARE = 0.5
 RUNNING_MIN_PAGES = 3
 EDGE_LINES = 2
-PAGE_NUMBER = re.compile(r"^\W*(?:page|p\.|стр\.?|страница)?\s*\d{1,4}(?:\s*(?:of|/|из)\s*\d{1,4})?\W*$", re.IGNORECASE)
+# A line that is only a page number: "14", "- 14 -", "Page 3 of 20", "стр. 5".
+PAGE_NUMBER = re.compile(
+    r"^\W*(?:page|p\.|стр\.?|страница)?\s*\d{1,4}(?:\s*(?:of|/|из)\s*\d{1,4})?\W*$", re.IGNORECASE
+)
 # PDFium marks a hyphen it saw at a line end with U+FFFE (older builds: U+0002) instead of a line break.
 SOFT_HYPHENS = "\ufffe\x02"
 SENTENCE_END = re.compile(r"[.!?:;…»\"”)]$")

@@ -110,7 +110,9 @@ def load_library(
         if not changed:
             # Warnings of documents read before (a sidecar value ignored, say) are still reported.
             skipped.extend(item.note for item in items if isinstance(item, Entry) and item.note is not None)
-            library = Library(items, analyzer, previous.vocabulary, previous.sentences, previous.passages, skipped)  # type: ignore[arg-type,union-attr]
+            library = Library(
+                items, analyzer, previous.vocabulary, previous.sentences, previous.passages, skipped,  # type: ignore[arg-type,union-attr]
+            )
             _report(skipped)
         else:
             library = _build(root, items, analyzer, cache, previous, workers, skipped, progress, readers)

@@ -204,6 +204,20 @@ def test_pages_of_several_quotes_are_listed(build: Build) -> None:
     assert "pp. 1, 3" in plain_messages(result)[-1]
 
 
+def test_sentence_pages_follow_the_page_offsets() -> None:
+    from bot.text import Analyzer, sentence_pages
+
+    pages = ["# Heading one\n\nThe first page says one thing. ", "It goes on here.\n\n- A list item on page two. ",
+             "The third page.\nIt wraps here."]
+    text = "".join(pages)
+    starts = (0, len(pages[0]), len(pages[0]) + len(pages[1]))
+    found = Analyzer().sentences(text)
+    assert found == ["Heading one", "The first page says one thing.", "It goes on here.", "A list item on page two.",
+                     "The third page.", "It wraps here."]
+    assert sentence_pages(text, found, starts).tolist() == [1, 1, 2, 2, 3, 3]
+    assert sentence_pages(text, found, ()).tolist() == []
+
+
 def test_text_documents_have_no_page(mini: Library) -> None:
     result = answer(mini, "How many projects has the World Bank financed?")
     assert result.quotes and result.quotes[0].page is None
@@ -223,7 +237,8 @@ def test_docx_paragraphs_tables_and_headings_in_order(build: Build) -> None:
     found = extract("docx", data)
     assert found.text.index("rules for water use") < found.text.index("South | four percent") < found.text.index(
         "Article 2") < found.text.index("every month")
-    assert (found.title, found.source, found.date) == (None or "Decree on water use", "Ministry of Water", None)
+    # The Title style's text is the title; core dates are never the document's date.
+    assert (found.title, found.source, found.date) == ("Decree on water use", "Ministry of Water", None)
     library = build({"decree.docx": data})
     assert "Article 2" in sentences(library)
 
