@@ -531,9 +531,13 @@ def extract_epub(data: bytes) -> Extracted:
         raise Unreadable("EPUB without a package document (no rootfile in META-INF/container.xml)")
     package = _xml(_member(archive, rootfile, "EPUB"), "EPUB", rootfile)
     base = posixpath.dirname(rootfile)
-    manifest = {e.get("id"): e.get("href") for e in package.iter() if _local(e.tag) == "item"}
+    # The navigation document (a table of contents) is no part of the text, even when the spine lists it.
+    manifest = {
+        e.get("id"): e.get("href") for e in package.iter()
+        if _local(e.tag) == "item" and "nav" not in (e.get("properties") or "").split()
+    }
     chapters = []
-    for itemref in (e for e in package.iter() if _local(e.tag) == "itemref"):
+    for itemref in (e for e in package.iter() if _local(e.tag) == "itemref" and e.get("linear") != "no"):
         href = manifest.get(itemref.get("idref"))
         if not href:
             continue

@@ -103,14 +103,20 @@ def _zip(members: dict[str, str | bytes], first: tuple[str, str] | None = None) 
 
 def epub(
     chapters: Sequence[tuple[str, str]], *, spine: Sequence[int] | None = None, title: str = "A Book",
-    creator: str = "Jane Author", date: str = "2024-03-01", language: str = "en",
+    creator: str = "Jane Author", date: str = "2024-03-01", language: str = "en", nav: int | None = None,
+    aside: Sequence[int] = (),
 ) -> bytes:
-    """An EPUB 3 with (file name, XHTML body) chapters; `spine` gives the reading order by chapter index."""
+    """An EPUB 3 with (file name, XHTML body) chapters; `spine` gives the reading order by chapter index.
+
+    Chapter `nav` is the navigation document; chapters in `aside` are in the spine with linear="no".
+    """
     order = list(spine) if spine is not None else list(range(len(chapters)))
     items = "".join(
-        f'<item id="c{i}" href="text/{name}" media-type="application/xhtml+xml"/>' for i, (name, _) in enumerate(chapters)
+        f'<item id="c{i}" href="text/{name}" media-type="application/xhtml+xml"'
+        + (' properties="nav"' if i == nav else "") + "/>"
+        for i, (name, _) in enumerate(chapters)
     )
-    refs = "".join(f'<itemref idref="c{i}"/>' for i in order)
+    refs = "".join(f'<itemref idref="c{i}"' + (' linear="no"' if i in aside else "") + "/>" for i in order)
     opf = (
         '<?xml version="1.0" encoding="utf-8"?>'
         '<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id">'

@@ -261,6 +261,15 @@ def test_epub_chapters_in_spine_order_without_scripts_or_navigation() -> None:
     assert (found.title, found.source, found.date, found.language) == ("Night and Morning", "Ann Writer", "2019-05-04", "en")
 
 
+def test_epub_navigation_and_non_linear_items_are_left_out() -> None:
+    data = make.epub(
+        [("toc.xhtml", "<ol><li>Chapter One</li></ol>"), ("c1.xhtml", "<p>The story begins.</p>"),
+         ("notes.xhtml", "<p>Footnote about the printer.</p>")],
+        nav=0, aside=[2],
+    )
+    assert extract("epub", data).text == "The story begins."
+
+
 def test_odt_blocks_in_order_with_metadata() -> None:
     body = (
         '<text:h text:outline-level="1">Water report</text:h>'
