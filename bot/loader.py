@@ -7,6 +7,7 @@ import errno
 import hashlib
 import logging
 import os
+import posixpath
 import stat
 import time
 from collections import deque
@@ -184,7 +185,9 @@ def scan(
     waiting: deque[_Extracting] = deque()
     found = corpus_paths(root)
     skipped.extend(found.skipped)
-    for relative, file in found:
+    files, resources = saved_page_resources(list(found))
+    skipped.extend(resources)
+    for relative, file in files:
         entry = known.get(relative)
         try:
             stamp = _stamp(file) + _sidecar_stamp(relative, file)
@@ -222,6 +225,31 @@ def scan(
             waiting.popleft().future.exception()
     settled = [_settle(item, cache, skipped) if isinstance(item, _Extracting) else item for item in items]
     return [item for item in settled if item is not None]
+
+
+def saved_page_resources(files: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[Skipped]]:
+    """The files apart from those in a browser's `Page_files/` folder beside `Page.html` (frames, ads), and those."""
+    pages = {posixpath.splitext(relative)[0]: relative for relative, _ in files if format_of(relative) == "html"}
+    kept: list[tuple[str, str]] = []
+    resources: list[Skipped] = []
+    for relative, file in files:
+        page = _page_of(relative, pages)
+        if page is None:
+            kept.append((relative, file))
+        else:
+            resources.append(Skipped(relative, f"part of the saved page {page}, not a document of its own"))
+    return kept, resources
+
+
+def _page_of(relative: str, pages: dict[str, str]) -> str | None:
+    """The saved page whose resource folder holds this file: `News_files/ad.html` belongs to `News.html`."""
+    parts = relative.split("/")
+    for at, part in enumerate(parts[:-1]):
+        if part.endswith("_files"):
+            page = pages.get("/".join([*parts[:at], part.removesuffix("_files")]))
+            if page is not None:
+                return page
+    return None
 
 
 @dataclass(frozen=True)

@@ -412,6 +412,19 @@ def test_sandbox_reports_a_parser_exception_as_the_reason() -> None:
 # --- loading, cache and check ------------------------------------------------------------------------------------
 
 
+def test_a_saved_page_s_resource_folder_is_not_read(build: Build) -> None:
+    library = build({
+        "news/Water tariffs.html": make.news_page(),
+        "news/Water tariffs_files/ad-frame.html": make.news_page(site_name="Ad network"),
+        "news/Water tariffs_files/style.css": "body {}",
+        "other_files/notes.html": make.news_page(),  # no other.html beside it: a folder like any other
+    })
+    assert [d.path for d in library.documents] == ["news/Water tariffs.html", "other_files/notes.html"]
+    assert skipped(library) == {
+        "news/Water tariffs_files/ad-frame.html": "part of the saved page news/Water tariffs.html, not a document of its own"
+    }
+
+
 def test_every_format_loads_into_one_library(build: Build) -> None:
     library = build({
         "a.pdf": make.pdf(["The pipeline carries gas to the north."]),
