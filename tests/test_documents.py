@@ -374,6 +374,18 @@ def test_bad_files_are_skipped_with_their_reason_and_the_rest_loads(bad_corpus: 
     assert reason in skipped(bad_corpus)[name]
 
 
+@pytest.mark.parametrize(
+    ("limit", "reason"),
+    [("MAX_MEMBER_BYTES", "is larger than"), ("MAX_ZIP_BYTES", "unpacks to more than")],
+)
+def test_zip_bombs_are_refused_before_unpacking(monkeypatch: pytest.MonkeyPatch, limit: str, reason: str) -> None:
+    # The limits are lowered rather than a bomb built: the check reads the sizes the zip declares, not the data.
+    monkeypatch.setattr(extractors, limit, 10_000)
+    data = make.epub([("c.xhtml", "<p>" + "spam " * 5_000 + "</p>")])
+    with pytest.raises(Unreadable, match=reason):
+        extract("epub", data)
+
+
 def test_owner_password_only_pdf_is_read(build: Build) -> None:
     library = build({"owner.pdf": make.pdf(["Anyone may read this report."], owner_password="boss")})
     assert sentences(library) == ["Anyone may read this report."]
