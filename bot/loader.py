@@ -206,16 +206,16 @@ def scan(
         if entry is not None and entry.digest == key:
             items.append(dataclasses.replace(entry, stamp=stamp))
             continue
+        stored = cache.document(key, relative)
+        if stored is not None:
+            # Read before: the cache has its metadata and analysis, so the file is not parsed or extracted again.
+            document, reason = stored
+            items.append(_Pending(key, stamp, Path(file), document, _kept(relative, reason), cached=True))
+            continue
         kind = format_of(relative)
         if kind is None:
             document, note = parse_file(relative, data)
             items.append(_pending(key, stamp, Path(file), document, note, cache, skipped))  # type: ignore[arg-type]
-            continue
-        stored = cache.document(key, relative)
-        if stored is not None:
-            # Extracted before: the cache has its metadata and analysis, so the file is not extracted again.
-            document, reason = stored
-            items.append(_Pending(key, stamp, Path(file), document, _kept(relative, reason), cached=True))
             continue
         job = _Extracting(key, stamp, Path(file), relative, sidecar, readers.submit(kind, data))
         items.append(job)

@@ -312,3 +312,15 @@ def test_a_file_swapped_for_a_fifo_after_the_scan_is_skipped_not_waited_on(
     library = load(settings)
     assert any(s.path == "pipe.txt" and "not a regular file" in s.reason for s in library.skipped)
     assert len(library.documents) == 3
+
+
+def test_a_cached_document_is_not_parsed_again(settings: Dirs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache is consulted before a file's text is parsed: a costly parse is paid once, not at every start."""
+    cold = load(settings)
+    parsed: list[str] = []
+    real = bot.loader.parse_file
+    monkeypatch.setattr(bot.loader, "parse_file", lambda path, data: parsed.append(path) or real(path, data))
+    warm = load(settings)
+    assert parsed == []
+    assert_same_index(cold, warm)
+    assert [d.title for d in warm.documents] == [d.title for d in cold.documents]
