@@ -30,11 +30,11 @@ ONE_PIECE = 0.55
 SENTENCE_CHECKS = 5
 # Words that frame a request rather than say what it is about.
 FILLERS = {
-    "english": frozenset(
+    "en": frozenset(
         "tell explain describe know say said says mention mentioned happen happened happening please "
         "information details".split()
     ),
-    "russian": frozenset("расскажи расскажите скажи скажите объясни объясните пожалуйста известно информация".split()),
+    "ru": frozenset("расскажи расскажите скажи скажите объясни объясните пожалуйста известно информация".split()),
 }
 RESULTS = 10
 # The defaults of the two knobs a deployment sets: how many sentences to quote, and the abstention bar.
