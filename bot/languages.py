@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from bot.corpus import Document
-from bot.text import LANGUAGES, language_code
+from bot.text import ANALYZER_VERSION, LANGUAGES, AnalyzedDocument, Analyzer, analyze, language_code
 
 # The classifier reads character n-grams: a few thousand characters tell a document's language as well as
 # the whole text would, and keep detection of a long document to about a millisecond.
@@ -69,6 +69,35 @@ def document_language(document: Document, languages: Collection[str] | None = No
     if languages is not None and len(languages) == 1:
         return next(iter(languages))
     return detect(f"{document.title}\n{document.text}", languages)
+
+
+@dataclass(frozen=True)
+class Languages:
+    """The languages a corpus's documents may be in: any supported one (`auto`), or the given few."""
+
+    allowed: frozenset[str] | None = None  # None: auto, each document's own language, detected or declared
+
+    @classmethod
+    def parse(cls, setting: str | Iterable[str] = "auto") -> Languages:
+        """Read the `languages` setting: "auto", or codes or names separated by commas ("en,ru,kk")."""
+        parts = [p for p in (setting.split(",") if isinstance(setting, str) else setting) if p.strip()]
+        if not parts or (len(parts) == 1 and parts[0].strip().casefold() == "auto"):
+            return cls()
+        return cls(frozenset(language_code(part) for part in parts))
+
+    @property
+    def key(self) -> str:
+        """What an analysis depends on besides the bytes: the analyzers' version and the allowed languages."""
+        return f"{ANALYZER_VERSION}:{','.join(sorted(self.allowed)) if self.allowed else 'auto'}"
+
+    def of(self, document: Document) -> str:
+        """The language a document is analyzed in."""
+        return document_language(document, self.allowed)
+
+
+def analyze_document(document: Document, languages: Languages) -> AnalyzedDocument:
+    """Analyze a document in its own language (a module function, so worker processes can run it)."""
+    return analyze(document, Analyzer(languages.of(document)))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,8 @@ from bot import snapshot as snapshots
 from bot.cache import AnalysisCache
 from bot.corpus import CorpusError, Document, Skipped, corpus_paths, parse_file
 from bot.library import Entry, Library, Postings, make_entry, untexted
-from bot.text import AnalyzedDocument, Analyzer, analyze
+from bot.languages import Languages, analyze_document
+from bot.text import AnalyzedDocument
 
 log = logging.getLogger(__name__)
 
@@ -36,23 +37,27 @@ def corpus_cache_folder(cache_dir: Path, corpus_dir: Path) -> Path:
     return cache_dir / f"corpus-{name}"
 
 
-def digest(data: bytes, analyzer: Analyzer) -> str:
-    """Content hash of a file, salted with the analyzer's settings."""
-    return hashlib.blake2b(data, digest_size=16, key=analyzer.key.encode()[:64]).hexdigest()
+def digest(data: bytes, languages: Languages) -> str:
+    """Content hash of a file, salted with the analyzers' version and the allowed languages.
+
+    The bytes and these settle the document's language (declared or detected), so the digest keys the
+    language too; the cache file's header names it.
+    """
+    return hashlib.blake2b(data, digest_size=16, key=languages.key.encode()[:64]).hexdigest()
 
 
-def _analyze_all(documents: list[Document], analyzer: Analyzer, workers: int) -> Iterator[AnalyzedDocument]:
-    """Analyses of the documents, in order; in worker processes when there is enough text to split."""
+def _analyze_all(documents: list[Document], languages: Languages, workers: int) -> Iterator[AnalyzedDocument]:
+    """Analyses of the documents, each in its language, in order; in worker processes when there is enough text."""
     chars = sum(len(d.text) for d in documents)
     if workers == 1 or chars < PARALLEL_MIN_CHARS or len(documents) < 2:
-        return (analyze(d, analyzer) for d in documents)
-    return _analyze_in_pool(documents, analyzer, workers)
+        return (analyze_document(d, languages) for d in documents)
+    return _analyze_in_pool(documents, languages, workers)
 
 
-def _analyze_in_pool(documents: list[Document], analyzer: Analyzer, workers: int) -> Iterator[AnalyzedDocument]:
+def _analyze_in_pool(documents: list[Document], languages: Languages, workers: int) -> Iterator[AnalyzedDocument]:
     with ProcessPoolExecutor(max_workers=workers or None) as pool:
         chunk = max(1, min(64, len(documents) // ((workers or 2) * 8)))
-        yield from pool.map(analyze, documents, [analyzer] * len(documents), chunksize=chunk)
+        yield from pool.map(analyze_document, documents, [languages] * len(documents), chunksize=chunk)
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ def load_library(
     corpus_dir: Path,
     cache_dir: Path,
     *,
-    language: str = "english",
+    languages: str | Collection[str] = "auto",
     workers: int = 0,
     previous: Library | None = None,
     progress: Callable[[str], None] | None = None,
@@ -84,23 +89,25 @@ def load_library(
     With `snapshot`, a first load maps the library last built for this corpus (see bot/snapshot.py) and
     re-reads only what changed since; a load that changed anything writes a new snapshot (in a thread of its
     own with `background`, as a bot reloading while it answers wants).
+    `languages` is "auto" (each document in its own language, declared in its front matter or detected)
+    or the languages documents may be in ("en,ru"; a single one forces it); ValueError for an unknown one.
     """
     started = time.perf_counter()
-    analyzer = Analyzer(language)
+    chosen = Languages.parse(languages)
     root = Path(corpus_dir)
-    if previous is not None and previous.analyzer != analyzer:
-        previous = None  # another analyzer: nothing of the old library can be reused
+    if previous is not None and previous.languages != chosen:
+        previous = None  # other analyzers: nothing of the old library can be reused
     cache_folder = corpus_cache_folder(Path(cache_dir), root)
-    cache = AnalysisCache(cache_folder, analyzer.key)
+    cache = AnalysisCache(cache_folder, chosen.key)
     if previous is None and snapshot:
-        previous = _mapped(cache_folder, analyzer)
+        previous = _mapped(cache_folder, chosen)
     skipped: list[Skipped] = []
-    items = scan(root, analyzer, cache, previous, skipped, int(max_file_mb * 2**20))
+    items = scan(root, chosen, cache, previous, skipped, int(max_file_mb * 2**20))
     if previous is not None and _unchanged(items, previous):
-        library = Library(items, analyzer, previous.vocabulary, previous.sentences, previous.passages, skipped)  # type: ignore[arg-type]
+        library = Library(items, chosen, previous.vocabulary, previous.sentences, previous.passages, skipped)  # type: ignore[arg-type]
         _report(skipped)
     else:
-        library = _build(root, items, analyzer, cache, previous, workers, skipped, progress)
+        library = _build(root, items, chosen, cache, previous, workers, skipped, progress)
         if snapshot and cache.writable:
             (snapshots.write_in_background if background else snapshots.write)(library, cache_folder)
     library.build_seconds = time.perf_counter() - started
@@ -110,7 +117,7 @@ def load_library(
 def _build(
     root: Path,
     items: list[Entry | _Pending],
-    analyzer: Analyzer,
+    languages: Languages,
     cache: AnalysisCache,
     previous: Library | None,
     workers: int,
@@ -119,7 +126,7 @@ def _build(
 ) -> Library:
     """Count what changed into new postings and build (or update `previous` into) a Library."""
     vocabulary = dict(previous.vocabulary) if previous is not None else {}
-    entries, postings = count(items, analyzer, cache, vocabulary, workers, skipped, progress)
+    entries, postings = count(items, languages, cache, vocabulary, workers, skipped, progress)
     del items
     _report(skipped)
     if not entries:
@@ -128,13 +135,13 @@ def _build(
     _tidy(cache, entries, previous)
     if previous is not None:
         return previous.updated(entries, postings, vocabulary, skipped)
-    return Library.build(entries, postings, analyzer, vocabulary, skipped)
+    return Library.build(entries, postings, languages, vocabulary, skipped)
 
 
-def _mapped(cache_folder: Path, analyzer: Analyzer) -> Library | None:
+def _mapped(cache_folder: Path, languages: Languages) -> Library | None:
     """The snapshot of this corpus's last build, or None (with the reason logged) when there is none to trust."""
     try:
-        return snapshots.read(cache_folder, analyzer)
+        return snapshots.read(cache_folder, languages)
     except snapshots.BadSnapshot as exc:
         log.info("building the index: %s", exc)
         return None
@@ -155,7 +162,7 @@ def _report(skipped: list[Skipped]) -> None:
 
 def scan(
     root: Path,
-    analyzer: Analyzer,
+    languages: Languages,
     cache: AnalysisCache,
     previous: Library | None,
     skipped: list[Skipped],
@@ -181,7 +188,7 @@ def scan(
         except (OSError, FileChanging) as exc:
             skipped.append(_unreadable(relative, exc))
             continue
-        key = digest(data, analyzer)
+        key = digest(data, languages)
         if entry is not None and entry.digest == key:
             items.append(dataclasses.replace(entry, stamp=stamp))
             continue
@@ -197,7 +204,7 @@ def scan(
 
 def count(
     items: list[Entry | _Pending],
-    analyzer: Analyzer,
+    languages: Languages,
     cache: AnalysisCache,
     vocabulary: dict[str, int],
     workers: int,
@@ -208,7 +215,7 @@ def count(
     fresh = [item.document for item in items if isinstance(item, _Pending) and not item.cached]
     if progress is not None and fresh:
         progress(f"analyzing {len(fresh)} of {len(items)} documents")
-    analyzed_in_order = _analyze_all(fresh, analyzer, workers)
+    analyzed_in_order = _analyze_all(fresh, languages, workers)
     del fresh
     entries: list[Entry] = []
     postings = Postings()
@@ -218,10 +225,10 @@ def count(
             analyzed = next(analyzed_in_order) if not item.cached else cache.load(item.key, item.document)
             if analyzed is None:
                 # The cache file could not be trusted: analyze the file after all, and cache it anew.
-                item = _reread(item, analyzer, skipped)
+                item = _reread(item, languages, skipped)
                 if item is None:
                     continue
-                analyzed = analyze(item.document, analyzer)
+                analyzed = analyze_document(item.document, languages)
             if not item.cached:
                 cache.store(item.key, analyzed)
             if not analyzed.sentences:
@@ -286,7 +293,7 @@ def _read_regular(file: str | Path) -> bytes:
         return handle.read()
 
 
-def _reread(item: _Pending, analyzer: Analyzer, skipped: list[Skipped]) -> _Pending | None:
+def _reread(item: _Pending, languages: Languages, skipped: list[Skipped]) -> _Pending | None:
     """The pending file read afresh, keyed by the digest of exactly the bytes read now, or None if unusable.
 
     The file may have changed since it was hashed; analysing the new bytes under the old digest would
@@ -301,6 +308,6 @@ def _reread(item: _Pending, analyzer: Analyzer, skipped: list[Skipped]) -> _Pend
     if document is None:
         skipped.append(note)  # type: ignore[arg-type]
         return None
-    return _Pending(digest(data, analyzer), stamp, item.file, document, note, cached=False)
+    return _Pending(digest(data, languages), stamp, item.file, document, note, cached=False)
 
 

@@ -151,6 +151,35 @@ class Analyzer:
         return out
 
 
+@dataclass(frozen=True)
+class MultiAnalyzer:
+    """Several languages' analyzers at once, for a question whose language is unsure: the terms of each.
+
+    Terms carry their language, so one BM25 query with all of them scores each language's documents by
+    that language's terms alone: searching with each analyzer and merging, in one pass.
+    """
+
+    analyzers: tuple[Analyzer, ...]
+
+    @property
+    def language(self) -> str:
+        """The most likely language."""
+        return self.analyzers[0].language
+
+    @property
+    def stop_words(self) -> frozenset[str]:
+        """The most likely language's stop words."""
+        return self.analyzers[0].stop_words
+
+    def words(self, text: str) -> list[str]:
+        """Case-folded word tokens, the same in every language."""
+        return WORD.findall(text.casefold())
+
+    def terms(self, text: str) -> list[str]:
+        """Every analyzer's terms of the text, the most likely language's first."""
+        return list(dict.fromkeys(term for analyzer in self.analyzers for term in analyzer.terms(text)))
+
+
 def blocks(text: str) -> Iterable[str]:
     """Paragraphs of a text, hard-wrapped lines joined, Markdown block markers stripped, long ones cut."""
     for paragraph in BLANK_LINE.split(text.replace("\r\n", "\n").replace("\r", "\n")):
@@ -197,6 +226,7 @@ class AnalyzedDocument:
     columns: np.ndarray  # ... the term's position in `terms` (int32)
     counts: np.ndarray  # ... how often the term occurs in the sentence (int32)
     title_terms: tuple[str, ...] = ()
+    language: str = PLAIN  # the ISO 639-1 code of the analyzer that made it
 
 
 def count_terms(sentence_terms: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -228,4 +258,5 @@ def analyze(document: Document, analyzer: Analyzer) -> AnalyzedDocument:
         columns=columns,
         counts=counts,
         title_terms=tuple(analyzer.terms(document.title)),
+        language=analyzer.language,
     )
