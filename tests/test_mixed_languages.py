@@ -117,6 +117,6 @@ def test_check_reports_documents_per_language(capsys: pytest.CaptureFixture[str]
 
 def test_unsupported_language_setting_exits_with_a_message(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     corpus = write_files(tmp_path / "corpus", MIXED)
-    monkeypatch.setenv("LANGUAGES", "en,xx")
+    monkeypatch.setenv("CITEBOT_LANGUAGES", "en,xx")
     assert cli.main(["check", "--corpus", str(corpus)]) == 1
     assert "unsupported language 'xx'" in capsys.readouterr().err
