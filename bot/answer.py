@@ -11,6 +11,7 @@ import numpy as np
 
 from bot.corpus import Document
 from bot.library import Hit, Library
+from bot.text import Analyzer, MultiAnalyzer
 
 # How many sentence hits, and how many top documents' sentences, compete for the answer.
 SENTENCE_CANDIDATES = 100
@@ -30,11 +31,11 @@ ONE_PIECE = 0.55
 SENTENCE_CHECKS = 5
 # Words that frame a request rather than say what it is about.
 FILLERS = {
-    "english": frozenset(
+    "en": frozenset(
         "tell explain describe know say said says mention mentioned happen happened happening please "
         "information details".split()
     ),
-    "russian": frozenset("расскажи расскажите скажи скажите объясни объясните пожалуйста известно информация".split()),
+    "ru": frozenset("расскажи расскажите скажи скажите объясни объясните пожалуйста известно информация".split()),
 }
 RESULTS = 10
 # The defaults of the two knobs a deployment sets: how many sentences to quote, and the abstention bar.
@@ -115,11 +116,11 @@ def _term_weights(library: Library, ids: list[int]) -> np.ndarray:
     return np.array(weights)
 
 
-def question_terms(library: Library, question: str) -> list[str]:
+def question_terms(analyzer: Analyzer | MultiAnalyzer, question: str) -> list[str]:
     """The question's search terms, without the words that only frame a request ("tell me", "explain")."""
-    fillers = FILLERS.get(library.analyzer.language, frozenset())
-    words = [word for word in library.analyzer.words(question) if word not in fillers]
-    return library.analyzer.terms(" ".join(words))
+    fillers = FILLERS.get(analyzer.language, frozenset())
+    words = [word for word in analyzer.words(question) if word not in fillers]
+    return analyzer.terms(" ".join(words))
 
 
 def rank(library: Library, terms: list[str], wanted: re.Pattern[str] | None) -> list[Hit]:
@@ -155,7 +156,13 @@ def rank(library: Library, terms: list[str], wanted: re.Pattern[str] | None) -> 
     return [Hit(library.sentence(int(rows[i])), float(combined[i])) for i in order]
 
 
-def coverage(library: Library, terms: list[str], hit: Hit, wanted: re.Pattern[str] | None = None) -> tuple[float, int]:
+def coverage(
+    library: Library,
+    analyzer: Analyzer | MultiAnalyzer,
+    terms: list[str],
+    hit: Hit,
+    wanted: re.Pattern[str] | None = None,
+) -> tuple[float, int]:
     """Share of the question's weight (by IDF) that the sentence holds, and in how many separate pieces.
 
     Question words found side by side in the sentence are one piece: "World Bank" is one thing, and
@@ -165,7 +172,7 @@ def coverage(library: Library, terms: list[str], hit: Hit, wanted: re.Pattern[st
     if not terms:
         return 0.0, 0
     weights = _term_weights(library, library.term_ids(terms))
-    sentence = library.analyzer.terms(hit.sentence.text)
+    sentence = analyzer.terms(hit.sentence.text)
     found, pairs = set(sentence), set(zip(sentence, sentence[1:]))
     covered = [term in found for term in terms]
     pieces = sum(
@@ -203,9 +210,10 @@ def answer(
     started = time.perf_counter()
     # The frame of a typed question ("how many", "in which year") is no part of what it asks about.
     wanted, topic = wanted_type(question)
-    terms = question_terms(library, topic) or question_terms(library, question)
+    analyzer = library.question_analyzer(question)
+    terms = question_terms(analyzer, topic) or question_terms(analyzer, question)
     hits = rank(library, terms, wanted)
-    tests = [coverage(library, terms, hit, wanted) for hit in hits[:SENTENCE_CHECKS]]
+    tests = [coverage(library, analyzer, terms, hit, wanted) for hit in hits[:SENTENCE_CHECKS]]
     confidence = max((share for share, _ in tests), default=0.0)
     quotes: list[Quote] = []
     sources: list[Document] = []
@@ -243,8 +251,8 @@ def answer(
         )
     # The quotes' own spellings of the question's terms ("approved" for "approve"), for highlighting.
     wanted = set(terms)
-    quoted = {w for q in quotes for w in library.analyzer.words(f"{q.context or ''} {q.text}")}
-    words = tuple(sorted(w for w in quoted if set(library.analyzer.terms(w)) & wanted))
+    quoted = {w for q in quotes for w in analyzer.words(f"{q.context or ''} {q.text}")}
+    words = tuple(sorted(w for w in quoted if set(analyzer.terms(w)) & wanted))
     return Answer(
         question=question,
         answered=bool(quotes),

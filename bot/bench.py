@@ -154,7 +154,8 @@ def _queries(library: Library, count: int, seed: int) -> list[list[int]]:
 
 
 def _row_terms(library: Library, row: int) -> list[int]:
-    terms = library.term_ids(library.analyzer.terms(library.sentence(row).text))
+    number, _ = library.locate(row)
+    terms = library.term_ids(library.document_analyzer(number).terms(library.sentence(row).text))
     return list(dict.fromkeys(terms))
 
 
@@ -227,7 +228,8 @@ def _answers(library: Library, count: int) -> dict[str, float]:
     rng = np.random.default_rng(13)
     questions = []
     while len(questions) < count:
-        words = library.analyzer.words(library.sentence(int(rng.integers(0, library.sentence_count))).text)
+        row = int(rng.integers(0, library.sentence_count))
+        words = library.document_analyzer(library.locate(row)[0]).words(library.sentence(row).text)
         if len(words) >= 4:
             start = int(rng.integers(0, len(words) - 3))
             questions.append("what " + " ".join(words[start : start + int(rng.integers(2, 6))]))

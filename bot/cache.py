@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from bot.corpus import Document
-from bot.text import AnalyzedDocument
+from bot.text import LANGUAGES, AnalyzedDocument
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"CITEBOT\x00"
-VERSION = 2
+VERSION = 3  # 2: the document's metadata and pages; 3: the language it was analyzed in
 SUFFIX = ".cba"
 PREAMBLE = struct.Struct("<8sII")
 INT32 = np.dtype("<i4")
@@ -79,6 +79,7 @@ def encode(analyzed: AnalyzedDocument, key: str, digest: str, note: str | None =
         "document": {field: getattr(analyzed.document, field) for field in ("source", "date", "url", "language")}
         | {"pages": list(analyzed.document.pages)},
         "note": note,
+        "language": analyzed.language,
         "texts": {name: len(texts[name]) for name in TEXTS},
         "arrays": {name: len(arrays[name]) for name in ARRAYS},
         "size": len(payload),
@@ -105,6 +106,7 @@ def decode(data: bytes, key: str, digest: str, document: Document) -> AnalyzedDo
         array_sizes = {name: int(header["arrays"][name]) for name in ARRAYS}
         size, crc = int(header["size"]), int(header["crc32"])
         stored_key, stored_digest, title = header["key"], header["digest"], header["title"]
+        language = str(header["language"])
     except (ValueError, KeyError, TypeError) as exc:
         raise CorruptCache(f"unreadable header ({type(exc).__name__})") from None
     if stored_key != key:
@@ -117,6 +119,8 @@ def decode(data: bytes, key: str, digest: str, document: Document) -> AnalyzedDo
         raise CorruptCache(f"payload of {len(payload)} bytes, header says {size}")
     if zlib.crc32(payload) != crc:
         raise CorruptCache("checksum mismatch")
+    if language not in LANGUAGES:
+        raise CorruptCache(f"analyzed in an unknown language {language!r}")
     if title != document.title:
         # Same bytes, other title: only the file name differs, and the title came from it.
         raise CorruptCache("made for a document with another title")
@@ -131,7 +135,7 @@ def decode(data: bytes, key: str, digest: str, document: Document) -> AnalyzedDo
         # A copy, so the file's bytes are not kept alive by a view into them.
         arrays[name] = np.frombuffer(payload, dtype=INT32, count=count, offset=at).astype(np.int32)
         at += count * INT32.itemsize
-    return _assemble(document, texts, arrays)
+    return _assemble(document, texts, arrays, language)
 
 
 def read_header(data: bytes, key: str, digest: str) -> dict[str, object]:
@@ -170,7 +174,9 @@ def _split_terms(text: str) -> tuple[str, ...]:
     return tuple(text.split(TERM_SEPARATOR)) if text else ()
 
 
-def _assemble(document: Document, texts: dict[str, str], arrays: dict[str, np.ndarray]) -> AnalyzedDocument:
+def _assemble(
+    document: Document, texts: dict[str, str], arrays: dict[str, np.ndarray], language: str
+) -> AnalyzedDocument:
     ends = arrays["ends"]
     joined = texts["sentences"]
     terms = _split_terms(texts["terms"])
@@ -197,6 +203,7 @@ def _assemble(document: Document, texts: dict[str, str], arrays: dict[str, np.nd
         counts=arrays["counts"],
         title_terms=_split_terms(texts["title_terms"]),
         pages=arrays["pages"],
+        language=language,
     )
 
 

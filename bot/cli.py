@@ -120,6 +120,7 @@ def check(settings: Settings) -> int:
     print(f"documents: {len(library.documents)}")
     print(f"formats:   {format_counts(library)}")
     print(f"sentences: {library.sentence_count}")
+    print("languages: " + ", ".join(f"{code} {count}" for code, count in library.document_languages().items()))
     print(f"time:      {library.build_seconds:.2f} s")
     skipped = [s for s in library.skipped if not s.kept]
     warned = [s for s in library.skipped if s.kept]

@@ -131,8 +131,7 @@ class Settings(BaseSettings):
 
     def loader_options(self) -> dict[str, Any]:
         """The keyword arguments `load_library` takes from these settings."""
-        # Until each document is analysed in its own language, a single forced Russian switches the analyzer.
-        return {"language": "russian" if self.languages == "ru" else "english", "workers": self.workers, "max_file_mb": self.max_file_mb}
+        return {"languages": self.languages, "workers": self.workers, "max_file_mb": self.max_file_mb}
 
     def answer_options(self) -> dict[str, Any]:
         """The keyword arguments `answer` takes from these settings."""

@@ -27,7 +27,7 @@ MAX_BAD_BYTES = 0.01
 TITLE_CHARS = 120
 # Front matter is a few lines of metadata; past this it is not parsed, so no header can stall a load.
 MAX_FRONT_MATTER_CHARS = 64_000
-TEXT_FIELDS = ("title", "source", "url", "date")
+TEXT_FIELDS = ("title", "source", "url", "date", "language")
 NULL_TAG = "tag:yaml.org,2002:null"
 
 
@@ -42,7 +42,7 @@ class Document:
     date: str | None = None
     url: str | None = None
     pages: tuple[int, ...] = ()  # offset in `text` where each page starts; empty for formats without pages
-    language: str | None = None
+    language: str | None = None  # as the front matter or file says (an ISO 639-1 code, unchecked); None: detect it
 
 
 @dataclass(frozen=True)
@@ -311,6 +311,7 @@ def parse_document(path: str, text: str) -> tuple[Document, str | None]:
         source=fields["source"],
         date=fields["date"],
         url=fields["url"],
+        language=fields["language"],
     )
     return document, "; ".join(warnings) or None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -10,7 +11,8 @@ import numpy as np
 
 from bot.bm25 import BM25
 from bot.corpus import CorpusError, Document, Skipped
-from bot.text import AnalyzedDocument, Analyzer
+from bot.languages import Guess, Languages, question_language
+from bot.text import PLAIN, AnalyzedDocument, Analyzer, MultiAnalyzer
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Entry:
     sentences: Sequence[str]  # a tuple, or the snapshot's texts decoded on demand
     note: Skipped | None = None
     pages: np.ndarray | None = None  # int32 page of each sentence, for documents with pages
+    language: str = PLAIN  # the language the document was analyzed in
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,7 +74,7 @@ def make_entry(
     weights = np.concatenate([analyzed.counts, np.ones(len(analyzed.title_terms), dtype=np.int32)])
     passage_terms, inverse = np.unique(every, return_inverse=True)
     pages = analyzed.pages if len(analyzed.pages) else None
-    entry = Entry(digest, stamp, untexted(analyzed.document), analyzed.sentences, note, pages)
+    entry = Entry(digest, stamp, untexted(analyzed.document), analyzed.sentences, note, pages, analyzed.language)
     counts = Counts(
         lengths=analyzed.lengths,
         rows=analyzed.rows,
@@ -138,7 +141,7 @@ class Library:
     def __init__(
         self,
         entries: Sequence[Entry],
-        analyzer: Analyzer,
+        languages: Languages,
         vocabulary: dict[str, int],
         sentences: BM25,
         passages: BM25,
@@ -146,7 +149,7 @@ class Library:
         build_seconds: float = 0.0,
     ) -> None:
         self.entries = tuple(entries)
-        self.analyzer = analyzer
+        self.languages = languages
         self.vocabulary = vocabulary
         self.sentences = sentences
         self.passages = passages
@@ -155,10 +158,15 @@ class Library:
         self.documents = tuple(entry.document for entry in self.entries)
         self.offsets = _offsets(len(entry.sentences) for entry in self.entries)
         self.sentence_count = int(self.offsets[-1])
+        # What the corpus holds, by sentences: the prior of a question's language.
+        held: Counter[str] = Counter()
+        for entry in self.entries:
+            held[entry.language] += len(entry.sentences)
+        self.language_mix = {code: count / max(self.sentence_count, 1) for code, count in held.items() if count}
 
     @classmethod
     def build(
-        cls, entries: Sequence[Entry], postings: Postings, analyzer: Analyzer, vocabulary: dict[str, int],
+        cls, entries: Sequence[Entry], postings: Postings, languages: Languages, vocabulary: dict[str, int],
         skipped: Sequence[Skipped] = (),
     ) -> Library:
         """Index documents from scratch; `postings` holds every one of them."""
@@ -172,7 +180,7 @@ class Library:
             postings.passage_rows.array(), postings.passage_columns.array(), postings.passage_counts.array(),
             postings.passage_lengths.array(), n_terms,
         )
-        return cls(entries, analyzer, vocabulary, sentences, passages, skipped)
+        return cls(entries, languages, vocabulary, sentences, passages, skipped)
 
     def updated(
         self, entries: Sequence[Entry], postings: Postings, vocabulary: dict[str, int], skipped: Sequence[Skipped] = ()
@@ -213,7 +221,26 @@ class Library:
             document_map, postings.passage_rows.array(), postings.passage_columns.array(),
             postings.passage_counts.array(), passage_lengths, n_terms,
         )
-        return Library(entries, self.analyzer, vocabulary, sentences, passages, skipped)
+        return Library(entries, self.languages, vocabulary, sentences, passages, skipped)
+
+    def document_languages(self) -> dict[str, int]:
+        """How many documents the library holds in each language, most first."""
+        return dict(Counter(entry.language for entry in self.entries).most_common())
+
+    def document_analyzer(self, number: int) -> Analyzer:
+        """The analyzer document `number` was analyzed with."""
+        return Analyzer(self.entries[number].language)
+
+    def question_language(self, question: str) -> Guess:
+        """The question's likely languages among those the corpus holds, weighed by how much it holds of each."""
+        return question_language(question, self.language_mix or {PLAIN: 1.0})
+
+    def question_analyzer(self, question: str) -> Analyzer | MultiAnalyzer:
+        """The analyzer to search for a question with: its language's, or several languages' when unsure."""
+        likely = self.question_language(question).likely()
+        if len(likely) == 1:
+            return Analyzer(likely[0])
+        return MultiAnalyzer(tuple(Analyzer(code) for code in likely))
 
     def term_ids(self, terms: Iterable[str]) -> list[int]:
         """Map analyzed terms to ids; terms the corpus never had map to -1."""

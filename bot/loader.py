@@ -11,7 +11,7 @@ import posixpath
 import stat
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,8 @@ from bot.corpus import (
 )
 from bot.extractors import EXTRACTOR_VERSION, SIDECAR_SUFFIX, Extracted, Readers, Unreadable, format_of, with_sidecar
 from bot.library import Entry, Library, Postings, make_entry, untexted
-from bot.text import AnalyzedDocument, Analyzer, analyze
+from bot.languages import Languages, analyze_document
+from bot.text import AnalyzedDocument
 
 log = logging.getLogger(__name__)
 
@@ -41,27 +42,31 @@ def corpus_cache_folder(cache_dir: Path, corpus_dir: Path) -> Path:
     return cache_dir / f"corpus-{name}"
 
 
-def digest(data: bytes, analyzer: Analyzer, sidecar: bytes | None = None, extracted: bool = False) -> str:
-    """Content hash of a file and its sidecar, salted with the analyzer's settings (and the extractor's version)."""
-    salt = f"{analyzer.key}:x{EXTRACTOR_VERSION}" if extracted else analyzer.key
+def digest(data: bytes, languages: Languages, sidecar: bytes | None = None, extracted: bool = False) -> str:
+    """Content hash of a file and its sidecar, salted with the analyzers' version and the allowed languages.
+
+    The bytes and these settle the document's language (declared or detected), so the digest keys the
+    language too; the cache file's header names it. Extracted formats add the extractor's version.
+    """
+    salt = f"{languages.key}:x{EXTRACTOR_VERSION}" if extracted else languages.key
     hashed = hashlib.blake2b(data, digest_size=16, key=salt.encode()[:64])
     if sidecar is not None:
         hashed.update(b"\x00sidecar\x00" + len(sidecar).to_bytes(8, "little") + sidecar)
     return hashed.hexdigest()
 
 
-def _analyze_all(documents: list[Document], analyzer: Analyzer, workers: int) -> Iterator[AnalyzedDocument]:
-    """Analyses of the documents, in order; in worker processes when there is enough text to split."""
+def _analyze_all(documents: list[Document], languages: Languages, workers: int) -> Iterator[AnalyzedDocument]:
+    """Analyses of the documents, each in its language, in order; in worker processes when there is enough text."""
     chars = sum(len(d.text) for d in documents)
     if workers == 1 or chars < PARALLEL_MIN_CHARS or len(documents) < 2:
-        return (analyze(d, analyzer) for d in documents)
-    return _analyze_in_pool(documents, analyzer, workers)
+        return (analyze_document(d, languages) for d in documents)
+    return _analyze_in_pool(documents, languages, workers)
 
 
-def _analyze_in_pool(documents: list[Document], analyzer: Analyzer, workers: int) -> Iterator[AnalyzedDocument]:
+def _analyze_in_pool(documents: list[Document], languages: Languages, workers: int) -> Iterator[AnalyzedDocument]:
     with ProcessPoolExecutor(max_workers=workers or None) as pool:
         chunk = max(1, min(64, len(documents) // ((workers or 2) * 8)))
-        yield from pool.map(analyze, documents, [analyzer] * len(documents), chunksize=chunk)
+        yield from pool.map(analyze_document, documents, [languages] * len(documents), chunksize=chunk)
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ def load_library(
     corpus_dir: Path,
     cache_dir: Path,
     *,
-    language: str = "english",
+    languages: str | Collection[str] = "auto",
     workers: int = 0,
     previous: Library | None = None,
     progress: Callable[[str], None] | None = None,
@@ -93,30 +98,32 @@ def load_library(
     With `snapshot`, a first load maps the library last built for this corpus (see bot/snapshot.py) and
     re-reads only what changed since; a load that changed anything writes a new snapshot (in a thread of its
     own with `background`, as a bot reloading while it answers wants).
+    `languages` is "auto" (each document in its own language, declared in its front matter or detected)
+    or the languages documents may be in ("en,ru"; a single one forces it); ValueError for an unknown one.
     """
     started = time.perf_counter()
-    analyzer = Analyzer(language)
+    chosen = Languages.parse(languages)
     root = Path(corpus_dir)
-    if previous is not None and previous.analyzer != analyzer:
-        previous = None  # another analyzer: nothing of the old library can be reused
+    if previous is not None and previous.languages != chosen:
+        previous = None  # other analyzers: nothing of the old library can be reused
     cache_folder = corpus_cache_folder(Path(cache_dir), root)
-    cache = AnalysisCache(cache_folder, analyzer.key)
+    cache = AnalysisCache(cache_folder, chosen.key)
     if previous is None and snapshot:
-        previous = _mapped(cache_folder, analyzer)
+        previous = _mapped(cache_folder, chosen)
     skipped: list[Skipped] = []
     # Worker processes read every PDF, page and office file, so no hostile file can hang or crash the load.
     with Readers(workers) as readers:
-        items = scan(root, analyzer, cache, previous, skipped, readers, int(max_file_mb * 2**20))
+        items = scan(root, chosen, cache, previous, skipped, readers, int(max_file_mb * 2**20))
         changed = previous is None or not _unchanged(items, previous)
         if not changed:
             # Warnings of documents read before (a sidecar value ignored, say) are still reported.
             skipped.extend(item.note for item in items if isinstance(item, Entry) and item.note is not None)
             library = Library(
-                items, analyzer, previous.vocabulary, previous.sentences, previous.passages, skipped,  # type: ignore[arg-type,union-attr]
+                items, chosen, previous.vocabulary, previous.sentences, previous.passages, skipped,  # type: ignore[arg-type,union-attr]
             )
             _report(skipped)
         else:
-            library = _build(root, items, analyzer, cache, previous, workers, skipped, progress, readers)
+            library = _build(root, items, chosen, cache, previous, workers, skipped, progress, readers)
     if changed and snapshot and cache.writable:
         (snapshots.write_in_background if background else snapshots.write)(library, cache_folder)
     library.build_seconds = time.perf_counter() - started
@@ -126,7 +133,7 @@ def load_library(
 def _build(
     root: Path,
     items: list[Entry | _Pending],
-    analyzer: Analyzer,
+    languages: Languages,
     cache: AnalysisCache,
     previous: Library | None,
     workers: int,
@@ -136,7 +143,7 @@ def _build(
 ) -> Library:
     """Count what changed into new postings and build (or update `previous` into) a Library."""
     vocabulary = dict(previous.vocabulary) if previous is not None else {}
-    entries, postings = count(items, analyzer, cache, vocabulary, workers, skipped, progress, readers=readers)
+    entries, postings = count(items, languages, cache, vocabulary, workers, skipped, progress, readers=readers)
     del items
     _report(skipped)
     if not entries:
@@ -145,13 +152,13 @@ def _build(
     _tidy(cache, entries, previous)
     if previous is not None:
         return previous.updated(entries, postings, vocabulary, skipped)
-    return Library.build(entries, postings, analyzer, vocabulary, skipped)
+    return Library.build(entries, postings, languages, vocabulary, skipped)
 
 
-def _mapped(cache_folder: Path, analyzer: Analyzer) -> Library | None:
+def _mapped(cache_folder: Path, languages: Languages) -> Library | None:
     """The snapshot of this corpus's last build, or None (with the reason logged) when there is none to trust."""
     try:
-        return snapshots.read(cache_folder, analyzer)
+        return snapshots.read(cache_folder, languages)
     except snapshots.BadSnapshot as exc:
         log.info("building the index: %s", exc)
         return None
@@ -172,7 +179,7 @@ def _report(skipped: list[Skipped]) -> None:
 
 def scan(
     root: Path,
-    analyzer: Analyzer,
+    languages: Languages,
     cache: AnalysisCache,
     previous: Library | None,
     skipped: list[Skipped],
@@ -202,7 +209,7 @@ def scan(
         except (OSError, FileChanging) as exc:
             skipped.append(_unreadable(relative, exc))
             continue
-        key = digest(data, analyzer, sidecar, extracted=format_of(relative) is not None)
+        key = digest(data, languages, sidecar, extracted=format_of(relative) is not None)
         if entry is not None and entry.digest == key:
             items.append(dataclasses.replace(entry, stamp=stamp))
             continue
@@ -288,7 +295,7 @@ def _pending(
 
 def count(
     items: list[Entry | _Pending],
-    analyzer: Analyzer,
+    languages: Languages,
     cache: AnalysisCache,
     vocabulary: dict[str, int],
     workers: int,
@@ -301,7 +308,7 @@ def count(
     fresh = [item.document for item in items if isinstance(item, _Pending) and not item.cached]
     if progress is not None and fresh:
         progress(f"analyzing {len(fresh)} of {len(items)} documents")
-    analyzed_in_order = _analyze_all(fresh, analyzer, workers)
+    analyzed_in_order = _analyze_all(fresh, languages, workers)
     del fresh
     entries: list[Entry] = []
     postings = Postings()
@@ -311,10 +318,10 @@ def count(
             analyzed = next(analyzed_in_order) if not item.cached else cache.load(item.key, item.document)
             if analyzed is None:
                 # The cache file could not be trusted: analyze the file after all, and cache it anew.
-                item = _reread(item, analyzer, skipped, readers)
+                item = _reread(item, languages, skipped, readers)
                 if item is None:
                     continue
-                analyzed = analyze(item.document, analyzer)
+                analyzed = analyze_document(item.document, languages)
             if not item.cached:
                 cache.store(item.key, analyzed, item.note.reason if item.note is not None else None)
             if not analyzed.sentences:
@@ -379,7 +386,7 @@ def _read_regular(file: str | Path) -> bytes:
         return handle.read()
 
 
-def _reread(item: _Pending, analyzer: Analyzer, skipped: list[Skipped], readers: Readers) -> _Pending | None:
+def _reread(item: _Pending, languages: Languages, skipped: list[Skipped], readers: Readers) -> _Pending | None:
     """The pending file read afresh, keyed by the digest of exactly the bytes read now, or None if unusable.
 
     The file may have changed since it was hashed; analysing the new bytes under the old digest would
@@ -395,7 +402,7 @@ def _reread(item: _Pending, analyzer: Analyzer, skipped: list[Skipped], readers:
     if document is None:
         skipped.append(note)  # type: ignore[arg-type]
         return None
-    key = digest(data, analyzer, sidecar, extracted=format_of(relative) is not None)
+    key = digest(data, languages, sidecar, extracted=format_of(relative) is not None)
     return _Pending(key, stamp, item.file, document, note, cached=False)
 
 

@@ -30,7 +30,8 @@ from bot.bm25 import ARRAYS, BM25
 from bot.cache import write_atomically
 from bot.corpus import Document, Skipped
 from bot.library import Entry, Library
-from bot.text import Analyzer
+from bot.languages import Languages
+from bot.text import LANGUAGES
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def write(library: Library, cache_folder: Path) -> Path | None:
         files[documents.name] = {"size": documents.stat().st_size, "crc32": _crc32(documents)}
         manifest = {
             "version": VERSION,
-            "analyzer": library.analyzer.key,
+            "analyzer": library.languages.key,
             "params": list(library.sentences.params),
             "documents": len(library.entries),
             "sentences": library.sentence_count,
@@ -165,7 +166,7 @@ def _write_if_newest(library: Library, cache_folder: Path) -> None:
         write(library, cache_folder)
 
 
-def read(cache_folder: Path, analyzer: Analyzer) -> Library:
+def read(cache_folder: Path, languages: Languages) -> Library:
     """The current snapshot, mapped; raise BadSnapshot if there is none or it fails any check."""
     root = folder(cache_folder)
     try:
@@ -176,7 +177,7 @@ def read(cache_folder: Path, analyzer: Analyzer) -> Library:
         raise BadSnapshot(f"no usable snapshot ({exc})") from None
     if not name or os.sep in name or manifest.get("version") != VERSION:
         raise BadSnapshot("snapshot of another version")
-    if manifest.get("analyzer") != analyzer.key:
+    if manifest.get("analyzer") != languages.key:
         raise BadSnapshot("snapshot made by another analyzer")
     # Tens of thousands of small objects are made at once; the cyclic collector would walk them again and again.
     collecting = gc.isenabled()
@@ -186,7 +187,7 @@ def read(cache_folder: Path, analyzer: Analyzer) -> Library:
         arrays = {p.stem: np.load(p, mmap_mode="r", allow_pickle=False) for p in target.glob("*.npy")}
         rows = json.loads((target / "documents.json").read_text("utf-8"))
         params = tuple(float(x) for x in manifest["params"])
-        return _library(arrays, rows, analyzer, params)  # type: ignore[arg-type]
+        return _library(arrays, rows, languages, params)  # type: ignore[arg-type]
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise BadSnapshot(f"snapshot {name} unusable ({type(exc).__name__}: {exc})") from None
     finally:
@@ -228,11 +229,11 @@ def _entry_json(entry: Entry) -> dict[str, Any]:
     document = {k: v for k, v in dataclasses.asdict(entry.document).items() if k != "text"}
     note = dataclasses.asdict(entry.note) if entry.note is not None else None
     return {"digest": entry.digest, "stamp": list(entry.stamp), "document": document, "note": note,
-            "sentences": len(entry.sentences), "paged": entry.pages is not None}
+            "sentences": len(entry.sentences), "paged": entry.pages is not None, "language": entry.language}
 
 
 def _library(
-    arrays: dict[str, np.ndarray], rows: list[dict[str, Any]], analyzer: Analyzer, params: tuple[float, float, float]
+    arrays: dict[str, np.ndarray], rows: list[dict[str, Any]], languages: Languages, params: tuple[float, float, float]
 ) -> Library:
     indexes = [BM25(**{name: arrays[f"{index}.{name}"] for name in ARRAYS}, params=params) for index in INDEXES]
     terms = _split(arrays["terms"], indexes[0].n_terms)
@@ -246,11 +247,15 @@ def _library(
         note = Skipped(**row["note"]) if row["note"] is not None else None
         stamp = tuple(int(x) for x in row["stamp"])  # the file's (size, mtime), then its sidecar's if it has one
         paged = pages[at : at + size] if row.get("paged") else None
-        entries.append(Entry(str(row["digest"]), stamp, document, MappedTexts(blob, ends, at, at + size), note, paged))
+        language = str(row["language"])
+        if language not in LANGUAGES:
+            raise ValueError(f"a document in an unknown language {language!r}")
+        texts = MappedTexts(blob, ends, at, at + size)
+        entries.append(Entry(str(row["digest"]), stamp, document, texts, note, paged, language))
         at += size
     if at != len(ends) or len(entries) != indexes[1].n_rows:
         raise ValueError("documents and indexes disagree")
-    return Library(entries, analyzer, dict(zip(terms, range(len(terms)))), indexes[0], indexes[1])
+    return Library(entries, languages, dict(zip(terms, range(len(terms)))), indexes[0], indexes[1])
 
 
 def _tuples(fields: dict[str, Any]) -> dict[str, Any]:

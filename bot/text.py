@@ -1,4 +1,4 @@
-"""The one analyzer: sentences out of documents, search terms out of sentences and questions."""
+"""Analyzers, one per language: sentences out of documents, search terms out of sentences and questions."""
 
 from __future__ import annotations
 
@@ -10,13 +10,56 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sentencex
+import simplemma
 import Stemmer
-from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_RUSSIAN
+from bm25s import stopwords as bm25s_stopwords
 
 from bot.corpus import Document
 
-STOP_WORDS = {"english": frozenset(STOPWORDS_EN_PLUS), "russian": frozenset(STOPWORDS_RUSSIAN)}
-LANGUAGE_CODE = {"english": "en", "russian": "ru"}
+# ISO 639-1 code → Snowball stemmer, for every language PyStemmer ships a stemmer for.
+SNOWBALL = {
+    "ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "cs": "czech", "da": "danish",
+    "nl": "dutch", "en": "english", "eo": "esperanto", "et": "estonian", "fi": "finnish", "fr": "french",
+    "de": "german", "el": "greek", "hi": "hindi", "hu": "hungarian", "id": "indonesian", "ga": "irish",
+    "it": "italian", "lt": "lithuanian", "ne": "nepali", "no": "norwegian", "fa": "persian", "pl": "polish",
+    "pt": "portuguese", "ro": "romanian", "ru": "russian", "sr": "serbian", "st": "sesotho", "es": "spanish",
+    "sv": "swedish", "ta": "tamil", "tr": "turkish", "yi": "yiddish",
+}  # fmt: skip
+# Kazakh has no Snowball stemmer; its terms are word prefixes instead (see `_kazakh_terms`).
+LANGUAGES = frozenset(SNOWBALL) | {"kk"}
+ALIASES = {name: code for code, name in SNOWBALL.items()} | {"kazakh": "kk", "nb": "no", "nn": "no"}
+# Stop words: bm25s's lists (NLTK's, short lists of function words; English is bm25s's extended one).
+# A language it has no list for gets none: BM25's IDF already discounts common words, and the long
+# stopwords-iso lists were worse than no list at all for plain stemmed BM25 (P@1, English: wikiqa dev
+# 0.373 vs 0.421, xquad 0.730 vs 0.765, squad2 0.622 vs 0.660; Russian: xquad 0.712 vs 0.730), where
+# bm25s's lists were the best or close to it (0.405, 0.759, 0.665; 0.741).
+BM25S_STOP_WORDS = {
+    "en": "STOPWORDS_EN_PLUS", "ru": "STOPWORDS_RUSSIAN", "da": "STOPWORDS_DANISH", "nl": "STOPWORDS_DUTCH",
+    "fr": "STOPWORDS_FRENCH", "de": "STOPWORDS_GERMAN", "it": "STOPWORDS_ITALIAN", "no": "STOPWORDS_NORWEGIAN",
+    "pt": "STOPWORDS_PORTUGUESE", "es": "STOPWORDS_SPANISH", "sv": "STOPWORDS_SWEDISH", "tr": "STOPWORDS_TURKISH",
+}  # fmt: skip
+# No maintained Kazakh list ships in a package: these are its closed-class words (conjunctions, postpositions,
+# particles, pronouns, question words), as listed in grammars such as Krippes, "Kazakh Grammar with Affix
+# List" (Dunwoody Press, 1996). Question words matter most: "Финка дегеніміз не?" asks about "Финка".
+KAZAKH_STOP_WORDS = frozenset(
+    """және мен бен пен да де та те ол бұл осы сол ма ме ба бе па пе ғой қана ғана үшін туралы бойынша сияқты
+    арқылы дейін кейін бірақ немесе не әрі яғни деп еді екен қандай қай кім неше қанша қашан қайда қалай неге
+    дегеніміз деген аталады""".split()
+)
+# Lemmatize before stemming only where it was measured to help plain BM25: English ("met" → "meet",
+# "children" → "child"; wikiqa dev P@1 0.405 → 0.413, xquad 0.759 → 0.762, squad2 0.665 → 0.663).
+# For Russian it hurt (xquad 0.741 → 0.730); other languages are unmeasured, so they keep Snowball alone.
+LEMMATIZED = frozenset({"en"})
+# Kazakh is agglutinative: a word is its root followed by suffixes (plural, possessive, case), so
+# "теңіз", "теңізі", "теңізінің", "теңізде" are one word. Fixed-prefix truncation conflates them without
+# a morphological lexicon; Can et al., "Information retrieval on Turkish texts" (JASIST 59(3), 2008) found
+# five-letter prefixes as effective as a full stemmer for Turkish, Kazakh's close relative. On kazqad,
+# plain BM25 P@1: words 0.219, a suffix stripper (Kazakh case, possessive and plural endings) 0.279,
+# five-letter prefixes 0.306 (0.31 on the half of its articles it was chosen on).
+KAZAKH_PREFIX = 5
+# The language whose terms carry no prefix: every other language's terms start with "code:", and a
+# word never holds a colon, so terms of different languages never collide in one index.
+PLAIN = "en"
 WORD = re.compile(r"\w+")
 BLANK_LINE = re.compile(r"\n\s*\n")
 # Lines that stand alone even without a blank line around them: Markdown headings, list items, quotes.
@@ -26,19 +69,62 @@ RULE_LINE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
 MARKUP_PREFIX = re.compile(r"^\s{0,3}(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.)]\s+|>\s?)")
 # A wall of text with no blank line is cut before it is split, so no splitter ever sees megabytes at once.
 MAX_BLOCK_CHARS = 5_000
-ANALYZER_VERSION = 4
+ANALYZER_VERSION = 5
+
+
+def language_code(language: str) -> str:
+    """The ISO 639-1 code of a supported language, given its code or Snowball name; ValueError otherwise."""
+    code = ALIASES.get(language.strip().casefold(), language.strip().casefold())
+    if code not in LANGUAGES:
+        raise ValueError(f"unsupported language {language!r}; supported: {', '.join(sorted(LANGUAGES))}")
+    return code
 
 
 @functools.cache
-def _stemmer(language: str) -> Stemmer.Stemmer:
-    return Stemmer.Stemmer(language)
+def _stemmer(code: str) -> Stemmer.Stemmer:
+    return Stemmer.Stemmer(SNOWBALL[code])
+
+
+@functools.cache
+def stop_words(code: str) -> frozenset[str]:
+    """The stop words of a language (empty where no list is known)."""
+    if code == "kk":
+        return KAZAKH_STOP_WORDS
+    return frozenset(getattr(bm25s_stopwords, BM25S_STOP_WORDS[code])) if code in BM25S_STOP_WORDS else frozenset()
+
+
+# Lemmatizing is a dictionary walk in Python: each word's term is computed once and remembered, so
+# analysis costs a dictionary lookup per word, as stemming alone does. Bounded, for corpora of many words.
+MEMO_WORDS = 500_000
+
+
+@functools.cache
+def _memo(code: str) -> dict[str, str]:
+    return {}
+
+
+def _lemma_stems(words: list[str], code: str) -> list[str]:
+    memo = _memo(code)
+    found = memo.get
+    return [found(w) or _lemma_stem(w, code, memo) for w in words]
+
+
+def _lemma_stem(word: str, code: str, memo: dict[str, str]) -> str:
+    if len(memo) >= MEMO_WORDS:
+        memo.clear()
+    term = memo[word] = _stemmer(code).stemWord(simplemma.lemmatize(word, lang=code).casefold())
+    return term
 
 
 @dataclass(frozen=True)
 class Analyzer:
-    """Unicode word tokens, case-folded, stop words dropped, Snowball-stemmed."""
+    """One language's analysis: Unicode word tokens, case-folded, stop words dropped, reduced to a stem."""
 
-    language: str = "english"
+    language: str = "en"
+
+    def __post_init__(self) -> None:
+        # Accept "russian" as well as "ru", so every analyzer of a language is the same value.
+        object.__setattr__(self, "language", language_code(self.language))
 
     @property
     def key(self) -> str:
@@ -48,7 +134,7 @@ class Analyzer:
     @property
     def stop_words(self) -> frozenset[str]:
         """The stop words of this analyzer's language."""
-        return STOP_WORDS[self.language]
+        return stop_words(self.language)
 
     def words(self, text: str) -> list[str]:
         """Case-folded word tokens, before stop words and stemming."""
@@ -56,16 +142,51 @@ class Analyzer:
 
     def terms(self, text: str) -> list[str]:
         """The search terms of a text: what both sentences and questions are indexed by."""
-        stop = self.stop_words
-        return _stemmer(self.language).stemWords([w for w in self.words(text) if w not in stop and w != "_"])
+        stop, code = self.stop_words, self.language
+        words = [w for w in self.words(text) if w not in stop and w != "_"]
+        if code == "kk":
+            stems = [w[:KAZAKH_PREFIX] for w in words]
+        elif code in LEMMATIZED:
+            stems = _lemma_stems(words, code)
+        else:
+            stems = _stemmer(code).stemWords(words)
+        return stems if code == PLAIN else [f"{code}:{s}" for s in stems]
 
     def sentences(self, text: str) -> list[str]:
         """Split prose into sentences: paragraphs first, then a rule-based splitter within each."""
-        code = LANGUAGE_CODE[self.language]
         out = []
         for block in blocks(text):
-            out.extend(s.strip() for s in sentencex.segment(code, block) if s.strip())
+            out.extend(s.strip() for s in sentencex.segment(self.language, block) if s.strip())
         return out
+
+
+@dataclass(frozen=True)
+class MultiAnalyzer:
+    """Several languages' analyzers at once, for a question whose language is unsure: the terms of each.
+
+    Terms carry their language, so one BM25 query with all of them scores each language's documents by
+    that language's terms alone: searching with each analyzer and merging, in one pass.
+    """
+
+    analyzers: tuple[Analyzer, ...]
+
+    @property
+    def language(self) -> str:
+        """The most likely language."""
+        return self.analyzers[0].language
+
+    @property
+    def stop_words(self) -> frozenset[str]:
+        """The most likely language's stop words."""
+        return self.analyzers[0].stop_words
+
+    def words(self, text: str) -> list[str]:
+        """Case-folded word tokens, the same in every language."""
+        return WORD.findall(text.casefold())
+
+    def terms(self, text: str) -> list[str]:
+        """Every analyzer's terms of the text, the most likely language's first."""
+        return list(dict.fromkeys(term for analyzer in self.analyzers for term in analyzer.terms(text)))
 
 
 def blocks(text: str) -> Iterable[str]:
@@ -115,6 +236,7 @@ class AnalyzedDocument:
     counts: np.ndarray  # ... how often the term occurs in the sentence (int32)
     title_terms: tuple[str, ...] = ()
     pages: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # page of each sentence, if any
+    language: str = PLAIN  # the ISO 639-1 code of the analyzer that made it
 
 
 def count_terms(sentence_terms: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -147,6 +269,7 @@ def analyze(document: Document, analyzer: Analyzer) -> AnalyzedDocument:
         counts=counts,
         title_terms=tuple(analyzer.terms(document.title)),
         pages=sentence_pages(document.text, sentences, document.pages),
+        language=analyzer.language,
     )
 
 

@@ -288,7 +288,7 @@ RUSSIAN = {
     ],
 )
 def test_russian_corpus(build: Build, question: str, expected: str | None, answered: bool) -> None:
-    library = build(RUSSIAN, language="russian")
+    library = build(RUSSIAN)
     result = answer(library, question)
     assert result.answered is answered
     if expected:

@@ -19,6 +19,7 @@ from bot.cache import SUFFIX, AnalysisCache, CorruptCache, decode, encode
 from bot.corpus import Document
 from bot.library import Library
 from bot.loader import corpus_cache_folder, load_library
+from bot.languages import Languages
 from bot.text import Analyzer, analyze
 
 DOCUMENTS = {
@@ -58,13 +59,13 @@ def settings(tmp_path: Path) -> Dirs:
 @pytest.fixture
 def analyze_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
-    real = bot.loader.analyze
+    real = bot.loader.analyze_document
 
-    def counting(document: Document, analyzer: Analyzer):  # type: ignore[no-untyped-def]
+    def counting(document: Document, languages: Languages):  # type: ignore[no-untyped-def]
         calls.append(document.path)
-        return real(document, analyzer)
+        return real(document, languages)
 
-    monkeypatch.setattr(bot.loader, "analyze", counting)
+    monkeypatch.setattr(bot.loader, "analyze_document", counting)
     return calls
 
 

@@ -13,7 +13,7 @@ from bot import snapshot
 from bot.corpus import Document
 from bot.library import Library
 from bot.loader import corpus_cache_folder, load_library
-from bot.text import Analyzer
+from bot.languages import Languages
 
 from conftest import MINI_CORPUS, write_files
 
@@ -28,13 +28,13 @@ def corpus(tmp_path: Path) -> Path:
 @pytest.fixture
 def analyzed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
-    real = bot.loader.analyze
+    real = bot.loader.analyze_document
 
-    def counting(document: Document, analyzer: Analyzer):  # type: ignore[no-untyped-def]
+    def counting(document: Document, languages: Languages):  # type: ignore[no-untyped-def]
         calls.append(document.path)
-        return real(document, analyzer)
+        return real(document, languages)
 
-    monkeypatch.setattr(bot.loader, "analyze", counting)
+    monkeypatch.setattr(bot.loader, "analyze_document", counting)
     return calls
 
 
@@ -127,11 +127,20 @@ def test_a_half_written_snapshot_is_not_current(tmp_path: Path, corpus: Path) ->
     same(load_library(corpus, tmp_path / "cache"), cold)
 
 
-def test_another_analyzer_does_not_use_the_snapshot(tmp_path: Path, corpus: Path) -> None:
+def test_another_language_setting_does_not_use_the_snapshot(tmp_path: Path, corpus: Path) -> None:
     load_library(corpus, tmp_path / "cache")
-    russian = load_library(corpus, tmp_path / "cache", language="russian")
-    assert russian.analyzer == Analyzer("russian")
-    same(russian, load_library(corpus, tmp_path / "cold", language="russian", snapshot=False))
+    russian = load_library(corpus, tmp_path / "cache", languages="ru")
+    assert russian.languages == Languages(frozenset({"ru"})) and {e.language for e in russian.entries} == {"ru"}
+    same(russian, load_library(corpus, tmp_path / "cold", languages="ru", snapshot=False))
+
+
+def test_the_snapshot_keeps_each_document_language(tmp_path: Path) -> None:
+    files = {"en.md": "The bank financed new water projects in the south.", "ru.md": "Банк профинансировал новые проекты."}
+    corpus = write_files(tmp_path / "mixed", files)
+    cold = load_library(corpus, tmp_path / "cache")
+    mapped = load_library(corpus, tmp_path / "cache")
+    assert [e.language for e in mapped.entries] == [e.language for e in cold.entries] == ["en", "ru"]
+    assert mapped.language_mix == cold.language_mix
 
 
 def test_a_background_write_lands_and_only_the_newest_library_is_written(tmp_path: Path, corpus: Path) -> None:
@@ -141,5 +150,5 @@ def test_a_background_write_lands_and_only_the_newest_library_is_written(tmp_pat
     (corpus / "garden.txt").write_text("Basil likes warm soil and daily water.\n", "utf-8")
     third = load_library(corpus, tmp_path / "cache", previous=second, background=True)
     snapshot.flush()
-    mapped = snapshot.read(corpus_cache_folder(tmp_path / "cache", corpus), third.analyzer)
+    mapped = snapshot.read(corpus_cache_folder(tmp_path / "cache", corpus), third.languages)
     same(mapped, third)

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from bot.corpus import Document
-from bot.text import Analyzer, analyze
+from bot.text import LANGUAGES, Analyzer, analyze
 
 EN = Analyzer()
 RU = Analyzer("russian")
@@ -66,7 +66,7 @@ def test_english_terms_drop_stop_words_and_stem(text: str, terms: list[str]) -> 
 
 def test_digits_are_kept_as_terms() -> None:
     assert {"48", "8", "2024"} <= set(EN.terms("48 projects, $8 billion, in 2024"))
-    assert "2024" in RU.terms("в 2024 году")
+    assert "ru:2024" in RU.terms("в 2024 году")
 
 
 @pytest.mark.parametrize(
@@ -78,23 +78,23 @@ def test_digits_are_kept_as_terms() -> None:
     ],
 )
 def test_russian_stems_cyrillic_forms_to_one_term(forms: list[str], stem: str) -> None:
-    assert [RU.terms(form) for form in forms] == [[stem]] * len(forms)
+    assert [RU.terms(form) for form in forms] == [[f"ru:{stem}"]] * len(forms)
 
 
 def test_russian_drops_russian_stop_words_and_english_keeps_them() -> None:
     stop = "и в на не что как он она они по с"
     assert RU.terms(stop) == []
     assert EN.terms(stop) != []  # English has no Russian stop words: the languages really differ
-    assert RU.terms("Правительство утвердило национальный проект") == ["правительств", "утверд", "национальн", "проект"]
+    assert RU.terms("Правительство утвердило национальный проект") == ["ru:правительств", "ru:утверд", "ru:национальн", "ru:проект"]
 
 
 def test_english_stemmer_leaves_cyrillic_alone_and_russian_stemmer_leaves_latin_alone() -> None:
     assert EN.terms("проекты") == ["проекты"]
-    assert RU.terms("projects") == ["projects"]
+    assert RU.terms("projects") == ["ru:projects"]
 
 
 def test_analyzer_key_names_language_and_changes_with_it() -> None:
-    assert "english" in EN.key and "russian" in RU.key and EN.key != RU.key
+    assert EN.key.endswith(":en") and RU.key.endswith(":ru") and EN.key != RU.key
 
 
 def test_analyze_counts_terms_per_sentence() -> None:
@@ -153,3 +153,80 @@ def test_a_wall_of_text_is_cut_between_sentences() -> None:
     sentences = EN.sentences(sentence * 300)  # ~22,000 characters with no paragraph break
     assert len(sentences) == 300
     assert set(sentences) == {sentence.strip()}
+
+
+def test_language_names_and_codes_make_the_same_analyzer() -> None:
+    assert Analyzer("russian") == Analyzer("ru") == Analyzer(" RU ")
+    assert Analyzer("kazakh").language == "kk"
+
+
+@pytest.mark.parametrize("language", ["xx", "klingon", ""])
+def test_unsupported_language_is_refused_by_name(language: str) -> None:
+    with pytest.raises(ValueError, match="unsupported language"):
+        Analyzer(language)
+
+
+@pytest.mark.parametrize("code", sorted(LANGUAGES))
+def test_every_supported_language_analyzes_its_own_text(code: str) -> None:
+    analyzer = Analyzer(code)
+    assert analyzer.sentences("Alpha 1. Beta 2.")
+    terms = analyzer.terms("Alpha 2024")
+    assert terms and all(term.startswith(f"{code}:") for term in terms) != (code == "en")
+
+
+def test_terms_of_different_languages_never_collide() -> None:
+    # The same spelling in two languages' documents stays two terms in one index.
+    languages = ["en", "de", "fr", "ru", "kk"]
+    terms = [set(Analyzer(code).terms("Berlin 2024")) for code in languages]
+    assert all(a.isdisjoint(b) for i, a in enumerate(terms) for b in terms[i + 1 :])
+
+
+@pytest.mark.parametrize(
+    ("corpus_form", "question_form"),
+    [("met", "meet"), ("children", "child"), ("went", "go"), ("meeting", "meet")],
+)
+def test_english_lemmas_join_irregular_forms(corpus_form: str, question_form: str) -> None:
+    assert EN.terms(corpus_form) == EN.terms(question_form)
+
+
+@pytest.mark.parametrize(
+    ("code", "forms"),
+    [
+        ("de", ["Häuser", "Häusern"]),
+        ("fr", ["gouvernements", "gouvernement"]),
+        ("es", ["naciones", "nación"]),
+        ("tr", ["evler", "evlerde"]),
+    ],
+)
+def test_snowball_languages_stem_their_inflections_together(code: str, forms: list[str]) -> None:
+    analyzer = Analyzer(code)
+    assert len({tuple(analyzer.terms(form)) for form in forms}) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [("de", "und der die das"), ("fr", "le la les et"), ("kk", "және мен бұл қандай"), ("ru", "и в на не")],
+)
+def test_each_language_drops_its_own_stop_words(code: str, text: str) -> None:
+    assert Analyzer(code).terms(text) == []
+    assert EN.terms(text)  # the words are stop words of that language, not of every language
+
+
+KK = Analyzer("kk")
+
+
+@pytest.mark.parametrize(
+    ("forms", "term"),
+    [
+        (["теңіз", "теңізі", "теңізінің", "теңізде", "теңізге", "теңіздер"], "kk:теңіз"),
+        (["Қазақстан", "Қазақстанда", "Қазақстанның", "қазақстандық"], "kk:қазақ"),
+        (["өсімдік", "өсімдіктер", "өсімдіктерден"], "kk:өсімд"),
+    ],
+)
+def test_kazakh_inflected_forms_share_a_term(forms: list[str], term: str) -> None:
+    assert [KK.terms(form) for form in forms] == [[term]] * len(forms)
+
+
+def test_kazakh_short_roots_stay_whole_and_question_words_are_dropped() -> None:
+    assert KK.terms("Финка дегеніміз не?") == ["kk:финка"]
+    assert KK.terms("көз тіс қан") == ["kk:көз", "kk:тіс", "kk:қан"]
