@@ -24,7 +24,7 @@ from bot.corpus import (
 from bot.extractors import EXTRACTOR_VERSION, SIDECAR_SUFFIX, Extracted, Readers, Unreadable, format_of, with_sidecar
 from bot.library import Entry, Library, Postings, make_entry, untexted
 from bot.languages import Languages, analyze_document
-from bot.text import AnalyzedDocument
+from bot.text import AnalyzedDocument, joined, paragraph_pieces
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 PARALLEL_MIN_CHARS = 2_000_000
 # A file that is still being written is read this many times before it is reported instead.
 READ_TRIES = 3
+# A document longer than this many characters is analysed in pieces (see _analyze_all).
+PIECE_CHARS = 2_000_000
 # Past this size a file is skipped: one such file would hold a load for minutes and gigabytes.
 MAX_FILE_MB = 100
 
@@ -56,11 +58,42 @@ def digest(data: bytes, languages: Languages, sidecar: bytes | None = None, extr
 
 
 def _analyze_all(documents: list[Document], languages: Languages, workers: int) -> Iterator[AnalyzedDocument]:
-    """Analyses of the documents, each in its language, in order; in worker processes when there is enough text."""
-    chars = sum(len(d.text) for d in documents)
-    if workers == 1 or chars < PARALLEL_MIN_CHARS or len(documents) < 2:
-        return (analyze_document(d, languages) for d in documents)
-    return _analyze_in_pool(documents, languages, workers)
+    """Analyses of the documents, each in its language, in order; in worker processes when there is enough text.
+
+    A very long document is analysed in paragraph-aligned pieces, so the pieces go to every worker
+    instead of one worker holding the whole load up (and its whole analysis in memory at once).
+    """
+    pieces = [(number, piece) for number, document in enumerate(documents) for piece in _pieces(document, languages)]
+    chars = sum(len(piece.text) for _, piece in pieces)
+    if workers == 1 or chars < PARALLEL_MIN_CHARS or len(pieces) < 2:
+        analyses = (analyze_document(piece, languages) for _, piece in pieces)
+    else:
+        analyses = _analyze_in_pool([piece for _, piece in pieces], languages, workers)
+    return _rejoined(documents, [number for number, _ in pieces], analyses)
+
+
+def _pieces(document: Document, languages: Languages) -> list[Document]:
+    if len(document.text) <= PIECE_CHARS or document.pages:
+        return [document]
+    # The language is settled once for the whole document, so every piece is analysed alike.
+    language = languages.of(document)
+    return [
+        dataclasses.replace(document, text=text, language=language)
+        for text in paragraph_pieces(document.text, PIECE_CHARS)
+    ]
+
+
+def _rejoined(
+    documents: list[Document], numbers: list[int], analyses: Iterator[AnalyzedDocument]
+) -> Iterator[AnalyzedDocument]:
+    """The analyses of whole documents from those of their pieces, which come in order."""
+    parts: list[AnalyzedDocument] = []
+    for at, analysis in enumerate(analyses):
+        parts.append(analysis)
+        if at + 1 == len(numbers) or numbers[at + 1] != numbers[at]:
+            document = documents[numbers[at]]
+            yield parts[0] if len(parts) == 1 else joined(parts, document)
+            parts = []
 
 
 def _analyze_in_pool(documents: list[Document], languages: Languages, workers: int) -> Iterator[AnalyzedDocument]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections import Counter
@@ -294,3 +295,44 @@ def sentence_pages(text: str, sentences: Sequence[str], pages: Sequence[int]) ->
         else:
             found[i] = cursor
     return np.maximum(np.searchsorted(starts, found, side="right"), 1).astype(np.int32)
+
+
+def paragraph_pieces(text: str, size: int) -> list[str]:
+    """A long text cut into pieces of about `size` characters, each ending at a blank line where there is one."""
+    pieces = []
+    while len(text) > size:
+        at = _blank_line_before(text, size)
+        pieces.append(text[:at])
+        text = text[at:]
+    return [*pieces, text] if text else pieces
+
+
+def _blank_line_before(text: str, size: int) -> int:
+    # A blank line ends a paragraph, so cutting there changes no sentence; without one, a line end or a space.
+    for mark in ("\n\n", "\n", " "):
+        at = text.rfind(mark, size // 2, size)
+        if at > 0:
+            return at + len(mark)
+    return size
+
+
+def joined(parts: Sequence[AnalyzedDocument], document: Document) -> AnalyzedDocument:
+    """One analysis of a document analysed in pieces: sentences in order, the pieces' vocabularies merged."""
+    vocabulary: dict[str, int] = {}
+    columns, rows, offset = [], [], 0
+    for part in parts:
+        ids = np.array([vocabulary.setdefault(term, len(vocabulary)) for term in part.terms], dtype=np.int32)
+        columns.append(ids[part.columns] if len(part.columns) else part.columns)
+        rows.append(part.rows + np.int32(offset))
+        offset += len(part.sentences)
+    return dataclasses.replace(
+        parts[0],
+        document=document,
+        sentences=tuple(s for part in parts for s in part.sentences),
+        terms=tuple(vocabulary),
+        lengths=np.concatenate([part.lengths for part in parts]),
+        rows=np.concatenate(rows).astype(np.int32),
+        columns=np.concatenate(columns).astype(np.int32),
+        counts=np.concatenate([part.counts for part in parts]),
+        pages=np.concatenate([part.pages for part in parts]),
+    )

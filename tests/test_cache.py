@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import struct
-import dataclasses
 from dataclasses import dataclass, replace
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,9 +18,11 @@ from bot import cache as cache_module
 from bot.cache import SUFFIX, AnalysisCache, CorruptCache, decode, encode
 from bot.corpus import Document
 from bot.library import Library
-from bot.loader import corpus_cache_folder, load_library
 from bot.languages import Languages
+from bot.loader import corpus_cache_folder, load_library
 from bot.text import Analyzer, analyze
+
+from conftest import write_files
 
 DOCUMENTS = {
     "budget.md": "# Budget\n\nThe U.S. budget grew 2.5% last year. Mr. Smith said $8 billion was spent.\n\nCuts came later.",
@@ -325,3 +327,21 @@ def test_a_cached_document_is_not_parsed_again(settings: Dirs, monkeypatch: pyte
     assert parsed == []
     assert_same_index(cold, warm)
     assert [d.title for d in warm.documents] == [d.title for d in cold.documents]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_long_document_analysed_in_pieces_equals_one_analysed_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Pieces cut at blank lines change no sentence and no count; they only let every worker share the work."""
+    paragraphs = [f"Paragraph {i} tells of harbour {i % 7} and its lighthouse. The keeper wrote it down." for i in range(400)]
+    corpus = write_files(tmp_path / "corpus", {"long.md": "# Log\n\n" + "\n\n".join(paragraphs), "short.txt": "A ship."})
+    whole = load_library(corpus, tmp_path / "whole", snapshot=False)
+    monkeypatch.setattr(bot.loader, "PIECE_CHARS", 2_000)
+    monkeypatch.setattr(bot.loader, "PARALLEL_MIN_CHARS", 1_000)
+    pieces = load_library(corpus, tmp_path / "pieces", snapshot=False, workers=workers)
+    assert_same_index(whole, pieces)
+    assert whole.sentences.lengths.tolist() == pieces.sentences.lengths.tolist()
+    assert whole.passages.lengths.tolist() == pieces.passages.lengths.tolist()
+    for query in (["harbour", "lighthous"], ["keeper", "paragraph", "3"], ["399"]):
+        assert [(h.sentence.id, h.score) for h in whole.search(query)] == [(h.sentence.id, h.score) for h in pieces.search(query)]
