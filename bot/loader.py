@@ -193,7 +193,8 @@ def _mapped(cache_folder: Path, languages: Languages) -> Library | None:
     try:
         return snapshots.read(cache_folder, languages)
     except snapshots.BadSnapshot as exc:
-        log.info("building the index: %s", exc)
+        # A first start has none; one that was there and failed a check is worth a line in the log.
+        log.log(logging.DEBUG if isinstance(exc, snapshots.NoSnapshot) else logging.WARNING, "building the index: %s", exc)
         return None
 
 

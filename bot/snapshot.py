@@ -90,6 +90,10 @@ class BadSnapshot(Exception):
     """A snapshot that is missing, half-written, corrupt, or made by another version or analyzer."""
 
 
+class NoSnapshot(BadSnapshot):
+    """No snapshot was ever written for this corpus: the first start, nothing to warn about."""
+
+
 def folder(cache_folder: Path) -> Path:
     """Where a corpus's snapshots live, beside its analysis cache."""
     return cache_folder / FOLDER
@@ -169,6 +173,8 @@ def _write_if_newest(library: Library, cache_folder: Path) -> None:
 def read(cache_folder: Path, languages: Languages) -> Library:
     """The current snapshot, mapped; raise BadSnapshot if there is none or it fails any check."""
     root = folder(cache_folder)
+    if not (root / POINTER).exists():
+        raise NoSnapshot("no snapshot yet")
     try:
         name = (root / POINTER).read_text("ascii").strip()
         target = root / name
