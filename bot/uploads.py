@@ -1,0 +1,107 @@
+"""Documents added by sending them: checked, named safely and saved under the corpus's `uploads/` folder.
+
+Nothing here knows Telegram: the bot hands over a file name and bytes, and gets back what was saved or
+why it was refused. A name is never used as a path: only a cleaned base name is kept, and an existing
+file is never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.corpus import SUFFIXES, Document, Skipped
+from bot.extractors import Readers
+from bot.languages import Languages, analyze_document
+from bot.loader import read_document
+
+FOLDER = "uploads"
+MAX_NAME = 100
+# Characters a file name keeps; everything else becomes "_" (separators, controls, quotes, shell specials).
+UNSAFE = re.compile(r"[^\w.\- ()]+")
+
+
+@dataclass(frozen=True)
+class Added:
+    """A document saved into the corpus: where, and what it holds."""
+
+    path: str  # relative to the corpus folder, e.g. "uploads/report.pdf"
+    title: str
+    sentences: int
+    pages: int
+
+
+class Refused(Exception):
+    """An upload that is not saved; the message says why, in words for the person who sent it."""
+
+
+def safe_name(original: str) -> str:
+    """A plain file name made from what a sender called the file: no folders, no hidden names, no odd characters."""
+    name = unicodedata.normalize("NFC", original).replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    stem = UNSAFE.sub("_", stem).strip(" ._") or "document"
+    suffix = UNSAFE.sub("", suffix).lower()
+    stem = stem[: MAX_NAME - len(suffix) - 1]
+    return f"{stem}.{suffix}" if suffix else stem
+
+
+def check(name: str, data: bytes, max_bytes: int, languages: Languages) -> Document:
+    """The document an upload holds; raise Refused if it is too large, of a kind not read, or holds no text."""
+    if len(data) > max_bytes:
+        raise Refused(f"the file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB")
+    if not name.lower().endswith(SUFFIXES):
+        raise Refused(f"I can't read this kind of file. I read {', '.join(s.lstrip('.') for s in SUFFIXES)}.")
+    with Readers(1) as readers:
+        document, problem = read_document(name, data, None, readers)
+    if document is None:
+        raise Refused(_reason(problem))
+    if not analyze_document(document, languages).lengths.any():
+        raise Refused("I found no sentences in it, no words to search.")
+    return document
+
+
+def save(corpus_dir: Path, name: str, data: bytes) -> str:
+    """Write the upload under `uploads/` without replacing any file; the path it got, relative to the corpus."""
+    folder = Path(corpus_dir) / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    stem, dot, suffix = name.rpartition(".")
+    stem, suffix = (stem, f".{suffix}") if dot else (name, "")
+    for number in range(1, 1000):
+        candidate = name if number == 1 else f"{stem} ({number}){suffix}"
+        path = folder / candidate
+        if path.exists() and path.read_bytes() == data:
+            raise Refused(f"this file is already in the documents, as {FOLDER}/{candidate}")
+        try:
+            # O_EXCL: two uploads of the same name at once never write over each other.
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        return f"{FOLDER}/{candidate}"
+    raise Refused("too many files of that name already")
+
+
+def remove(corpus_dir: Path, name: str) -> str:
+    """Delete an uploaded document by its name; the path removed, or Refused if there is no such upload."""
+    cleaned = safe_name(name.removeprefix(f"{FOLDER}/"))
+    path = Path(corpus_dir) / FOLDER / cleaned
+    if not path.is_file() or path.is_symlink():
+        raise Refused(f"there is no uploaded document called {cleaned}")
+    path.unlink()
+    return f"{FOLDER}/{cleaned}"
+
+
+def uploaded(corpus_dir: Path) -> list[str]:
+    """The names of the uploaded documents, sorted."""
+    folder = Path(corpus_dir) / FOLDER
+    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def _reason(problem: Skipped | None) -> str:
+    return f"I couldn't read it: {problem.reason}." if problem is not None else "I couldn't read it."

@@ -1,0 +1,81 @@
+"""Uploads: safe names, checks before saving, no file ever overwritten, removal only inside uploads/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.languages import Languages
+from bot.loader import load_library
+from bot.uploads import FOLDER, Refused, check, remove, safe_name, save
+
+AUTO = Languages.parse("auto")
+TEXT = b"# Ferry timetable\n\nThe ferry to the island leaves at noon every day.\n"
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("report.pdf", "report.pdf"),
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\windows\\win.ini", "win.ini"),
+        ("/abs/path/Notes.TXT", "Notes.txt"),
+        (".env", "document.env"),
+        ("..", "document"),
+        ("a\x00b\n.md", "a_b.md"),
+        ("Отчёт 2025 (итог).docx", "Отчёт 2025 (итог).docx"),
+        ("$(rm -rf ~);.md", "(rm -rf _).md"),
+        ("x" * 300 + ".pdf", "x" * 96 + ".pdf"),
+    ],
+)
+def test_safe_name_never_leaves_the_folder(sent: str, kept: str) -> None:
+    assert safe_name(sent) == kept
+
+
+def test_check_reads_a_supported_file() -> None:
+    document = check("timetable.md", TEXT, 2**20, AUTO)
+    assert document.title == "Ferry timetable"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("big.txt", b"a" * (3 * 2**19), "the file is 1.5 MB; the limit is 1 MB"),
+        ("tool.exe", b"MZ\x90\x00", "I can't read this kind of file"),
+        ("page.pdf", b"<html><body>Not a PDF</body></html>", "I couldn't read it: not a PDF"),
+        ("empty.txt", b"   \n", "I couldn't read it: empty"),
+        ("dots.txt", b"... --- ...", "I found no sentences in it"),
+    ],
+)
+def test_check_refuses_with_a_reason(name: str, data: bytes, reason: str) -> None:
+    with pytest.raises(Refused) as refused:
+        check(name, data, 2**20, AUTO)
+    assert str(refused.value).startswith(reason)
+
+
+def test_save_never_overwrites_and_refuses_a_copy(tmp_path: Path) -> None:
+    assert save(tmp_path, "notes.md", TEXT) == f"{FOLDER}/notes.md"
+    assert save(tmp_path, "notes.md", TEXT + b"More.\n") == f"{FOLDER}/notes (2).md"
+    with pytest.raises(Refused, match="already in the documents, as uploads/notes.md"):
+        save(tmp_path, "notes.md", TEXT)
+    assert (tmp_path / FOLDER / "notes.md").read_bytes() == TEXT
+
+
+def test_an_upload_is_part_of_the_next_load(tmp_path: Path) -> None:
+    (tmp_path / "seed.txt").write_text("Trains leave the station every hour.\n")
+    path = save(tmp_path, "ferry.md", TEXT)
+    library = load_library(tmp_path, tmp_path.parent / "cache")
+    assert path in [d.path for d in library.documents]
+
+
+def test_remove_only_deletes_uploads(tmp_path: Path) -> None:
+    (tmp_path / "seed.txt").write_text("Kept.\n")
+    save(tmp_path, "ferry.md", TEXT)
+    with pytest.raises(Refused):
+        remove(tmp_path, "../seed.txt")  # cleaned to "seed.txt", which is no upload
+    assert (tmp_path / "seed.txt").exists()
+    assert remove(tmp_path, "uploads/ferry.md") == f"{FOLDER}/ferry.md"
+    assert not (tmp_path / FOLDER / "ferry.md").exists()
+    with pytest.raises(Refused, match="no uploaded document called ferry.md"):
+        remove(tmp_path, "ferry.md")
