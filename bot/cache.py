@@ -52,6 +52,16 @@ class Payload:
 
 def encode(analyzed: AnalyzedDocument, key: str, digest: str, note: str | None = None) -> bytes:
     """Serialize an analysis into the cache file format, with its document's metadata and the note read with it."""
+    return b"".join(encode_chunks(analyzed, key, digest, note))
+
+
+def encode_chunks(
+    analyzed: AnalyzedDocument, key: str, digest: str, note: str | None = None
+) -> list[bytes | memoryview]:
+    """The cache file as consecutive chunks, to be written one after another without joining them first.
+
+    A document of a hundred megabytes has a payload of several hundred: one copy of it is plenty.
+    """
     sentences = analyzed.sentences
     ends = np.cumsum([len(s) for s in sentences], dtype=np.int64)
     if len(ends) and ends[-1] >= 2**31:
@@ -63,14 +73,16 @@ def encode(analyzed: AnalyzedDocument, key: str, digest: str, note: str | None =
     }
     arrays = {
         "ends": ends.astype(INT32),
-        "lengths": np.asarray(analyzed.lengths).astype(INT32),
-        "rows": np.asarray(analyzed.rows).astype(INT32),
-        "columns": np.asarray(analyzed.columns).astype(INT32),
-        "counts": np.asarray(analyzed.counts).astype(INT32),
-        "pages": np.asarray(analyzed.pages).astype(INT32),
+        "lengths": np.ascontiguousarray(analyzed.lengths, dtype=INT32),
+        "rows": np.ascontiguousarray(analyzed.rows, dtype=INT32),
+        "columns": np.ascontiguousarray(analyzed.columns, dtype=INT32),
+        "counts": np.ascontiguousarray(analyzed.counts, dtype=INT32),
+        "pages": np.ascontiguousarray(analyzed.pages, dtype=INT32),
     }
-    parts = [texts[name] for name in TEXTS] + [arrays[name].tobytes() for name in ARRAYS]
-    payload = b"".join(parts)
+    parts: list[bytes | memoryview] = [texts[name] for name in TEXTS] + [memoryview(arrays[name]).cast("B") for name in ARRAYS]
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
     header = {
         "key": key,
         "digest": digest,
@@ -82,11 +94,11 @@ def encode(analyzed: AnalyzedDocument, key: str, digest: str, note: str | None =
         "language": analyzed.language,
         "texts": {name: len(texts[name]) for name in TEXTS},
         "arrays": {name: len(arrays[name]) for name in ARRAYS},
-        "size": len(payload),
-        "crc32": zlib.crc32(payload),
+        "size": sum(len(part) for part in parts),
+        "crc32": crc,
     }
     head = json.dumps(header, ensure_ascii=True, separators=(",", ":")).encode("ascii")
-    return PREAMBLE.pack(MAGIC, VERSION, len(head)) + head + payload
+    return [PREAMBLE.pack(MAGIC, VERSION, len(head)) + head, *parts]
 
 
 def decode(data: bytes, key: str, digest: str, document: Document) -> AnalyzedDocument:
@@ -256,9 +268,9 @@ class AnalysisCache:
         if not self.writable:
             return
         try:
-            data = encode(analyzed, self.key, digest, note)
+            # The folder first: encoding a large document for a cache that cannot take it is waste.
             self.folder.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.path(digest), data)
+            write_atomically(self.path(digest), encode_chunks(analyzed, self.key, digest, note))
         except OSError as exc:
             self.writable = False
             log.warning("cache folder %s not writable (%s); going on without a cache", self.folder, exc.strerror or exc)
@@ -290,12 +302,13 @@ class AnalysisCache:
         return removed
 
 
-def write_atomically(path: Path, data: bytes, suffix: str = SUFFIX) -> None:
-    """Write bytes to a temporary file beside `path`, then rename it over `path`."""
+def write_atomically(path: Path, data: bytes | Iterable[bytes | memoryview], suffix: str = SUFFIX) -> None:
+    """Write bytes (or chunks of them, in order) to a temporary file beside `path`, then rename it over `path`."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
     try:
         with os.fdopen(handle, "wb") as file:
-            file.write(data)
+            for chunk in [data] if isinstance(data, bytes) else data:
+                file.write(chunk)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -69,9 +69,13 @@ def make_entry(
         # Only words the library has not seen yet take the slow path.
         found = [vocabulary.setdefault(w, len(vocabulary)) if i is None else i for w, i in zip(words, found)]
     ids = np.array(found, dtype=np.int32)
-    columns = ids[: len(analyzed.terms)][analyzed.columns]
-    every = np.concatenate([columns, ids[len(analyzed.terms) :]])
-    weights = np.concatenate([analyzed.counts, np.ones(len(analyzed.title_terms), dtype=np.int32)])
+    body = ids[: len(analyzed.terms)]
+    columns = body[analyzed.columns]
+    # The document's count of each of its own terms first: a pass over its vocabulary, not over every pair.
+    totals = np.bincount(analyzed.columns, weights=analyzed.counts, minlength=len(body))
+    held = np.flatnonzero(totals)
+    every = np.concatenate([body[held], ids[len(analyzed.terms) :]])
+    weights = np.concatenate([totals[held], np.ones(len(analyzed.title_terms))])
     passage_terms, inverse = np.unique(every, return_inverse=True)
     pages = analyzed.pages if len(analyzed.pages) else None
     entry = Entry(digest, stamp, untexted(analyzed.document), analyzed.sentences, note, pages, analyzed.language)

@@ -91,9 +91,9 @@ def _rejoined(
     for at, analysis in enumerate(analyses):
         parts.append(analysis)
         if at + 1 == len(numbers) or numbers[at + 1] != numbers[at]:
-            document = documents[numbers[at]]
-            yield parts[0] if len(parts) == 1 else joined(parts, document)
-            parts = []
+            whole = parts[0] if len(parts) == 1 else joined(parts, documents[numbers[at]])
+            parts = []  # let the pieces go before the whole is used: they are as large as it is
+            yield whole
 
 
 def _analyze_in_pool(documents: list[Document], languages: Languages, workers: int) -> Iterator[AnalyzedDocument]:
