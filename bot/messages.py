@@ -221,6 +221,17 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "ru": "Прочитано с предупреждением: {count}",
         "kk": "Ескертумен оқылғандар: {count}",
     },
+    "reload_group": {
+        "en": "- {reason}: {count} file(s): {names}",
+        "ru": "- {reason}: файлов: {count}: {names}",
+        "kk": "- {reason}: {count} файл: {names}",
+    },
+    "reload_group_more": {"en": " and {count} more", "ru": " и ещё {count}", "kk": " және тағы {count}"},
+    "reload_other_reasons": {
+        "en": "- {count} other reason(s): {files} file(s)",
+        "ru": "- других причин: {count}, файлов: {files}",
+        "kk": "- басқа себептер: {count}, файлдар: {files}",
+    },
     "reload_failed": {
         "en": "Reload failed: {error}\n\nI'm still answering from the previous documents. Documents: {documents}, "
         "sentences: {sentences}.",

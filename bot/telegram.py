@@ -619,15 +619,15 @@ def reload_report(library: Library, took: float, lang: str | None = None) -> str
     skipped = [s for s in library.skipped if not s.kept]
     warned = [s for s in library.skipped if s.kept]
     if skipped:
-        lines += ["", messages.text("reload_skipped", lang, count=len(skipped)), *_by_reason(skipped)]
+        lines += ["", messages.text("reload_skipped", lang, count=len(skipped)), *_by_reason(skipped, lang)]
     if warned:
-        lines += ["", messages.text("reload_warned", lang, count=len(warned)), *_by_reason(warned)]
+        lines += ["", messages.text("reload_warned", lang, count=len(warned)), *_by_reason(warned, lang)]
     report = "\n".join(lines)
     pieces = render.split(report)
     return pieces[0] if len(pieces) == 1 else pieces[0] + "\n…"
 
 
-def _by_reason(files: list[Skipped]) -> list[str]:
+def _by_reason(files: list[Skipped], lang: str | None = None) -> list[str]:
     """A line per file when they are few, else per kind of reason, most common first: the count and a few names."""
     if len(files) <= REPORT_FILES:
         return [f"- {item.path}: {item.reason}" for item in files]
@@ -638,11 +638,13 @@ def _by_reason(files: list[Skipped]) -> list[str]:
     lines = []
     for reason, paths in ranked[:REPORT_REASONS]:
         names = ", ".join(_short_name(path) for path in sorted(paths)[:REPORT_NAMES])
-        more = f" and {len(paths) - REPORT_NAMES} more" if len(paths) > REPORT_NAMES else ""
-        lines.append(f"- {reason}: {len(paths)} file(s): {names}{more}")
+        if len(paths) > REPORT_NAMES:
+            names += messages.text("reload_group_more", lang, count=len(paths) - REPORT_NAMES)
+        lines.append(messages.text("reload_group", lang, reason=reason, count=len(paths), names=names))
     if len(ranked) > REPORT_REASONS:
         rest = ranked[REPORT_REASONS:]
-        lines.append(f"- {len(rest)} other reason(s): {sum(len(paths) for _, paths in rest)} file(s)")
+        files_left = sum(len(paths) for _, paths in rest)
+        lines.append(messages.text("reload_other_reasons", lang, count=len(rest), files=files_left))
     return lines
 
 

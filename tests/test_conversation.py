@@ -344,6 +344,10 @@ async def test_interface_speaks_russian_and_kazakh(api: BotApi, state: tg.BotSta
     assert missing.params["text"].startswith(text("not_found", lang))
     api.message("/gaps", language_code=lang)
     assert (await api.replies(USER, 4))[-1].params["text"] == text("not_admin", lang, command="gaps")
+    api.message("/reload", user_id=ADMIN, language_code=lang)
+    [report] = await api.replies(ADMIN, timeout=10)
+    sizes = text("reload_done", lang, seconds=0.0, documents=len(DOCUMENTS), sentences=state.library.sentence_count)
+    assert report.params["text"].endswith(sizes.split(". ", 1)[1])
     menu = api.localized_commands[('{"type": "default"}', lang)]
     assert {"command": "help", "description": text("command_help", lang)} in menu
 
