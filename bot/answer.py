@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -204,15 +205,17 @@ def lead_in(library: Library, hit: Hit) -> str | None:
 
 
 def answer(
-    library: Library, question: str, *, max_quotes: int = MAX_QUOTES, min_confidence: float = MIN_CONFIDENCE
+    library: Library, question: str, *, max_quotes: int = MAX_QUOTES, min_confidence: float = MIN_CONFIDENCE,
+    exclude: Collection[int] = frozenset(),
 ) -> Answer:
-    """Answer a question from the library, citing each quoted sentence's document."""
+    """Answer a question from the library, citing each quoted sentence's document; `exclude`d ids are never shown."""
     started = time.perf_counter()
     # The frame of a typed question ("how many", "in which year") is no part of what it asks about.
     wanted, topic = wanted_type(question)
     analyzer = library.question_analyzer(question)
     terms = question_terms(analyzer, topic) or question_terms(analyzer, question)
-    hits = rank(library, terms, wanted)
+    # Sentences already shown (➕ More) make way for the next best, which face the same test.
+    hits = [hit for hit in rank(library, terms, wanted) if hit.sentence.id not in exclude]
     tests = [coverage(library, analyzer, terms, hit, wanted) for hit in hits[:SENTENCE_CHECKS]]
     confidence = max((share for share, _ in tests), default=0.0)
     quotes: list[Quote] = []
@@ -237,7 +240,7 @@ def answer(
         if document not in sources:
             sources.append(document)
         context = lead_in(library, hit)
-        if context is not None and hit.sentence.id - 1 in shown:
+        if context is not None and (hit.sentence.id - 1 in shown or hit.sentence.id - 1 in exclude):
             context = None
         if context is not None:
             # Shown as context, the sentence before must not come again as a quote of its own.

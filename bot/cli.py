@@ -1,9 +1,10 @@
-"""The `citebot` command: ask, chat, check, eval, run, start and bench."""
+"""The `citebot` command: ask, chat, check, eval, feedback, gaps, run, start and bench."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import io
 import json
 import logging
@@ -14,10 +15,12 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from bot import messages
 from bot.answer import answer
 from bot.config import DeprecatedSetting, Settings, SettingsError, load_settings
 from bot.corpus import CorpusError
 from bot.evaluation import read_questions, score
+from bot.feedback import Feedback, Summary, feedback_report, gaps_report, utc
 from bot.library import Library
 from bot.loader import load_library
 from bot.render import as_json, escaped, for_terminal, plain
@@ -47,6 +50,13 @@ def parser() -> argparse.ArgumentParser:
         evaluate.add_argument(f"--min-{metric}", type=float, default=0.0, help=f"exit 1 if {metric} falls below this")
     evaluate.add_argument("--min-abstention", type=float, default=0.0, help="exit 1 if abstention accuracy falls below")
     evaluate.add_argument("--show-misses", action="store_true", help="list the questions not answered first-rank")
+    feedback = command("feedback", "👍/👎 of the last days and the latest 👎 (from CITEBOT_FEEDBACK_DB)")
+    feedback.add_argument("--csv", action="store_true", help="print every vote of the period as CSV")
+    feedback.add_argument("--days", type=int, default=7, help="the period, in days (default 7)")
+    gaps = command("gaps", "the questions most often not found in the documents, with counts")
+    gaps.add_argument("--csv", action="store_true", help="print count,question as CSV")
+    gaps.add_argument("--days", type=int, default=30, help="the period, in days (default 30)")
+    gaps.add_argument("--limit", type=int, default=50, help="at most this many questions (default 50)")
     command("run", "start the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
     command("start", "the Telegram bot when a token is configured, else the terminal chat")
     commands.add_parser("bench", help="time build, reload and queries on synthetic corpora (see `citebot bench -h`)")
@@ -170,6 +180,52 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _feedback_db(settings: Settings) -> Feedback | None:
+    path = settings.feedback_path()
+    if path is None:
+        print(f"citebot: {messages.text('feedback_disabled')}", file=sys.stderr)
+        return None
+    if not path.exists():
+        print(f"citebot: no feedback recorded yet ({path} does not exist)", file=sys.stderr)
+    return Feedback(path)
+
+
+def show_feedback(settings: Settings, as_csv: bool, days: int) -> int:
+    """Print the votes of the last `days` days: a summary, or every vote as CSV."""
+    db = _feedback_db(settings)
+    if db is None:
+        return 1
+    if not db.path.exists():
+        rows, summary = [], Summary(days, 0, 0, ())
+    else:
+        rows, summary = db.votes(days), db.summary(days)
+    if as_csv:
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(["voted_at_utc", "vote", "question", "answered", "first_source", "first_source_title"])
+        for row in rows:
+            out.writerow([utc(row.voted_at), "up" if row.up else "down", row.question, int(row.answered),
+                          row.document or "", row.title or ""])
+    else:
+        print(feedback_report(summary))
+    return 0
+
+
+def show_gaps(settings: Settings, as_csv: bool, days: int, limit: int) -> int:
+    """Print the questions most often not found: a list, or count,question as CSV."""
+    db = _feedback_db(settings)
+    if db is None:
+        return 1
+    gaps = db.gaps(days, limit) if db.path.exists() else []
+    if as_csv:
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(["count", "question", "last_asked_utc"])
+        for gap in gaps:
+            out.writerow([gap.count, gap.question, utc(gap.last_asked)])
+    else:
+        print(gaps_report(gaps))
+    return 0
+
+
 def run_bot(settings: Settings) -> int:
     """Start the Telegram bot."""
     from bot import telegram  # imported here so the core commands never load python-telegram-bot
@@ -217,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
             return check(settings)
         if args.command == "eval":
             return evaluate(settings, args)
+        if args.command == "feedback":
+            return show_feedback(settings, args.csv, args.days)
+        if args.command == "gaps":
+            return show_gaps(settings, args.csv, args.days, args.limit)
         if args.command == "run":
             return run_bot(settings)
         if args.command == "start":

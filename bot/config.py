@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -28,6 +28,7 @@ LEGACY = frozenset(
     }
 )
 LANGUAGE_CODES = re.compile(r"^[a-z]{2}(,[a-z]{2})*$")
+WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class DeprecatedSetting(FutureWarning):
@@ -114,6 +115,13 @@ class Settings(BaseSettings):
     user_rate_limit: int = Field(default=10, ge=1)
     user_rate_period: float = Field(default=60.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Unset: beside the cache folder; empty: nothing is recorded.
+    feedback_db: str | None = None
+    # Set: updates arrive by webhook at this https URL (its path is served) instead of long polling.
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
 
     @classmethod
     def settings_customise_sources(
@@ -136,6 +144,31 @@ class Settings(BaseSettings):
     def answer_options(self) -> dict[str, Any]:
         """The keyword arguments `answer` takes from these settings."""
         return {"max_quotes": self.answer_sentences, "min_confidence": self.min_confidence}
+
+    def feedback_path(self) -> Path | None:
+        """Where the feedback database is, or None when recording is disabled."""
+        if self.feedback_db is None:
+            return self.cache_dir.with_name(self.cache_dir.name + "-feedback.sqlite3")
+        return Path(self.feedback_db) if self.feedback_db.strip() else None
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _check_webhook_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip() or None
+            if value is not None and not value.startswith("https://"):
+                raise ValueError("Telegram sends webhooks only to https:// URLs")
+        return value
+
+    @field_validator("webhook_secret", mode="after")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        secret = value.get_secret_value() if value is not None else ""
+        if info.data.get("webhook_url") and not secret:
+            raise ValueError("required when CITEBOT_WEBHOOK_URL is set (1-256 characters: A-Z, a-z, 0-9, _ and -)")
+        if secret and not WEBHOOK_SECRET.match(secret):
+            raise ValueError("must be 1-256 characters, each A-Z, a-z, 0-9, _ or - (Telegram's rule)")
+        return value if secret else None
 
     @field_validator("languages", mode="before")
     @classmethod
@@ -175,6 +208,6 @@ def load_settings(**overrides: object) -> Settings:
             field = str(error["loc"][0]) if error["loc"] else ""
             name = env_name(field) if field else "settings"
             # Never echo a secret back, even a malformed one.
-            shown = "" if "TOKEN" in name else f" (got {error.get('input')!r})"
+            shown = "" if "TOKEN" in name or "SECRET" in name else f" (got {error.get('input')!r})"
             lines.append(f"{name}: {error['msg']}{shown}")
         raise SettingsError("bad setting: " + "; ".join(lines)) from None

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.answer import Answer, Quote
 from bot.corpus import Document
+from bot.messages import text as fixed_text
 
 # Telegram's longest message, counted the way Telegram counts: in UTF-16 code units (an emoji is two).
 TELEGRAM_LIMIT = 4096
-NOT_FOUND = "I couldn't find this in the documents."
-NOT_FOUND_HINT = "Try other words for the same question, name the subject more precisely, or ask something the documents cover."
+NOT_FOUND = fixed_text("not_found")
+NOT_FOUND_HINT = fixed_text("not_found_hint")
 WORD = re.compile(r"\w+")
 # Metadata is cut to these lengths, so one source line always fits a message, escaped.
 TITLE_CHARS = 200
@@ -173,16 +175,20 @@ def _quote(quote: Quote, limit: int, bold: Callable[[str], str]) -> list[Chunk]:
     return [*pieces[:-1], Chunk(pieces[-1].html + marker, pieces[-1].plain + marker)]
 
 
-def chunks(answer: Answer, limit: int = TELEGRAM_LIMIT) -> list[Chunk]:
-    """The answer as messages of at most `limit` UTF-16 units, split between sentences, each in both forms."""
+def chunks(answer: Answer, limit: int = TELEGRAM_LIMIT, lang: str | None = None) -> list[Chunk]:
+    """The answer as messages of at most `limit` UTF-16 units, split between sentences, each in both forms.
+
+    `lang` is the language of the bot's own words (the "Sources" heading, "not found"); quotes keep theirs.
+    """
     if limit < MIN_LIMIT:
         raise ValueError(f"a message limit under {MIN_LIMIT} characters cannot hold a citation")
     if not answer.answered:
-        hint = f"{html.escape(NOT_FOUND, quote=False)}\n<i>{html.escape(NOT_FOUND_HINT, quote=False)}</i>"
-        return [Chunk(hint, f"{NOT_FOUND}\n{NOT_FOUND_HINT}")]
+        found, hint = fixed_text("not_found", lang), fixed_text("not_found_hint", lang)
+        return [Chunk(f"{html.escape(found, quote=False)}\n<i>{html.escape(hint, quote=False)}</i>", f"{found}\n{hint}")]
     bold = functools.partial(highlight, words=answer.words)
     blocks = [block for quote in answer.quotes for block in _quote(quote, limit, bold)]
-    heading = Chunk("<b>Sources</b>", "Sources:")
+    label = fixed_text("sources", lang)
+    heading = Chunk(f"<b>{html.escape(label, quote=False)}</b>", f"{label}:")
     room = limit - max(length(heading.html), length(heading.plain)) - 1
     lines = [_source(n, d, room, _cited_pages(answer, n)) for n, d in enumerate(answer.sources, 1)]
     first = Chunk(f"{heading.html}\n{lines[0].html}", f"{heading.plain}\n{lines[0].plain}")
@@ -195,14 +201,14 @@ def _cited_pages(answer: Answer, citation: int) -> tuple[int, ...]:
     return tuple(q.page for q in answer.quotes if q.citation == citation and q.page is not None)
 
 
-def html_messages(answer: Answer, limit: int = TELEGRAM_LIMIT) -> list[str]:
+def html_messages(answer: Answer, limit: int = TELEGRAM_LIMIT, lang: str | None = None) -> list[str]:
     """The answer as Telegram HTML messages, each at most `limit` UTF-16 units."""
-    return [chunk.html for chunk in chunks(answer, limit)]
+    return [chunk.html for chunk in chunks(answer, limit, lang)]
 
 
-def plain_messages(answer: Answer, limit: int = TELEGRAM_LIMIT) -> list[str]:
+def plain_messages(answer: Answer, limit: int = TELEGRAM_LIMIT, lang: str | None = None) -> list[str]:
     """The answer as plain-text messages, each at most `limit` UTF-16 units."""
-    return [chunk.plain for chunk in chunks(answer, limit)]
+    return [chunk.plain for chunk in chunks(answer, limit, lang)]
 
 
 def plain(answer: Answer) -> str:
@@ -237,6 +243,68 @@ def _utf8(value: object) -> object:
     if isinstance(value, list):
         return [_utf8(item) for item in value]
     return value
+
+
+def shorten(text: str, chars: int) -> str:
+    """Text cut to at most `chars` characters, an ellipsis marking the cut."""
+    return _short(text, chars)
+
+
+def one_message(answer: Answer, limit: int = TELEGRAM_LIMIT, lang: str | None = None) -> str:
+    """The answer as one HTML message (an inline result holds one): the last quotes dropped until it fits."""
+    first = ""
+    for count in range(len(answer.quotes), 0, -1):
+        quotes = answer.quotes[:count]
+        sources = tuple(dict.fromkeys(quote.document for quote in quotes))
+        kept = tuple(dataclasses.replace(q, citation=sources.index(q.document) + 1) for q in quotes)
+        messages = html_messages(dataclasses.replace(answer, quotes=kept, sources=sources), limit, lang)
+        first = first or messages[0]
+        if len(messages) == 1:
+            return messages[0]
+    return first or html_messages(answer, limit, lang)[0]
+
+
+# The 📄 Source view shows this many sentences on each side of the quoted one, fewer if they do not fit.
+CONTEXT_SENTENCES = 2
+
+
+def source_view(
+    document: Document, sentences: Sequence[str], position: int, limit: int = TELEGRAM_LIMIT, page: int | None = None
+) -> str:
+    """The quoted sentence (bold) among its neighbours, under the document's title, source, date, page and link."""
+    title = html.escape(_short(document.title, TITLE_CHARS), quote=False)
+    url = document.url or ""
+    lines = [f"<b>{title}</b>"]
+    details = " · ".join(html.escape(part, quote=False) for part in _details(document, () if page is None else (page,)))
+    if details:
+        lines.append(details)
+    if url.startswith(("http://", "https://")) and len(url) <= URL_CHARS:
+        lines.append(f'<a href="{html.escape(url, quote=True)}">{html.escape(_short(url, 80), quote=False)}</a>')
+    elif url:
+        lines.append(html.escape(_short(url, URL_CHARS), quote=False))
+    head = "\n".join(lines) + "\n\n"
+    room = limit - length(head)
+    quoted = sentences[position]
+    for around in range(CONTEXT_SENTENCES, -1, -1):
+        start, stop = max(0, position - around), min(len(sentences), position + around + 1)
+        passage = (
+            ("… " if start > 0 else "")
+            + " ".join(html.escape(s, quote=False) for s in sentences[start:position])
+            + (" " if start < position else "")
+            + f"<b>{html.escape(quoted, quote=False)}</b>"
+            + (" " if position + 1 < stop else "")
+            + " ".join(html.escape(s, quote=False) for s in sentences[position + 1 : stop])
+            + (" …" if stop < len(sentences) else "")
+        )
+        if length(passage) <= room:
+            return head + passage
+    # A single sentence longer than a message: its start, cut so the escaped text fits.
+    size = len(quoted)
+    text = f"<b>{html.escape(quoted, quote=False)}</b>"
+    while size > 1 and length(text) > room:
+        size = size * 9 // 10
+        text = f"<b>{html.escape(_short(quoted, size), quote=False)}</b>"
+    return head + text
 
 
 def as_json(answer: Answer) -> dict[str, object]:

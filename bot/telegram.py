@@ -24,10 +24,25 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequen
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from aiolimiter import AsyncLimiter
-from telegram import Bot, BotCommand, BotCommandScopeChat, LinkPreviewOptions, Message, MessageEntity, Update
-from telegram.constants import ChatAction, ChatMemberStatus, ChatType, FloodLimit
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeChat,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InlineQueryResultsButton,
+    InputTextMessageContent,
+    LinkPreviewOptions,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType, FloodLimit, ParseMode
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -43,9 +58,13 @@ from telegram.ext import (
     ApplicationBuilder,
     ApplicationHandlerStop,
     BaseRateLimiter,
+    CallbackContext,
+    CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
+    ExtBot,
+    InlineQueryHandler,
     MessageHandler,
     TypeHandler,
     filters,
@@ -53,27 +72,23 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot import render
-from bot.answer import Answer, answer
+from bot import messages, refs, render
+from bot.answer import Answer, Quote, answer
 from bot.config import Settings
 from bot.corpus import CorpusError, Skipped
+from bot.feedback import Feedback, feedback_report, gaps_report, shown_sentences
 from bot.library import Library
 from bot.loader import load_library
 
 log = logging.getLogger(__name__)
 
-# The command menu (setMyCommands) and /help; README.md documents every one of them.
-COMMANDS: list[tuple[str, str]] = [
-    ("start", "What I know and how to ask me"),
-    ("help", "List the commands"),
-    ("ask", "Ask a question (needed in groups): /ask <question>"),
-    ("reload", "Admins: re-read the documents folder"),
-    ("stats", "Admins: corpus size, uptime, questions answered"),
-]
-ADMIN_COMMANDS = frozenset({"reload", "stats"})
+# The command menu (setMyCommands, in each interface language) and /help; README.md documents every one of them.
+COMMAND_NAMES = ("start", "help", "ask", "reload", "stats", "feedback", "gaps")
+COMMANDS: list[tuple[str, str]] = [(name, messages.text(f"command_{name}")) for name in COMMAND_NAMES]
+ADMIN_COMMANDS = frozenset({"reload", "stats", "feedback", "gaps"})
 
-# Only new messages matter: edits would answer the same question twice.
-ALLOWED_UPDATES = [Update.MESSAGE]
+# Only new messages matter (edits would answer the same question twice), besides button presses and inline queries.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
 # How polling starts, shared by `serve` and the tests.
 POLLING: dict[str, Any] = {"allowed_updates": ALLOWED_UPDATES, "drop_pending_updates": False}
 # Seconds a getUpdates long poll stays open when there is nothing to fetch.
@@ -105,16 +120,11 @@ REPORT_FILES = 10
 REPORT_NAMES = 3
 REPORT_REASONS = 8
 STATE = "citebot"
-
-REFUSAL = "Sorry, this bot only answers its approved users and chats."
-NOT_ADMIN = "Sorry, only the bot's admins can use /{command}."
-SLOW_DOWN = "You're sending questions faster than I can answer them. Please wait a minute, then ask again."
-ASK_USAGE = "Usage: /ask <your question>, for example: /ask when was the library founded?"
-MENTION_USAGE = "Ask me a question along with the mention, for example: @{username} when was it founded?"
-TOO_LONG = f"That question is too long for me. Please ask in under {MAX_QUESTION_LENGTH} characters."
-SEND_TEXT = "Please send me your question as a text message."
-UNKNOWN_COMMAND = "I don't know that command. /help lists the ones I have."
-SOMETHING_WRONG = "Sorry, something went wrong on my side. Please try again in a moment."
+# Inline results are cached by Telegram this long, per user (allowlists differ between users).
+INLINE_CACHE_SECONDS = 30
+INLINE_TITLE_CHARS = 100
+# Source buttons per keyboard row.
+ROW = 4
 
 T = TypeVar("T")
 
@@ -351,6 +361,8 @@ class BotState:
     settings: Settings
     library: Library
     polling: Polling = field(default_factory=Polling)
+    feedback: Feedback | None = None
+    key: bytes = b""  # signs the buttons' callback data
     started: float = field(default_factory=time.monotonic)
     answered: int = 0
     not_found: int = 0
@@ -407,8 +419,24 @@ class BotState:
                 del self._waiting[user_id], self._locks[user_id]
 
 
-def _state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
-    return context.bot_data[STATE]
+class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """The handlers' context, with the state they share typed (as in PTB's contexttypesbot example)."""
+
+    @property
+    def state(self) -> BotState:
+        """The library, the feedback database, the counters and the flood guards."""
+        return self.bot_data[STATE]
+
+
+def _lang(update: Update) -> str:
+    """The interface language of the user behind an update."""
+    user = update.effective_user
+    return messages.language(user.language_code if user is not None else None)
+
+
+def _say(update: Update, key: str, **values: object) -> str:
+    """A fixed text in the language of the user behind an update."""
+    return messages.text(key, _lang(update), **values)
 
 
 def _is_admin(update: Update, state: BotState) -> bool:
@@ -425,8 +453,10 @@ async def _is_allowed(update: Update, bot: Bot, state: BotState) -> bool:
         return True
     if chat is not None and chat.id in settings.allowed_chat_ids:
         return True
-    # Members of the allowed chats may also ask in private; in other groups their answer would reach strangers.
-    if chat is None or chat.type != ChatType.PRIVATE or user_id is None or not settings.allowed_chat_ids:
+    # Members of the allowed chats may also ask in private and inline (where the answer goes only where they
+    # send it); in other groups their answer would reach strangers.
+    private = chat.type == ChatType.PRIVATE if chat is not None else update.inline_query is not None
+    if not private or user_id is None or not settings.allowed_chat_ids:
         return False
     return await state.members.includes(bot, user_id)
 
@@ -460,71 +490,76 @@ async def _reply_plain(message: Message, text: str) -> None:
 # ---- the gate ------------------------------------------------------------------------------
 
 
-async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def gate(update: Update, context: Context) -> None:
     """Stop updates from users and chats outside the allowlists; refuse where addressed, once per period."""
-    state = _state(context)
+    state = context.state
     if await _is_allowed(update, context.bot, state):
         return
     message = update.effective_message
-    if message is not None and _addressed_to_bot(message, context.bot.username, context.bot.id):
+    if update.callback_query is not None:
+        # A press must be answered, or the button spins; a toast is no message in the chat.
+        await update.callback_query.answer(_say(update, "refusal"), show_alert=True)
+    elif update.inline_query is not None:
+        await update.inline_query.answer(
+            [], cache_time=INLINE_CACHE_SECONDS, is_personal=True,
+            button=InlineQueryResultsButton(_say(update, "inline_refusal"), start_parameter="refused"),
+        )
+    elif message is not None and _addressed_to_bot(message, context.bot.username, context.bot.id):
         user_id = update.effective_user.id if update.effective_user else None
         # Refusing every message of a flood would be a flood of our own, and slow down everyone's answers.
         if state.refusals.due(message.chat.id, user_id):
-            await message.reply_text(REFUSAL)
+            await message.reply_text(_say(update, "refusal"))
     raise ApplicationHandlerStop
 
 
 # ---- commands ------------------------------------------------------------------------------
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def start(update: Update, context: Context) -> None:
     """Greet, say what the bot knows and how to ask it."""
-    library = _state(context).library
+    library = context.state.library
     await update.effective_message.reply_text(
-        f"Hello! I answer questions from {len(library.documents)} documents "
-        f"({library.sentence_count} sentences), quoting the sentences I found and citing where they come from.\n\n"
-        "Here, just send me your question. In a group, write /ask <question>, mention "
-        f"@{context.bot.username}, or reply to one of my messages.\n\n/help lists my commands."
+        _say(
+            update, "greeting", documents=len(library.documents), sentences=library.sentence_count,
+            username=context.bot.username,
+        )
     )
 
 
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def help_command(update: Update, context: Context) -> None:
     """List the commands (admin ones only to admins) and the ways to ask."""
-    admin = _is_admin(update, _state(context))
-    lines = [f"/{name} - {description}" for name, description in COMMANDS if admin or name not in ADMIN_COMMANDS]
+    admin = _is_admin(update, context.state)
+    lines = [f"/{name} - {_say(update, f'command_{name}')}" for name in COMMAND_NAMES if admin or name not in ADMIN_COMMANDS]
     await update.effective_message.reply_text(
-        "Send me a question in plain words and I'll quote the documents that answer it, with sources.\n"
-        f"In groups: /ask <question>, mention @{context.bot.username}, or reply to my message.\n\n"
-        + "\n".join(lines)
+        _say(update, "help", username=context.bot.username, commands="\n".join(lines))
     )
 
 
-async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def ask(update: Update, context: Context) -> None:
     """Answer `/ask <question>`, the way to ask in groups."""
     parts = (update.effective_message.text or "").split(maxsplit=1)
     question = parts[1] if len(parts) > 1 else ""
-    await answer_question(update, context, question, ASK_USAGE)
+    await answer_question(update, context, question, _say(update, "ask_usage"))
 
 
-async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def reload(update: Update, context: Context) -> None:
     """Admins: re-read the corpus off the event loop and swap the library in when it is ready."""
-    state = _state(context)
+    state = context.state
     message = update.effective_message
-    if not _is_admin(update, state):
-        await message.reply_text(NOT_ADMIN.format(command="reload"))
-        return
     if state.reload_lock.locked():
-        await message.reply_text("A reload is already running; yours will start right after it.")
+        await message.reply_text(_say(update, "reload_running"))
     try:
         library, took = await reload_library(state)
     except CorpusError as exc:
         await _reply_plain(
             message,
-            f"Reload failed: {exc}\n\nI'm still answering from the previous documents "
-            f"({len(state.library.documents)} documents, {state.library.sentence_count} sentences).",
+            _say(
+                update, "reload_failed", error=exc, documents=len(state.library.documents),
+                sentences=state.library.sentence_count,
+            ),
         )
         return
-    await _reply_plain(message, reload_report(library, took))
+    await _reply_plain(message, reload_report(library, took, _lang(update)))
 
 
 async def reload_library(state: BotState) -> tuple[Library, float]:
@@ -577,21 +612,22 @@ async def _in_daemon_thread(function: Callable[[], T]) -> T:
     return await future
 
 
-def reload_report(library: Library, took: float) -> str:
+def reload_report(library: Library, took: float, lang: str | None = None) -> str:
     """What /reload replies: the corpus size and the skipped files grouped by reason, short enough for one message."""
-    lines = [f"Reloaded in {took:.1f} s: {len(library.documents)} documents, {library.sentence_count} sentences."]
+    sizes = {"documents": len(library.documents), "sentences": library.sentence_count}
+    lines = [messages.text("reload_done", lang, seconds=took, **sizes)]
     skipped = [s for s in library.skipped if not s.kept]
     warned = [s for s in library.skipped if s.kept]
     if skipped:
-        lines += ["", f"Skipped {len(skipped)} file(s):", *_by_reason(skipped)]
+        lines += ["", messages.text("reload_skipped", lang, count=len(skipped)), *_by_reason(skipped, lang)]
     if warned:
-        lines += ["", f"Read with a warning ({len(warned)}):", *_by_reason(warned)]
+        lines += ["", messages.text("reload_warned", lang, count=len(warned)), *_by_reason(warned, lang)]
     report = "\n".join(lines)
     pieces = render.split(report)
     return pieces[0] if len(pieces) == 1 else pieces[0] + "\n…"
 
 
-def _by_reason(files: list[Skipped]) -> list[str]:
+def _by_reason(files: list[Skipped], lang: str | None = None) -> list[str]:
     """A line per file when they are few, else per kind of reason, most common first: the count and a few names."""
     if len(files) <= REPORT_FILES:
         return [f"- {item.path}: {item.reason}" for item in files]
@@ -602,11 +638,13 @@ def _by_reason(files: list[Skipped]) -> list[str]:
     lines = []
     for reason, paths in ranked[:REPORT_REASONS]:
         names = ", ".join(_short_name(path) for path in sorted(paths)[:REPORT_NAMES])
-        more = f" and {len(paths) - REPORT_NAMES} more" if len(paths) > REPORT_NAMES else ""
-        lines.append(f"- {reason}: {len(paths)} file(s): {names}{more}")
+        if len(paths) > REPORT_NAMES:
+            names += messages.text("reload_group_more", lang, count=len(paths) - REPORT_NAMES)
+        lines.append(messages.text("reload_group", lang, reason=reason, count=len(paths), names=names))
     if len(ranked) > REPORT_REASONS:
         rest = ranked[REPORT_REASONS:]
-        lines.append(f"- {len(rest)} other reason(s): {sum(len(paths) for _, paths in rest)} file(s)")
+        files_left = sum(len(paths) for _, paths in rest)
+        lines.append(messages.text("reload_other_reasons", lang, count=len(rest), files=files_left))
     return lines
 
 
@@ -619,19 +657,16 @@ def _reason_kind(reason: str) -> str:
 def _short_name(path: str) -> str:
     """A file name short enough for a list of them in one message."""
     return path if len(path) <= 80 else "…" + path[-79:]
-async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stats(update: Update, context: Context) -> None:
     """Admins: corpus size, uptime, and questions answered / not found since start."""
-    state = _state(context)
-    if not _is_admin(update, state):
-        await update.effective_message.reply_text(NOT_ADMIN.format(command="stats"))
-        return
+    state = context.state
     library = state.library
     await update.effective_message.reply_text(
-        f"Documents: {len(library.documents)} ({library.sentence_count} sentences, "
-        f"{len(library.skipped)} file(s) skipped or with warnings)\n"
-        f"Uptime: {_duration(time.monotonic() - state.started)}\n"
-        f"Questions answered: {state.answered}\n"
-        f"Questions not found in the documents: {state.not_found}"
+        _say(
+            update, "stats", documents=len(library.documents), sentences=library.sentence_count,
+            skipped=len(library.skipped), uptime=_duration(time.monotonic() - state.started),
+            answered=state.answered, not_found=state.not_found,
+        )
     )
 
 
@@ -649,12 +684,12 @@ def _duration(seconds: float) -> str:
 # ---- messages ------------------------------------------------------------------------------
 
 
-async def private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def private_text(update: Update, context: Context) -> None:
     """In a private chat every text message is a question."""
-    await answer_question(update, context, update.effective_message.text or "", SEND_TEXT)
+    await answer_question(update, context, update.effective_message.text or "", _say(update, "send_text"))
 
 
-async def group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def group_text(update: Update, context: Context) -> None:
     """In groups, answer only messages that mention the bot or reply to it; stay silent otherwise."""
     message = update.effective_message
     username = context.bot.username
@@ -663,37 +698,37 @@ async def group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         for text in message.parse_entities([MessageEntity.MENTION]).values():
             if text.lower() == f"@{username.lower()}":
                 question = question.replace(text, " ")
-        await answer_question(update, context, question, MENTION_USAGE.format(username=username))
+        await answer_question(update, context, question, _say(update, "mention_usage", username=username))
     elif _replies_to_bot(message, context.bot.id):
-        await answer_question(update, context, message.text or "", SEND_TEXT)
+        await answer_question(update, context, message.text or "", _say(update, "send_text"))
 
 
-async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def non_text(update: Update, context: Context) -> None:
     """Stickers, photos, voice and the like in a private chat get a hint; groups never reach here."""
-    await update.effective_message.reply_text(SEND_TEXT)
+    await update.effective_message.reply_text(_say(update, "send_text"))
 
 
-async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unknown_command(update: Update, context: Context) -> None:
     """Point private users who mistype a command at /help."""
-    await update.effective_message.reply_text(UNKNOWN_COMMAND)
+    await update.effective_message.reply_text(_say(update, "unknown_command"))
 
 
-async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, usage: str) -> None:
+async def answer_question(update: Update, context: Context, question: str, usage: str) -> None:
     """Rate-limit, score off the event loop, and send the rendered answer (HTML, plain text if rejected)."""
-    state = _state(context)
+    state = context.state
     message = update.effective_message
     user_id = update.effective_user.id if update.effective_user else message.chat.id
     if not await state.admit(user_id):
         # One clear note per burst: answering every extra message would be a flood of our own.
         if state.first_refusal(user_id):
-            await message.reply_text(SLOW_DOWN)
+            await message.reply_text(_say(update, "slow_down"))
         return
     question = question.strip()
     if not question:
         await message.reply_text(usage)
         return
     if len(question) > MAX_QUESTION_LENGTH:
-        await message.reply_text(TOO_LONG)
+        await message.reply_text(_say(update, "too_long", limit=MAX_QUESTION_LENGTH))
         return
     async with state.one_at_a_time(user_id):
         with contextlib.suppress(TelegramError):  # the typing indicator is cosmetic
@@ -704,16 +739,63 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
             state.answered += 1
         else:
             state.not_found += 1
-        await send_answer(message, result)
+        answer_id = await _record(state, user_id, result)
+        lang = _lang(update)
+        await send_answer(message, result, _keyboard(state, result, answer_id, lang), lang)
 
 
-async def send_answer(message: Message, result: Answer) -> None:
-    """Reply with the answer as HTML; once Telegram rejects our markup, the rest of it goes as plain text."""
+async def _record(
+    state: BotState, user_id: int, result: Answer, parent: int | None = None, via: str = "chat"
+) -> int | None:
+    """Record a question in the feedback database, off the event loop; its answer id, or None."""
+    if state.feedback is None:
+        return None
+    return await asyncio.to_thread(
+        state.feedback.record, user_id, result.question, result.answered, shown_sentences(result), parent=parent, via=via
+    )
+
+
+def _keyboard(state: BotState, result: Answer, answer_id: int | None, lang: str) -> InlineKeyboardMarkup | None:
+    """📄 per cited document, then ➕ More, 👍 and 👎 when the answer is on record (they need its id)."""
+    if not result.answered:
+        return None
+    firsts: dict[int, Quote] = {}
+    for quote in result.quotes:
+        firsts.setdefault(quote.citation, quote)
+    sources = [
+        InlineKeyboardButton(
+            messages.text("button_source_n", lang, number=n) if len(firsts) > 1 else messages.text("button_source", lang),
+            callback_data=refs.pack(
+                refs.Source(refs.document_key(q.document.path), q.position, refs.text_digest(q.text)), state.key
+            ),
+        )
+        for n, q in sorted(firsts.items())
+    ]
+    rows = [sources[i : i + ROW] for i in range(0, len(sources), ROW)]
+    if answer_id is not None:
+        more = messages.text("button_more", lang)
+        rows.append(
+            [
+                InlineKeyboardButton(more, callback_data=refs.pack(refs.More(answer_id), state.key)),
+                InlineKeyboardButton("👍", callback_data=refs.pack(refs.Vote(answer_id, up=True), state.key)),
+                InlineKeyboardButton("👎", callback_data=refs.pack(refs.Vote(answer_id, up=False), state.key)),
+            ]
+        )
+    return InlineKeyboardMarkup(rows)
+
+
+async def send_answer(
+    message: Message, result: Answer, keyboard: InlineKeyboardMarkup | None = None, lang: str | None = None
+) -> None:
+    """Reply with the answer as HTML, the keyboard under its last message; once Telegram rejects our markup,
+    the rest of it goes as plain text."""
     as_html = True
-    for chunk in render.chunks(result):
+    chunks = render.chunks(result, lang=lang)
+    for number, chunk in enumerate(chunks):
+        markup = keyboard if number == len(chunks) - 1 else None
         if as_html:
             try:
-                await message.reply_html(chunk.html)
+                await message.reply_html(chunk.html, reply_markup=markup)
                 continue
             except BadRequest as exc:
                 if "can't parse entities" not in exc.message.lower() and "too long" not in exc.message.lower():
@@ -721,13 +803,180 @@ async def send_answer(message: Message, result: Answer) -> None:
                 log.warning("Telegram rejected an HTML answer (%s); sending the rest as plain text", exc.message)
                 as_html = False
         # The chunks pair each HTML message with the same quotes in plain text: nothing delivered is sent twice.
-        await message.reply_text(chunk.plain)
+        await message.reply_text(chunk.plain, reply_markup=markup)
+
+
+# ---- buttons -------------------------------------------------------------------------------
+
+
+async def button(update: Update, context: Context) -> None:
+    """A press of 📄, ➕, 👍 or 👎: acknowledged at once with a toast; forged or stale data gets a polite one."""
+    query = update.callback_query
+    press = refs.unpack(query.data, context.state.key)
+    if isinstance(press, refs.Source):
+        await show_source(update, context, query, press)
+    elif isinstance(press, refs.Vote):
+        await vote(update, context, query, press)
+    elif isinstance(press, refs.More):
+        await more(update, context, query, press)
+    else:
+        log.info("Ignored a button press with data that is not ours: %r", (query.data or "")[:80])
+        await query.answer(_say(update, "bad_button"), show_alert=True)
+
+
+def _answer_message(query: CallbackQuery) -> Message | None:
+    """The message the pressed button is under, if the bot can still reply to it."""
+    return query.message if isinstance(query.message, Message) else None
+
+
+async def show_source(update: Update, context: Context, query: CallbackQuery, press: refs.Source) -> None:
+    """📄: the quoted sentence among its neighbours, with the document's title, source, date and link."""
+    library = context.state.library
+    try:
+        found = refs.locate(library, press.document, press.position, press.digest)
+    except refs.DocumentGone:
+        await query.answer(_say(update, "document_gone"), show_alert=True)
+        return
+    except refs.SentenceGone:
+        await query.answer(_say(update, "sentence_gone"), show_alert=True)
+        return
+    entry = library.entries[found.number]
+    position = found.sentence_id - int(library.offsets[found.number])
+    page = library.sentence(found.sentence_id).page
+    view = render.source_view(entry.document, entry.sentences, position, page=page)
+    await query.answer(_say(update, "source_sent"))
+    message = _answer_message(query)
+    if message is not None:
+        await message.reply_html(view)
+
+
+async def vote(update: Update, context: Context, query: CallbackQuery, press: refs.Vote) -> None:
+    """👍/👎: written to the database before the toast says so; a second press changes the vote."""
+    state = context.state
+    outcome = "failed"
+    if state.feedback is not None:
+        outcome = await asyncio.to_thread(state.feedback.vote, press.answer_id, update.effective_user.id, press.up)
+    key = {"recorded": "voted_up" if press.up else "voted_down", "unknown": "answer_gone"}.get(outcome, "vote_failed")
+    await query.answer(_say(update, key))
+
+
+async def more(update: Update, context: Context, query: CallbackQuery, press: refs.More) -> None:
+    """➕: the next best passages not shown yet for the same question, under the same abstention bar."""
+    state = context.state
+    user_id = update.effective_user.id
+    if not await state.admit(user_id):
+        await query.answer(_say(update, "slow_down"), show_alert=True)
+        return
+    recorded = await asyncio.to_thread(state.feedback.answer, press.answer_id) if state.feedback else None
+    if recorded is None:
+        await query.answer(_say(update, "answer_gone"), show_alert=True)
+        return
+    async with state.one_at_a_time(user_id):
+        library = state.library
+        shown = refs.sentence_ids(library, list(recorded.shown))
+        result = await asyncio.to_thread(
+            answer, library, recorded.question, **state.settings.answer_options(), exclude=shown
+        )
+        message = _answer_message(query)
+        if not result.answered:
+            await query.answer(_say(update, "nothing_more"), show_alert=True)
+            if message is not None:
+                await _drop_more_button(message, state.key)
+            return
+        await query.answer(_say(update, "more_sent"))
+        answer_id = await _record(state, user_id, result, parent=press.answer_id)
+        if message is not None:
+            lang = _lang(update)
+            await _drop_more_button(message, state.key)
+            await send_answer(message, result, _keyboard(state, result, answer_id, lang), lang)
+
+
+async def _drop_more_button(message: Message, key: bytes) -> None:
+    """Take ➕ off an answer whose continuation has been shown (or that has none)."""
+    markup = message.reply_markup
+    if markup is None:
+        return
+    rows = [
+        [b for b in row if not isinstance(refs.unpack(b.callback_data if isinstance(b.callback_data, str) else None, key), refs.More)]
+        for row in markup.inline_keyboard
+    ]
+    with contextlib.suppress(TelegramError):  # the buttons are a convenience; the answer stands without this edit
+        await message.edit_reply_markup(InlineKeyboardMarkup([row for row in rows if row]))
+
+
+# ---- admin reports -------------------------------------------------------------------------
+
+
+async def feedback(update: Update, context: Context) -> None:
+    """Admins: 👍/👎 over the last 7 days and the latest 👎 with each answer's first source."""
+    db = context.state.feedback
+    if db is None:
+        await update.effective_message.reply_text(_say(update, "feedback_disabled"))
+        return
+    summary = await asyncio.to_thread(db.summary)
+    await _reply_plain(update.effective_message, feedback_report(summary, _lang(update)))
+
+
+async def gaps(update: Update, context: Context) -> None:
+    """Admins: the questions most often not found in the documents, with counts."""
+    db = context.state.feedback
+    if db is None:
+        await update.effective_message.reply_text(_say(update, "feedback_disabled"))
+        return
+    found = await asyncio.to_thread(db.gaps)
+    await _reply_plain(update.effective_message, gaps_report(found, _lang(update)))
+
+
+async def not_admin(update: Update, context: Context) -> None:
+    """An admin command from someone who is not an admin."""
+    command = (update.effective_message.text or "/").split(maxsplit=1)[0][1:].partition("@")[0]
+    await update.effective_message.reply_text(_say(update, "not_admin", command=command))
+
+
+# ---- inline mode ---------------------------------------------------------------------------
+
+
+async def inline_query(update: Update, context: Context) -> None:
+    """`@bot question` in any chat: the answer as one article, or a button saying why there is none."""
+    state = context.state
+    query = update.inline_query
+    question = query.query.strip()
+    if not question or len(question) > MAX_QUESTION_LENGTH:
+        await query.answer([], cache_time=INLINE_CACHE_SECONDS, is_personal=True)
+        return
+    if not await state.admit(query.from_user.id):
+        await query.answer(
+            [], cache_time=0, is_personal=True,
+            button=InlineQueryResultsButton(_say(update, "inline_slow_down"), start_parameter="slow"),
+        )
+        return
+    result = await asyncio.to_thread(answer, state.library, question, **state.settings.answer_options())
+    answer_id = await _record(state, query.from_user.id, result, via="inline")
+    if not result.answered:
+        state.not_found += 1
+        await query.answer(
+            [], cache_time=INLINE_CACHE_SECONDS, is_personal=True,
+            button=InlineQueryResultsButton(_say(update, "inline_not_found"), start_parameter="not_found"),
+        )
+        return
+    state.answered += 1
+    first = result.quotes[0]
+    article = InlineQueryResultArticle(
+        id=str(answer_id) if answer_id is not None else refs.text_digest(question),
+        title=render.shorten(first.text, INLINE_TITLE_CHARS),
+        description=render.source_line(first.citation, first.document),
+        input_message_content=InputTextMessageContent(
+            render.one_message(result, lang=_lang(update)), parse_mode=ParseMode.HTML,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        ),
+    )
+    await query.answer([article], cache_time=INLINE_CACHE_SECONDS, is_personal=True)
 
 
 # ---- errors and start-up -------------------------------------------------------------------
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: Context) -> None:
     """Log a handler's failure; tell the user only when it was ours and their chat can still hear from us."""
     error = context.error
     chat_id = update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
@@ -740,37 +989,48 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     update_id = update.update_id if isinstance(update, Update) else None
     log.error("Exception while handling update %s", update_id, exc_info=error)
-    if isinstance(update, Update) and update.effective_message is not None:
-        try:
-            await update.effective_message.reply_text(SOMETHING_WRONG)
-        except TelegramError:
-            log.warning("Could not tell the user about the error either", exc_info=True)
+    if not isinstance(update, Update):
+        return
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(_say(update, "something_wrong"), show_alert=True)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(_say(update, "something_wrong"))
+    except TelegramError:
+        log.warning("Could not tell the user about the error either", exc_info=True)
 
 
 async def register_commands(application: Application) -> None:
-    """Register the command menu: everyone sees the public commands, admins all of them."""
+    """Register the command menu in each interface language: everyone sees the public commands, admins all of them."""
     state: BotState = application.bot_data[STATE]
-    public = [BotCommand(name, text) for name, text in COMMANDS if name not in ADMIN_COMMANDS]
-    try:
-        await application.bot.set_my_commands(public)
-    except TelegramError as exc:
-        # The menu is a convenience: typed commands work without it, so it is no reason not to start.
-        log.warning("Could not set the command menu: %s", exc)
-    for admin_id in sorted(state.settings.admin_ids):
+    # English is the menu for every language Telegram has no list for; Russian and Kazakh have their own.
+    for lang in messages.LANGUAGES:
+        code = None if lang == messages.DEFAULT else lang
+        menu = [BotCommand(name, messages.text(f"command_{name}", lang)) for name in COMMAND_NAMES]
         try:
-            await application.bot.set_my_commands(
-                [BotCommand(name, text) for name, text in COMMANDS], scope=BotCommandScopeChat(admin_id)
-            )
+            await application.bot.set_my_commands([c for c in menu if c.command not in ADMIN_COMMANDS], language_code=code)
         except TelegramError as exc:
-            # Telegram refuses chat scopes for users who never opened the bot; not worth failing start-up.
-            log.warning("Could not set the admin command menu for %s: %s", admin_id, exc)
+            # The menu is a convenience: typed commands work without it, so it is no reason not to start.
+            log.warning("Could not set the command menu: %s", exc)
+        for admin_id in sorted(state.settings.admin_ids):
+            try:
+                await application.bot.set_my_commands(menu, scope=BotCommandScopeChat(admin_id), language_code=code)
+            except TelegramError as exc:
+                # Telegram refuses chat scopes for users who never opened the bot; not worth failing start-up.
+                log.warning("Could not set the admin command menu for %s: %s", admin_id, exc)
 
 
 def build_application(settings: Settings, library: Library, *, delivery: Delivery | None = None) -> Application:
     """Build the Application with every handler, the delivery rules and the error handler."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
-    state = BotState(settings=settings, library=library)
+    path = settings.feedback_path()
+    state = BotState(
+        settings=settings,
+        library=library,
+        feedback=Feedback(path) if path is not None else None,
+        key=refs.signing_key(settings.telegram_bot_token.get_secret_value()),
+    )
     application = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
@@ -786,6 +1046,7 @@ def build_application(settings: Settings, library: Library, *, delivery: Deliver
         .rate_limiter(delivery or Delivery())
         .get_updates_request(state.polling)
         .concurrent_updates(CONCURRENT_UPDATES)
+        .context_types(ContextTypes(context=Context))
         .build()
     )
     application.bot_data[STATE] = state
@@ -796,8 +1057,15 @@ def build_application(settings: Settings, library: Library, *, delivery: Deliver
     application.add_handler(CommandHandler("start", start, filters=new_messages))
     application.add_handler(CommandHandler("help", help_command, filters=new_messages))
     application.add_handler(CommandHandler("ask", ask, filters=new_messages))
-    application.add_handler(CommandHandler("reload", reload, filters=new_messages))
-    application.add_handler(CommandHandler("stats", stats, filters=new_messages))
+    # Admin commands run only for admins; anyone else who sends one reaches `not_admin`.
+    admins = filters.User(user_id=settings.admin_ids)
+    application.add_handler(CommandHandler("reload", reload, filters=new_messages & admins))
+    application.add_handler(CommandHandler("stats", stats, filters=new_messages & admins))
+    application.add_handler(CommandHandler("feedback", feedback, filters=new_messages & admins))
+    application.add_handler(CommandHandler("gaps", gaps, filters=new_messages & admins))
+    application.add_handler(CommandHandler(sorted(ADMIN_COMMANDS), not_admin, filters=new_messages))
+    application.add_handler(CallbackQueryHandler(button))
+    application.add_handler(InlineQueryHandler(inline_query))
     application.add_handler(MessageHandler(new_messages & private & filters.TEXT & ~filters.COMMAND, private_text))
     application.add_handler(
         MessageHandler(
@@ -830,15 +1098,30 @@ async def serve(application: Application, stop: asyncio.Event) -> None:
             return
         connecting.result()  # a rejected token ends here
         await register_commands(application)
+        settings: Settings = application.bot_data[STATE].settings
         # bootstrap_retries=-1: a network that is down at boot is waited out; a bad token still aborts.
-        await application.updater.start_polling(**POLLING, timeout=POLL_TIMEOUT, bootstrap_retries=-1)
+        if settings.webhook_url:
+            await application.updater.start_webhook(**webhook_options(settings), bootstrap_retries=-1)
+            log.info("Serving the webhook %s on %s:%d", settings.webhook_url, settings.webhook_listen, settings.webhook_port)
+        else:
+            await application.updater.start_polling(**POLLING, timeout=POLL_TIMEOUT, bootstrap_retries=-1)
+            log.info("Polling Telegram for updates")
         await application.start()
-        log.info("Polling Telegram for updates")
         await stopping
         await _stop(application)
     finally:
         stopping.cancel()
         await application.shutdown()
+
+
+def webhook_options(settings: Settings) -> dict[str, Any]:
+    """How the webhook server starts: at the path of CITEBOT_WEBHOOK_URL, checking CITEBOT_WEBHOOK_SECRET."""
+    url = settings.webhook_url or ""
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    return {
+        "listen": settings.webhook_listen, "port": settings.webhook_port, "url_path": urlsplit(url).path,
+        "webhook_url": url, "secret_token": secret, **POLLING,
+    }
 
 
 async def _connect(application: Application) -> None:
@@ -965,7 +1248,7 @@ def _sighup_while_loading(signum: int, frame: FrameType | None) -> None:
 
 
 def run(settings: Settings) -> int:
-    """Load the library and serve Telegram by long polling until SIGTERM or Ctrl-C; return the exit code."""
+    """Load the library and serve Telegram (long polling, or a webhook) until SIGTERM or Ctrl-C; the exit code."""
     configure_logging(settings)
     if settings.telegram_bot_token is None:
         print(

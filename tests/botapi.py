@@ -3,7 +3,8 @@
 It serves `http://127.0.0.1:PORT/bot<TOKEN>/<method>` from a thread, keeps a queue of updates the
 test injects, answers getUpdates as a long poll, validates HTML and message length the way Telegram
 does, answers getChatMember for the memberships a test sets, fails on demand (429 with retry_after,
-5xx, 4xx, a dropped connection) and records every call.
+5xx, 4xx, a dropped connection) and records every call. Tests press buttons (callback queries), type
+inline queries and post updates to the bot's own webhook, as Telegram would.
 """
 
 from __future__ import annotations
@@ -103,6 +104,39 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+# Parameters of keyboards, callback answers, inline answers and webhooks, also sent JSON-encoded.
+JSON_FIELDS = JSON_FIELDS | {"reply_markup", "results", "button", "cache_time", "is_personal", "show_alert", "max_connections"}
+CALLBACK_DATA_LIMIT = 64
+CALLBACK_TEXT_LIMIT = 200
+INLINE_RESULTS_LIMIT = 50
+
+
+def check_keyboard(markup: dict[str, Any] | None) -> None:
+    """Raise ApiError as Telegram does for an inline keyboard it would refuse."""
+    for row in (markup or {}).get("inline_keyboard", []):
+        for button in row:
+            if not button.get("text"):
+                raise ApiError(400, "Bad Request: text buttons are unallowed in the inline keyboard")
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(data.encode()) <= CALLBACK_DATA_LIMIT:
+                raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+
+
+def check_text(text: str, parse_mode: str | None) -> str:
+    """The visible text of a message, or ApiError as Telegram answers for bad markup, empty or long text."""
+    shown = text
+    if parse_mode == "HTML":
+        try:
+            shown = parse_html(text)
+        except ParseError as exc:
+            raise ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
+    if not shown.strip():
+        raise ApiError(400, "Bad Request: message text is empty")
+    if utf16_length(shown) > MAX_MESSAGE_LENGTH:
+        raise ApiError(400, "Bad Request: message is too long")
+    return shown
+
+
 @dataclass
 class Call:
     """One request the bot made."""
@@ -111,6 +145,7 @@ class Call:
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
     status: int = 200
+    result: Any = None
 
 
 class ApiError(Exception):
@@ -129,6 +164,8 @@ class BotApi:
         self.max_poll_wait = max_poll_wait
         self.calls: list[Call] = []
         self.commands: dict[str, list[dict[str, str]]] = {}
+        self.localized_commands: dict[tuple[str, str], list[dict[str, str]]] = {}
+        self._callback_ids = itertools.count(1)
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -138,6 +175,7 @@ class BotApi:
         self._cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self.base_url = ""
+        self.webhook: dict[str, Any] = {}
 
     # ---- what tests use -------------------------------------------------------------------
 
@@ -166,6 +204,7 @@ class BotApi:
         user_id: int = 1001,
         chat_id: int | None = None,
         reply_to: dict[str, Any] | None = None,
+        language_code: str | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
         """Build a message update (with entities for commands and mentions) and queue it."""
@@ -174,7 +213,7 @@ class BotApi:
             "message_id": next(self._message_ids),
             "date": int(time.time()),
             "chat": self.chat(chat_id),
-            "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
+            "from": self.user(user_id, language_code),
             **extra,
         }
         if text is not None:
@@ -190,6 +229,40 @@ class BotApi:
         if reply_to is not None:
             message["reply_to_message"] = reply_to
         return self.push({"message": message})
+
+    @staticmethod
+    def user(user_id: int, language_code: str | None = None) -> dict[str, Any]:
+        """A user object, with the language their Telegram app is set to when given."""
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
+        return user | ({"language_code": language_code} if language_code else {})
+
+    def press(
+        self, message: dict[str, Any], data: str, *, user_id: int = 1001, language_code: str | None = None
+    ) -> dict[str, Any]:
+        """Queue a callback query: `user_id` pressed the button with `data` under the bot's `message`."""
+        query = {
+            "id": str(next(self._callback_ids)), "from": self.user(user_id, language_code), "message": message,
+            "chat_instance": str(message["chat"]["id"]), "data": data,
+        }
+        return self.push({"callback_query": query})
+
+    def inline(self, query: str, *, user_id: int = 1001, language_code: str | None = None) -> dict[str, Any]:
+        """Queue an inline query, as typed after the bot's username in any chat."""
+        inline = {
+            "id": str(next(self._callback_ids)), "from": self.user(user_id, language_code), "query": query,
+            "offset": "", "chat_type": "sender",
+        }
+        return self.push({"inline_query": inline})
+
+    def buttons(self, call: Call) -> list[tuple[str, str]]:
+        """The (text, callback_data) of the inline keyboard under a sent message."""
+        markup = call.params.get("reply_markup") or {}
+        return [(b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", []) for b in row]
+
+    def toasts(self, query_update: dict[str, Any]) -> list[Call]:
+        """The answerCallbackQuery calls for one queued callback query."""
+        query_id = query_update["callback_query"]["id"]
+        return [c for c in self.calls_to("answerCallbackQuery") if c.params.get("callback_query_id") == query_id]
 
     def push(self, update: dict[str, Any]) -> dict[str, Any]:
         """Queue a raw update (an update_id is assigned) and wake a waiting getUpdates."""
@@ -292,7 +365,7 @@ class BotApi:
             handler = getattr(self, f"api_{method}", None)
             if handler is None:
                 raise ApiError(404, "Not Found: method not found")
-            result = handler(params)
+            result = call.result = handler(params)
         except ApiError as exc:
             call.status = exc.code
             body: dict[str, Any] = {"ok": False, "error_code": exc.code, "description": exc.description}
@@ -326,22 +399,15 @@ class BotApi:
             return self._updates[:limit]
 
     def api_sendMessage(self, params: dict[str, Any]) -> Any:
-        text = params.get("text", "")
-        shown = text
-        if params.get("parse_mode") == "HTML":
-            try:
-                shown = parse_html(text)
-            except ParseError as exc:
-                raise ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
-        if not shown.strip():
-            raise ApiError(400, "Bad Request: message text is empty")
-        if utf16_length(shown) > MAX_MESSAGE_LENGTH:
-            raise ApiError(400, "Bad Request: message is too long")
+        shown = check_text(params.get("text", ""), params.get("parse_mode"))
+        check_keyboard(params.get("reply_markup"))
         chat_id = int(params["chat_id"])
         result: dict[str, Any] = {
             "message_id": next(self._message_ids), "date": int(time.time()), "chat": self.chat(chat_id),
             "from": self.me, "text": shown,
         }
+        if params.get("reply_markup"):
+            result["reply_markup"] = params["reply_markup"]
         reply = params.get("reply_parameters")
         if reply:
             result["reply_to_message"] = {"message_id": reply["message_id"], "date": int(time.time()), "chat": self.chat(chat_id)}
@@ -357,13 +423,44 @@ class BotApi:
     def api_sendChatAction(self, params: dict[str, Any]) -> Any:
         return True
 
+    def api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
+        if len(params.get("text") or "") > CALLBACK_TEXT_LIMIT:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        return True
+
+    def api_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
+        check_keyboard(params.get("reply_markup"))
+        return {"message_id": int(params["message_id"]), "date": int(time.time()),
+                "chat": self.chat(int(params["chat_id"])), "from": self.me, "text": "",
+                **({"reply_markup": params["reply_markup"]} if params.get("reply_markup") else {})}
+
+    def api_answerInlineQuery(self, params: dict[str, Any]) -> Any:
+        results = params.get("results") or []
+        if len(results) > INLINE_RESULTS_LIMIT:
+            raise ApiError(400, "Bad Request: RESULTS_TOO_MUCH")
+        for result in results:
+            if not 1 <= len(str(result.get("id", "")).encode()) <= 64:
+                raise ApiError(400, "Bad Request: RESULT_ID_INVALID")
+            content = result.get("input_message_content") or {}
+            check_text(content.get("message_text", ""), content.get("parse_mode"))
+        return True
+
+    def api_setWebhook(self, params: dict[str, Any]) -> Any:
+        self.webhook = dict(params)
+        return True
+
     def api_setMyCommands(self, params: dict[str, Any]) -> Any:
         scope = json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True)
-        self.commands[scope] = params["commands"]
+        if params.get("language_code"):
+            self.localized_commands[scope, params["language_code"]] = params["commands"]
+        else:
+            self.commands[scope] = params["commands"]
         return True
 
     def api_getMyCommands(self, params: dict[str, Any]) -> Any:
         scope = json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True)
+        if params.get("language_code"):
+            return self.localized_commands.get((scope, params["language_code"]), [])
         return self.commands.get(scope, [])
 
     def api_close(self, params: dict[str, Any]) -> Any:

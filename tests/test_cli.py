@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -15,6 +16,8 @@ from conftest import MINI_CORPUS, REPO, SEED_CORPUS, SEED_QA, write_files
 
 from bot import cli
 from bot.config import Settings
+from bot.feedback import Feedback, Shown
+from bot.refs import SentenceRef
 from bot.render import NOT_FOUND
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -427,3 +430,58 @@ def test_every_menu_command_is_documented_in_the_readme() -> None:
     assert COMMANDS
     missing = [name for name, _ in COMMANDS if not re.search(rf"/{re.escape(name)}\b", readme)]
     assert missing == []
+
+
+# --- feedback and gaps ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "fb.sqlite3"
+    monkeypatch.setenv("CITEBOT_FEEDBACK_DB", str(path))
+    db = Feedback(path)
+    first = db.record(1, "Where, is the river?", True, [Shown(SentenceRef("river.md", 2, "0" * 8), "The river, \"Marx\"")])
+    second = db.record(2, "How tall is it?", True)
+    for question in ("Who is Zorro?", "who is  ZORRO", "Where is Atlantis"):
+        db.record(3, question, False)
+    assert first and second
+    db.vote(first, 1, up=True)
+    db.vote(first, 1, up=False)
+    db.vote(second, 2, up=True)
+    db.close()
+    return path
+
+
+def test_feedback_csv_lists_every_vote_of_the_period(capsys: pytest.CaptureFixture[str], recorded: Path) -> None:
+    code, out, _ = run(capsys, "feedback", "--csv")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert code == 0
+    assert rows[0] == ["voted_at_utc", "vote", "question", "answered", "first_source", "first_source_title"]
+    assert sorted(r[1:] for r in rows[1:]) == [
+        ["down", "Where, is the river?", "1", "river.md", 'The river, "Marx"'],
+        ["up", "How tall is it?", "1", "", ""],
+    ]
+
+
+def test_feedback_and_gaps_print_the_admin_reports(capsys: pytest.CaptureFixture[str], recorded: Path) -> None:
+    code, out, _ = run(capsys, "feedback")
+    assert code == 0 and "👍 1 · 👎 1" in out and '"Where, is the river?" — The river, "Marx"' in out
+    code, out, _ = run(capsys, "gaps")
+    assert code == 0 and out.splitlines()[1:] == ["2 × who is zorro", "1 × where is atlantis"]
+
+
+def test_gaps_csv(capsys: pytest.CaptureFixture[str], recorded: Path) -> None:
+    code, out, _ = run(capsys, "gaps", "--csv")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert code == 0 and rows[0] == ["count", "question", "last_asked_utc"]
+    assert [r[:2] for r in rows[1:]] == [["2", "who is zorro"], ["1", "where is atlantis"]]
+
+
+def test_feedback_disabled_or_missing(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CITEBOT_FEEDBACK_DB", "")
+    code, out, err = run(capsys, "gaps", "--csv")
+    assert code == 1 and out == "" and "CITEBOT_FEEDBACK_DB is empty" in err
+    monkeypatch.setenv("CITEBOT_FEEDBACK_DB", str(tmp_path / "none.sqlite3"))
+    code, out, err = run(capsys, "feedback", "--csv")
+    assert code == 0 and out.count("\n") == 1 and "no feedback recorded yet" in err
+    assert not (tmp_path / "none.sqlite3").exists()

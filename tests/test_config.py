@@ -160,3 +160,53 @@ def test_env_file_that_is_not_utf8_is_named_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as raised:
         load_settings()
     assert str(raised.value) == ".env: not UTF-8 text (byte 0xe9 at offset 5)"
+
+
+# ---- feedback database and webhook ---------------------------------------------------------------
+
+
+def test_feedback_db_defaults_beside_the_cache_and_empty_disables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITEBOT_CACHE_DIR", "/var/cache/citebot")
+    assert load_settings(_env_file=None).feedback_path() == Path("/var/cache/citebot-feedback.sqlite3")
+    monkeypatch.setenv("CITEBOT_FEEDBACK_DB", "/data/fb.sqlite3")
+    assert load_settings(_env_file=None).feedback_path() == Path("/data/fb.sqlite3")
+    monkeypatch.setenv("CITEBOT_FEEDBACK_DB", "")
+    assert load_settings(_env_file=None).feedback_path() is None
+
+
+def test_webhook_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(_env_file=None)
+    assert settings.webhook_url is None and settings.webhook_secret is None
+    monkeypatch.setenv("CITEBOT_WEBHOOK_URL", "https://bot.example.org/tg-hook")
+    monkeypatch.setenv("CITEBOT_WEBHOOK_SECRET", "s3cret_-X")
+    monkeypatch.setenv("CITEBOT_WEBHOOK_PORT", "8080")
+    settings = load_settings(_env_file=None)
+    assert settings.webhook_url == "https://bot.example.org/tg-hook" and settings.webhook_port == 8080
+    assert settings.webhook_secret is not None and settings.webhook_secret.get_secret_value() == "s3cret_-X"
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"CITEBOT_WEBHOOK_URL": "https://bot.example.org/hook"}, "CITEBOT_WEBHOOK_SECRET: Value error, required when"),
+        ({"CITEBOT_WEBHOOK_URL": "https://bot.example.org/hook", "CITEBOT_WEBHOOK_SECRET": " "}, "CITEBOT_WEBHOOK_SECRET"),
+        ({"CITEBOT_WEBHOOK_URL": "http://bot.example.org/hook", "CITEBOT_WEBHOOK_SECRET": "abc"}, "https://"),
+        ({"CITEBOT_WEBHOOK_URL": "https://b.org/h", "CITEBOT_WEBHOOK_SECRET": "no spaces!"}, "A-Z, a-z, 0-9"),
+        ({"CITEBOT_WEBHOOK_PORT": "0"}, "CITEBOT_WEBHOOK_PORT"),
+    ],
+)
+def test_bad_webhook_settings_are_named_and_the_secret_never_echoed(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], message: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as error:
+        load_settings(_env_file=None)
+    assert message in str(error.value)
+    assert "no spaces!" not in str(error.value)
+
+
+def test_env_example_as_is_records_feedback_and_polls() -> None:
+    settings = load_settings(_env_file=Path(__file__).resolve().parent.parent / ".env.example")
+    assert settings.feedback_path() == Path(".cache/citebot-feedback.sqlite3")
+    assert settings.webhook_url is None and settings.webhook_secret is None

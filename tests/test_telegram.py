@@ -24,6 +24,7 @@ from bot.config import Settings, load_settings
 from bot.corpus import CorpusError
 from bot.library import Library
 from bot.loader import load_library
+from bot.messages import text
 from bot.render import Chunk, html_messages, plain_messages
 
 TOKEN = "123456:TEST-token-abc"
@@ -155,8 +156,7 @@ async def test_start_greets_with_corpus_size(api: BotApi, state: tg.BotState) ->
     api.message("/start")
     [reply] = await api.replies(USER)
     text = reply.params["text"]
-    assert f"{len(DOCUMENTS)} documents" in text
-    assert f"({state.library.sentence_count} sentences)" in text
+    assert f"Documents: {len(DOCUMENTS)}, sentences: {state.library.sentence_count}." in text
     assert "/ask" in text and f"@{BOT_USERNAME}" in text
 
 
@@ -236,8 +236,8 @@ async def test_group_answers_only_when_addressed(
 
 @pytest.mark.parametrize(
     ("text", "chat_id", "usage"),
-    [("/ask", USER, tg.ASK_USAGE), ("/ask   ", GROUP, tg.ASK_USAGE),
-     (f"@{BOT_USERNAME}", GROUP, tg.MENTION_USAGE.format(username=BOT_USERNAME))],
+    [("/ask", USER, text("ask_usage")), ("/ask   ", GROUP, text("ask_usage")),
+     (f"@{BOT_USERNAME}", GROUP, text("mention_usage", username=BOT_USERNAME))],
 )
 async def test_question_missing_gets_usage(api: BotApi, state: tg.BotState, text: str, chat_id: int, usage: str) -> None:
     api.message(text, chat_id=chat_id)
@@ -249,13 +249,13 @@ async def test_question_missing_gets_usage(api: BotApi, state: tg.BotState, text
 async def test_absurdly_long_question_asks_for_shorter(api: BotApi, state: tg.BotState) -> None:
     api.message("Freedonia capital " * 220)  # ~4000 characters, close to Telegram's own limit
     [reply] = await api.replies(USER)
-    assert reply.params["text"] == tg.TOO_LONG
+    assert reply.params["text"] == text("too_long", limit=tg.MAX_QUESTION_LENGTH)
 
 
 async def test_unknown_command_in_private_points_to_help(api: BotApi, state: tg.BotState) -> None:
     api.message("/frobnicate now")
     [reply] = await api.replies(USER)
-    assert reply.params["text"] == tg.UNKNOWN_COMMAND
+    assert reply.params["text"] == text("unknown_command")
 
 
 STICKER = {"sticker": {"file_id": "s1", "file_unique_id": "u1", "width": 512, "height": 512,
@@ -271,7 +271,7 @@ async def test_non_text_gets_hint_in_private_and_silence_in_groups(
     api.message(None, chat_id=GROUP, **media)
     api.message(None, **media)
     [reply] = await api.replies(USER)
-    assert reply.params["text"] == tg.SEND_TEXT
+    assert reply.params["text"] == text("send_text")
     control = api.message("/ask Who founded Fredville?", chat_id=GROUP)["message"]
     [group_reply] = await api.replies(GROUP)
     assert group_reply.params["reply_parameters"]["message_id"] == control["message_id"]
@@ -363,7 +363,7 @@ async def test_rejected_html_is_resent_as_plain_text(
 ) -> None:
     # The core escapes properly, so break its output on purpose to exercise the fallback.
     real = tg.render.chunks
-    monkeypatch.setattr(tg.render, "chunks", lambda *args: [Chunk("<b>Fredville <blink>", c.plain) for c in real(*args)])
+    monkeypatch.setattr(tg.render, "chunks", lambda *args, **kw: [Chunk("<b>Fredville <blink>", c.plain) for c in real(*args, **kw)])
     question = "What is the capital of Freedonia?"
     api.message(question)
     [reply] = await api.replies(USER)
@@ -382,7 +382,7 @@ async def test_admin_commands_refuse_other_users(api: BotApi, state: tg.BotState
     (corpus / "new.txt").write_text("A brand new document about the Kerbin telescope.", encoding="utf-8")
     api.message(f"/{command}")
     [reply] = await api.replies(USER)
-    assert reply.params["text"] == tg.NOT_ADMIN.format(command=command)
+    assert reply.params["text"] == text("not_admin", command=command)
     assert state.library is library
 
 
@@ -397,7 +397,7 @@ async def test_reload_swaps_in_new_documents_and_reports_skipped(
     library = state.library
     text = report.params["text"]
     assert text.startswith("Reloaded in ")
-    assert f"{len(library.documents)} documents, {library.sentence_count} sentences" in text
+    assert f"Documents: {len(library.documents)}, sentences: {library.sentence_count}." in text
     assert {d.path for d in library.documents} == {"lighthouse.txt", "notes/markup.txt", "astronomy.txt"}
     [skipped] = [s for s in library.skipped if s.path == "broken.txt"]
     assert f"broken.txt: {skipped.reason}" in text
@@ -420,7 +420,7 @@ async def test_reload_with_thousands_of_skipped_files_sends_one_summary(
     assert len(api.sent(ADMIN)) == 1
     text = report.params["text"]
     assert len(state.library.skipped) == 2030
-    assert "Skipped 2030 file(s):" in text
+    assert "Skipped files: 2030\n" in text
     assert "- binary file: 2000 file(s): junk/blob0000.txt, junk/blob0001.txt, junk/blob0002.txt and 1997 more" in text
     assert "- empty file: 30 file(s): empty00.txt, empty01.txt, empty02.txt and 27 more" in text
 
@@ -519,7 +519,7 @@ async def test_stats_counts_questions(api: BotApi, state: tg.BotState) -> None:
     api.message("/stats", user_id=ADMIN)
     [reply] = await api.replies(ADMIN)
     text = reply.params["text"]
-    assert f"Documents: {len(DOCUMENTS)} ({state.library.sentence_count} sentences" in text
+    assert f"Documents: {len(DOCUMENTS)} (sentences: {state.library.sentence_count};" in text
     assert "Uptime: 0 min " in text
     assert "Questions answered: 1\n" in text and text.endswith("not found in the documents: 1")
 
@@ -545,7 +545,7 @@ async def test_allowlist_refuses_everyone_else(api: BotApi, corpus: Path, allow:
         [admin] = await api.replies(ADMIN)
         await asyncio.sleep(0.05)
     # One refusal per stranger and chat: the second private message and the unaddressed one get silence.
-    assert [r.params["text"] for r in refusals] == [tg.REFUSAL] * 2
+    assert [r.params["text"] for r in refusals] == [text("refusal")] * 2
     assert len(api.sent(OTHER)) == 1 and len(api.sent(-999)) == 1
     assert "Fredville" in allowed.params["text"] and "Fredville" in admin.params["text"]
 
@@ -561,7 +561,7 @@ async def test_strangers_get_one_refusal_each_then_silence(api: BotApi, corpus: 
         await api.until(lambda: all(api.sent(s) for s in strangers))
         await asyncio.sleep(0.3)  # room for any extra refusal to show up
     assert "Fredville" in allowed.params["text"]
-    assert {s: api.texts(s) for s in strangers} == {s: [tg.REFUSAL] for s in strangers}
+    assert {s: api.texts(s) for s in strangers} == {s: [text("refusal")] for s in strangers}
 
 
 async def test_refusal_comes_again_once_the_period_has_passed(api: BotApi, corpus: Path) -> None:
@@ -574,7 +574,7 @@ async def test_refusal_comes_again_once_the_period_has_passed(api: BotApi, corpu
         api.message(QUESTION, user_id=OTHER)
         await api.replies(OTHER, 2)
         await asyncio.sleep(0.1)
-    assert api.texts(OTHER) == [tg.REFUSAL, tg.REFUSAL]
+    assert api.texts(OTHER) == [text("refusal"), text("refusal")]
 
 
 @pytest.mark.parametrize(
@@ -598,7 +598,7 @@ async def test_members_of_allowed_chats_may_ask_in_private(
         api.message(QUESTION, user_id=OTHER)
         [reply] = await api.replies(OTHER)
     assert ("Fredville" in reply.params["text"]) is allowed
-    assert (reply.params["text"] == tg.REFUSAL) is not allowed
+    assert (reply.params["text"] == text("refusal")) is not allowed
     [check] = api.calls_to("getChatMember")
     assert check.params == {"chat_id": GROUP, "user_id": OTHER}
 
@@ -612,7 +612,7 @@ async def test_membership_is_looked_up_once_and_remembered(api: BotApi, corpus: 
         api.message(QUESTION, user_id=OTHER)
         await api.replies(OTHER, 4)
     assert len(api.calls_to("getChatMember", ok_only=False)) == 1
-    assert tg.REFUSAL not in api.texts(OTHER)
+    assert text("refusal") not in api.texts(OTHER)
 
 
 async def test_membership_lookup_failing_refuses_and_logs(
@@ -623,7 +623,7 @@ async def test_membership_lookup_failing_refuses_and_logs(
     async with running(make_settings(api, corpus, allowed_chat_ids=frozenset({GROUP}))):
         api.message(QUESTION, user_id=OTHER)
         [reply] = await api.replies(OTHER)
-    assert reply.params["text"] == tg.REFUSAL
+    assert reply.params["text"] == text("refusal")
     assert any(r.levelno == logging.WARNING and "member list is inaccessible" in r.getMessage().lower() for r in caplog.records)
 
 
@@ -639,8 +639,8 @@ async def test_flooding_user_is_slowed_down_and_others_still_answered(api: BotAp
         flood = api.sent(USER)
     assert "Rufus Firefly" in other.params["text"]
     texts = [r.params["text"] for r in flood]
-    assert texts.count(tg.SLOW_DOWN) == 1
-    assert len(texts) == 4 and all("Fredville" in t for t in texts if t != tg.SLOW_DOWN)
+    assert texts.count(text("slow_down")) == 1
+    assert len(texts) == 4 and all("Fredville" in t for t in texts if t != text("slow_down"))
 
 
 # ---- Bot API trouble -------------------------------------------------------------------------
@@ -736,7 +736,7 @@ async def test_undeliverable_chat_is_logged_not_retried_and_not_apologised_to(
     [record] = [r for r in caplog.records if why in r.getMessage().lower()]
     assert record.levelno == logging.WARNING and record.exc_info is None
     assert len(api.calls_to("sendMessage", ok_only=False)) == 1 and pauses == []
-    assert tg.SOMETHING_WRONG not in api.texts()
+    assert text("something_wrong") not in api.texts()
 
 
 async def test_getupdates_server_errors_are_survived(api: BotApi, corpus: Path) -> None:
@@ -784,7 +784,7 @@ async def test_handler_crash_is_logged_and_user_told(
     with caplog.at_level(logging.ERROR, logger="bot.telegram"):
         api.message("What is the capital of Freedonia?")
         [reply] = await api.replies(USER)
-    assert reply.params["text"] == tg.SOMETHING_WRONG
+    assert reply.params["text"] == text("something_wrong")
     [record] = [r for r in caplog.records if r.name == "bot.telegram"]
     assert record.exc_info and "scoring exploded" in str(record.exc_info[1])
 

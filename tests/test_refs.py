@@ -1,0 +1,76 @@
+"""Button references: signed callback data within 64 bytes, and sentences found again after changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import MINI_CORPUS, write_files
+
+from bot.library import Library
+from bot.loader import load_library
+from bot.refs import (
+    CALLBACK_LIMIT, DocumentGone, More, SentenceGone, Source, Vote, document_key, locate, pack, signing_key,
+    source_button, unpack,
+)
+
+KEY = signing_key("123456:secret-token")
+PRESSES = [
+    Source("0123456789", 0, "abcdef01"),
+    Source(document_key("a/very/long/" * 40 + "path.md"), 9_999_999, "ffffffff"),
+    More(1),
+    More(10**15 - 1),
+    Vote(42, up=True),
+    Vote(10**15 - 1, up=False),
+]
+
+
+@pytest.mark.parametrize("press", PRESSES)
+def test_pack_round_trips_within_telegrams_64_bytes(press: Source | More | Vote) -> None:
+    data = pack(press, KEY)
+    assert len(data.encode()) <= CALLBACK_LIMIT
+    assert unpack(data, KEY) == press
+
+
+GOOD = pack(Vote(42, up=True), KEY)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None, "", "u:42", GOOD[:-1], GOOD[:-1] + ("A" if GOOD[-1] != "A" else "B"), GOOD.replace("u:", "d:"),
+        "u:43" + GOOD[4:], pack(Vote(42, up=True), signing_key("another token")), GOOD + "x" * 64,
+        "s:zz:1:2.abcdefgh", "ü:1.abcdefgh", "m:\u0661.abcdefgh", "m:1\n.abcdefgh", "\x00" * 10, "m:-1.abcdefgh", ".", "m:1.",
+    ],
+)
+def test_forged_or_garbled_data_is_refused(data: str | None) -> None:
+    assert unpack(data, KEY) is None
+
+
+def test_source_of_a_sentence_is_found_again(mini: Library) -> None:
+    sentence = mini.sentence(3)
+    press = source_button(sentence)
+    found = locate(mini, press.document, press.position, press.digest)
+    assert found.sentence_id == sentence.id
+
+
+def test_sentence_moved_by_an_edit_is_found_and_removed_one_is_gone(tmp_path: Path) -> None:
+    corpus = write_files(tmp_path / "docs", MINI_CORPUS)
+    before = load_library(corpus, tmp_path / "cache")
+    [target] = [s for i in range(before.sentence_count) if "Compost" in (s := before.sentence(i)).text]
+    press = source_button(target)
+    garden = corpus / "garden.txt"
+    garden.write_text("A new opening line about seeds.\n\n" + garden.read_text(encoding="utf-8"), encoding="utf-8")
+    moved = load_library(corpus, tmp_path / "cache", previous=before)
+    found = locate(moved, press.document, press.position, press.digest)
+    assert moved.sentence(found.sentence_id).text == target.text
+    assert moved.sentence(found.sentence_id).position == target.position + 1
+
+    garden.write_text("Only seeds now.\n", encoding="utf-8")
+    edited = load_library(corpus, tmp_path / "cache", previous=moved)
+    with pytest.raises(SentenceGone):
+        locate(edited, press.document, press.position, press.digest)
+    garden.unlink()
+    gone = load_library(corpus, tmp_path / "cache", previous=edited)
+    with pytest.raises(DocumentGone):
+        locate(gone, press.document, press.position, press.digest)
