@@ -310,15 +310,18 @@ def shard_library(base: Library, client: Client, n_shards: int, previous: Sharde
     reusable = _reusable(previous, base, n_shards)
     sentence_structures, passage_structures = [], []
     sentence_source, passage_source = _Source(base.sentences), _Source(base.passages)
+    rebuilt = 0
     for slot, signature, members, docs in zip(slots, signatures, rows, documents):
-        if slot in reusable and reusable[slot][0] == signature:
-            sentence_structures.append(reusable[slot][1])
-            passage_structures.append(reusable[slot][2])
+        old = reusable.get(slot)
+        if old is not None and old[0] == signature:
+            sentence_structures.append(old[1])
+            passage_structures.append(old[2])
             continue
+        # The postings are the task's arguments: the scheduler can run it again wherever it needs to.
         sentence_structures.append(client.submit(Structure, *sentence_source.extract(members), pure=False))
         passage_structures.append(client.submit(Structure, *passage_source.extract(docs), pure=False))
-    rebuilt = len(slots) - sum(1 for s, g in zip(slots, signatures) if s in reusable and reusable[s][0] == g)
-    log.info("%d shards, %d rebuilt", len(slots), rebuilt)
+        rebuilt += 1
+    log.info("%d shards, %d of them built anew", len(slots), rebuilt)
     version = next(_versions)
     n_terms = len(base.vocabulary)
     sentences = _weighed(client, sentence_structures, rows, version, n_terms, base.sentences)
