@@ -388,6 +388,8 @@ def connect(address: str) -> Client:
     """A client of the scheduler at `address` (tcp://host:8786), or of a LocalCluster on 127.0.0.1 for `local`."""
     with _lock:
         if address not in _clients:
+            # Dask narrates every connection at INFO; citebot's own INFO lines should not drown in it.
+            logging.getLogger("distributed").setLevel(max(logging.WARNING, logging.getLogger().level))
             cluster = None
             if address == LOCAL:
                 cluster = LocalCluster(
