@@ -2,7 +2,8 @@
 
 A document belongs to shard `hash(path) mod N`, so an edit changes one shard's membership and no other's.
 Each shard's postings are one Dask task's result, held by the worker that computed it; a query is one
-small task per shard, sent to where the shard lives, and the client merges the shards' best k.
+call per shard to a small server (a Dask actor) on the worker holding it, and the client merges the
+shards' best k.
 
 BM25 needs corpus-wide figures: each shard reports its row count, total length and document frequencies,
 one task reduces them to rank-bm25's IDF (with its floor, epsilon × the mean IDF over every present term)
@@ -21,7 +22,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 LOCAL = "local"
 # A LocalCluster's shape, when CITEBOT_DASK_SCHEDULER=local: two single-threaded worker processes.
 LOCAL_WORKERS = 2
-# A query whose tasks fail (a worker died under them) is sent again this many times before giving up.
+# A query whose calls fail (a worker died under them) is sent again this many times before giving up.
 RETRIES = 3
 # Before restarting shard servers, time for the scheduler to notice a dead worker and not pick it again.
 RESTART_PAUSE = 0.2

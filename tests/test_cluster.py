@@ -132,6 +132,8 @@ def test_reload_rebuilds_only_changed_shards_and_answers_as_a_cold_start(
     # mean IDF summed in another order can differ in its last bit.
     assert_same_answers(after, load_library(corpus, tmp_path / "single-cache", previous=single))
     assert after.sentences.version != before.sentences.version
+    # The old version still answers as it did, from its own shards and statistics: nothing of the new leaks in.
+    assert_same_answers(before, single)
     old = dict(zip(before.layout.slots, zip(before.layout.signatures, before.layout.sentence_structures)))
     kept = rebuilt = 0
     for slot, signature, structure in zip(after.layout.slots, after.layout.signatures, after.layout.sentence_structures):
