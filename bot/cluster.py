@@ -293,10 +293,10 @@ class ShardedLibrary(Library):
     """A Library whose `sentences` and `passages` are ShardedIndexes; `base` is the loaded library they came from."""
 
     def __init__(self, base: Library, sentences: ShardedIndex, passages: ShardedIndex, layout: Layout) -> None:
-        super().__init__(
-            base.entries, base.analyzer, base.vocabulary, sentences, passages, base.skipped,  # type: ignore[arg-type]
-            base.build_seconds,
-        )
+        # Everything the base library holds (documents, offsets, vocabulary…), computed once, with its indexes swapped.
+        self.__dict__.update(base.__dict__)
+        self.sentences = sentences  # type: ignore[assignment]
+        self.passages = passages  # type: ignore[assignment]
         self.base = base
         self.layout = layout
 
@@ -335,7 +335,7 @@ def shard_library(base: Library, client: Client, n_shards: int, previous: Sharde
 
 def _reusable(previous: ShardedLibrary | None, base: Library, n_shards: int) -> dict[int, tuple[Any, Future, Future]]:
     """The previous shards that can be kept as they are: same shard count, and term ids that still mean the same."""
-    if previous is None or previous.layout.n_shards != n_shards or previous.analyzer != base.analyzer:
+    if previous is None or previous.layout.n_shards != n_shards or previous.languages != base.languages:
         return {}
     # A reload only adds terms; a cold build numbers them afresh, and then no old shard means the same.
     if len(base.vocabulary) < previous.layout.vocabulary_size or any(

@@ -81,7 +81,7 @@ def assert_same_answers(sharded: Library, single: Library) -> None:
         assert comparable(answer(sharded, question)) == comparable(answer(single, question)), question
     rows = np.arange(single.sentence_count)
     for question in QUESTIONS:
-        ids = single.term_ids(single.analyzer.terms(question))
+        ids = single.term_ids(single.question_analyzer(question).terms(question))
         for ours, theirs, all_rows in (
             (sharded.sentences, single.sentences, rows),
             (sharded.passages, single.passages, np.arange(len(single.documents))),
