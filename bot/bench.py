@@ -64,6 +64,13 @@ class Measure:
     answer_p99_ms: float = 0.0
     max_score_error: float = 0.0
     top_k_agrees: bool = True
+    shards: int = 0
+    shard_seconds: float = 0.0
+    sharded_p50_ms: float = 0.0
+    sharded_p99_ms: float = 0.0
+    sharded_answer_p50_ms: float = 0.0
+    sharded_answer_p99_ms: float = 0.0
+    sharded_agrees: bool = True
 
 
 def _vocabulary(rng: np.random.Generator, size: int) -> list[str]:
@@ -239,6 +246,33 @@ def _answers(library: Library, count: int) -> dict[str, float]:
     return {"answer_p50_ms": p50, "answer_p99_ms": p99}
 
 
+def _sharded(library: Library, queries: list[list[int]], count: int, shards: int) -> dict[str, float | int | bool]:
+    """Shard the library over a two-worker LocalCluster on 127.0.0.1; time queries and whole answers there."""
+    from bot.cluster import connect, disconnect, shard_library
+
+    try:
+        client = connect("local")
+        started = time.perf_counter()
+        sharded = shard_library(library, client, shards)
+        seconds = time.perf_counter() - started
+        index = sharded.sentences
+        for query in queries[:5]:
+            index.top(query, K)
+        p50, p99 = _percentiles(_time_queries(lambda q: index.top(q, K), queries))
+        agrees = True
+        for query in queries[:50]:
+            (rows, scores), (want_rows, want_scores) = index.top(query, K), library.sentences.top(query, K)
+            agrees &= rows.tolist() == want_rows.tolist() and scores.tolist() == want_scores.tolist()
+        answers = _answers(sharded, count)
+    finally:
+        disconnect()
+    return {
+        "shards": len(index.shards), "shard_seconds": seconds, "sharded_p50_ms": p50, "sharded_p99_ms": p99,
+        "sharded_answer_p50_ms": answers["answer_p50_ms"], "sharded_answer_p99_ms": answers["answer_p99_ms"],
+        "sharded_agrees": agrees,
+    }
+
+
 def _private_rss_mb() -> float:
     """Memory only this process can hold: its anonymous pages. Pages mapped from a snapshot file are shared by
     every process that maps it (even when, in a lone process, the kernel files them as private)."""
@@ -250,7 +284,7 @@ def _private_rss_mb() -> float:
 
 
 def run_worker(
-    corpus: Path, cache: Path, queries: int, rank_sample: int, reload: bool, snapshot: bool = True
+    corpus: Path, cache: Path, queries: int, rank_sample: int, reload: bool, snapshot: bool = True, shards: int = 0
 ) -> Measure:
     """Load a corpus once (cold, from the cache or from the snapshot, as the folders have it); reload, query; measure."""
     started = time.perf_counter()
@@ -274,13 +308,17 @@ def run_worker(
     if queries:
         extra.update(_compare(library, _queries(library, queries, seed=11), rank_sample))
         extra.update(_answers(library, queries))
+        if shards:
+            extra.update(_sharded(library, _queries(library, queries, seed=11), queries, shards))
     return Measure(library.sentence_count, len(library.documents), load_seconds, rss, **extra)  # type: ignore[arg-type]
 
 
-def _spawn(corpus: Path, cache: Path, queries: int, rank_sample: int, reload: bool, snapshot: bool = True) -> Measure:
+def _spawn(
+    corpus: Path, cache: Path, queries: int, rank_sample: int, reload: bool, snapshot: bool = True, shards: int = 0
+) -> Measure:
     command = [
         sys.executable, "-m", "bot.bench", "--worker", "--corpus", str(corpus), "--cache", str(cache),
-        "--queries", str(queries), "--rank-sample", str(rank_sample),
+        "--queries", str(queries), "--rank-sample", str(rank_sample), "--shards", str(shards),
     ] + (["--reload"] if reload else []) + ([] if snapshot else ["--no-snapshot"])
     # A fresh process each time: peak memory and start-up are those of a bot starting, not of this one.
     done = subprocess.run(command, check=True, capture_output=True, text=True)
@@ -297,7 +335,7 @@ class Row:
     warm: Measure
 
 
-def bench_size(workdir: Path, sentences: int, queries: int, rank_sample: int | None) -> Row:
+def bench_size(workdir: Path, sentences: int, queries: int, rank_sample: int | None, shards: int = 0) -> Row:
     """Generate a corpus of this size, then build it cold, start it warm, reload it and query it."""
     corpus, cache = workdir / f"corpus-{sentences}", workdir / f"cache-{sentences}"
     generate_corpus(corpus, sentences)
@@ -305,12 +343,26 @@ def bench_size(workdir: Path, sentences: int, queries: int, rank_sample: int | N
         rank_sample = max(5, min(queries, RANK_BM25_ROWS_PER_SECOND * 20 // sentences))
     cold = _spawn(corpus, cache, 0, 0, reload=False)
     cached = _spawn(corpus, cache, 0, 0, reload=False, snapshot=False)
-    warm = _spawn(corpus, cache, queries, rank_sample, reload=True)
+    warm = _spawn(corpus, cache, queries, rank_sample, reload=True, shards=shards)
     return Row(sentences, cold, cached, warm)
 
 
 def _ratio(slow: float, fast: float) -> str:
     return f"{slow / fast:,.0f}×" if fast > 0 else "–"
+
+
+def _sharding(measure: Measure) -> str:
+    return f"{measure.shards} ({measure.shard_seconds:.1f})" if measure.shards else "–"
+
+
+def _shard_cell(measure: Measure, p50: float, p99: float) -> str:
+    return f"{p50:.2f} / {p99:.2f}" if measure.shards else "–"
+
+
+def _shard_agrees(measure: Measure) -> str:
+    if not measure.shards:
+        return "–"
+    return "yes" if measure.sharded_agrees else "NO"
 
 
 def table(rows: list[Row]) -> str:
@@ -336,6 +388,13 @@ def table(rows: list[Row]) -> str:
         ("bm25s ÷ citebot (p50)", lambda r: f"{r.warm.bm25s_p50_ms / max(r.warm.citebot_p50_ms, 1e-9):.1f}×"),
         ("max score difference vs rank-bm25", lambda r: f"{r.warm.max_score_error:.1e}"),
         ("top-10 same as rank-bm25", lambda r: "yes" if r.warm.top_k_agrees else "NO"),
+        ("shards on a 2-worker Dask LocalCluster (time to shard, s)", lambda r: _sharding(r.warm)),
+        ("sharded query p50 / p99, ms", lambda r: _shard_cell(r.warm, r.warm.sharded_p50_ms, r.warm.sharded_p99_ms)),
+        (
+            "sharded whole answer p50 / p99, ms",
+            lambda r: _shard_cell(r.warm, r.warm.sharded_answer_p50_ms, r.warm.sharded_answer_p99_ms),
+        ),
+        ("sharded top-10 same as one index, bit for bit", lambda r: _shard_agrees(r.warm)),
     ]
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join([name] + [cell(row) for row in rows]) + " |" for name, cell in lines]
@@ -363,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=QUERIES, help="queries timed per engine")
     parser.add_argument("--rank-sample", type=int, default=None, help="queries timed on rank-bm25 (default: by size)")
     parser.add_argument("--workdir", type=Path, default=None, help="where corpora go (default: a temp folder)")
+    parser.add_argument(
+        "--shards", type=int, default=0, help="also time sharded search with this many shards (needs citebot[cluster])"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
@@ -371,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker:
         measure = run_worker(
-            args.corpus, args.cache, args.queries, args.rank_sample or 0, args.reload, snapshot=not args.no_snapshot
+            args.corpus, args.cache, args.queries, args.rank_sample or 0, args.reload, snapshot=not args.no_snapshot,
+            shards=args.shards,
         )
         print(json.dumps(asdict(measure)))
         return 0
@@ -382,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for size in sizes:
             print(f"benchmarking {size:,} sentences…", file=sys.stderr, flush=True)
-            rows.append(bench_size(Path(folder), size, args.queries, args.rank_sample))
+            rows.append(bench_size(Path(folder), size, args.queries, args.rank_sample, args.shards))
     print(machine())
     print()
     print(table(rows))

@@ -255,6 +255,18 @@ class BM25:
             out += postings[at] == rows
         return out
 
+    def contains(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
+        """A (rows × query terms) matrix: whether each of the given rows holds each query term."""
+        rows = np.asarray(rows, dtype=np.int32)
+        out = np.zeros((len(rows), len(query)), dtype=bool)
+        for j, term in enumerate(query):
+            if not (0 <= term < self.n_terms) or self.indptr[term] == self.indptr[term + 1]:
+                continue
+            postings = self.postings[self.indptr[term] : self.indptr[term + 1]]
+            at = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
+            out[:, j] = postings[at] == rows
+        return out
+
 
 def _idf(df: np.ndarray, n_rows: int, epsilon: float) -> np.ndarray:
     """rank-bm25's IDF: terms in more than half the rows get a floor of epsilon × the mean IDF."""
@@ -266,12 +278,18 @@ def _idf(df: np.ndarray, n_rows: int, epsilon: float) -> np.ndarray:
     return idf
 
 
-def _weights(postings: np.ndarray, counts: np.ndarray, lengths: np.ndarray, k1: float, b: float) -> np.ndarray:
-    """Each posting's tf·(k1+1) / (tf + k1·(1 − b + b·dl/avgdl)), rank-bm25's term weight before the IDF."""
+def _weights(
+    postings: np.ndarray, counts: np.ndarray, lengths: np.ndarray, k1: float, b: float, avgdl: float | None = None
+) -> np.ndarray:
+    """Each posting's tf·(k1+1) / (tf + k1·(1 − b + b·dl/avgdl)), rank-bm25's term weight before the IDF.
+
+    `avgdl` defaults to these rows' own; a shard of a larger index passes the whole index's (bot/cluster.py).
+    """
     # The same operations in the same order as rank-bm25, so the bits agree, but the length part once per
     # row and the rest in place, a slice at a time: at a million rows every temporary the size of the
     # postings costs a hundred megabytes.
-    avgdl = float(lengths.sum(dtype=np.int64)) / len(lengths)
+    if avgdl is None:
+        avgdl = float(lengths.sum(dtype=np.int64)) / len(lengths)
     weights = np.empty(len(postings))
     with np.errstate(divide="ignore", invalid="ignore"):
         norm = k1 * (1 - b + b * lengths.astype(np.float64) / avgdl)

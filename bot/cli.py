@@ -22,8 +22,8 @@ from bot.corpus import CorpusError
 from bot.evaluation import read_questions, score
 from bot.feedback import Feedback, Summary, feedback_report, gaps_report, utc
 from bot.library import Library
-from bot.loader import load_library
 from bot.render import as_json, escaped, for_terminal, plain
+from bot.serving import load_for
 
 log = logging.getLogger("citebot")
 HISTORY_FILE = ".citebot_history"
@@ -66,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
 def load(settings: Settings, quiet: bool = False) -> Library:
     """Load the library, telling the user on stderr how long it took."""
     started = time.perf_counter()
-    library = load_library(settings.corpus_dir, settings.cache_dir, **settings.loader_options())
+    library = load_for(settings)
     if not quiet:
         documents, sentences = len(library.documents), library.sentence_count
         print(
@@ -125,7 +125,7 @@ def chat(settings: Settings) -> int:
 
 def check(settings: Settings) -> int:
     """Load the corpus and report documents, sentences, skipped files and time taken."""
-    library = load_library(settings.corpus_dir, settings.cache_dir, **settings.loader_options())
+    library = load_for(settings)
     print(f"corpus:    {escaped(str(settings.corpus_dir))}")
     print(f"documents: {len(library.documents)}")
     print(f"formats:   {format_counts(library)}")
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_bot(settings)
         if args.command == "start":
             return run_bot(settings) if settings.telegram_bot_token else chat(settings)
-    except CorpusError as exc:
+    except (CorpusError, SettingsError) as exc:
         print(f"citebot: {exc}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as exc:

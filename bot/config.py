@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     min_confidence: float = Field(default=0.2, ge=0.0, le=1.0)
     workers: int = Field(default=0, ge=0, le=64)
     max_file_mb: float = Field(default=100.0, gt=0)
+    # Sharded search on Dask (the `cluster` extra): tcp://host:8786, or "local" for two workers on 127.0.0.1.
+    dask_scheduler: str = ""
+    shards: int = Field(default=4, ge=1, le=1024)
 
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="telegram_bot_token")
     telegram_base_url: str = Field(default="https://api.telegram.org/bot", validation_alias="telegram_base_url")

@@ -78,7 +78,7 @@ from bot.config import Settings
 from bot.corpus import CorpusError, Skipped
 from bot.feedback import Feedback, feedback_report, gaps_report, shown_sentences
 from bot.library import Library
-from bot.loader import load_library
+from bot.serving import load_for
 
 log = logging.getLogger(__name__)
 
@@ -568,11 +568,9 @@ async def reload_library(state: BotState) -> tuple[Library, float]:
         started = time.perf_counter()
         settings = state.settings
         load = functools.partial(
-            load_library,
-            settings.corpus_dir,
-            settings.cache_dir,
-            **settings.loader_options(),
-            previous=state.library,
+            load_for,
+            settings,
+            state.library,
             background=True,  # the new snapshot is written while the new library already answers
         )
         try:
@@ -1264,7 +1262,7 @@ def run(settings: Settings) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = {signum: signal.signal(signum, handler) for signum, handler in while_loading.items()}
     try:
-        library = load_library(settings.corpus_dir, settings.cache_dir, **settings.loader_options())
+        library = load_for(settings)
         log.info("Loaded %d documents, %d sentences", len(library.documents), library.sentence_count)
         asyncio.run(_serve_until_signalled(build_application(settings, library)))
     except CorpusError as exc:

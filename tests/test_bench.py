@@ -39,3 +39,13 @@ def test_bench_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "| top-10 same as rank-bm25 | yes |" in out
     assert "cores" in out
     assert list(workdir.iterdir()) == [], "the corpora go away"
+
+
+def test_bench_times_sharded_search_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("distributed", reason="Dask is not installed: pip install '.[cluster]'")
+    workdir = tmp_path / "bench"
+    assert main(["--sizes", "1500", "--queries", "10", "--rank-sample", "2", "--shards", "3", "--workdir", str(workdir)]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert any(line.startswith("| sharded query p50 / p99") and "–" not in line for line in table)
+    assert any(line.startswith("| sharded whole answer p50 / p99") and "–" not in line for line in table)
+    assert "| sharded top-10 same as one index, bit for bit | yes |" in table

@@ -19,6 +19,7 @@ import pytest
 from botapi import BOT_USERNAME, MAX_MESSAGE_LENGTH, BotApi, parse_html, serve, utf16_length
 
 import bot.telegram as tg
+from bot import serving
 from bot.answer import answer
 from bot.config import Settings, load_settings
 from bot.corpus import CorpusError
@@ -462,7 +463,7 @@ async def test_reloads_are_serialized_and_questions_answered_meanwhile(
             with lock:
                 active -= 1
 
-    monkeypatch.setattr(tg, "load_library", slow_load)
+    monkeypatch.setattr(serving, "load_library", slow_load)  # what load_for calls
     api.message("/reload", user_id=ADMIN)
     api.message("/reload", user_id=ADMIN)
     [busy] = await api.replies(ADMIN)
@@ -498,7 +499,7 @@ async def test_sighup_reload_waits_for_a_running_reload(
 
     async with running(make_settings(api, corpus), signals=True):
         assert signal.getsignal(signal.SIGHUP) is not signal.SIG_DFL, "SIGHUP would kill the bot"
-        monkeypatch.setattr(tg, "load_library", slow_load)
+        monkeypatch.setattr(serving, "load_library", slow_load)  # what load_for calls
         api.message("/reload", user_id=ADMIN)
         await api.until(lambda: active == 1)
         os.kill(os.getpid(), signal.SIGHUP)
