@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     min_confidence: float = Field(default=0.2, ge=0.0, le=1.0)
     workers: int = Field(default=0, ge=0, le=64)
     max_file_mb: float = Field(default=100.0, gt=0)
+    # Largest file an admin may add by sending it to the bot; Telegram lets bots download 20 MB at most anyway.
+    max_upload_mb: float = Field(default=20.0, gt=0)
     # Sharded search on Dask (the `cluster` extra): tcp://host:8786, or "local" for two workers on 127.0.0.1.
     dask_scheduler: str = ""
     shards: int = Field(default=4, ge=1, le=1024)

@@ -17,6 +17,12 @@ def test_defaults() -> None:
     assert settings.corpus_dir == Path("corpus") and settings.languages == "auto"
     assert settings.answer_sentences == 3 and settings.telegram_bot_token is None
     assert settings.admin_ids == frozenset()
+    assert settings.max_upload_mb == 20
+
+
+def test_upload_limit_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITEBOT_MAX_UPLOAD_MB", "2.5")
+    assert load_settings().max_upload_mb == 2.5
 
 
 @pytest.mark.parametrize(
@@ -52,6 +58,7 @@ def test_id_lists_accept_both_ways_of_writing_them(monkeypatch: pytest.MonkeyPat
         ("CITEBOT_ADMIN_IDS", '["1","2"]'),
         ("CITEBOT_USER_RATE_PERIOD", "0"),
         ("CITEBOT_LOG_LEVEL", "LOUD"),
+        ("CITEBOT_MAX_UPLOAD_MB", "0"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
