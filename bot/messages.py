@@ -72,6 +72,19 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "ru": "Для администраторов: вопросы, на которые чаще всего не нашлось ответа",
         "kk": "Әкімшілерге: жауабы жиі табылмаған сұрақтар",
     },
+    "command_remove": {
+        "en": "Admins: delete an uploaded document: /remove <name>",
+        "ru": "Для администраторов: удалить загруженный документ: /remove <имя>",
+        "kk": "Әкімшілерге: жүктелген құжатты жою: /remove <атауы>",
+    },
+    "help_upload": {
+        "en": "Admins: send me a file here (PDF, DOCX, EPUB, ODT, HTML, TXT or MD, up to {limit:g} MB) to add it "
+        "to the documents; /remove deletes one you added.",
+        "ru": "Для администраторов: пришлите мне сюда файл (PDF, DOCX, EPUB, ODT, HTML, TXT или MD, до {limit:g} МБ), "
+        "чтобы добавить его в документы; /remove удаляет добавленный.",
+        "kk": "Әкімшілерге: құжаттарға қосу үшін маған осында файл жіберіңіз (PDF, DOCX, EPUB, ODT, HTML, TXT "
+        "немесе MD, {limit:g} МБ-қа дейін); /remove қосылған құжатты жояды.",
+    },
     # ---- answers -----------------------------------------------------------------------------
     "not_found": {
         "en": "I couldn't find this in the documents.",
@@ -239,6 +252,106 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "{documents}, предложений: {sentences}.",
         "kk": "Қайта жүктеу сәтсіз аяқталды: {error}\n\nМен бұрынғы құжаттар бойынша жауап беруді жалғастырамын. "
         "Құжаттар: {documents}, сөйлемдер: {sentences}.",
+    },
+    # ---- documents added by sending them -------------------------------------------------------
+    "upload_added": {
+        "en": "Added {path}.\nTitle: {title}\nSentences: {sentences}{pages}.\n"
+        "Documents now: {documents}, sentences in all: {total}.",
+        "ru": "Добавлен файл {path}.\nНазвание: {title}\nПредложений: {sentences}{pages}.\n"
+        "Теперь документов: {documents}, всего предложений: {total}.",
+        "kk": "{path} файлы қосылды.\nАтауы: {title}\nСөйлемдер: {sentences}{pages}.\n"
+        "Енді құжаттар: {documents}, барлық сөйлемдер: {total}.",
+    },
+    "upload_pages": {"en": ", pages: {pages}", "ru": ", страниц: {pages}", "kk": ", беттер: {pages}"},
+    "upload_not_added": {
+        "en": "{name} was not added: {reason}",
+        "ru": "Файл {name} не добавлен: {reason}",
+        "kk": "{name} файлы қосылмады: {reason}",
+    },
+    "upload_download_limit": {
+        "en": "Telegram lets bots download files of at most 20 MB, so I can't receive this one. Copy it into the "
+        "documents folder on the server instead, then send /reload.",
+        "ru": "Telegram позволяет ботам скачивать файлы размером не больше 20 МБ, поэтому этот файл я получить "
+        "не могу. Скопируйте его в папку с документами на сервере и отправьте /reload.",
+        "kk": "Telegram боттарға 20 МБ-тан аспайтын файлдарды ғана жүктеп алуға мүмкіндік береді, сондықтан бұл "
+        "файлды ала алмаймын. Оны сервердегі құжаттар қалтасына көшіріп, /reload жіберіңіз.",
+    },
+    "upload_not_admin": {
+        "en": "Sorry, only the bot's admins can add documents. To ask a question, send it as a text message.",
+        "ru": "Извините, добавлять документы могут только администраторы бота. Чтобы задать вопрос, пришлите его "
+        "текстовым сообщением.",
+        "kk": "Кешіріңіз, құжаттарды тек бот әкімшілері қоса алады. Сұрақ қою үшін оны мәтіндік хабарлама етіп "
+        "жіберіңіз.",
+    },
+    "upload_saved": {
+        "en": "Saved as {path}.",
+        "ru": "Сохранено как {path}.",
+        "kk": "{path} ретінде сақталды.",
+    },
+    "upload_left_out": {
+        "en": "{path} was saved, but the reload left it out: {reason}",
+        "ru": "Файл {path} сохранён, но при перезагрузке пропущен: {reason}",
+        "kk": "{path} файлы сақталды, бірақ қайта жүктеу кезінде өткізіліп жіберілді: {reason}",
+    },
+    "upload_refused_size": {
+        "en": "the file is {size:.1f} MB; the limit is {limit:g} MB",
+        "ru": "файл весит {size:.1f} МБ, а предел — {limit:g} МБ",
+        "kk": "файл көлемі {size:.1f} МБ, ал шегі — {limit:g} МБ",
+    },
+    "upload_refused_kind": {
+        "en": "I can't read this kind of file. I read {kinds}.",
+        "ru": "я не умею читать такие файлы. Я читаю: {kinds}.",
+        "kk": "мен мұндай файлдарды оқи алмаймын. Оқитындарым: {kinds}.",
+    },
+    "upload_refused_unreadable": {
+        "en": "I couldn't read it: {reason}.",
+        "ru": "не удалось его прочитать: {reason}.",
+        "kk": "оны оқу мүмкін болмады: {reason}.",
+    },
+    "upload_refused_no_text": {
+        "en": "I found no sentences in it, no words to search.",
+        "ru": "я не нашёл в нём ни одного предложения, искать не по чему.",
+        "kk": "онда бірде-бір сөйлем таппадым, іздейтін сөз жоқ.",
+    },
+    "upload_refused_copy": {
+        "en": "this file is already in the documents, as {path}",
+        "ru": "этот файл уже есть среди документов: {path}",
+        "kk": "бұл файл құжаттар арасында бар: {path}",
+    },
+    "upload_refused_name_taken": {
+        "en": "too many files of that name already",
+        "ru": "файлов с таким именем уже слишком много",
+        "kk": "бұл атаумен файлдар тым көп",
+    },
+    "remove_list": {
+        "en": "Usage: /remove <name>. Uploaded documents:\n{names}",
+        "ru": "Как удалить: /remove <имя>. Загруженные документы:\n{names}",
+        "kk": "Қалай жою керек: /remove <атауы>. Жүктелген құжаттар:\n{names}",
+    },
+    "remove_none": {
+        "en": "Usage: /remove <name>. No documents have been uploaded yet: send me a file to add one.",
+        "ru": "Как удалить: /remove <имя>. Загруженных документов пока нет: пришлите мне файл, чтобы добавить его.",
+        "kk": "Қалай жою керек: /remove <атауы>. Әзірге жүктелген құжаттар жоқ: қосу үшін маған файл жіберіңіз.",
+    },
+    "remove_missing": {
+        "en": "there is no uploaded document called {name}",
+        "ru": "загруженного документа с именем {name} нет",
+        "kk": "{name} деген жүктелген құжат жоқ",
+    },
+    "remove_failed": {
+        "en": "Nothing removed: {reason}. /remove alone lists the uploaded documents.",
+        "ru": "Ничего не удалено: {reason}. Список загруженных документов — /remove без имени.",
+        "kk": "Ештеңе жойылмады: {reason}. Жүктелген құжаттар тізімі — атаусыз /remove.",
+    },
+    "remove_done": {
+        "en": "Removed {path}. Documents: {documents}, sentences: {sentences}.",
+        "ru": "Удалён файл {path}. Документов: {documents}, предложений: {sentences}.",
+        "kk": "{path} файлы жойылды. Құжаттар: {documents}, сөйлемдер: {sentences}.",
+    },
+    "remove_removed": {
+        "en": "Removed {path}.",
+        "ru": "Удалён файл {path}.",
+        "kk": "{path} файлы жойылды.",
     },
     "stats": {
         "en": "Documents: {documents} (sentences: {sentences}; files skipped or with warnings: {skipped})\n"

@@ -13,7 +13,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.corpus import SUFFIXES, Document, Skipped
+from bot import messages
+from bot.corpus import SUFFIXES, Document
 from bot.extractors import Readers
 from bot.languages import Languages, analyze_document
 from bot.loader import read_document
@@ -35,7 +36,20 @@ class Added:
 
 
 class Refused(Exception):
-    """An upload that is not saved; the message says why, in words for the person who sent it."""
+    """An upload that is not saved; the message says why, in words for the person who sent it.
+
+    `key` and `values` name the text in `bot.messages`, so the bot can say it in the sender's language;
+    `str()` is the English.
+    """
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(messages.text(key, **values))
+        self.key = key
+        self.values = values
+
+    def say(self, lang: str | None) -> str:
+        """The reason in the language `lang`."""
+        return messages.text(self.key, lang, **self.values)
 
 
 def safe_name(original: str) -> str:
@@ -53,15 +67,17 @@ def safe_name(original: str) -> str:
 def check(name: str, data: bytes, max_bytes: int, languages: Languages) -> Document:
     """The document an upload holds; raise Refused if it is too large, of a kind not read, or holds no text."""
     if len(data) > max_bytes:
-        raise Refused(f"the file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB")
+        raise Refused("upload_refused_size", size=len(data) / 2**20, limit=max_bytes / 2**20)
     if not name.lower().endswith(SUFFIXES):
-        raise Refused(f"I can't read this kind of file. I read {', '.join(s.lstrip('.') for s in SUFFIXES)}.")
+        raise Refused("upload_refused_kind", kinds=", ".join(s.lstrip(".") for s in SUFFIXES))
     with Readers(1) as readers:
         document, problem = read_document(name, data, None, readers)
+    if document is None and problem is not None:
+        raise Refused("upload_refused_unreadable", reason=problem.reason)
     if document is None:
-        raise Refused(_reason(problem))
+        raise Refused("upload_refused_no_text")
     if not analyze_document(document, languages).lengths.any():
-        raise Refused("I found no sentences in it, no words to search.")
+        raise Refused("upload_refused_no_text")
     return document
 
 
@@ -75,7 +91,7 @@ def save(corpus_dir: Path, name: str, data: bytes) -> str:
         candidate = name if number == 1 else f"{stem} ({number}){suffix}"
         path = folder / candidate
         if path.exists() and path.read_bytes() == data:
-            raise Refused(f"this file is already in the documents, as {FOLDER}/{candidate}")
+            raise Refused("upload_refused_copy", path=f"{FOLDER}/{candidate}")
         try:
             # O_EXCL: two uploads of the same name at once never write over each other.
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -84,7 +100,7 @@ def save(corpus_dir: Path, name: str, data: bytes) -> str:
         with os.fdopen(descriptor, "wb") as file:
             file.write(data)
         return f"{FOLDER}/{candidate}"
-    raise Refused("too many files of that name already")
+    raise Refused("upload_refused_name_taken")
 
 
 def remove(corpus_dir: Path, name: str) -> str:
@@ -92,7 +108,7 @@ def remove(corpus_dir: Path, name: str) -> str:
     cleaned = safe_name(name.removeprefix(f"{FOLDER}/"))
     path = Path(corpus_dir) / FOLDER / cleaned
     if not path.is_file() or path.is_symlink():
-        raise Refused(f"there is no uploaded document called {cleaned}")
+        raise Refused("remove_missing", name=cleaned)
     path.unlink()
     return f"{FOLDER}/{cleaned}"
 
@@ -102,6 +118,3 @@ def uploaded(corpus_dir: Path) -> list[str]:
     folder = Path(corpus_dir) / FOLDER
     return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
 
-
-def _reason(problem: Skipped | None) -> str:
-    return f"I couldn't read it: {problem.reason}." if problem is not None else "I couldn't read it."
