@@ -4,7 +4,8 @@ It serves `http://127.0.0.1:PORT/bot<TOKEN>/<method>` from a thread, keeps a que
 test injects, answers getUpdates as a long poll, validates HTML and message length the way Telegram
 does, answers getChatMember for the memberships a test sets, fails on demand (429 with retry_after,
 5xx, 4xx, a dropped connection) and records every call. Tests press buttons (callback queries), type
-inline queries and post updates to the bot's own webhook, as Telegram would.
+inline queries, send files (getFile and the download at `/file/bot<TOKEN>/<file_path>` serve their
+bytes) and post updates to the bot's own webhook, as Telegram would.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MAX_MESSAGE_LENGTH = 4096
+# The largest file getFile hands to a bot (https://core.telegram.org/bots/api#getfile).
+MAX_DOWNLOAD = 20 * 2**20
 BOT_ID = 777000111
 BOT_USERNAME = "citebot_test_bot"
 
@@ -172,6 +175,9 @@ class BotApi:
         self._failures: dict[str, list[ApiError | str | None]] = {}
         self._members: dict[tuple[int, int], dict[str, Any]] = {}
         self._chats: dict[int, dict[str, Any]] = {}
+        self._files: dict[str, bytes] = {}  # file_id -> the bytes getFile and the download serve
+        self._paths: dict[str, str] = {}  # file_path -> file_id
+        self.downloads: list[str] = []  # file paths downloaded, in order
         self._cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self.base_url = ""
@@ -229,6 +235,33 @@ class BotApi:
         if reply_to is not None:
             message["reply_to_message"] = reply_to
         return self.push({"message": message})
+
+    def document(
+        self,
+        data: bytes,
+        file_name: str | None,
+        *,
+        mime_type: str = "application/octet-stream",
+        file_size: int | None = None,
+        caption: str | None = None,
+        **message: Any,
+    ) -> dict[str, Any]:
+        """Queue a message with a file: Telegram's `document`, whose bytes getFile and the download serve.
+
+        `file_size` is what the message claims (the length of `data` unless told otherwise).
+        """
+        with self._cond:
+            number = len(self._files) + 1
+            file_id = f"BQACAgIAAxkBAAI{number:06d}"
+            self._files[file_id] = data
+        document: dict[str, Any] = {
+            "file_id": file_id, "file_unique_id": f"AgAD{number:06d}", "mime_type": mime_type,
+            "file_size": len(data) if file_size is None else file_size,
+        }
+        if file_name is not None:
+            document["file_name"] = file_name
+        extra = {"caption": caption} if caption is not None else {}
+        return self.message(None, document=document, **extra, **message)
 
     @staticmethod
     def user(user_id: int, language_code: str | None = None) -> dict[str, Any]:
@@ -423,6 +456,27 @@ class BotApi:
     def api_sendChatAction(self, params: dict[str, Any]) -> Any:
         return True
 
+    def api_getFile(self, params: dict[str, Any]) -> Any:
+        file_id = str(params.get("file_id", ""))
+        with self._cond:
+            data = self._files.get(file_id)
+            if data is None:
+                raise ApiError(400, "Bad Request: invalid file_id")
+            if len(data) > MAX_DOWNLOAD:
+                raise ApiError(400, "Bad Request: file is too big")
+            path = f"documents/file_{len(self._paths)}"
+            self._paths[path] = file_id
+        return {"file_id": file_id, "file_unique_id": f"U{file_id[-6:]}", "file_size": len(data), "file_path": path}
+
+    def download(self, token: str, path: str) -> bytes | None:
+        """The bytes of a file getFile has given a path to, or None (a 404) for any other path or token."""
+        with self._cond:
+            file_id = self._paths.get(path) if token == self.token else None
+            if file_id is None:
+                return None
+            self.downloads.append(path)
+            return self._files[file_id]
+
     def api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
         if len(params.get("text") or "") > CALLBACK_TEXT_LIMIT:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
@@ -480,7 +534,20 @@ class BotApi:
                 self._serve(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
 
             def do_GET(self) -> None:  # noqa: N802
-                self._serve(b"")
+                download = re.fullmatch(r"/file/bot([^/]*)/(.+)", urllib.parse.unquote(self.path.partition("?")[0]))
+                if download is None:
+                    self._serve(b"")
+                    return
+                data = api.download(download.group(1), download.group(2))
+                if data is None:
+                    self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(data)
 
             def _serve(self, body: bytes) -> None:
                 path, _, query = self.path.partition("?")
