@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import functools
 import logging
+import mimetypes
 import re
 import signal
 import sys
@@ -72,20 +73,23 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot import messages, refs, render
+from bot import messages, refs, render, uploads
 from bot.answer import Answer, Quote, answer
 from bot.config import Settings
 from bot.corpus import CorpusError, Skipped
 from bot.feedback import Feedback, feedback_report, gaps_report, shown_sentences
+from bot.languages import Languages
 from bot.library import Library
 from bot.serving import load_for
 
 log = logging.getLogger(__name__)
 
 # The command menu (setMyCommands, in each interface language) and /help; README.md documents every one of them.
-COMMAND_NAMES = ("start", "help", "ask", "reload", "stats", "feedback", "gaps")
+COMMAND_NAMES = ("start", "help", "ask", "reload", "stats", "feedback", "gaps", "remove")
 COMMANDS: list[tuple[str, str]] = [(name, messages.text(f"command_{name}")) for name in COMMAND_NAMES]
-ADMIN_COMMANDS = frozenset({"reload", "stats", "feedback", "gaps"})
+ADMIN_COMMANDS = frozenset({"reload", "stats", "feedback", "gaps", "remove"})
+# The Bot API hands bots files of up to 20 MB (getFile); a larger one cannot be fetched however the bot is set.
+DOWNLOAD_LIMIT = 20 * 2**20
 
 # Only new messages matter (edits would answer the same question twice), besides button presses and inline queries.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
@@ -530,6 +534,9 @@ async def help_command(update: Update, context: Context) -> None:
     """List the commands (admin ones only to admins) and the ways to ask."""
     admin = _is_admin(update, context.state)
     lines = [f"/{name} - {_say(update, f'command_{name}')}" for name in COMMAND_NAMES if admin or name not in ADMIN_COMMANDS]
+    if admin:
+        limit = min(_upload_limit(context.state.settings), DOWNLOAD_LIMIT) / 2**20
+        lines += ["", _say(update, "help_upload", limit=limit)]
     await update.effective_message.reply_text(
         _say(update, "help", username=context.bot.username, commands="\n".join(lines))
     )
@@ -931,6 +938,120 @@ async def not_admin(update: Update, context: Context) -> None:
     await update.effective_message.reply_text(_say(update, "not_admin", command=command))
 
 
+# ---- documents added by sending them -------------------------------------------------------
+
+
+def _upload_limit(settings: Settings) -> int:
+    """CITEBOT_MAX_UPLOAD_MB in bytes."""
+    return int(settings.max_upload_mb * 2**20)
+
+
+def _upload_name(message: Message) -> str:
+    """The name a sent document is saved under: its own, cleaned; or one made from its type when it has none."""
+    document = message.document
+    name = document.file_name if document is not None else None
+    if not name:
+        mime = document.mime_type if document is not None else None
+        name = "document" + ((mimetypes.guess_extension(mime) or "") if mime else "")
+    return uploads.safe_name(name)
+
+
+def _check_and_save(settings: Settings, name: str, data: bytes) -> str:
+    """Check an upload and save it under uploads/ (in a worker thread: extraction blocks); its corpus path."""
+    uploads.check(name, data, _upload_limit(settings), Languages.parse(settings.languages))
+    return uploads.save(settings.corpus_dir, name, data)
+
+
+async def upload(update: Update, context: Context) -> None:
+    """Admins: a file sent in a private chat is checked, saved under uploads/, and loaded by an incremental reload."""
+    state = context.state
+    message = update.effective_message
+    name = _upload_name(message)
+    size = message.document.file_size
+    limit = _upload_limit(state.settings)
+    if size is not None and size > min(limit, DOWNLOAD_LIMIT):
+        # Refused before anything is fetched: Telegram would not hand over more than 20 MB anyway.
+        reasons = []
+        if size > limit:
+            reasons.append(uploads.Refused("upload_refused_size", size=size / 2**20, limit=limit / 2**20).say(_lang(update)))
+        if size > DOWNLOAD_LIMIT:
+            reasons.append(_say(update, "upload_download_limit"))
+        await message.reply_text(_say(update, "upload_not_added", name=name, reason="\n\n".join(reasons)))
+        return
+    with contextlib.suppress(TelegramError):  # the typing indicator is cosmetic
+        await message.reply_chat_action(ChatAction.TYPING)
+    telegram_file = await message.document.get_file()
+    data = bytes(await telegram_file.download_as_bytearray())
+    try:
+        path = await asyncio.to_thread(_check_and_save, state.settings, name, data)
+    except uploads.Refused as refused:
+        await message.reply_text(_say(update, "upload_not_added", name=name, reason=refused.say(_lang(update))))
+        return
+    log.info("Admin %s added %s (%d bytes)", update.effective_user.id, path, len(data))
+    await _reload_and_reply(update, state, _say(update, "upload_saved", path=path), lambda library: _added(update, library, path))
+
+
+async def _reload_and_reply(update: Update, state: BotState, done: str, report: Callable[[Library], str]) -> None:
+    """Reload after a change to the documents and reply with `report`; if the reload fails, say `done` and why."""
+    message = update.effective_message
+    if state.reload_lock.locked():
+        await message.reply_text(_say(update, "reload_running"))
+    try:
+        library, _ = await reload_library(state)
+    except CorpusError as exc:
+        failed = _say(
+            update, "reload_failed", error=exc, documents=len(state.library.documents),
+            sentences=state.library.sentence_count,
+        )
+        await _reply_plain(message, f"{done}\n{failed}")
+        return
+    await _reply_plain(message, report(library))
+
+
+def _added(update: Update, library: Library, path: str) -> str:
+    """What an upload added: its title, sentences and pages; or why the reload left it out."""
+    entry = next((e for e in library.entries if e.document.path == path), None)
+    if entry is None:
+        reason = next((s.reason for s in library.skipped if s.path == path), "?")
+        return _say(update, "upload_left_out", path=path, reason=reason)
+    pages = len(entry.document.pages)
+    return _say(
+        update, "upload_added", path=path, title=entry.document.title, sentences=len(entry.sentences),
+        pages=_say(update, "upload_pages", pages=pages) if pages else "",
+        documents=len(library.documents), total=library.sentence_count,
+    )
+
+
+async def upload_not_admin(update: Update, context: Context) -> None:
+    """A file from someone who is not an admin: refused politely, never downloaded."""
+    await update.effective_message.reply_text(_say(update, "upload_not_admin"))
+
+
+async def remove(update: Update, context: Context) -> None:
+    """Admins: `/remove <name>` deletes an uploaded document and reloads; `/remove` alone lists the uploads."""
+    state = context.state
+    message = update.effective_message
+    parts = (message.text or "").split(maxsplit=1)
+    corpus_dir = state.settings.corpus_dir
+    if len(parts) < 2:
+        names = await asyncio.to_thread(uploads.uploaded, corpus_dir)
+        usage = _say(update, "remove_list", names="\n".join(f"- {n}" for n in names)) if names else _say(update, "remove_none")
+        await _reply_plain(message, usage)
+        return
+    try:
+        path = await asyncio.to_thread(uploads.remove, corpus_dir, parts[1].strip())
+    except uploads.Refused as refused:
+        await message.reply_text(_say(update, "remove_failed", reason=refused.say(_lang(update))))
+        return
+    log.info("Admin %s removed %s", update.effective_user.id, path)
+    await _reload_and_reply(
+        update, state, _say(update, "remove_removed", path=path),
+        lambda library: _say(
+            update, "remove_done", path=path, documents=len(library.documents), sentences=library.sentence_count
+        ),
+    )
+
+
 # ---- inline mode ---------------------------------------------------------------------------
 
 
@@ -1061,6 +1182,7 @@ def build_application(settings: Settings, library: Library, *, delivery: Deliver
     application.add_handler(CommandHandler("stats", stats, filters=new_messages & admins))
     application.add_handler(CommandHandler("feedback", feedback, filters=new_messages & admins))
     application.add_handler(CommandHandler("gaps", gaps, filters=new_messages & admins))
+    application.add_handler(CommandHandler("remove", remove, filters=new_messages & admins))
     application.add_handler(CommandHandler(sorted(ADMIN_COMMANDS), not_admin, filters=new_messages))
     application.add_handler(CallbackQueryHandler(button))
     application.add_handler(InlineQueryHandler(inline_query))
@@ -1076,6 +1198,10 @@ def build_application(settings: Settings, library: Library, *, delivery: Deliver
         )
     )
     application.add_handler(MessageHandler(new_messages & private & filters.COMMAND, unknown_command))
+    # Files are taken in private chats only: in a group a file is shared with people, not sent to the bot, so
+    # documents there get no reply at all (nothing handles them).
+    application.add_handler(MessageHandler(new_messages & private & filters.Document.ALL & admins, upload))
+    application.add_handler(MessageHandler(new_messages & private & filters.Document.ALL, upload_not_admin))
     application.add_handler(MessageHandler(new_messages & private & ~filters.TEXT, non_text))
     application.add_error_handler(on_error)
     return application
