@@ -318,6 +318,11 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "ru": "этот файл уже есть среди документов: {path}",
         "kk": "бұл файл құжаттар арасында бар: {path}",
     },
+    "upload_not_saved": {
+        "en": "I couldn't save it in the documents folder ({error}).",
+        "ru": "не удалось сохранить его в папку с документами ({error}).",
+        "kk": "оны құжаттар қалтасына сақтау мүмкін болмады ({error}).",
+    },
     "upload_refused_name_taken": {
         "en": "too many files of that name already",
         "ru": "файлов с таким именем уже слишком много",

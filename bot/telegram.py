@@ -980,12 +980,24 @@ async def upload(update: Update, context: Context) -> None:
         return
     with contextlib.suppress(TelegramError):  # the typing indicator is cosmetic
         await message.reply_chat_action(ChatAction.TYPING)
-    telegram_file = await message.document.get_file()
+    try:
+        telegram_file = await message.document.get_file()
+    except BadRequest as exc:
+        if "too big" not in exc.message.lower():
+            raise
+        # The message did not say how large the file is (the field is optional), so Telegram said it.
+        await message.reply_text(_say(update, "upload_not_added", name=name, reason=_say(update, "upload_download_limit")))
+        return
     data = bytes(await telegram_file.download_as_bytearray())
     try:
         path = await asyncio.to_thread(_check_and_save, state.settings, name, data)
     except uploads.Refused as refused:
         await message.reply_text(_say(update, "upload_not_added", name=name, reason=refused.say(_lang(update))))
+        return
+    except OSError as exc:
+        log.warning("Could not save the upload %s: %s", name, exc)
+        reason = _say(update, "upload_not_saved", error=exc.strerror or exc)
+        await message.reply_text(_say(update, "upload_not_added", name=name, reason=reason))
         return
     log.info("Admin %s added %s (%d bytes)", update.effective_user.id, path, len(data))
     await _reload_and_reply(update, state, _say(update, "upload_saved", path=path), lambda library: _added(update, library, path))

@@ -248,7 +248,8 @@ class BotApi:
     ) -> dict[str, Any]:
         """Queue a message with a file: Telegram's `document`, whose bytes getFile and the download serve.
 
-        `file_size` is what the message claims (the length of `data` unless told otherwise).
+        `file_size` is what the message claims: the length of `data` unless told otherwise, and with a
+        negative value the message does not say (the field is optional).
         """
         with self._cond:
             number = len(self._files) + 1
@@ -258,6 +259,8 @@ class BotApi:
             "file_id": file_id, "file_unique_id": f"AgAD{number:06d}", "mime_type": mime_type,
             "file_size": len(data) if file_size is None else file_size,
         }
+        if document["file_size"] < 0:
+            del document["file_size"]
         if file_name is not None:
             document["file_name"] = file_name
         extra = {"caption": caption} if caption is not None else {}

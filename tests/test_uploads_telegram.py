@@ -106,6 +106,31 @@ async def test_an_oversize_file_is_refused_without_a_download(
     assert saved(corpus) == [] and state.library is library
 
 
+async def test_a_file_too_big_to_download_is_explained_when_the_message_did_not_say_its_size(
+    api: BotApi, state: tg.BotState, corpus: Path
+) -> None:
+    api.document(b"x" * (20 * MB + 1), "huge.txt", file_size=-1, user_id=ADMIN)
+    [reply] = await api.replies(ADMIN)
+    assert reply.params["text"] == text("upload_not_added", name="huge.txt", reason=text("upload_download_limit"))
+    assert api.downloads == [] and saved(corpus) == []
+
+
+async def test_a_file_without_a_name_is_named_after_its_type(api: BotApi, state: tg.BotState, corpus: Path) -> None:
+    api.document(REPORT, None, mime_type=PDF, user_id=ADMIN)
+    [reply] = await api.replies(ADMIN, timeout=30)
+    assert reply.params["text"].startswith(f"Added {FOLDER}/document.pdf.")
+    assert saved(corpus) == ["document.pdf"]
+
+
+async def test_a_corpus_that_cannot_be_written_is_a_clear_refusal(
+    api: BotApi, state: tg.BotState, corpus: Path
+) -> None:
+    (corpus / FOLDER).write_text("a file where the uploads folder should be")
+    api.document(b"# Ferries\n\nThe ferry to Quill island leaves at noon.\n", "ferries.md", user_id=ADMIN)
+    [reply] = await api.replies(ADMIN, timeout=30)
+    assert reply.params["text"].startswith("ferries.md was not added: I couldn't save it in the documents folder (")
+
+
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
