@@ -965,19 +965,36 @@ def _check_and_save(settings: Settings, name: str, data: bytes) -> str:
 async def upload(update: Update, context: Context) -> None:
     """Admins: a file sent in a private chat is checked, saved under uploads/, and loaded by an incremental reload."""
     state = context.state
+    name = _upload_name(update.effective_message)
+    data = await _download(update, state, name)
+    if data is None:
+        return
+    try:
+        path = await asyncio.to_thread(_check_and_save, state.settings, name, data)
+    except uploads.Refused as refused:
+        await _not_added(update, name, refused.say(_lang(update)))
+        return
+    except OSError as exc:
+        log.warning("Could not save the upload %s: %s", name, exc)
+        await _not_added(update, name, _say(update, "upload_not_saved", error=exc.strerror or exc))
+        return
+    log.info("Admin %s added %s (%d bytes)", update.effective_user.id, path, len(data))
+    saved = _say(update, "upload_saved", path=path)
+    await _reload_and_reply(update, state, saved, functools.partial(_added, update, path=path))
+
+
+async def _download(update: Update, state: BotState, name: str) -> bytes | None:
+    """The sent file's bytes; None, with the reply sent, when it is over our limit or Telegram's 20 MB."""
     message = update.effective_message
-    name = _upload_name(message)
     size = message.document.file_size
     limit = _upload_limit(state.settings)
     if size is not None and size > min(limit, DOWNLOAD_LIMIT):
         # Refused before anything is fetched: Telegram would not hand over more than 20 MB anyway.
-        reasons = []
-        if size > limit:
-            reasons.append(uploads.Refused("upload_refused_size", size=size / 2**20, limit=limit / 2**20).say(_lang(update)))
+        reasons = [_say(update, "upload_refused_size", size=size / 2**20, limit=limit / 2**20)] if size > limit else []
         if size > DOWNLOAD_LIMIT:
             reasons.append(_say(update, "upload_download_limit"))
-        await message.reply_text(_say(update, "upload_not_added", name=name, reason="\n\n".join(reasons)))
-        return
+        await _not_added(update, name, "\n\n".join(reasons))
+        return None
     with contextlib.suppress(TelegramError):  # the typing indicator is cosmetic
         await message.reply_chat_action(ChatAction.TYPING)
     try:
@@ -986,21 +1003,13 @@ async def upload(update: Update, context: Context) -> None:
         if "too big" not in exc.message.lower():
             raise
         # The message did not say how large the file is (the field is optional), so Telegram said it.
-        await message.reply_text(_say(update, "upload_not_added", name=name, reason=_say(update, "upload_download_limit")))
-        return
-    data = bytes(await telegram_file.download_as_bytearray())
-    try:
-        path = await asyncio.to_thread(_check_and_save, state.settings, name, data)
-    except uploads.Refused as refused:
-        await message.reply_text(_say(update, "upload_not_added", name=name, reason=refused.say(_lang(update))))
-        return
-    except OSError as exc:
-        log.warning("Could not save the upload %s: %s", name, exc)
-        reason = _say(update, "upload_not_saved", error=exc.strerror or exc)
-        await message.reply_text(_say(update, "upload_not_added", name=name, reason=reason))
-        return
-    log.info("Admin %s added %s (%d bytes)", update.effective_user.id, path, len(data))
-    await _reload_and_reply(update, state, _say(update, "upload_saved", path=path), lambda library: _added(update, library, path))
+        await _not_added(update, name, _say(update, "upload_download_limit"))
+        return None
+    return bytes(await telegram_file.download_as_bytearray())
+
+
+async def _not_added(update: Update, name: str, reason: str) -> None:
+    await update.effective_message.reply_text(_say(update, "upload_not_added", name=name, reason=reason))
 
 
 async def _reload_and_reply(update: Update, state: BotState, done: str, report: Callable[[Library], str]) -> None:
@@ -1020,7 +1029,7 @@ async def _reload_and_reply(update: Update, state: BotState, done: str, report: 
     await _reply_plain(message, report(library))
 
 
-def _added(update: Update, library: Library, path: str) -> str:
+def _added(update: Update, library: Library, *, path: str) -> str:
     """What an upload added: its title, sentences and pages; or why the reload left it out."""
     entry = next((e for e in library.entries if e.document.path == path), None)
     if entry is None:
@@ -1047,8 +1056,8 @@ async def remove(update: Update, context: Context) -> None:
     corpus_dir = state.settings.corpus_dir
     if len(parts) < 2:
         names = await asyncio.to_thread(uploads.uploaded, corpus_dir)
-        usage = _say(update, "remove_list", names="\n".join(f"- {n}" for n in names)) if names else _say(update, "remove_none")
-        await _reply_plain(message, usage)
+        listed = "\n".join(f"- {name}" for name in names)
+        await _reply_plain(message, _say(update, "remove_list", names=listed) if names else _say(update, "remove_none"))
         return
     try:
         path = await asyncio.to_thread(uploads.remove, corpus_dir, parts[1].strip())
@@ -1056,12 +1065,13 @@ async def remove(update: Update, context: Context) -> None:
         await message.reply_text(_say(update, "remove_failed", reason=refused.say(_lang(update))))
         return
     log.info("Admin %s removed %s", update.effective_user.id, path)
-    await _reload_and_reply(
-        update, state, _say(update, "remove_removed", path=path),
-        lambda library: _say(
-            update, "remove_done", path=path, documents=len(library.documents), sentences=library.sentence_count
-        ),
-    )
+    removed = _say(update, "remove_removed", path=path)
+    await _reload_and_reply(update, state, removed, functools.partial(_removed, update, path=path))
+
+
+def _removed(update: Update, library: Library, *, path: str) -> str:
+    """What /remove replies once the library no longer holds the document."""
+    return _say(update, "remove_done", path=path, documents=len(library.documents), sentences=library.sentence_count)
 
 
 # ---- inline mode ---------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from botapi import BotApi, serve
 from test_telegram import ADMIN, GROUP, TOKEN, USER, make_settings, running, write_corpus
 
 import bot.telegram as tg
+from bot import serving
+from bot.corpus import CorpusError
 from bot.messages import text
 from bot.uploads import FOLDER
 
@@ -233,3 +235,34 @@ async def test_help_tells_admins_how_to_add_documents(api: BotApi, state: tg.Bot
     [user] = await api.replies(USER)
     assert "/remove - " in admin.params["text"] and text("help_upload", limit=20) in admin.params["text"]
     assert "/remove" not in user.params["text"]
+
+
+async def test_a_failed_reload_after_an_upload_keeps_the_old_documents(
+    api: BotApi, state: tg.BotState, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library = state.library
+
+    def broken(*args: object, **options: object) -> None:
+        raise CorpusError("the disk went away")
+
+    monkeypatch.setattr(serving, "load_library", broken)  # what load_for calls
+    api.document(b"# Ferries\n\nThe ferry to Quill island leaves at noon.\n", "ferries.md", user_id=ADMIN)
+    [reply] = await api.replies(ADMIN, timeout=30)
+    assert reply.params["text"] == f"Saved as {FOLDER}/ferries.md.\n" + text(
+        "reload_failed", error="the disk went away", documents=1, sentences=library.sentence_count
+    )
+    assert state.library is library and saved(corpus) == ["ferries.md"]
+
+
+async def test_removing_the_last_document_keeps_the_old_index_and_says_why(
+    api: BotApi, state: tg.BotState, corpus: Path
+) -> None:
+    api.document(b"# Ferries\n\nThe ferry to Quill island leaves at noon.\n", "ferries.md", user_id=ADMIN)
+    await api.replies(ADMIN, 1, timeout=30)
+    library = state.library
+    (corpus / "freedonia.md").unlink()
+    api.message("/remove ferries.md", user_id=ADMIN)
+    reply = (await api.replies(ADMIN, 2, timeout=30))[1]
+    assert reply.params["text"].startswith(f"Removed {FOLDER}/ferries.md.\nReload failed: ")
+    assert "still answering from the previous documents" in reply.params["text"]
+    assert state.library is library and saved(corpus) == []
