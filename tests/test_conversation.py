@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import time
 import sqlite3
 import subprocess
 import sys
@@ -361,6 +362,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def listening(port: int, timeout: float = 30.0) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port within the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
 def post(url: str, update: dict[str, Any], secret: str | None) -> int:
     headers = {"Content-Type": "application/json"}
     if secret is not None:
@@ -411,6 +423,7 @@ def test_citebot_run_serves_the_webhook_and_stops_on_sigterm(api: BotApi, corpus
     )
     try:
         api.wait_for(lambda: api.webhook, timeout=30)
+        assert listening(port), "the webhook server never listened"  # registered is not yet serving
         update = {"update_id": 1, "message": {
             "message_id": 1, "date": 0, "chat": api.chat(USER), "from": api.user(USER), "text": CAPITAL}}
         local = f"http://127.0.0.1:{port}/hook/tg"
