@@ -19,7 +19,7 @@ from bot import messages
 from bot.answer import answer
 from bot.config import DeprecatedSetting, Settings, SettingsError, load_settings
 from bot.corpus import CorpusError
-from bot.evaluation import read_questions, score
+from bot.evaluation import SPLIT_PARTS, read_questions, score, select_split
 from bot.feedback import Feedback, Summary, feedback_report, gaps_report, utc
 from bot.library import Library
 from bot.render import as_json, escaped, for_terminal, plain
@@ -49,7 +49,10 @@ def parser() -> argparse.ArgumentParser:
     for metric in ("p1", "hit3", "mrr"):
         evaluate.add_argument(f"--min-{metric}", type=float, default=0.0, help=f"exit 1 if {metric} falls below this")
     evaluate.add_argument("--min-abstention", type=float, default=0.0, help="exit 1 if abstention accuracy falls below")
-    evaluate.add_argument("--show-misses", action="store_true", help="list the questions not answered first-rank")
+    evaluate.add_argument("--show-misses", action="store_true", help="list the questions whose first quote is not right")
+    evaluate.add_argument(
+        "--split", choices=SPLIT_PARTS, help="only the questions about this part's articles (bot/data/splits.json)"
+    )
     feedback = command("feedback", "👍/👎 of the last days and the latest 👎 (from CITEBOT_FEEDBACK_DB)")
     feedback.add_argument("--csv", action="store_true", help="print every vote of the period as CSV")
     feedback.add_argument("--days", type=int, default=7, help="the period, in days (default 7)")
@@ -60,6 +63,7 @@ def parser() -> argparse.ArgumentParser:
     command("run", "start the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
     command("start", "the Telegram bot when a token is configured, else the terminal chat")
     commands.add_parser("bench", help="time build, reload and queries on synthetic corpora (see `citebot bench -h`)")
+    commands.add_parser("fit", help="fit the ranker on the benchmarks' train parts (see `citebot fit -h`)")
     return main
 
 
@@ -155,15 +159,18 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
     """Score answers to a QA file and check them against optional floors."""
     questions = read_questions(args.qa_file)
     library = load(settings)
+    if args.split:
+        questions = select_split(questions, library, args.split)
     report = score((q, answer(library, q.question, **settings.answer_options())) for q in questions)
-    print(f"questions:   {report.answerable} answerable, {report.unanswerable} unanswerable")
-    print(f"P@1:         {report.p_at_1:.3f}")
-    print(f"Hit@3:       {report.hit_at_3:.3f}")
-    print(f"MRR@10:      {report.mrr_at_10:.3f}")
+    print(f"questions:   {report.answerable} answerable, {report.unanswerable} unanswerable"
+          + (f" (split {args.split})" if args.split else ""))
+    print(f"P@1:         {report.p_at_1:.3f} (the first quote is an expected sentence; \"not found\" is a miss)")
     print(f"answered:    {report.answered_rate:.3f} of answerable questions")
-    print(f"quoted 1st:  {report.quoted_first:.3f} of answerable questions (the first quote is an expected sentence)")
+    print(f"precision:   {report.precision:.3f} of answered questions have an expected sentence first")
     if report.unanswerable:
         print(f"abstention:  {report.abstention:.3f} of unanswerable questions declined")
+    print(f"Hit@3:       {report.hit_at_3:.3f} (ranking: the ten best sentences, answered or not)")
+    print(f"MRR@10:      {report.mrr_at_10:.3f}")
     print("latency ms:  " + "  ".join(f"{k} {v:.2f}" for k, v in report.latency_ms.items()))
     if args.show_misses and report.misses:
         print("misses:      " + escaped(" ".join(report.misses)))
@@ -247,6 +254,16 @@ def main(argv: list[str] | None = None) -> int:
         from bot import bench
 
         return bench.main(argv[1:])
+    if argv[:1] == ["fit"]:
+        from bot import fit  # imported only when asked for, like the benchmark
+        from bot.loader import load_library
+
+        try:
+            cache_dir = load_settings().cache_dir
+        except SettingsError as exc:
+            print(f"citebot: {exc}", file=sys.stderr)
+            return 2
+        return fit.main(argv[1:], library_for=lambda corpus: load_library(corpus, cache_dir))
     args = parser().parse_args(argv)
     if args.command == "ask" and args.question and not " ".join(args.question).strip():
         print("citebot: ask needs a question: give it as arguments, or one per line on stdin", file=sys.stderr)

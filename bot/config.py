@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     # "auto": each document and question in the language it is written in; or a comma list of ISO 639-1 codes.
     languages: str = "auto"
     answer_sentences: int = Field(default=3, ge=1, le=10)
-    min_confidence: float = Field(default=0.2, ge=0.0, le=1.0)
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the ranker's threshold
     workers: int = Field(default=0, ge=0, le=64)
     max_file_mb: float = Field(default=100.0, gt=0)
     # Largest file an admin may add by sending it to the bot; Telegram lets bots download 20 MB at most anyway.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from bot.answer import Answer
+from bot.library import Library
+
+SPLITS_FILE = Path(__file__).parent / "data" / "splits.json"
+SPLIT_PARTS = ("train", "dev", "test")
 
 
 @dataclass(frozen=True)
@@ -27,11 +32,12 @@ class Report:
 
     answerable: int
     unanswerable: int
-    p_at_1: float
-    hit_at_3: float
+    p_at_1: float  # share of answerable questions whose first quote is an expected sentence ("not found" = miss)
+    hit_at_3: float  # ranking figures: the ten best sentences, whether or not the bot answered
     mrr_at_10: float
+    ranked_p_at_1: float
     answered_rate: float  # share of answerable questions the bot did answer
-    quoted_first: float  # share of answerable questions whose first quote is an expected sentence
+    precision: float  # share of answered answerable questions whose first quote is an expected sentence
     abstention: float  # share of unanswerable questions it rightly declined
     latency_ms: dict[str, float]
     misses: tuple[str, ...] = ()
@@ -88,7 +94,7 @@ def score(pairs: Iterable[tuple[Question, Answer]]) -> Report:
             ranks.append(rank)
             answered.append(answer.answered)
             quoted.append(bool(answer.quotes) and any(matches(answer.quotes[0].text, e) for e in question.expected))
-            if rank != 1:
+            if not quoted[-1]:
                 misses.append(question.id)
         else:
             declined.append(not answer.answered)
@@ -99,12 +105,50 @@ def score(pairs: Iterable[tuple[Question, Answer]]) -> Report:
     return Report(
         answerable=n,
         unanswerable=len(declined),
-        p_at_1=sum(r == 1 for r in ranks) / n if n else 0.0,
+        p_at_1=sum(quoted) / n if n else 0.0,
         hit_at_3=sum(r is not None and r <= 3 for r in ranks) / n if n else 0.0,
         mrr_at_10=sum(1 / r for r in ranks if r) / n if n else 0.0,
+        ranked_p_at_1=sum(r == 1 for r in ranks) / n if n else 0.0,
         answered_rate=sum(answered) / n if n else 0.0,
-        quoted_first=sum(quoted) / n if n else 0.0,
+        precision=sum(quoted) / sum(answered) if any(answered) else 0.0,
         abstention=sum(declined) / len(declined) if declined else 0.0,
         latency_ms=dict(zip(("p50", "p90", "p99"), map(float, percentiles))),
         misses=tuple(misses),
     )
+
+
+@functools.cache
+def split_articles() -> dict[str, str]:
+    """The split part ("train", "dev", "test") of each benchmark article title listed in bot/data/splits.json."""
+    data = json.loads(SPLITS_FILE.read_text(encoding="utf-8"))
+    return {title: part for part, titles in data["articles"].items() for title in titles}
+
+
+def question_articles(questions: Sequence[Question], library: Library) -> list[str | None]:
+    """The title of the document each question is about: the one holding an expected sentence.
+
+    A question without an expected sentence belongs to the article of the question before it: QA
+    files list their questions article by article, unanswerable ones beside the answerable ones.
+    """
+    texts = [(entry.document.title, normalize(" ".join(entry.sentences))) for entry in library.entries]
+    out: list[str | None] = []
+    previous = None
+    for question in questions:
+        title = next(
+            (t for want in map(normalize, question.expected) for t, text in texts if want in text),
+            None if question.expected else previous,
+        )
+        out.append(title)
+        previous = title
+    return out
+
+
+def select_split(questions: Sequence[Question], library: Library, part: str) -> list[Question]:
+    """The questions about articles of one split part; raise ValueError when the file has none."""
+    if part not in SPLIT_PARTS:
+        raise ValueError(f"unknown split {part!r}: choose one of {', '.join(SPLIT_PARTS)}")
+    parts = split_articles()
+    titles = question_articles(questions, library)
+    if not any(title in parts for title in titles):
+        raise ValueError(f"no question is about an article listed in {SPLITS_FILE.name}: this QA file has no split")
+    return [q for q, title in zip(questions, titles) if parts.get(title or "") == part]

@@ -317,7 +317,7 @@ def as_json(answer: Answer) -> dict[str, object]:
     data = {
         "question": answer.question,
         "answered": answer.answered,
-        "confidence": round(answer.confidence, 4),
+        "probability": round(answer.probability, 4),
         "answer": [
             {"text": q.text, "citation": q.citation, "context": q.context, "page": q.page, **cite(q.document)}
             for q in answer.quotes

@@ -1,0 +1,229 @@
+"""`citebot fit`: fit the ranker on the benchmarks' training parts and choose its threshold on their dev parts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot import features
+from bot.evaluation import Question as QA
+from bot.evaluation import matches, read_questions, select_split
+from bot.features import INDEX_FEATURES, TEXT_FEATURES, Question
+from bot.library import Library
+from bot.ranker import ANSWER_FEATURES, MODEL_FILE, LinearModel, answer_features, sigmoid
+
+# The first pass's best this many candidates get their text read and the full model.
+SHORTLIST = 30
+# L2 penalty on the standardized weights (not on the bias): keeps weights small where the data says little.
+L2 = 1.0
+# The threshold is the highest at which the dev questions that have an answer are still answered this often
+# (the mean over the benchmarks): a user asking about what the documents hold should rarely hear "not found".
+ANSWERED_SHARE = 0.9
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.05, 0.61, 0.05))
+
+
+@dataclass(frozen=True)
+class Source:
+    """A benchmark's QA file and corpus, relative to the benchmarks folder, and the split part its folder is."""
+
+    name: str
+    questions: str
+    corpus: str
+    part: str | None = None  # None: the file holds every part, told apart by article (bot/data/splits.json)
+
+
+SOURCES = (
+    Source("wikiqa", "wikiqa/train/questions.jsonl", "wikiqa/train/corpus", "train"),
+    Source("wikiqa", "wikiqa/dev/questions.jsonl", "wikiqa/dev/corpus", "dev"),
+    Source("squad2", "squad2/questions.jsonl", "squad2/corpus"),
+    Source("xquad_en", "xquad/questions_en.jsonl", "xquad/corpus"),
+)
+
+
+@dataclass
+class Example:
+    """One question's candidates: their features so far, labels, and the question itself."""
+
+    source: str
+    part: str
+    library: Library
+    question: Question
+    answerable: bool
+    rows: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, names: tuple[str, ...], l2: float = L2) -> LinearModel:
+    """Weighted L2-penalized logistic regression by Newton's method (IRLS): deterministic, numpy only."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = np.column_stack([(x - mean) / scale, np.ones(len(x))])
+    penalty = l2 * np.eye(z.shape[1])
+    penalty[-1, -1] = 0.0
+    beta = np.zeros(z.shape[1])
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(z @ beta)))
+        gradient = z.T @ (weights * (p - y)) + penalty @ beta
+        hessian = (z * (weights * p * (1 - p))[:, None]).T @ z + penalty
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return LinearModel(names, mean, scale, beta[:-1], float(beta[-1]))
+
+
+def load_examples(
+    benchmarks: Path, library_for: Callable[[Path], Library], part: str, log: Callable[[str], None]
+) -> list[Example]:
+    """Candidates and labels of every question of one split part ("train" or "dev"; never "test")."""
+    if part not in ("train", "dev"):
+        raise ValueError(f"fitting reads the train and dev parts only, not {part!r}")
+    examples = []
+    for source in SOURCES:
+        if source.part not in (None, part):
+            continue
+        library = library_for(benchmarks / source.corpus)
+        questions = read_questions(benchmarks / source.questions)
+        chosen = questions if source.part == part else select_split(questions, library, part)
+        examples.extend(_example(library, source.name, part, qa) for qa in chosen)
+        log(f"{source.name} {part}: {len(chosen)} questions")
+    return examples
+
+
+def _example(library: Library, source: str, part: str, qa: QA) -> Example:
+    question = features.analyze_question(library, qa.question)
+    rows = features.candidates(library, question)
+    x = features.index_features(library, question, rows) if len(rows) else np.empty((0, len(INDEX_FEATURES)))
+    texts = [library.sentence(int(row)).text for row in rows]
+    y = np.array([any(matches(text, want) for want in qa.expected) for text in texts], dtype=bool)
+    return Example(source, part, library, question, bool(qa.expected), rows, x, y)
+
+
+def _weights(examples: list[Example]) -> np.ndarray:
+    # Every question weighs the same whatever its candidate count, and every benchmark the same whatever
+    # its size: the ranker should not learn WikiQA's or SQuAD's habits only.
+    per_source: dict[str, int] = {}
+    for e in examples:
+        per_source[e.source] = per_source.get(e.source, 0) + 1
+    return np.concatenate([np.full(len(e.y), 1000.0 / per_source[e.source] / len(e.y)) for e in examples])
+
+
+def shortlist(examples: list[Example], first: LinearModel) -> None:
+    """Keep each question's best SHORTLIST candidates by the first pass, with their text features added."""
+    for e in examples:
+        if len(e.rows) == 0:
+            e.x = np.empty((0, len(INDEX_FEATURES) + len(TEXT_FEATURES)))
+            continue
+        order = np.lexsort((e.rows, -first.logits(e.x)))[:SHORTLIST]
+        e.rows, e.x, e.y = e.rows[order], e.x[order], e.y[order]
+        covered = features.term_hits(e.library, e.question, e.rows)
+        e.x = np.column_stack([e.x, features.text_features(e.library, e.question, e.rows, covered)])
+
+
+def decide(examples: list[Example], second: LinearModel) -> list[tuple[np.ndarray | None, bool, bool]]:
+    """Per question: the abstention model's input (None without candidates), whether it has an answer, and
+    whether the full model's first candidate is an answer."""
+    out = []
+    for e in examples:
+        if len(e.rows) == 0:
+            out.append((None, e.answerable, False))
+            continue
+        scores = second.logits(e.x)
+        order = np.lexsort((e.rows, -scores))
+        out.append((answer_features(e.x, scores, order, len(e.question.terms)), e.answerable, bool(e.y[order[0]])))
+    return out
+
+
+def dev_table(examples: list[Example], decided: list, answers: LinearModel) -> dict[str, dict[str, dict[str, float]]]:
+    """For each threshold and benchmark: P@1 as users see it, answered share, precision, unanswerable declined."""
+    probabilities = [sigmoid(answers.logits(f[None])[0]) if f is not None else 0.0 for f, _, _ in decided]
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for threshold in THRESHOLDS:
+        row = table[f"{threshold:.2f}"] = {}
+        for source in sorted({e.source for e in examples}):
+            picked = [(p, d) for p, d, e in zip(probabilities, decided, examples) if e.source == source]
+            answerable = [(p >= threshold, right) for p, (_, has, right) in picked if has]
+            unanswerable = [p < threshold for p, (_, has, _) in picked if not has]
+            answered = sum(a for a, _ in answerable)
+            correct = sum(a and r for a, r in answerable)
+            row[source] = {
+                "p_at_1": round(correct / len(answerable), 4),
+                "answered": round(answered / len(answerable), 4),
+                "precision": round(correct / answered, 4) if answered else 0.0,
+            }
+            if unanswerable:
+                row[source]["declined"] = round(sum(unanswerable) / len(unanswerable), 4)
+    return table
+
+
+def choose_threshold(table: dict[str, dict[str, dict[str, float]]]) -> float:
+    """The highest threshold that still answers ANSWERED_SHARE of dev's answerable questions (mean of benchmarks)."""
+    passing = [float(t) for t, row in table.items() if np.mean([r["answered"] for r in row.values()]) >= ANSWERED_SHARE]
+    return max(passing, default=min(float(t) for t in table))
+
+
+def fit(benchmarks: Path, library_for: Callable[[Path], Library], log: Callable[[str], None] = lambda _: None) -> dict:
+    """Fit the three models on the train parts, choose the threshold on the dev parts; the ranker file's content."""
+    train = load_examples(benchmarks, library_for, "train", log)
+    dev = load_examples(benchmarks, library_for, "dev", log)
+    with_rows = [e for e in train if len(e.rows)]
+    first = fit_logistic(np.vstack([e.x for e in with_rows]), np.concatenate([e.y for e in with_rows]).astype(float),
+                         _weights(with_rows), INDEX_FEATURES)
+    shortlist(train, first)
+    shortlist(dev, first)
+    with_rows = [e for e in train if len(e.rows)]
+    second = fit_logistic(np.vstack([e.x for e in with_rows]), np.concatenate([e.y for e in with_rows]).astype(float),
+                          _weights(with_rows), INDEX_FEATURES + TEXT_FEATURES)
+    decided = [d for d in decide(train, second) if d[0] is not None]
+    answers = fit_logistic(np.vstack([f for f, _, _ in decided]), np.array([r for _, _, r in decided], dtype=float),
+                           np.ones(len(decided)), ANSWER_FEATURES + INDEX_FEATURES + TEXT_FEATURES)
+    table = dev_table(dev, decide(dev, second), answers)
+    threshold = choose_threshold(table)
+    return {
+        "about": "citebot's ranker, written by `citebot fit`; see README, 'How it works' and 'Quality'.",
+        "shortlist": SHORTLIST,
+        "threshold": threshold,
+        "threshold_rule": f"highest threshold at which the dev parts' answerable questions are answered at least "
+        f"{ANSWERED_SHARE:.0%} of the time (mean over benchmarks)",
+        "split": "bot/data/splits.json",
+        "training": {
+            "questions": _counts(train),
+            "candidates": int(sum(len(e.rows) for e in train)),
+            "l2": L2,
+        },
+        "dev": table,
+        "models": {"first": first.as_dict(), "second": second.as_dict(), "answers": answers.as_dict()},
+    }
+
+
+def _counts(examples: list[Example]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for e in examples:
+        counts[e.source] = counts.get(e.source, 0) + 1
+    return counts
+
+
+def main(argv: list[str], library_for: Callable[[Path], Library]) -> int:
+    """`citebot fit [--benchmarks DIR] [--out FILE]`."""
+    parser = argparse.ArgumentParser(prog="citebot fit", description="Fit the ranker on the benchmarks' train parts.")
+    parser.add_argument("--benchmarks", type=Path, default=Path("../shared/benchmarks"), help="benchmarks folder")
+    parser.add_argument("--out", type=Path, default=MODEL_FILE, help=f"where to write the ranker (default: {MODEL_FILE})")
+    args = parser.parse_args(argv)
+    missing = [s.questions for s in SOURCES if not (args.benchmarks / s.questions).is_file()]
+    if missing:
+        print(f"citebot fit: not found in {args.benchmarks}: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    started = time.perf_counter()
+    data = fit(args.benchmarks, library_for, log=lambda line: print(line, file=sys.stderr))
+    args.out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {args.out} in {time.perf_counter() - started:.0f} s; threshold {data['threshold']:.2f}", file=sys.stderr)
+    return 0
