@@ -75,12 +75,13 @@ def answer(
     analyzed = analyze_question(library, question)
     ranking = rank(library, analyzed, ranker)
     threshold = ranker.threshold if min_confidence is None else min_confidence
-    hits = [Hit(library.sentence(int(row)), float(score)) for row, score in zip(ranking.rows, ranking.scores)]
+    top = zip(ranking.rows[:RESULTS].tolist(), ranking.scores[:RESULTS].tolist())
+    hits = [Hit(library.sentence(row), score) for row, score in top]
     quotes: list[Quote] = []
     sources: list[Document] = []
     if hits and ranking.probability >= threshold:
         # Each sentence's own odds, from the full model: a second quote must come close to the first.
-        likely = 1.0 / (1.0 + np.exp(-ranking.scores))
+        likely = 1.0 / (1.0 + np.exp(-ranking.scores[: len(hits)]))
         keep = [hit for hit, p in zip(hits, likely) if p >= KEEP_RATIO * likely[0]]
         quotes, sources = _quotes(library, keep, max_quotes)
     # The quotes' own spellings of the question's terms ("approved" for "approve"), for highlighting.
@@ -92,7 +93,7 @@ def answer(
         answered=bool(quotes),
         quotes=tuple(quotes),
         sources=tuple(sources),
-        results=tuple(hits[:RESULTS]),
+        results=tuple(hits),
         probability=ranking.probability,
         took_ms=(time.perf_counter() - started) * 1000,
         words=words,

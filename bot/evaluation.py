@@ -124,22 +124,22 @@ def split_articles() -> dict[str, str]:
     return {title: part for part, titles in data["articles"].items() for title in titles}
 
 
-def question_articles(questions: Sequence[Question], library: Library) -> list[str | None]:
-    """The title of the document each question is about: the one holding an expected sentence.
+def question_documents(questions: Sequence[Question], library: Library) -> list[int | None]:
+    """The number of the library document each question is about: the one holding an expected sentence.
 
-    A question without an expected sentence belongs to the article of the question before it: QA
+    A question without an expected sentence belongs to the document of the question before it: QA
     files list their questions article by article, unanswerable ones beside the answerable ones.
     """
-    texts = [(entry.document.title, normalize(" ".join(entry.sentences))) for entry in library.entries]
-    out: list[str | None] = []
+    texts = [normalize(" ".join(entry.sentences)) for entry in library.entries]
+    out: list[int | None] = []
     previous = None
     for question in questions:
-        title = next(
-            (t for want in map(normalize, question.expected) for t, text in texts if want in text),
+        number = next(
+            (n for want in map(normalize, question.expected) for n, text in enumerate(texts) if want in text),
             None if question.expected else previous,
         )
-        out.append(title)
-        previous = title
+        out.append(number)
+        previous = number
     return out
 
 
@@ -148,7 +148,7 @@ def select_split(questions: Sequence[Question], library: Library, part: str) -> 
     if part not in SPLIT_PARTS:
         raise ValueError(f"unknown split {part!r}: choose one of {', '.join(SPLIT_PARTS)}")
     parts = split_articles()
-    titles = question_articles(questions, library)
+    titles = [library.documents[n].title if n is not None else None for n in question_documents(questions, library)]
     if not any(title in parts for title in titles):
         raise ValueError(f"no question is about an article listed in {SPLITS_FILE.name}: this QA file has no split")
     return [q for q, title in zip(questions, titles) if parts.get(title or "") == part]

@@ -60,8 +60,11 @@ INDEX_FEATURES = (
     "terms_covered",  # share of the question's distinct terms the sentence holds
     "missing_max",  # the heaviest question term the sentence lacks, as a share of the question's weight
     "document_missing",  # share of the question's weight its document lacks altogether
+    "neighbour",  # share of the question's weight the sentences just before and after add to it
+    "length",  # log of the sentence's term count
+    "novelty",  # share of the sentence's terms that are not the question's: an answer says something new
 )
-# Features read from the text of the best candidates only.
+# Features read from the text of the shortlisted candidates only.
 TEXT_FEATURES = (
     "pairs",  # adjacent question terms found adjacent in the sentence, over the pairs the question has
     "derived",  # share of IDF weight matched only by a shared prefix ("conclude" ~ "conclusion")
@@ -69,9 +72,6 @@ TEXT_FEATURES = (
     "type_found",  # the question asks for a number or date and the sentence has one
     "type_missing",  # it asks for one and the sentence has none
     "person_found",  # a "who" question meets a capitalized word it does not contain
-    "length",  # log of the sentence's term count
-    "novelty",  # share of the sentence's terms the question lacks
-    "neighbour",  # share of the question's IDF weight the sentences around it hold
 )
 
 
@@ -174,75 +174,68 @@ def _hits(index: BM25, ids: tuple[int, ...], rows: np.ndarray) -> np.ndarray:
 def index_features(library: Library, question: Question, rows: np.ndarray) -> np.ndarray:
     """The INDEX_FEATURES of each candidate row."""
     ids = list(question.ids)
-    total = float(question.weights.sum()) or 1.0
+    weights = question.weights
+    total = float(weights.sum()) or 1.0
     sentence = np.clip(library.sentences.scores(ids, rows), 0.0, None)
     numbers = np.searchsorted(library.offsets, rows, side="right") - 1
-    positions = rows - library.offsets[numbers]
+    starts, stops = library.offsets[numbers], library.offsets[numbers + 1]
     document = np.clip(library.passages.scores(ids, numbers), 0.0, None)
-    hits = term_hits(library, question, rows)
-    distinct = {term: j for j, term in enumerate(question.terms)}
-    covered_terms = hits[:, list(distinct.values())].mean(axis=1) if distinct else np.zeros(len(rows))
     best_document = float(document.max()) if len(document) else 0.0
-    in_document = _hits(library.passages, question.ids, numbers)
+    hits = term_hits(library, question, rows)
+    distinct = sorted({term: j for j, term in enumerate(question.terms)}.values())
+    before = _hits(library.sentences, question.ids, np.maximum(rows - 1, 0)) & (rows > starts)[:, None]
+    after = _hits(library.sentences, question.ids, np.minimum(rows + 1, library.sentence_count - 1))
+    after &= (rows + 1 < stops)[:, None]
+    lengths = library.sentences.lengths[rows].astype(float)
+    matched = hits[:, distinct].sum(axis=1) if distinct else np.zeros(len(rows))
     return np.column_stack(
         [
             sentence / max(float(sentence.max()), 1e-9),
             sentence / total,
             document / max(best_document, 1e-9),
             (document >= best_document) & (best_document > 0),
-            1.0 / (1.0 + positions),
-            hits @ question.weights / total,
-            covered_terms,
-            (np.where(hits, 0.0, question.weights).max(axis=1) if len(question.ids) else 0.0) / total,
-            (~in_document) @ question.weights / total,
+            1.0 / (1.0 + rows - starts),
+            hits @ weights / total,
+            matched / max(len(distinct), 1),
+            (np.where(hits, 0.0, weights).max(axis=1) if len(ids) else np.zeros(len(rows))) / total,
+            ~_hits(library.passages, question.ids, numbers) @ weights / total,
+            ((before | after) & ~hits) @ weights / total,
+            np.log1p(lengths),
+            1.0 - np.minimum(matched, lengths) / np.maximum(lengths, 1.0),
         ]
     ).astype(float)
-
-
-def _idf_share(question: Question, found: np.ndarray) -> float:
-    return float(question.weights[found].sum() / (question.weights.sum() or 1.0))
 
 
 def text_features(library: Library, question: Question, rows: np.ndarray, covered: np.ndarray) -> np.ndarray:
     """The TEXT_FEATURES of each candidate row; `covered` is term_hits for the same rows."""
     analyzer = question.analyzer
     terms = question.terms
+    weights = question.weights
+    total = float(weights.sum()) or 1.0
     pairs = set(zip(terms, terms[1:]))
     question_words = set(analyzer.words(question.text))
+    long_prefixes = [(j, p) for j, p in enumerate(question.prefixes) if len(p) >= PREFIX]
     out = np.zeros((len(rows), len(TEXT_FEATURES)))
-    titles: dict[int, np.ndarray] = {}
-    for i, row in enumerate(rows.tolist()):
-        number, position = library.locate(row)
+    titles: dict[int, float] = {}
+    numbers = np.searchsorted(library.offsets, rows, side="right") - 1
+    positions = rows - library.offsets[numbers]
+    for i, (number, position) in enumerate(zip(numbers.tolist(), positions.tolist())):
         entry = library.entries[number]
         text = entry.sentences[position]
-        words = analyzer.words(text)
         sentence_terms = analyzer.terms(text)
-        found_pairs = len(pairs & set(zip(sentence_terms, sentence_terms[1:])))
-        prefixes = {w[:PREFIX] for w in words if len(w) >= PREFIX}
-        derived = np.array(
-            [not covered[i, j] and len(p) >= PREFIX and p in prefixes for j, p in enumerate(question.prefixes)],
-            dtype=bool,
-        )
+        prefixes = {w[:PREFIX] for w in analyzer.words(text) if len(w) >= PREFIX}
+        derived = sum(weights[j] for j, p in long_prefixes if not covered[i, j] and p in prefixes)
         if number not in titles:
             title = set(analyzer.terms(entry.document.title))
-            titles[number] = np.array([t in title for t in terms], dtype=bool)
-        has_type = bool(question.wanted.search(text)) if question.wanted is not None else False
-        novel = [t for t in sentence_terms if t not in set(terms)]
-        around = np.zeros(len(terms), dtype=bool)
-        for neighbour in (position - 1, position + 1):
-            if 0 <= neighbour < len(entry.sentences):
-                near = set(analyzer.terms(entry.sentences[neighbour]))
-                around |= np.array([t in near for t in terms], dtype=bool)
+            titles[number] = sum(w for t, w in zip(terms, weights) if t in title) / total
+        has_type = question.wanted is not None and bool(question.wanted.search(text))
         person = question.person and any(m.group(0).casefold() not in question_words for m in CAPITALIZED.finditer(text))
         out[i] = (
-            found_pairs / max(len(pairs), 1),
-            _idf_share(question, derived),
-            _idf_share(question, titles[number]),
+            len(pairs & set(zip(sentence_terms, sentence_terms[1:]))) / max(len(pairs), 1),
+            derived / total,
+            titles[number],
             has_type,
             question.wanted is not None and not has_type,
             person,
-            math.log1p(len(sentence_terms)),
-            len(novel) / max(len(sentence_terms), 1),
-            _idf_share(question, around & ~covered[i]),
         )
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import numpy as np
 
 from bot import features
 from bot.evaluation import Question as QA
-from bot.evaluation import matches, read_questions, select_split
+from bot.evaluation import matches, question_documents, read_questions, select_split
 from bot.features import INDEX_FEATURES, TEXT_FEATURES, Question
 from bot.library import Library
 from bot.ranker import ANSWER_FEATURES, MODEL_FILE, LinearModel, answer_features, sigmoid
@@ -26,6 +27,11 @@ L2 = 1.0
 # The threshold is the highest at which the dev questions that have an answer are still answered this often
 # (the mean over the benchmarks): a user asking about what the documents hold should rarely hear "not found".
 ANSWERED_SHARE = 0.9
+# Every this many questions of another article are asked of each article alone, as off-topic questions.
+OFF_TOPIC_EVERY = 4
+# Sources that teach ranking; "off_topic" has no right sentence to rank and teaches abstention only.
+RANKING_SOURCES = ("wikiqa", "squad2", "xquad_en", "one_article")
+BENCHMARKS = ("wikiqa", "squad2", "xquad_en")
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.05, 0.61, 0.05))
 
 
@@ -82,9 +88,15 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, names: tuple
 
 
 def load_examples(
-    benchmarks: Path, library_for: Callable[[Path], Library], part: str, log: Callable[[str], None]
+    benchmarks: Path, library_for: Callable[[Path], Library], part: str, scratch: Path, log: Callable[[str], None]
 ) -> list[Example]:
-    """Candidates and labels of every question of one split part ("train" or "dev"; never "test")."""
+    """Candidates and labels of every question of one split part ("train" or "dev"; never "test").
+
+    Beside each benchmark as it is, the article-split ones are also read one article at a time, as a
+    one-document corpus like the seed: the article's own questions (source "one_article"), and, every
+    OFF_TOPIC_EVERY-th, the questions of another article of the part, which that article cannot
+    answer (source "off_topic").
+    """
     if part not in ("train", "dev"):
         raise ValueError(f"fitting reads the train and dev parts only, not {part!r}")
     examples = []
@@ -96,6 +108,34 @@ def load_examples(
         chosen = questions if source.part == part else select_split(questions, library, part)
         examples.extend(_example(library, source.name, part, qa) for qa in chosen)
         log(f"{source.name} {part}: {len(chosen)} questions")
+        if source.part is None:
+            examples.extend(
+                _one_article_examples(benchmarks / source.corpus, library, chosen, part, scratch / source.name, library_for)
+            )
+    return examples
+
+
+def _one_article_examples(
+    corpus: Path, library: Library, questions: list[QA], part: str, scratch: Path,
+    library_for: Callable[[Path], Library],
+) -> list[Example]:
+    by_document: dict[int, list[QA]] = {}
+    for qa, number in zip(questions, question_documents(questions, library)):
+        if number is not None:
+            by_document.setdefault(number, []).append(qa)
+    numbers = sorted(by_document)
+    examples = []
+    for i, number in enumerate(numbers):
+        folder = scratch / part / str(number)
+        folder.mkdir(parents=True)
+        path = library.documents[number].path
+        (folder / Path(path).name).symlink_to((corpus / path).resolve())
+        alone = library_for(folder)
+        examples.extend(_example(alone, "one_article", part, qa) for qa in by_document[number])
+        other = by_document[numbers[(i + 1) % len(numbers)]] if len(numbers) > 1 else []
+        examples.extend(
+            _example(alone, "off_topic", part, QA(qa.id, qa.question, ())) for qa in other[::OFF_TOPIC_EVERY]
+        )
     return examples
 
 
@@ -155,11 +195,13 @@ def dev_table(examples: list[Example], decided: list, answers: LinearModel) -> d
             unanswerable = [p < threshold for p, (_, has, _) in picked if not has]
             answered = sum(a for a, _ in answerable)
             correct = sum(a and r for a, r in answerable)
-            row[source] = {
-                "p_at_1": round(correct / len(answerable), 4),
-                "answered": round(answered / len(answerable), 4),
-                "precision": round(correct / answered, 4) if answered else 0.0,
-            }
+            row[source] = {}
+            if answerable:
+                row[source] = {
+                    "p_at_1": round(correct / len(answerable), 4),
+                    "answered": round(answered / len(answerable), 4),
+                    "precision": round(correct / answered, 4) if answered else 0.0,
+                }
             if unanswerable:
                 row[source]["declined"] = round(sum(unanswerable) / len(unanswerable), 4)
     return table
@@ -167,20 +209,24 @@ def dev_table(examples: list[Example], decided: list, answers: LinearModel) -> d
 
 def choose_threshold(table: dict[str, dict[str, dict[str, float]]]) -> float:
     """The highest threshold that still answers ANSWERED_SHARE of dev's answerable questions (mean of benchmarks)."""
-    passing = [float(t) for t, row in table.items() if np.mean([r["answered"] for r in row.values()]) >= ANSWERED_SHARE]
+    passing = [
+        float(t) for t, row in table.items() if np.mean([row[b]["answered"] for b in BENCHMARKS]) >= ANSWERED_SHARE
+    ]
     return max(passing, default=min(float(t) for t in table))
 
 
-def fit(benchmarks: Path, library_for: Callable[[Path], Library], log: Callable[[str], None] = lambda _: None) -> dict:
+def fit(
+    benchmarks: Path, library_for: Callable[[Path], Library], scratch: Path, log: Callable[[str], None] = lambda _: None
+) -> dict:
     """Fit the three models on the train parts, choose the threshold on the dev parts; the ranker file's content."""
-    train = load_examples(benchmarks, library_for, "train", log)
-    dev = load_examples(benchmarks, library_for, "dev", log)
-    with_rows = [e for e in train if len(e.rows)]
+    train = load_examples(benchmarks, library_for, "train", scratch, log)
+    dev = load_examples(benchmarks, library_for, "dev", scratch, log)
+    with_rows = [e for e in train if len(e.rows) and e.source in RANKING_SOURCES]
     first = fit_logistic(np.vstack([e.x for e in with_rows]), np.concatenate([e.y for e in with_rows]).astype(float),
                          _weights(with_rows), INDEX_FEATURES)
     shortlist(train, first)
     shortlist(dev, first)
-    with_rows = [e for e in train if len(e.rows)]
+    with_rows = [e for e in train if len(e.rows) and e.source in RANKING_SOURCES]
     second = fit_logistic(np.vstack([e.x for e in with_rows]), np.concatenate([e.y for e in with_rows]).astype(float),
                           _weights(with_rows), INDEX_FEATURES + TEXT_FEATURES)
     decided = [d for d in decide(train, second) if d[0] is not None]
@@ -223,7 +269,8 @@ def main(argv: list[str], library_for: Callable[[Path], Library]) -> int:
         print(f"citebot fit: not found in {args.benchmarks}: {', '.join(missing)}", file=sys.stderr)
         return 1
     started = time.perf_counter()
-    data = fit(args.benchmarks, library_for, log=lambda line: print(line, file=sys.stderr))
+    with tempfile.TemporaryDirectory(prefix="citebot-fit-") as scratch:
+        data = fit(args.benchmarks, library_for, Path(scratch), log=lambda line: print(line, file=sys.stderr))
     args.out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out} in {time.perf_counter() - started:.0f} s; threshold {data['threshold']:.2f}", file=sys.stderr)
     return 0
