@@ -49,6 +49,7 @@ def parser() -> argparse.ArgumentParser:
     for metric in ("p1", "hit3", "mrr"):
         evaluate.add_argument(f"--min-{metric}", type=float, default=0.0, help=f"exit 1 if {metric} falls below this")
     evaluate.add_argument("--min-abstention", type=float, default=0.0, help="exit 1 if abstention accuracy falls below")
+    evaluate.add_argument("--min-answered", type=float, default=0.0, help="exit 1 if the answered share falls below")
     evaluate.add_argument("--show-misses", action="store_true", help="list the questions whose first quote is not right")
     evaluate.add_argument(
         "--split", choices=SPLIT_PARTS, help="only the questions about this part's articles (bot/data/splits.json)"
@@ -179,6 +180,7 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
         "Hit@3": (report.hit_at_3, args.min_hit3),
         "MRR@10": (report.mrr_at_10, args.min_mrr),
         "abstention": (report.abstention, args.min_abstention),
+        "answered": (report.answered_rate, args.min_answered),
     }
     failed = [f"{name} {value:.3f} < {floor}" for name, (value, floor) in floors.items() if value < floor]
     if failed:

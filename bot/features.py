@@ -72,6 +72,7 @@ TEXT_FEATURES = (
     "type_found",  # the question asks for a number or date and the sentence has one
     "type_missing",  # it asks for one and the sentence has none
     "person_found",  # a "who" question meets a capitalized word it does not contain
+    "pieces",  # separate parts of the question found (side by side they are one: "World Bank"), up to 4
 )
 
 
@@ -223,6 +224,7 @@ def text_features(library: Library, question: Question, rows: np.ndarray, covere
         entry = library.entries[number]
         text = entry.sentences[position]
         sentence_terms = analyzer.terms(text)
+        sentence_pairs = set(zip(sentence_terms, sentence_terms[1:]))
         prefixes = {w[:PREFIX] for w in analyzer.words(text) if len(w) >= PREFIX}
         derived = sum(weights[j] for j, p in long_prefixes if not covered[i, j] and p in prefixes)
         if number not in titles:
@@ -230,12 +232,17 @@ def text_features(library: Library, question: Question, rows: np.ndarray, covere
             titles[number] = sum(w for t, w in zip(terms, weights) if t in title) / total
         has_type = question.wanted is not None and bool(question.wanted.search(text))
         person = question.person and any(m.group(0).casefold() not in question_words for m in CAPITALIZED.finditer(text))
+        found = covered[i]
+        pieces = sum(
+            1 for j in range(len(terms)) if found[j] and not (j and found[j - 1] and (terms[j - 1], terms[j]) in sentence_pairs)
+        )
         out[i] = (
-            len(pairs & set(zip(sentence_terms, sentence_terms[1:]))) / max(len(pairs), 1),
+            len(pairs & sentence_pairs) / max(len(pairs), 1),
             derived / total,
             titles[number],
             has_type,
             question.wanted is not None and not has_type,
             person,
+            min(pieces, 4),
         )
     return out

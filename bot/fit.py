@@ -32,7 +32,7 @@ OFF_TOPIC_EVERY = 4
 # Sources that teach ranking; "off_topic" has no right sentence to rank and teaches abstention only.
 RANKING_SOURCES = ("wikiqa", "squad2", "xquad_en", "one_article")
 BENCHMARKS = ("wikiqa", "squad2", "xquad_en")
-THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.05, 0.61, 0.05))
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.02, 0.61, 0.02))
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def fit(
                           _weights(with_rows), INDEX_FEATURES + TEXT_FEATURES)
     decided = [d for d in decide(train, second) if d[0] is not None]
     answers = fit_logistic(np.vstack([f for f, _, _ in decided]), np.array([r for _, _, r in decided], dtype=float),
-                           np.ones(len(decided)), ANSWER_FEATURES + INDEX_FEATURES + TEXT_FEATURES)
+                           np.ones(len(decided)), ANSWER_FEATURES)
     table = dev_table(dev, decide(dev, second), answers)
     threshold = choose_threshold(table)
     return {

@@ -14,8 +14,15 @@ from bot.features import INDEX_FEATURES, TEXT_FEATURES, Question
 from bot.library import Library
 
 MODEL_FILE = Path(__file__).parent / "data" / "ranker.json"
-# Features of the question's best candidate that the abstention model adds to that candidate's own.
-ANSWER_FEATURES = ("best_logit", "margin", "question_terms")
+# The abstention model's inputs: the full model's log-odds for the best candidate, the question's length,
+# and those of the best candidate's features that say how much of the question it holds. Chosen on dev:
+# the lead over the second candidate made it overconfident on tiny corpora, and the share of the question
+# missing from the document learned SQuAD's habit (its unanswerable questions reuse the article's words)
+# and took a missing word for a sign of an answer.
+ANSWER_FEATURES = (
+    "best_logit", "question_terms", "sentence_bm25_abs", "idf_covered", "derived", "type_found", "type_missing",
+)
+_CANDIDATE_COLUMNS = [(INDEX_FEATURES + TEXT_FEATURES).index(name) for name in ANSWER_FEATURES[2:]]
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ class Ranker:
 
     first: LinearModel  # INDEX_FEATURES of every candidate
     second: LinearModel  # INDEX_FEATURES + TEXT_FEATURES of the shortlist
-    answers: LinearModel  # ANSWER_FEATURES + the best candidate's features: does its sentence answer?
+    answers: LinearModel  # ANSWER_FEATURES: does the best candidate's sentence answer the question?
     shortlist: int
     threshold: float  # below this probability the bot says it found nothing (chosen on dev)
 
@@ -77,7 +84,7 @@ def read_ranker(path: Path) -> Ranker:
     expected = {
         "first": INDEX_FEATURES,
         "second": INDEX_FEATURES + TEXT_FEATURES,
-        "answers": ANSWER_FEATURES + INDEX_FEATURES + TEXT_FEATURES,
+        "answers": ANSWER_FEATURES,
     }
     for name, model in models.items():
         if model.names != expected[name]:
@@ -110,10 +117,8 @@ def feature_rows(library: Library, question: Question, ranker: Ranker) -> tuple[
 
 
 def answer_features(x: np.ndarray, scores: np.ndarray, order: np.ndarray, n_terms: int) -> np.ndarray:
-    """The abstention model's input: the best candidate's features and how clearly it leads."""
-    best = scores[order[0]]
-    second = scores[order[1]] if len(order) > 1 else best - 5.0
-    return np.concatenate([[best, best - second, np.log1p(n_terms)], x[order[0]]])
+    """The abstention model's input (ANSWER_FEATURES) from the shortlist's features and full-model scores."""
+    return np.concatenate([[scores[order[0]], np.log1p(n_terms)], x[order[0], _CANDIDATE_COLUMNS]])
 
 
 def rank(library: Library, question: Question, ranker: Ranker) -> Ranking:

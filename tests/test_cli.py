@@ -197,7 +197,8 @@ def qa(tmp_path: Path) -> Path:
 
 
 def figures(out: str) -> dict[str, float]:
-    return {name: float(value) for name, value in re.findall(r"^(P@1|Hit@3|MRR@10|answered|abstention):\s+([\d.]+)", out, re.M)}
+    pattern = r"^(P@1|Hit@3|MRR@10|answered|precision|abstention):\s+([\d.]+)"
+    return {name: float(value) for name, value in re.findall(pattern, out, re.M)}
 
 
 def test_eval_prints_the_figures(capsys: pytest.CaptureFixture[str], docs: Path, qa: Path) -> None:
@@ -231,11 +232,11 @@ def test_eval_exits_1_below_a_floor(capsys: pytest.CaptureFixture[str], docs: Pa
 
 
 def test_eval_on_the_seed_set(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "eval", str(SEED_QA), "--corpus", str(SEED_CORPUS), "--min-hit3", "1.0", "--min-abstention", "1.0")
+    code, out, _ = run(capsys, "eval", str(SEED_QA), "--corpus", str(SEED_CORPUS), "--min-p1", "0.7", "--min-abstention", "1.0")
     assert code == 0
     found = figures(out)
-    assert set(found) == {"P@1", "Hit@3", "MRR@10", "answered", "abstention"}
-    assert "questions:   18 answerable, 12 unanswerable" in out
+    assert set(found) == {"P@1", "Hit@3", "MRR@10", "answered", "precision", "abstention"}
+    assert "questions:   20 answerable, 12 unanswerable" in out
 
 
 @pytest.mark.parametrize(

@@ -310,9 +310,9 @@ def test_as_json_schema() -> None:
     doc = document(path="sub/a.md", title="Title", source="src", date="2025-06-01", url="https://e.org")
     result = make_answer(["First.", "Second."], [doc], contexts=[None, "First."])
     data = json.loads(json.dumps(as_json(result)))
-    assert set(data) == {"question", "answered", "confidence", "answer", "sources", "results", "took_ms"}
+    assert set(data) == {"question", "answered", "probability", "answer", "sources", "results", "took_ms"}
     assert (data["question"], data["answered"]) == ("a question", True)
-    assert isinstance(data["confidence"], float) and isinstance(data["took_ms"], float)
+    assert isinstance(data["probability"], float) and isinstance(data["took_ms"], float)
     cite = {"document": "sub/a.md", "title": "Title", "source": "src", "date": "2025-06-01", "url": "https://e.org"}
     assert data["answer"] == [
         {"text": "First.", "citation": 1, "context": None, "page": None, **cite},
