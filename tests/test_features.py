@@ -1,0 +1,121 @@
+"""The ranker's features: each one measures what its name says, on corpora small enough to check by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import Build
+
+from bot import features
+from bot.features import DATE, INDEX_FEATURES, NUMBER, TEXT_FEATURES
+from bot.library import Library
+
+NEWS = {
+    "visit.md": (
+        "---\ntitle: Kazakhstan and the World Bank\n---\n"
+        "The Kazakhstan prime minister met the bank's vice president in Astana.\n\n"
+        "They discussed water projects and rural roads.\n\n"
+        "At the conclusion of the meeting both sides signed a memorandum.\n\n"
+        "Since 1992 the bank has financed 48 projects.\n"
+    ),
+    "garden.md": "Tomatoes need six hours of sunlight.\n\nCompost feeds the soil.\n",
+}
+
+
+def rows_and_features(library: Library, question: str) -> tuple[features.Question, np.ndarray, dict[str, np.ndarray]]:
+    analyzed = features.analyze_question(library, question)
+    rows = features.candidates(library, analyzed)
+    x = np.column_stack(
+        [
+            features.index_features(library, analyzed, rows),
+            features.text_features(library, analyzed, rows, features.term_hits(library, analyzed, rows)),
+        ]
+    )
+    return analyzed, rows, {name: x[:, j] for j, name in enumerate(INDEX_FEATURES + TEXT_FEATURES)}
+
+
+def row_of(library: Library, rows: np.ndarray, start: str) -> int:
+    return next(i for i, row in enumerate(rows.tolist()) if library.sentence(row).text.startswith(start))
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "topic"),
+    [
+        ("How many projects were financed?", NUMBER, "projects were financed"),
+        ("In which years were the projects carried out?", DATE, "were the projects carried out"),
+        ("When did the meeting end?", DATE, "did the meeting end"),
+        ("Who met the minister?", None, "Who met the minister"),
+    ],
+)
+def test_wanted_type_names_the_kind_of_fact_and_drops_the_frame(question: str, kind: object, topic: str) -> None:
+    wanted, rest = features.wanted_type(question)
+    assert wanted is kind
+    assert " ".join(rest.split()).rstrip("?") == topic
+
+
+def test_question_analysis_drops_request_words_and_weighs_unknown_words_as_rare_ones(build: Build) -> None:
+    library = build(NEWS)
+    analyzed = features.analyze_question(library, "Tell me about the football projects")
+    assert analyzed.terms == ("footbal", "project")
+    unknown, known = analyzed.weights
+    assert analyzed.ids[0] == -1 and unknown >= known > 0
+
+
+def test_candidates_hold_the_best_documents_sentences_even_without_a_shared_word(build: Build) -> None:
+    library = build(NEWS)
+    analyzed, rows, _ = rows_and_features(library, "What did the Kazakhstan prime minister sign?")
+    texts = {library.sentence(row).text for row in rows.tolist()}
+    assert "Since 1992 the bank has financed 48 projects." in texts  # shares no word, but its document is the best
+
+
+def test_coverage_lead_and_document_features(build: Build) -> None:
+    library = build(NEWS)
+    _, rows, f = rows_and_features(library, "Which water projects were discussed?")
+    first, discussed = row_of(library, rows, "The Kazakhstan"), row_of(library, rows, "They discussed")
+    assert f["idf_covered"][discussed] == pytest.approx(1.0) and f["idf_covered"][first] == 0.0
+    assert f["lead"][first] == 1.0 and f["lead"][discussed] == 0.5
+    assert f["sentence_bm25"][discussed] == 1.0  # the best candidate's own score
+    assert f["document_missing"][discussed] == 0.0
+
+
+def test_derived_forms_count_only_where_the_exact_term_is_missing(build: Build) -> None:
+    library = build(NEWS)
+    _, rows, f = rows_and_features(library, "How did the Kazakh meeting conclude?")
+    conclusion = row_of(library, rows, "At the conclusion")
+    first = row_of(library, rows, "The Kazakhstan")
+    assert f["derived"][conclusion] > 0  # "conclude" ~ "conclusion"
+    assert f["derived"][first] > 0  # "Kazakh" ~ "Kazakhstan"
+    _, rows, f = rows_and_features(library, "Who met in Kazakhstan?")
+    assert f["derived"][row_of(library, rows, "The Kazakhstan")] == 0.0  # matched exactly: nothing derived
+
+
+def test_pairs_and_pieces(build: Build) -> None:
+    library = build(NEWS)
+    _, rows, f = rows_and_features(library, "What did the prime minister say about rural roads?")
+    first, roads = row_of(library, rows, "The Kazakhstan"), row_of(library, rows, "They discussed")
+    assert f["pairs"][first] > 0 and f["pieces"][first] == 1  # "prime minister" side by side: one piece
+    assert f["pairs"][roads] > 0 and f["pieces"][roads] == 1
+
+
+def test_type_and_title_features(build: Build) -> None:
+    library = build(NEWS)
+    _, rows, f = rows_and_features(library, "How many projects has the bank financed in Kazakhstan?")
+    since, discussed = row_of(library, rows, "Since 1992"), row_of(library, rows, "They discussed")
+    assert (f["type_found"][since], f["type_missing"][since]) == (1.0, 0.0)
+    assert (f["type_found"][discussed], f["type_missing"][discussed]) == (0.0, 1.0)
+    assert f["title"][since] > 0  # "Kazakhstan" is in the document's title
+
+
+def test_neighbour_counts_words_found_next_door_only(build: Build) -> None:
+    library = build({"a.md": "The dam was finished in 1970.\n\nIt holds water for the city of Lena.\n"})
+    _, rows, f = rows_and_features(library, "Which city does the dam hold water for?")
+    first, second = row_of(library, rows, "The dam"), row_of(library, rows, "It holds")
+    assert f["neighbour"][second] > 0  # "dam" is in the sentence before
+    assert f["neighbour"][first] > 0  # "city", "water" in the sentence after
+    assert 0.0 <= f["novelty"][first] <= 1.0
+
+
+def test_no_candidates_for_a_question_without_known_words(build: Build) -> None:
+    library = build(NEWS)
+    analyzed = features.analyze_question(library, "Quantum chromodynamics?")
+    assert len(features.candidates(library, analyzed)) == 0
