@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -129,7 +130,7 @@ def _one_article_examples(
         folder = scratch / part / str(number)
         folder.mkdir(parents=True)
         path = library.documents[number].path
-        (folder / Path(path).name).symlink_to((corpus / path).resolve())
+        shutil.copyfile(corpus / path, folder / Path(path).name)  # a scratch copy: links out of a corpus are not read
         alone = library_for(folder)
         examples.extend(_example(alone, "one_article", part, qa) for qa in by_document[number])
         other = by_document[numbers[(i + 1) % len(numbers)]] if len(numbers) > 1 else []
