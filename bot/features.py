@@ -46,8 +46,6 @@ DATE = re.compile(
     r"|\b(январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр)",
     re.IGNORECASE,
 )
-WANTS_PERSON = re.compile(r"^\W*(who|whom|whose)\b|\b(кто|кого|кому|кем)\b", re.IGNORECASE)
-CAPITALIZED = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-ZА-ЯЁ]\w+")
 
 # Features every candidate gets from the indexes alone (cheap: no text is read).
 INDEX_FEATURES = (
@@ -71,7 +69,6 @@ TEXT_FEATURES = (
     "title",  # share of the question's IDF weight found in the document's title
     "type_found",  # the question asks for a number or date and the sentence has one
     "type_missing",  # it asks for one and the sentence has none
-    "person_found",  # a "who" question meets a capitalized word it does not contain
     "pieces",  # separate parts of the question found (side by side they are one: "World Bank"), up to 4
 )
 
@@ -87,7 +84,6 @@ class Question:
     weights: np.ndarray  # IDF weight of each term; a term the corpus lacks weighs as much as a word it has once
     prefixes: tuple[str, ...]  # the PREFIX first letters of each term's word
     wanted: re.Pattern[str] | None  # NUMBER, DATE or None
-    person: bool
 
 
 def question_analyzer(library: Library, question: str) -> Analyzer:
@@ -136,7 +132,6 @@ def analyze_question(library: Library, question: str) -> Question:
         weights=weights,
         prefixes=tuple(word[:PREFIX] for word, _ in pairs),
         wanted=wanted,
-        person=bool(WANTS_PERSON.search(question)),
     )
 
 
@@ -214,7 +209,6 @@ def text_features(library: Library, question: Question, rows: np.ndarray, covere
     weights = question.weights
     total = float(weights.sum()) or 1.0
     pairs = set(zip(terms, terms[1:]))
-    question_words = set(analyzer.words(question.text))
     long_prefixes = [(j, p) for j, p in enumerate(question.prefixes) if len(p) >= PREFIX]
     out = np.zeros((len(rows), len(TEXT_FEATURES)))
     titles: dict[int, float] = {}
@@ -231,7 +225,6 @@ def text_features(library: Library, question: Question, rows: np.ndarray, covere
             title = set(analyzer.terms(entry.document.title))
             titles[number] = sum(w for t, w in zip(terms, weights) if t in title) / total
         has_type = question.wanted is not None and bool(question.wanted.search(text))
-        person = question.person and any(m.group(0).casefold() not in question_words for m in CAPITALIZED.finditer(text))
         found = covered[i]
         pieces = sum(
             1 for j in range(len(terms)) if found[j] and not (j and found[j - 1] and (terms[j - 1], terms[j]) in sentence_pairs)
@@ -242,7 +235,6 @@ def text_features(library: Library, question: Question, rows: np.ndarray, covere
             titles[number],
             has_type,
             question.wanted is not None and not has_type,
-            person,
             min(pieces, 4),
         )
     return out
