@@ -67,6 +67,7 @@ TEXT_FEATURES = (
     "pairs",  # adjacent question terms found adjacent in the sentence, over the pairs the question has
     "derived",  # share of IDF weight matched only by a shared prefix ("conclude" ~ "conclusion")
     "title",  # share of the question's IDF weight found in the document's title
+    "lead_title",  # lead × title: the opening sentence of the article the question names
     "type_found",  # the question asks for a number or date and the sentence has one
     "type_missing",  # it asks for one and the sentence has none
     "pieces",  # separate parts of the question found (side by side they are one: "World Bank"), up to 4
@@ -233,6 +234,7 @@ def text_features(library: Library, question: Question, rows: np.ndarray, covere
             len(pairs & sentence_pairs) / max(len(pairs), 1),
             derived / total,
             titles[number],
+            titles[number] / (1.0 + position),
             has_type,
             question.wanted is not None and not has_type,
             min(pieces, 4),
