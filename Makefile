@@ -18,9 +18,15 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q
 
+B := ../shared/benchmarks
+
 eval: $(STAMP)
 	$(BIN)/citebot eval tests/seed_qa.jsonl
-	$(BIN)/citebot eval ../shared/benchmarks/wikiqa/questions.jsonl --corpus ../shared/benchmarks/wikiqa/corpus
+	$(BIN)/citebot eval $(B)/wikiqa/questions.jsonl --corpus $(B)/wikiqa/corpus
+	$(BIN)/citebot eval $(B)/squad2/questions.jsonl --corpus $(B)/squad2/corpus --split test
+	$(BIN)/citebot eval $(B)/xquad/questions_en.jsonl --corpus $(B)/xquad/corpus --split test
+	$(BIN)/citebot eval $(B)/xquad/questions_ru.jsonl --corpus $(B)/xquad/corpus --split test
+	$(BIN)/citebot eval $(B)/kazqad/questions.jsonl --corpus $(B)/kazqad/corpus
 
 bench: $(STAMP)
 	$(BIN)/citebot bench
