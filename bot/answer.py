@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ import numpy as np
 from bot.corpus import Document
 from bot.features import analyze_question
 from bot.library import Hit, Library
+from bot.text import Analyzer
 from bot.ranker import Ranker, default_ranker, rank
 
 # A sentence is quoted beside the first only if the model thinks it this likely, relative to the first.
@@ -61,6 +63,12 @@ def lead_in(library: Library, hit: Hit) -> str | None:
     return library.sentence(hit.sentence.id - 1).text
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _word_terms(analyzer: Analyzer, word: str) -> tuple[str, ...]:
+    # Words recur from answer to answer: stemming each one once keeps highlighting off the clock.
+    return tuple(analyzer.terms(word))
+
+
 def answer(
     library: Library,
     question: str,
@@ -87,7 +95,7 @@ def answer(
     # The quotes' own spellings of the question's terms ("approved" for "approve"), for highlighting.
     wanted = set(analyzed.terms)
     quoted = {w for q in quotes for w in analyzed.analyzer.words(f"{q.context or ''} {q.text}")}
-    words = tuple(sorted(w for w in quoted if set(analyzed.analyzer.terms(w)) & wanted))
+    words = tuple(sorted(w for w in quoted if not wanted.isdisjoint(_word_terms(analyzed.analyzer, w))))
     return Answer(
         question=question,
         answered=bool(quotes),

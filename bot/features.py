@@ -89,7 +89,9 @@ class Question:
 
 def question_analyzer(library: Library, question: str) -> Analyzer:
     """The analyzer a question is read with: the one point where per-language analysis plugs in."""
-    return library.analyzer
+    # A library that analyzes each language its own way picks the question's; otherwise it has one analyzer.
+    choose = getattr(library, "question_analyzer", None)
+    return choose(question) if choose is not None else library.analyzer
 
 
 def wanted_type(question: str) -> tuple[re.Pattern[str] | None, str]:

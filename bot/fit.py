@@ -22,7 +22,7 @@ from bot.library import Library
 from bot.ranker import ANSWER_FEATURES, MODEL_FILE, LinearModel, answer_features, sigmoid
 
 # The first pass's best this many candidates get their text read and the full model.
-SHORTLIST = 30
+SHORTLIST = 20
 # L2 penalty on the standardized weights (not on the bias): keeps weights small where the data says little
 # (chosen on dev among 1, 10, 30 and 100).
 L2 = 30.0
