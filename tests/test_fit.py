@@ -105,8 +105,8 @@ def test_fit_logistic_finds_the_signal_and_is_deterministic() -> None:
     rng = np.random.default_rng(7)
     x = rng.normal(size=(400, 2))
     y = (x[:, 0] + 0.1 * rng.normal(size=400) > 0).astype(float)
-    model = fit.fit_logistic(x, y, np.ones(400), ("signal", "noise"))
-    again = fit.fit_logistic(x, y, np.ones(400), ("signal", "noise"))
+    model = fit.fit_logistic(x, y, np.ones(400), ("signal", "noise"), l2=1.0)
+    again = fit.fit_logistic(x, y, np.ones(400), ("signal", "noise"), l2=1.0)
     assert model.weights[0] > 2 and abs(model.weights[1]) < 0.5
     np.testing.assert_array_equal(model.weights, again.weights)
     assert ((model.logits(x) > 0) == (y == 1)).mean() > 0.95
