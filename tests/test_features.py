@@ -119,3 +119,14 @@ def test_no_candidates_for_a_question_without_known_words(build: Build) -> None:
     library = build(NEWS)
     analyzed = features.analyze_question(library, "Quantum chromodynamics?")
     assert len(features.candidates(library, analyzed)) == 0
+
+
+def test_question_analysis_goes_through_the_librarys_question_analyzer(build: Build, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.text import Analyzer
+
+    library = build(NEWS)
+    assert features.analyze_question(library, "Rural roads?").analyzer == library.analyzer
+    russian = Analyzer("russian")
+    monkeypatch.setattr(library, "question_analyzer", lambda question: russian, raising=False)
+    analyzed = features.analyze_question(library, "Новые дороги?")
+    assert analyzed.analyzer is russian and analyzed.terms == ("нов", "дорог")
