@@ -16,7 +16,7 @@ from bot.text import Analyzer
 from bot.ranker import Ranker, default_ranker, rank
 
 # A sentence is quoted beside the first only if the model thinks it at least this likely, relative to the first.
-KEEP_RATIO = 0.5
+KEEP_RATIO = 0.3
 RESULTS = 10
 # The default of the knob a deployment sets: how many sentences to quote. The abstention bar's default is
 # the ranker's own threshold, chosen on the benchmarks' dev parts (bot/data/ranker.json).
