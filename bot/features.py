@@ -10,7 +10,7 @@ import numpy as np
 
 from bot.bm25 import BM25
 from bot.library import Library
-from bot.text import Analyzer
+from bot.text import Analyzer, MultiAnalyzer
 
 # How many sentence hits, and how many top documents' sentences, compete for the answer.
 SENTENCE_CANDIDATES = 100
@@ -77,7 +77,7 @@ class Question:
     """A question as the ranker sees it: its search terms, their ids and weights, and what it asks for."""
 
     text: str
-    analyzer: Analyzer
+    analyzer: Analyzer | MultiAnalyzer
     terms: tuple[str, ...]
     ids: tuple[int, ...]
     weights: np.ndarray  # IDF weight of each term; a term the corpus lacks weighs as much as a word it has once
@@ -85,11 +85,9 @@ class Question:
     wanted: re.Pattern[str] | None  # NUMBER, DATE or None
 
 
-def question_analyzer(library: Library, question: str) -> Analyzer:
-    """The analyzer a question is read with: the one point where per-language analysis plugs in."""
-    # A library that analyzes each language its own way picks the question's; otherwise it has one analyzer.
-    choose = getattr(library, "question_analyzer", None)
-    return choose(question) if choose is not None else library.analyzer
+def question_analyzer(library: Library, question: str) -> Analyzer | MultiAnalyzer:
+    """The analyzer a question is read with: its language's, or several languages' when that is unsure."""
+    return library.question_analyzer(question)
 
 
 def wanted_type(question: str) -> tuple[re.Pattern[str] | None, str]:
@@ -102,17 +100,16 @@ def wanted_type(question: str) -> tuple[re.Pattern[str] | None, str]:
     return None, question
 
 
-def _content_words(analyzer: Analyzer, text: str) -> list[tuple[str, str]]:
-    """(word, term) pairs of a text's content words, fillers and stop words dropped."""
+def _content_words(analyzer: Analyzer | MultiAnalyzer, text: str) -> list[tuple[str, str]]:
+    """(word, term) pairs of a text's content words, fillers and stop words dropped: each language's in turn."""
     fillers = FILLERS.get(analyzer.language, frozenset())
-    out = []
-    for word in analyzer.words(text):
-        if word in fillers:
-            continue
-        terms = analyzer.terms(word)
-        if terms:
-            out.append((word, terms[0]))
-    return out
+    words = [word for word in analyzer.words(text) if word not in fillers]
+    out: dict[str, str] = {}
+    for single in analyzer.analyzers if isinstance(analyzer, MultiAnalyzer) else (analyzer,):
+        for word in words:
+            for term in single.terms(word):
+                out.setdefault(term, word)
+    return [(word, term) for term, word in out.items()]
 
 
 def analyze_question(library: Library, question: str) -> Question:
@@ -205,7 +202,6 @@ def index_features(library: Library, question: Question, rows: np.ndarray) -> np
 
 def text_features(library: Library, question: Question, rows: np.ndarray, covered: np.ndarray) -> np.ndarray:
     """The TEXT_FEATURES of each candidate row; `covered` is term_hits for the same rows."""
-    analyzer = question.analyzer
     terms = question.terms
     weights = question.weights
     total = float(weights.sum()) or 1.0
@@ -218,12 +214,14 @@ def text_features(library: Library, question: Question, rows: np.ndarray, covere
     for i, (number, position) in enumerate(zip(numbers.tolist(), positions.tolist())):
         entry = library.entries[number]
         text = entry.sentences[position]
-        sentence_terms = analyzer.terms(text)
+        # The sentence in its own document's language: the terms the index holds for it.
+        reader = library.document_analyzer(number)
+        sentence_terms = reader.terms(text)
         sentence_pairs = set(zip(sentence_terms, sentence_terms[1:]))
-        prefixes = {w[:PREFIX] for w in analyzer.words(text) if len(w) >= PREFIX}
+        prefixes = {w[:PREFIX] for w in reader.words(text) if len(w) >= PREFIX}
         derived = sum(weights[j] for j, p in long_prefixes if not covered[i, j] and p in prefixes)
         if number not in titles:
-            title = set(analyzer.terms(entry.document.title))
+            title = set(reader.terms(entry.document.title))
             titles[number] = sum(w for t, w in zip(terms, weights) if t in title) / total
         has_type = question.wanted is not None and bool(question.wanted.search(text))
         found = covered[i]
