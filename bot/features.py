@@ -209,13 +209,14 @@ def text_features(library: Library, question: Question, rows: np.ndarray, covere
     long_prefixes = [(j, p) for j, p in enumerate(question.prefixes) if len(p) >= PREFIX]
     out = np.zeros((len(rows), len(TEXT_FEATURES)))
     titles: dict[int, float] = {}
+    readers: dict[int, Analyzer] = {}
     numbers = np.searchsorted(library.offsets, rows, side="right") - 1
     positions = rows - library.offsets[numbers]
     for i, (number, position) in enumerate(zip(numbers.tolist(), positions.tolist())):
         entry = library.entries[number]
         text = entry.sentences[position]
         # The sentence in its own document's language: the terms the index holds for it.
-        reader = library.document_analyzer(number)
+        reader = readers.get(number) or readers.setdefault(number, library.document_analyzer(number))
         sentence_terms = reader.terms(text)
         sentence_pairs = set(zip(sentence_terms, sentence_terms[1:]))
         prefixes = {w[:PREFIX] for w in reader.words(text) if len(w) >= PREFIX}
