@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,8 +13,8 @@ import numpy as np
 from bot.corpus import Document
 from bot.features import analyze_question
 from bot.library import Hit, Library
-from bot.text import Analyzer
 from bot.ranker import Ranker, default_ranker, rank
+from bot.text import Analyzer, MultiAnalyzer
 
 # A sentence is quoted beside the first only if the model thinks it at least this likely, relative to the first.
 KEEP_RATIO = 0.3
@@ -64,7 +65,7 @@ def lead_in(library: Library, hit: Hit) -> str | None:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _word_terms(analyzer: Analyzer, word: str) -> tuple[str, ...]:
+def _word_terms(analyzer: Analyzer | MultiAnalyzer, word: str) -> tuple[str, ...]:
     # Words recur from answer to answer: stemming each one once keeps highlighting off the clock.
     return tuple(analyzer.terms(word))
 
@@ -75,13 +76,14 @@ def answer(
     *,
     max_quotes: int = MAX_QUOTES,
     min_confidence: float | None = None,
+    exclude: Collection[int] = frozenset(),
     ranker: Ranker | None = None,
 ) -> Answer:
-    """Answer a question from the library, citing each quoted sentence's document."""
+    """Answer a question from the library, citing each quoted sentence's document; `exclude`d ids are never shown."""
     started = time.perf_counter()
     ranker = ranker or default_ranker()
     analyzed = analyze_question(library, question)
-    ranking = rank(library, analyzed, ranker)
+    ranking = rank(library, analyzed, ranker, exclude)
     threshold = ranker.threshold if min_confidence is None else min_confidence
     top = zip(ranking.rows[:RESULTS].tolist(), ranking.scores[:RESULTS].tolist())
     hits = [Hit(library.sentence(row), score) for row, score in top]
@@ -91,7 +93,7 @@ def answer(
         # Each sentence's own odds, from the full model: a second quote must come close to the first.
         likely = 1.0 / (1.0 + np.exp(-ranking.scores[: len(hits)]))
         keep = [hit for hit, p in zip(hits, likely) if p >= KEEP_RATIO * likely[0]]
-        quotes, sources = _quotes(library, keep, max_quotes)
+        quotes, sources = _quotes(library, keep, max_quotes, exclude)
     # The quotes' own spellings of the question's terms ("approved" for "approve"), for highlighting.
     wanted = set(analyzed.terms)
     quoted = {w for q in quotes for w in analyzed.analyzer.words(f"{q.context or ''} {q.text}")}
@@ -108,7 +110,9 @@ def answer(
     )
 
 
-def _quotes(library: Library, hits: list[Hit], most: int) -> tuple[list[Quote], list[Document]]:
+def _quotes(
+    library: Library, hits: list[Hit], most: int, exclude: Collection[int]
+) -> tuple[list[Quote], list[Document]]:
     """Up to `most` distinct sentences, each with its citation number and, when it leans back, its lead-in."""
     quotes: list[Quote] = []
     sources: list[Document] = []
@@ -126,7 +130,7 @@ def _quotes(library: Library, hits: list[Hit], most: int) -> tuple[list[Quote], 
         if document not in sources:
             sources.append(document)
         context = lead_in(library, hit)
-        if context is not None and hit.sentence.id - 1 in shown:
+        if context is not None and (hit.sentence.id - 1 in shown or hit.sentence.id - 1 in exclude):
             context = None
         if context is not None:
             # Shown as context, the sentence before must not come again as a quote of its own.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,9 +104,13 @@ def sigmoid(x: float) -> float:
     return float(1.0 / (1.0 + np.exp(-x)))
 
 
-def feature_rows(library: Library, question: Question, ranker: Ranker) -> tuple[np.ndarray, np.ndarray]:
-    """The shortlist's sentence ids and their full feature rows, in first-pass order."""
+def feature_rows(
+    library: Library, question: Question, ranker: Ranker, exclude: Collection[int] = frozenset()
+) -> tuple[np.ndarray, np.ndarray]:
+    """The shortlist's sentence ids and their full feature rows, in first-pass order; `exclude`d ids left out."""
     rows = features.candidates(library, question)
+    if exclude:
+        rows = rows[~np.isin(rows, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))]
     if len(rows) == 0:
         return rows, np.empty((0, len(ranker.second.names)))
     cheap = features.index_features(library, question, rows)
@@ -121,9 +126,12 @@ def answer_features(x: np.ndarray, scores: np.ndarray, order: np.ndarray, n_term
     return np.concatenate([[scores[order[0]], np.log1p(n_terms)], x[order[0], _CANDIDATE_COLUMNS]])
 
 
-def rank(library: Library, question: Question, ranker: Ranker) -> Ranking:
-    """Rank the question's candidate sentences and estimate whether the first one answers it."""
-    rows, x = feature_rows(library, question, ranker)
+def rank(library: Library, question: Question, ranker: Ranker, exclude: Collection[int] = frozenset()) -> Ranking:
+    """Rank the question's candidate sentences and estimate whether the first one answers it.
+
+    Sentences already shown (`exclude`, for "➕ More") make way for the next best, which face the same test.
+    """
+    rows, x = feature_rows(library, question, ranker, exclude)
     if len(rows) == 0:
         return Ranking(rows, np.empty(0), 0.0)
     scores = ranker.second.logits(x)
