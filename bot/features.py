@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.bm25 import BM25
 from bot.library import Library
 from bot.text import Analyzer, MultiAnalyzer
 
@@ -149,20 +148,7 @@ def candidates(library: Library, question: Question) -> np.ndarray:
 
 def term_hits(library: Library, question: Question, rows: np.ndarray) -> np.ndarray:
     """A (rows × question terms) matrix: does the sentence contain the term."""
-    return _hits(library.sentences, question.ids, rows)
-
-
-def _hits(index: BM25, ids: tuple[int, ...], rows: np.ndarray) -> np.ndarray:
-    out = np.zeros((len(rows), len(ids)), dtype=bool)
-    for j, term in enumerate(ids):
-        if not (0 <= term < index.n_terms):
-            continue
-        postings = index.postings[index.indptr[term] : index.indptr[term + 1]]
-        if len(postings) == 0:
-            continue
-        at = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
-        out[:, j] = postings[at] == rows
-    return out
+    return library.sentences.contains(list(question.ids), rows)
 
 
 def index_features(library: Library, question: Question, rows: np.ndarray) -> np.ndarray:
@@ -177,8 +163,8 @@ def index_features(library: Library, question: Question, rows: np.ndarray) -> np
     best_document = float(document.max()) if len(document) else 0.0
     hits = term_hits(library, question, rows)
     distinct = sorted({term: j for j, term in enumerate(question.terms)}.values())
-    before = _hits(library.sentences, question.ids, np.maximum(rows - 1, 0)) & (rows > starts)[:, None]
-    after = _hits(library.sentences, question.ids, np.minimum(rows + 1, library.sentence_count - 1))
+    before = library.sentences.contains(ids, np.maximum(rows - 1, 0)) & (rows > starts)[:, None]
+    after = library.sentences.contains(ids, np.minimum(rows + 1, library.sentence_count - 1))
     after &= (rows + 1 < stops)[:, None]
     lengths = library.sentences.lengths[rows].astype(float)
     matched = hits[:, distinct].sum(axis=1) if distinct else np.zeros(len(rows))
@@ -192,7 +178,7 @@ def index_features(library: Library, question: Question, rows: np.ndarray) -> np
             hits @ weights / total,
             matched / max(len(distinct), 1),
             (np.where(hits, 0.0, weights).max(axis=1) if len(ids) else np.zeros(len(rows))) / total,
-            ~_hits(library.passages, question.ids, numbers) @ weights / total,
+            ~library.passages.contains(ids, numbers) @ weights / total,
             ((before | after) & ~hits) @ weights / total,
             np.log1p(lengths),
             1.0 - np.minimum(matched, lengths) / np.maximum(lengths, 1.0),
