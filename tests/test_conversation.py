@@ -141,8 +141,17 @@ async def test_every_answer_has_source_more_and_vote_buttons(api: BotApi, state:
     assert all(len(d.encode()) <= 64 for _, d in api.buttons(reply))
 
 
-async def test_several_cited_documents_get_one_source_button_each(api: BotApi, state: tg.BotState) -> None:
-    reply = await ask(api, "capital Fredville river Marx")
+async def test_several_cited_documents_get_one_source_button_each(api: BotApi, tmp_path: Path) -> None:
+    # Two documents that answer the question equally well, so the answer quotes both.
+    files = {"spring.md": "The Marx river floods Fredville every spring.\n",
+             "winter.md": "The Marx river freezes near Fredville in January.\n",
+             "astronomy.txt": DOCUMENTS["astronomy.txt"]}
+    root = tmp_path / "two"
+    root.mkdir()
+    for name, content in files.items():
+        (root / name).write_text(content, encoding="utf-8")
+    async with running(make_settings(api, root)):
+        reply = await ask(api, RIVER_QUESTION)
     assert "[2]" in reply.params["text"]
     assert [t for t, _ in api.buttons(reply)][:2] == ["📄 Source 1", "📄 Source 2"]
 
