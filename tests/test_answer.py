@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SEED_QA, Build
+from tests.helpers import SEED_QA, Build
 
 from bot.answer import Answer, Quote, answer
 from bot.corpus import Document

@@ -22,7 +22,7 @@ from bot.languages import Languages
 from bot.loader import corpus_cache_folder, load_library
 from bot.text import Analyzer, analyze
 
-from conftest import write_files
+from tests.helpers import write_files
 
 DOCUMENTS = {
     "budget.md": "# Budget\n\nThe U.S. budget grew 2.5% last year. Mr. Smith said $8 billion was spent.\n\nCuts came later.",

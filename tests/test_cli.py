@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MINI_CORPUS, REPO, SEED_CORPUS, SEED_QA, write_files
+from tests.helpers import MINI_CORPUS, REPO, SEED_CORPUS, SEED_QA, write_files
 
 from bot import cli
 from bot.config import Settings

@@ -22,7 +22,7 @@ from bot.config import Settings  # noqa: E402
 from bot.library import Library  # noqa: E402
 from bot.loader import load_library  # noqa: E402
 from bot.serving import load_for  # noqa: E402
-from conftest import write_files  # noqa: E402
+from tests.helpers import write_files  # noqa: E402
 
 # "harbour" is in every sentence (rank-bm25's IDF floor applies to it); the rare words are in a few.
 COMMON = "harbour"

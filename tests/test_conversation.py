@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botapi import BOT_USERNAME, BotApi, Call, parse_html, serve
+from tests.botapi import BOT_USERNAME, BotApi, Call, parse_html, serve
 
 import bot.telegram as tg
 from bot.config import Settings, load_settings

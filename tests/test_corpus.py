@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SEED_FILE, Build, write_files
+from tests.helpers import SEED_FILE, Build, write_files
 
 from bot.config import load_settings
 from bot.corpus import CorpusError, Document, corpus_paths, parse_file, title_from_path

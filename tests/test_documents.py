@@ -6,9 +6,9 @@ import os
 import time
 from pathlib import Path
 
-import documents as make
+from tests import documents as make
 import pytest
-from conftest import Build, write_files
+from tests.helpers import Build, write_files
 
 from bot import extractors
 from bot.answer import answer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import Build
+from tests.helpers import Build
 
 from bot import features
 from bot.features import DATE, INDEX_FEATURES, NUMBER, TEXT_FEATURES

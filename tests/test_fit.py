@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_files
+from tests.helpers import write_files
 
 from bot import cli, fit
 from bot.evaluation import Question, question_documents, read_questions, select_split, split_articles

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import Build, write_files
+from tests.helpers import Build, write_files
 
 from bot import cli
 from bot.answer import answer

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MINI_CORPUS, Build
+from tests.helpers import MINI_CORPUS, Build
 
 from bot import ranker
 from bot.answer import answer

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MINI_CORPUS, write_files
+from tests.helpers import MINI_CORPUS, write_files
 
 from bot.library import Library
 from bot.loader import load_library

@@ -7,8 +7,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from botapi import utf16_length
-from conftest import Build
+from tests.botapi import utf16_length
+from tests.helpers import Build
 
 from bot.answer import Answer, Quote, answer
 from bot.corpus import Document

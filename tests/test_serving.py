@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MINI_CORPUS, write_files
+from tests.helpers import MINI_CORPUS, write_files
 
 import bot
 from bot.config import Settings, SettingsError, load_settings

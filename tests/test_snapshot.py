@@ -15,7 +15,7 @@ from bot.library import Library
 from bot.loader import corpus_cache_folder, load_library
 from bot.languages import Languages
 
-from conftest import MINI_CORPUS, write_files
+from tests.helpers import MINI_CORPUS, write_files
 
 QUERIES = [["bank"], ["volcano", "europ"], ["train", "town", "cotton"], ["tomato", "sunlight"], ["ferri", "island"], ["nothing"]]
 

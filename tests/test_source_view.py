@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from botapi import parse_html, utf16_length
+from tests.botapi import parse_html, utf16_length
 
 from bot.corpus import Document
 from bot.render import source_view

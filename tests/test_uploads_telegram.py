@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import documents as make
+from tests import documents as make
 import pytest
-from botapi import BotApi, serve
-from test_telegram import ADMIN, GROUP, TOKEN, USER, make_settings, running, write_corpus
+from tests.botapi import BotApi, serve
+from tests.telegram_setup import ADMIN, GROUP, TOKEN, USER, make_settings, running, write_corpus
 
 import bot.telegram as tg
 from bot import serving

@@ -1,0 +1,94 @@
+"""The Telegram tests' shared world: ids, a small corpus, settings pointing at the stand-in, a running bot."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import bot.telegram as tg
+from bot.config import Settings, load_settings
+from bot.loader import load_library
+from tests.botapi import BotApi
+
+TOKEN = "123456:TEST-token-abc"
+ADMIN = 4242
+USER = 1001
+OTHER = 2002
+GROUP = -100500
+
+DOCUMENTS = {
+    "freedonia.md": (
+        "# Freedonia\n\n"
+        "Freedonia is a small mountain country famous for its cheese. "
+        "The capital of Freedonia is Fredville, on the river Marx. "
+        "Fredville was founded in 1802 by the explorer Rufus Firefly. "
+        "The national animal of Freedonia is the golden goose.\n"
+    ),
+    "notes/markup.txt": (
+        "Operators in the Zork language look like a < b && c > d and x <= y. "
+        "The Zork tags <script> & <b> are printed literally, as is AT&T and R&D.\n"
+    ),
+    "astronomy.txt": (
+        "The moon Kerbin orbits the gas giant Jool every forty days. "
+        "Astronomers first observed Kerbin through a brass telescope.\n"
+    ),
+}
+
+
+def write_corpus(root: Path, documents: dict[str, str]) -> Path:
+    for name, text in documents.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def make_settings(api: BotApi, corpus: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "_env_file": None,
+        "corpus_dir": corpus,
+        "cache_dir": corpus.parent / "cache",
+        "telegram_bot_token": TOKEN,
+        "telegram_base_url": api.base_url,
+        "telegram_base_file_url": api.base_url.replace("/bot", "/file/bot"),
+        "admin_ids": frozenset({ADMIN}),
+        "workers": 1,
+    }
+    return load_settings(**(values | overrides))
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings, delivery: tg.Delivery | None = None, signals: bool = False
+) -> AsyncIterator[tg.BotState]:
+    """Run the real Application with `serve`, as `citebot run` does; with `signals`, with its signal handlers too."""
+    library = await asyncio.to_thread(load_library, settings.corpus_dir, settings.cache_dir)
+    application = tg.build_application(settings, library, delivery=delivery)
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        if signals:
+            with tg.handle_signals(application, stop):
+                await tg.serve(application, stop)
+        else:
+            await tg.serve(application, stop)
+
+    serving = asyncio.create_task(serve())
+    await wait_until(lambda: serving.done() or application.running)
+    if serving.done():
+        serving.result()  # start-up failed: show why
+    try:
+        yield application.bot_data[tg.STATE]
+    finally:
+        stop.set()
+        await serving
+
+
+async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
