@@ -21,7 +21,9 @@ from bot.config import DeprecatedSetting, Settings, SettingsError, load_settings
 from bot.corpus import CorpusError
 from bot.evaluation import SPLIT_PARTS, read_questions, score, select_split
 from bot.feedback import Feedback, Summary, feedback_report, gaps_report, utc
+from bot.languages import detect
 from bot.library import Library
+from bot.messages import LANGUAGES as INTERFACE_LANGUAGES
 from bot.render import as_json, escaped, for_terminal, plain
 from bot.serving import load_for
 
@@ -82,6 +84,11 @@ def load(settings: Settings, quiet: bool = False) -> Library:
     return library
 
 
+def interface_language(question: str) -> str:
+    """The language of citebot's own words ("not found", "Sources") for a question: English, Russian or Kazakh."""
+    return detect(question, INTERFACE_LANGUAGES)
+
+
 def ask(settings: Settings, questions: Iterable[str], as_json_lines: bool) -> int:
     """Answer questions, printing plain text or JSON lines."""
     library = load(settings, quiet=as_json_lines)
@@ -93,7 +100,7 @@ def ask(settings: Settings, questions: Iterable[str], as_json_lines: bool) -> in
         if as_json_lines:
             print(json.dumps(as_json(result), ensure_ascii=False), flush=True)
         else:
-            print(f"Q: {for_terminal(question)}\n{plain(result)}\n", flush=True)
+            print(f"Q: {for_terminal(question)}\n{plain(result, interface_language(question))}\n", flush=True)
     return 0
 
 
@@ -118,7 +125,8 @@ def chat(settings: Settings) -> int:
                 print()
                 continue
             if question:
-                print(plain(answer(library, question, **settings.answer_options())) + "\n")
+                result = answer(library, question, **settings.answer_options())
+                print(plain(result, interface_language(question)) + "\n")
     except EOFError:
         print()
     finally:

@@ -211,9 +211,9 @@ def plain_messages(answer: Answer, limit: int = TELEGRAM_LIMIT, lang: str | None
     return [chunk.plain for chunk in chunks(answer, limit, lang)]
 
 
-def plain(answer: Answer) -> str:
+def plain(answer: Answer, lang: str | None = None) -> str:
     """The answer as one plain-text block, for the terminal: no escape sequence from a document reaches it."""
-    return for_terminal("\n\n".join(plain_messages(answer, 10**9)))
+    return for_terminal("\n\n".join(plain_messages(answer, 10**9, lang)))
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from tests.helpers import MINI_CORPUS, REPO, SEED_CORPUS, SEED_QA, write_files
 
-from bot import cli
+from bot import cli, messages
 from bot.config import Settings
 from bot.feedback import Feedback, Shown
 from bot.refs import SentenceRef
@@ -486,3 +486,13 @@ def test_feedback_disabled_or_missing(capsys: pytest.CaptureFixture[str], monkey
     code, out, err = run(capsys, "feedback", "--csv")
     assert code == 0 and out.count("\n") == 1 and "no feedback recorded yet" in err
     assert not (tmp_path / "none.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    ("question", "lang"),
+    [("Who won the football World Cup?", "en"), ("Кто выиграл чемпионат мира по футболу?", "ru"), ("Әлем чемпионатын кім жеңді?", "kk")],
+)
+def test_ask_speaks_the_question_s_language(capsys: pytest.CaptureFixture[str], docs: Path, question: str, lang: str) -> None:
+    """citebot's own words follow the question's language; quotes stay as the documents wrote them."""
+    code, out, _ = run(capsys, "ask", "--corpus", str(docs), question)
+    assert code == 0 and messages.text("not_found", lang) in out
