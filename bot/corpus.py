@@ -15,7 +15,6 @@ from pathlib import Path
 import frontmatter
 import yaml
 
-
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".epub", ".odt")
 # Scrapers leave a first line like " date 2025-06-01 Images | primeminister.kz": a date, a section, a site.
 SCRAPED_HEADER = re.compile(r"^\s*date\s+(?P<date>\d{4}-\d{2}-\d{2})\b(?P<section>[^|\n]*)\|\s*(?P<site>[^\s|]+)\s*$")

@@ -12,8 +12,8 @@ import datetime as dt
 import json
 import multiprocessing
 import os
-import queue
 import posixpath
+import queue
 import re
 import zipfile
 from collections import Counter

@@ -19,11 +19,18 @@ from pathlib import Path
 from bot import snapshot as snapshots
 from bot.cache import AnalysisCache
 from bot.corpus import (
-    SUFFIXES, CorpusError, Document, Skipped, corpus_paths, parse_file, title_from_path, title_from_text,
+    SUFFIXES,
+    CorpusError,
+    Document,
+    Skipped,
+    corpus_paths,
+    parse_file,
+    title_from_path,
+    title_from_text,
 )
 from bot.extractors import EXTRACTOR_VERSION, SIDECAR_SUFFIX, Extracted, Readers, Unreadable, format_of, with_sidecar
-from bot.library import Entry, Library, Postings, make_entry, untexted
 from bot.languages import Languages, analyze_document
+from bot.library import Entry, Library, Postings, make_entry, untexted
 from bot.text import AnalyzedDocument, joined, paragraph_pieces
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ import shutil
 import threading
 import uuid
 import zlib
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
@@ -29,8 +29,8 @@ import numpy as np
 from bot.bm25 import ARRAYS, BM25
 from bot.cache import write_atomically
 from bot.corpus import Document, Skipped
-from bot.library import Entry, Library
 from bot.languages import Languages
+from bot.library import Entry, Library
 from bot.text import LANGUAGES
 
 log = logging.getLogger(__name__)

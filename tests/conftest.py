@@ -12,11 +12,15 @@ from pathlib import Path
 
 import pytest
 
+import bot.loader
 from bot.config import LEGACY, PREFIX
+from bot.corpus import Document
+from bot.languages import Languages
 from bot.library import Library
 from bot.loader import load_library
-
+from bot.text import AnalyzedDocument
 from tests.helpers import MINI_CORPUS, SEED_CORPUS, Build, write_files
+
 
 def caller_variables() -> list[str]:
     """The caller's environment variables that citebot reads, under any name it has had."""
@@ -61,3 +65,17 @@ def mini(build: Build) -> Library:
 def seed(tmp_path_factory: pytest.TempPathFactory) -> Library:
     """The repository's seed corpus, loaded once, with its cache outside the working tree."""
     return load_library(SEED_CORPUS, tmp_path_factory.mktemp("seed-cache"))
+
+
+@pytest.fixture
+def analyze_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the documents the loader analyzes (rather than takes from the cache or snapshot), in order."""
+    calls: list[str] = []
+    real = bot.loader.analyze_document
+
+    def counting(document: Document, languages: Languages) -> AnalyzedDocument:
+        calls.append(document.path)
+        return real(document, languages)
+
+    monkeypatch.setattr(bot.loader, "analyze_document", counting)
+    return calls

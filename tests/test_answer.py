@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.helpers import SEED_QA, Build
 
 from bot.answer import Answer, Quote, answer
 from bot.corpus import Document
 from bot.evaluation import Question, first_match, matches, read_questions, score
 from bot.library import Hit, Library, Sentence
+from tests.helpers import SEED_QA, Build
 
 pytestmark = pytest.mark.usefixtures("isolated")
 

@@ -18,10 +18,8 @@ from bot import cache as cache_module
 from bot.cache import SUFFIX, AnalysisCache, CorruptCache, decode, encode
 from bot.corpus import Document
 from bot.library import Library
-from bot.languages import Languages
 from bot.loader import corpus_cache_folder, load_library
 from bot.text import Analyzer, analyze
-
 from tests.helpers import write_files
 
 DOCUMENTS = {
@@ -56,19 +54,6 @@ def settings(tmp_path: Path) -> Dirs:
     corpus = tmp_path / "corpus"
     write(corpus, DOCUMENTS)
     return Dirs(corpus, tmp_path / "cache")
-
-
-@pytest.fixture
-def analyze_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    real = bot.loader.analyze_document
-
-    def counting(document: Document, languages: Languages):  # type: ignore[no-untyped-def]
-        calls.append(document.path)
-        return real(document, languages)
-
-    monkeypatch.setattr(bot.loader, "analyze_document", counting)
-    return calls
 
 
 def assert_same_index(one: Library, other: Library) -> None:

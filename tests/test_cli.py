@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.helpers import MINI_CORPUS, REPO, SEED_CORPUS, SEED_QA, write_files
 
 from bot import cli, messages
 from bot.config import Settings
 from bot.feedback import Feedback, Shown
 from bot.refs import SentenceRef
 from bot.render import NOT_FOUND
+from tests.helpers import MINI_CORPUS, REPO, SEED_CORPUS, SEED_QA, write_files
 
 pytestmark = pytest.mark.usefixtures("isolated")
 

@@ -7,24 +7,23 @@ import json
 import os
 import signal
 import socket
-import time
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.botapi import BOT_USERNAME, BotApi, Call, parse_html, serve
 
 import bot.telegram as tg
 from bot.config import Settings, load_settings
-from bot.loader import load_library
 from bot.messages import text
+from tests.botapi import BOT_USERNAME, BotApi, Call, parse_html, serve
+from tests.telegram_setup import running
 
 TOKEN = "123456:TEST-token-abc"
 ADMIN = 4242
@@ -77,30 +76,6 @@ def make_settings(api: BotApi, corpus: Path, **overrides: Any) -> Settings:
         "admin_ids": frozenset({ADMIN}), "workers": 1, "answer_sentences": 2,
     }
     return load_settings(**(values | overrides))
-
-
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[tg.BotState]:
-    """The real Application served as `citebot run` serves it: long polling, or its webhook when one is set."""
-    library = await asyncio.to_thread(load_library, settings.corpus_dir, settings.cache_dir)
-    application = tg.build_application(settings, library)
-    stop = asyncio.Event()
-    serving = asyncio.create_task(tg.serve(application, stop))
-    await api_until(lambda: serving.done() or application.running)
-    if serving.done():
-        serving.result()  # start-up failed: show why
-    try:
-        yield application.bot_data[tg.STATE]
-    finally:
-        stop.set()
-        await serving
-
-
-async def api_until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

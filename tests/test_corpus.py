@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.helpers import SEED_FILE, Build, write_files
 
-from bot.config import load_settings
 from bot.corpus import CorpusError, Document, corpus_paths, parse_file, title_from_path
 from bot.loader import load_library
 from bot.text import Analyzer, analyze
+from tests.helpers import SEED_FILE, Build, write_files
 
 pytestmark = pytest.mark.usefixtures("isolated")
 

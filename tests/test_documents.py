@@ -6,9 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from tests import documents as make
 import pytest
-from tests.helpers import Build, write_files
 
 from bot import extractors
 from bot.answer import answer
@@ -17,6 +15,8 @@ from bot.extractors import Readers, Sandbox, Unreadable, extract, read_sidecar
 from bot.library import Library
 from bot.loader import load_library
 from bot.render import html_messages, plain_messages
+from tests import documents as make
+from tests.helpers import Build, write_files
 
 
 def sentences(library: Library, path: str | None = None) -> list[str]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.helpers import Build
 
 from bot import features
 from bot.features import DATE, INDEX_FEATURES, NUMBER, TEXT_FEATURES
 from bot.library import Library
+from tests.helpers import Build
 
 NEWS = {
     "visit.md": (

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.helpers import write_files
 
 from bot import cli, fit
 from bot.evaluation import Question, question_documents, read_questions, select_split, split_articles
 from bot.loader import load_library
 from bot.ranker import read_ranker
+from tests.helpers import write_files
 
 
 def article(title: str, *sentences: str) -> str:

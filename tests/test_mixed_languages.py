@@ -6,13 +6,13 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.helpers import Build, write_files
 
 from bot import cli
 from bot.answer import answer
 from bot.cache import SUFFIX, decode
 from bot.languages import Languages
 from bot.loader import load_library
+from tests.helpers import Build, write_files
 
 pytestmark = pytest.mark.usefixtures("isolated")
 

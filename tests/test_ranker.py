@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.helpers import MINI_CORPUS, Build
 
 from bot import ranker
 from bot.answer import answer
 from bot.features import INDEX_FEATURES, TEXT_FEATURES, analyze_question
 from bot.ranker import ANSWER_FEATURES, MODEL_FILE, LinearModel, read_ranker
+from tests.helpers import MINI_CORPUS, Build
 
 
 def test_linear_model_round_trips_through_its_json_form() -> None:

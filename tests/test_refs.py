@@ -5,14 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.helpers import MINI_CORPUS, write_files
 
 from bot.library import Library
 from bot.loader import load_library
 from bot.refs import (
-    CALLBACK_LIMIT, DocumentGone, More, SentenceGone, Source, Vote, document_key, locate, pack, signing_key,
-    source_button, unpack,
+    CALLBACK_LIMIT,
+    DocumentGone,
+    More,
+    SentenceGone,
+    Source,
+    Vote,
+    document_key,
+    locate,
+    pack,
+    signing_key,
+    source_button,
+    unpack,
 )
+from tests.helpers import MINI_CORPUS, write_files
 
 KEY = signing_key("123456:secret-token")
 PRESSES = [

@@ -7,8 +7,6 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from tests.botapi import utf16_length
-from tests.helpers import Build
 
 from bot.answer import Answer, Quote, answer
 from bot.corpus import Document
@@ -24,6 +22,8 @@ from bot.render import (
     plain_messages,
     split,
 )
+from tests.botapi import utf16_length
+from tests.helpers import Build
 
 pytestmark = pytest.mark.usefixtures("isolated")
 

@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.helpers import MINI_CORPUS, write_files
 
 import bot
 from bot.config import Settings, SettingsError, load_settings
 from bot.library import Library
 from bot.serving import load_for
+from tests.helpers import MINI_CORPUS, write_files
 
 
 def test_cluster_settings_are_read_with_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,13 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bot.loader
 from bot import snapshot
-from bot.corpus import Document
+from bot.languages import Languages
 from bot.library import Library
 from bot.loader import corpus_cache_folder, load_library
-from bot.languages import Languages
-
 from tests.helpers import MINI_CORPUS, write_files
 
 QUERIES = [["bank"], ["volcano", "europ"], ["train", "town", "cotton"], ["tomato", "sunlight"], ["ferri", "island"], ["nothing"]]
@@ -23,19 +20,6 @@ QUERIES = [["bank"], ["volcano", "europ"], ["train", "town", "cotton"], ["tomato
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     return write_files(tmp_path / "corpus", MINI_CORPUS)
-
-
-@pytest.fixture
-def analyzed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    real = bot.loader.analyze_document
-
-    def counting(document: Document, languages: Languages):  # type: ignore[no-untyped-def]
-        calls.append(document.path)
-        return real(document, languages)
-
-    monkeypatch.setattr(bot.loader, "analyze_document", counting)
-    return calls
 
 
 def same(one: Library, other: Library, bitwise: bool = True) -> None:
@@ -58,38 +42,38 @@ def snapshot_files(cache: Path, corpus: Path) -> list[Path]:
     return sorted((root / current).iterdir())
 
 
-def test_a_start_with_an_unchanged_corpus_maps_the_snapshot(tmp_path: Path, corpus: Path, analyzed: list[str]) -> None:
+def test_a_start_with_an_unchanged_corpus_maps_the_snapshot(tmp_path: Path, corpus: Path, analyze_calls: list[str]) -> None:
     cold = load_library(corpus, tmp_path / "cache")
-    analyzed.clear()
+    analyze_calls.clear()
     warm = load_library(corpus, tmp_path / "cache")
-    assert analyzed == []
+    assert analyze_calls == []
     assert isinstance(warm.sentences.postings, np.memmap) and isinstance(warm.sentences.weights, np.memmap)
     assert all(isinstance(e.sentences, snapshot.MappedTexts) for e in warm.entries)  # decoded when read
     same(warm, cold)
 
 
-def test_a_file_name_that_is_not_utf8_goes_through_the_snapshot(tmp_path: Path, corpus: Path, analyzed: list[str]) -> None:
+def test_a_file_name_that_is_not_utf8_goes_through_the_snapshot(tmp_path: Path, corpus: Path, analyze_calls: list[str]) -> None:
     name = os.fsdecode(b"caf\xe9.txt")  # the file system hands such a name over with a lone surrogate
     (corpus / name).write_text("Espresso is brewed under nine bars of pressure.\n", encoding="utf-8")
     cold = load_library(corpus, tmp_path / "cache")
-    analyzed.clear()
+    analyze_calls.clear()
     warm = load_library(corpus, tmp_path / "cache")
-    assert analyzed == [] and name in [d.path for d in warm.documents]
+    assert analyze_calls == [] and name in [d.path for d in warm.documents]
     same(warm, cold)
 
 
-def test_a_changed_corpus_updates_the_snapshot_incrementally(tmp_path: Path, corpus: Path, analyzed: list[str]) -> None:
+def test_a_changed_corpus_updates_the_snapshot_incrementally(tmp_path: Path, corpus: Path, analyze_calls: list[str]) -> None:
     load_library(corpus, tmp_path / "cache")
     (corpus / "garden.txt").write_text("Basil likes warm soil and daily water.\n", "utf-8")
     (corpus / "volcano.txt").unlink()
     (corpus / "new.md").write_text("# Ferry\n\nThe ferry to the island leaves at noon.\n", "utf-8")
-    analyzed.clear()
+    analyze_calls.clear()
     updated = load_library(corpus, tmp_path / "cache")
-    assert sorted(analyzed) == ["garden.txt", "new.md"]
+    assert sorted(analyze_calls) == ["garden.txt", "new.md"]
     same(updated, load_library(corpus, tmp_path / "cold", snapshot=False), bitwise=False)
-    analyzed.clear()
+    analyze_calls.clear()
     same(load_library(corpus, tmp_path / "cache"), updated)  # the update was written as the new snapshot
-    assert analyzed == []
+    assert analyze_calls == []
 
 
 def flip_last_byte(path: Path) -> None:
@@ -109,14 +93,14 @@ def flip_last_byte(path: Path) -> None:
         pytest.param(lambda files: (files[0].parent / "documents.json").write_text("[]"), id="wrong documents"),
     ],
 )
-def test_a_damaged_snapshot_is_never_trusted(tmp_path: Path, corpus: Path, damage, analyzed: list[str]) -> None:  # type: ignore[no-untyped-def]
+def test_a_damaged_snapshot_is_never_trusted(tmp_path: Path, corpus: Path, damage, analyze_calls: list[str]) -> None:  # type: ignore[no-untyped-def]
     cold = load_library(corpus, tmp_path / "cache")
     damage(snapshot_files(tmp_path / "cache", corpus))
     rebuilt = load_library(corpus, tmp_path / "cache")
     same(rebuilt, cold)
-    analyzed.clear()
+    analyze_calls.clear()
     same(load_library(corpus, tmp_path / "cache"), cold)  # and a good snapshot replaced it
-    assert analyzed == []
+    assert analyze_calls == []
 
 
 def test_a_half_written_snapshot_is_not_current(tmp_path: Path, corpus: Path) -> None:

@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 import bot.telegram as tg
 from bot import serving
 from bot.answer import answer
-from bot.config import Settings, load_settings
+from bot.config import Settings
 from bot.corpus import CorpusError
 from bot.library import Library
 from bot.loader import load_library
@@ -28,7 +27,15 @@ from bot.messages import text
 from bot.render import Chunk, html_messages, plain_messages
 from tests.botapi import BOT_USERNAME, MAX_MESSAGE_LENGTH, BotApi, parse_html, serve, utf16_length
 from tests.telegram_setup import (
-    ADMIN, DOCUMENTS, GROUP, OTHER, TOKEN, USER, make_settings, running, wait_until, write_corpus,
+    ADMIN,
+    DOCUMENTS,
+    GROUP,
+    OTHER,
+    TOKEN,
+    USER,
+    make_settings,
+    running,
+    write_corpus,
 )
 
 

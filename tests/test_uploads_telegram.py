@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-from tests import documents as make
 import pytest
-from tests.botapi import BotApi, serve
-from tests.telegram_setup import ADMIN, GROUP, TOKEN, USER, make_settings, running, write_corpus
 
 import bot.telegram as tg
 from bot import serving
 from bot.corpus import CorpusError
 from bot.messages import text
 from bot.uploads import FOLDER
+from tests import documents as make
+from tests.botapi import BotApi, serve
+from tests.telegram_setup import ADMIN, GROUP, TOKEN, USER, make_settings, running, write_corpus
 
 CORPUS = {"freedonia.md": "# Freedonia\n\nThe capital of Freedonia is Fredville, on the river Marx.\n"}
 REPORT = make.pdf(
