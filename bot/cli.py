@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import logging
+import re
 import sys
 import time
 import warnings
@@ -21,13 +22,14 @@ from bot.config import DeprecatedSetting, Settings, SettingsError, load_settings
 from bot.corpus import CorpusError
 from bot.evaluation import SPLIT_PARTS, read_questions, score, select_split
 from bot.feedback import Feedback, Summary, feedback_report, gaps_report, utc
-from bot.languages import detect
 from bot.library import Library
-from bot.messages import LANGUAGES as INTERFACE_LANGUAGES
 from bot.render import as_json, escaped, for_terminal, plain
 from bot.serving import load_for
 
 log = logging.getLogger("citebot")
+CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+# Letters Kazakh writes and Russian does not.
+KAZAKH_LETTERS = re.compile(r"[әғқңөұүһіӘҒҚҢӨҰҮҺІ]")
 HISTORY_FILE = ".citebot_history"
 
 
@@ -85,8 +87,14 @@ def load(settings: Settings, quiet: bool = False) -> Library:
 
 
 def interface_language(question: str) -> str:
-    """The language of citebot's own words ("not found", "Sources") for a question: English, Russian or Kazakh."""
-    return detect(question, INTERFACE_LANGUAGES)
+    """The language of citebot's own words ("not found", "Sources") for a question: English, Russian or Kazakh.
+
+    Told by the letters, not the classifier: loading its model costs a process most of a second, and the
+    script (and Kazakh's own letters) settles these three.
+    """
+    if not CYRILLIC.search(question):
+        return "en"
+    return "kk" if KAZAKH_LETTERS.search(question) else "ru"
 
 
 def ask(settings: Settings, questions: Iterable[str], as_json_lines: bool) -> int:
