@@ -71,11 +71,6 @@ def text_digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=4).hexdigest()
 
 
-def sentence_ref(sentence: Sentence) -> SentenceRef:
-    """The stable reference of a sentence of a library."""
-    return SentenceRef(sentence.document.path, sentence.position, text_digest(sentence.text))
-
-
 def signing_key(secret: str) -> bytes:
     """The key callback data is signed with, derived from a secret the bot keeps (its token)."""
     return hashlib.sha256(b"citebot callback data\x00" + secret.encode("utf-8")).digest()

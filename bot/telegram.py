@@ -914,22 +914,24 @@ async def _drop_more_button(message: Message, key: bytes) -> None:
 
 async def feedback(update: Update, context: Context) -> None:
     """Admins: 👍/👎 over the last 7 days and the latest 👎 with each answer's first source."""
-    db = context.state.feedback
-    if db is None:
-        await update.effective_message.reply_text(_say(update, "feedback_disabled"))
-        return
-    summary = await asyncio.to_thread(db.summary)
-    await _reply_plain(update.effective_message, feedback_report(summary, _lang(update)))
+    await _database_report(update, context, Feedback.summary, feedback_report)
 
 
 async def gaps(update: Update, context: Context) -> None:
     """Admins: the questions most often not found in the documents, with counts."""
+    await _database_report(update, context, Feedback.gaps, gaps_report)
+
+
+async def _database_report(
+    update: Update, context: Context, query: Callable[[Feedback], Any], report: Callable[[Any, str], str]
+) -> None:
+    """Read the feedback database off the event loop and reply with the report, or say recording is off."""
     db = context.state.feedback
     if db is None:
         await update.effective_message.reply_text(_say(update, "feedback_disabled"))
         return
-    found = await asyncio.to_thread(db.gaps)
-    await _reply_plain(update.effective_message, gaps_report(found, _lang(update)))
+    found = await asyncio.to_thread(query, db)
+    await _reply_plain(update.effective_message, report(found, _lang(update)))
 
 
 async def not_admin(update: Update, context: Context) -> None:
