@@ -375,26 +375,31 @@ async def test_failed_reload_keeps_old_library_and_tells_admin(
     assert "Fredville" in reply.params["text"]
 
 
+class SlowLoad:
+    """A load_library that waits for `release`, counting loads and how many ran at once."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.active = self.most = self.loads = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, corpus_dir: Path, cache_dir: Path, previous: Library | None = None, **options: Any) -> Library:
+        with self._lock:
+            self.active, self.loads = self.active + 1, self.loads + 1
+            self.most = max(self.most, self.active)
+        try:
+            self.release.wait(5)
+            return load_library(corpus_dir, cache_dir, previous=previous, **options)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
 async def test_reloads_are_serialized_and_questions_answered_meanwhile(
     api: BotApi, state: tg.BotState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    release = threading.Event()
-    active, most = 0, 0
-    lock = threading.Lock()
-
-    def slow_load(corpus_dir: Path, cache_dir: Path, previous: Library | None = None, **options: Any) -> Library:
-        nonlocal active, most
-        with lock:
-            active += 1
-            most = max(most, active)
-        try:
-            release.wait(5)
-            return load_library(corpus_dir, cache_dir, previous=previous, **options)
-        finally:
-            with lock:
-                active -= 1
-
-    monkeypatch.setattr(serving, "load_library", slow_load)  # what load_for calls
+    slow = SlowLoad()
+    monkeypatch.setattr(serving, "load_library", slow)  # what load_for calls
     api.message("/reload", user_id=ADMIN)
     api.message("/reload", user_id=ADMIN)
     [busy] = await api.replies(ADMIN)
@@ -403,44 +408,29 @@ async def test_reloads_are_serialized_and_questions_answered_meanwhile(
     api.message("What is the capital of Freedonia?")
     [reply] = await api.replies(USER)
     assert "Fredville" in reply.params["text"]
-    release.set()
+    slow.release.set()
     replies = await api.replies(ADMIN, 3)
     assert sum(r.params["text"].startswith("Reloaded in ") for r in replies) == 2
-    assert most == 1
+    assert slow.most == 1
 
 
 async def test_sighup_reload_waits_for_a_running_reload(
     api: BotApi, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    release = threading.Event()
-    active, most, loads = 0, 0, 0
-    lock = threading.Lock()
-
-    def slow_load(corpus_dir: Path, cache_dir: Path, previous: Library | None = None, **options: Any) -> Library:
-        nonlocal active, most, loads
-        with lock:
-            active, loads = active + 1, loads + 1
-            most = max(most, active)
-        try:
-            release.wait(5)
-            return load_library(corpus_dir, cache_dir, previous=previous, **options)
-        finally:
-            with lock:
-                active -= 1
-
+    slow = SlowLoad()
     async with running(make_settings(api, corpus), signals=True):
         assert signal.getsignal(signal.SIGHUP) is not signal.SIG_DFL, "SIGHUP would kill the bot"
-        monkeypatch.setattr(serving, "load_library", slow_load)  # what load_for calls
+        monkeypatch.setattr(serving, "load_library", slow)  # what load_for calls
         api.message("/reload", user_id=ADMIN)
-        await api.until(lambda: active == 1)
+        await api.until(lambda: slow.active == 1)
         os.kill(os.getpid(), signal.SIGHUP)
         await asyncio.sleep(0.2)
-        assert loads == 1  # the signal's reload waits its turn
-        release.set()
+        assert slow.loads == 1  # the signal's reload waits its turn
+        slow.release.set()
         [report] = await api.replies(ADMIN)
-        await api.until(lambda: loads == 2 and active == 0)
+        await api.until(lambda: slow.loads == 2 and slow.active == 0)
     assert report.params["text"].startswith("Reloaded in ")
-    assert most == 1
+    assert slow.most == 1
 
 
 async def test_stats_counts_questions(api: BotApi, state: tg.BotState) -> None:
