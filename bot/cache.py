@@ -260,7 +260,10 @@ class AnalysisCache:
                 size = PREAMBLE.unpack(head)[2] if len(head) == PREAMBLE.size else 0
                 head += handle.read(min(size, MAX_HEADER))
             return stored_document(read_header(head, self.key, digest), path)
-        except (OSError, struct.error, CorruptCache):
+        except FileNotFoundError:
+            return None
+        except (OSError, struct.error, CorruptCache) as exc:
+            log.warning("cache file %s rejected: %s; re-analyzing %s", self.path(digest).name, exc, path)
             return None
 
     def store(self, digest: str, analyzed: AnalyzedDocument, note: str | None = None) -> None:

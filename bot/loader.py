@@ -30,7 +30,7 @@ from bot.corpus import (
 )
 from bot.extractors import EXTRACTOR_VERSION, SIDECAR_SUFFIX, Extracted, Readers, Unreadable, format_of, with_sidecar
 from bot.languages import Languages, analyze_document
-from bot.library import Entry, Library, Postings, make_entry, untexted
+from bot.library import Entry, Library, Postings, make_entry
 from bot.text import AnalyzedDocument, joined, paragraph_pieces
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ def scan(
         kind = format_of(relative)
         if kind is None:
             document, note = parse_file(relative, data)
-            items.append(_pending(key, stamp, Path(file), document, note, cache, skipped))  # type: ignore[arg-type]
+            items.append(_pending(key, stamp, Path(file), document, note, skipped))  # type: ignore[arg-type]
             continue
         job = _Extracting(key, stamp, Path(file), relative, sidecar, readers.submit(kind, data))
         items.append(job)
@@ -271,7 +271,7 @@ def scan(
         # Files wait for a worker with their bytes in memory: only a few per worker are let wait.
         while len(waiting) > 2 * readers.workers:
             waiting.popleft().future.exception()
-    settled = [_settle(item, cache, skipped) if isinstance(item, _Extracting) else item for item in items]
+    settled = [_settle(item, skipped) if isinstance(item, _Extracting) else item for item in items]
     return [item for item in settled if item is not None]
 
 
@@ -312,26 +312,25 @@ class _Extracting:
     future: Future[Extracted]
 
 
-def _settle(job: _Extracting, cache: AnalysisCache, skipped: list[Skipped]) -> _Pending | None:
+def _settle(job: _Extracting, skipped: list[Skipped]) -> _Pending | None:
     """The extracted file as a document to add, or None (and its reason in `skipped`)."""
     try:
         document, note = document_from(job.relative, job.future.result(), job.sidecar)
     except Unreadable as exc:
         skipped.append(Skipped(job.relative, str(exc)))
         return None
-    return _pending(job.key, job.stamp, job.file, document, note, cache, skipped)
+    return _pending(job.key, job.stamp, job.file, document, note, skipped)
 
 
 def _pending(
     key: str, stamp: tuple[int, ...], file: Path, document: Document | None, note: Skipped | None,
-    cache: AnalysisCache, skipped: list[Skipped],
+    skipped: list[Skipped],
 ) -> _Pending | None:
+    # Only files the cache had no usable entry for get here (scan asked it first): they are analysed.
     if document is None:
         skipped.append(note)  # type: ignore[arg-type]
         return None
-    cached = cache.has(key)
-    # Only a document still to analyze keeps its text now: a million sentences' worth adds up.
-    return _Pending(key, stamp, file, document if not cached else untexted(document), note, cached)
+    return _Pending(key, stamp, file, document, note, cached=False)
 
 
 def count(
