@@ -238,34 +238,29 @@ class BM25:
         rows = np.asarray(rows, dtype=np.int32)
         out = np.zeros(len(rows))
         for term in self._known(query):
-            lo, hi = self.indptr[term], self.indptr[term + 1]
-            postings = self.postings[lo:hi]
-            at = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
-            hit = postings[at] == rows
-            out[hit] += self.idf[term] * self.weights[lo:hi][at[hit]]
+            at, hit = self._find(term, rows)
+            out[hit] += self.idf[term] * self.weights[self.indptr[term] : self.indptr[term + 1]][at[hit]]
         return out
 
     def matches(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
         """How many distinct query terms each of the given rows contains."""
-        rows = np.asarray(rows, dtype=np.int32)
-        out = np.zeros(len(rows), dtype=np.int32)
-        for term in set(self._known(query)):
-            postings = self.postings[self.indptr[term] : self.indptr[term + 1]]
-            at = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
-            out += postings[at] == rows
-        return out
+        distinct = list(dict.fromkeys(self._known(query)))
+        return self.contains(distinct, rows).sum(axis=1, dtype=np.int32)
 
     def contains(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
         """A (rows × query terms) matrix: whether each of the given rows holds each query term."""
         rows = np.asarray(rows, dtype=np.int32)
         out = np.zeros((len(rows), len(query)), dtype=bool)
         for j, term in enumerate(query):
-            if not (0 <= term < self.n_terms) or self.indptr[term] == self.indptr[term + 1]:
-                continue
-            postings = self.postings[self.indptr[term] : self.indptr[term + 1]]
-            at = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
-            out[:, j] = postings[at] == rows
+            if 0 <= term < self.n_terms and self.indptr[term] < self.indptr[term + 1]:
+                out[:, j] = self._find(term, rows)[1]
         return out
+
+    def _find(self, term: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each row would stand in a term's postings (ascending rows), and whether it is there."""
+        postings = self.postings[self.indptr[term] : self.indptr[term + 1]]
+        at = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
+        return at, postings[at] == rows
 
 
 def _idf(df: np.ndarray, n_rows: int, epsilon: float) -> np.ndarray:
