@@ -77,14 +77,18 @@ def answer(
     max_quotes: int = MAX_QUOTES,
     min_confidence: float | None = None,
     exclude: Collection[int] = frozenset(),
+    semantic: bool = False,
     ranker: Ranker | None = None,
 ) -> Answer:
-    """Answer a question from the library, citing each quoted sentence's document; `exclude`d ids are never shown."""
+    """Answer a question from the library, citing each quoted sentence's document; `exclude`d ids are never shown.
+
+    `semantic` ranks with word embeddings as well, when they are installed; `ranker` overrides the shipped one.
+    """
     started = time.perf_counter()
-    ranker = ranker or default_ranker()
+    ranker = ranker or default_ranker(semantic)
     analyzed = analyze_question(library, question)
     ranking = rank(library, analyzed, ranker, exclude)
-    threshold = ranker.threshold if min_confidence is None else min_confidence
+    threshold = ranking.threshold if min_confidence is None else min_confidence
     top = zip(ranking.rows[:RESULTS].tolist(), ranking.scores[:RESULTS].tolist())
     hits = [Hit(library.sentence(row), score) for row, score in top]
     quotes: list[Quote] = []

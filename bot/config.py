@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     languages: str = "auto"
     answer_sentences: int = Field(default=3, ge=1, le=10)
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the ranker's threshold
+    # Rank with word embeddings too (the `semantic` extra). Off by default: see README, "Quality".
+    semantic: bool = False
     workers: int = Field(default=0, ge=0, le=64)
     max_file_mb: float = Field(default=100.0, gt=0)
     # Largest file an admin may add by sending it to the bot; Telegram lets bots download 20 MB at most anyway.
@@ -148,7 +150,7 @@ class Settings(BaseSettings):
 
     def answer_options(self) -> dict[str, Any]:
         """The keyword arguments `answer` takes from these settings."""
-        return {"max_quotes": self.answer_sentences, "min_confidence": self.min_confidence}
+        return {"max_quotes": self.answer_sentences, "min_confidence": self.min_confidence, "semantic": self.semantic}
 
     def feedback_path(self) -> Path | None:
         """Where the feedback database is, or None when recording is disabled."""

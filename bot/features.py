@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.library import Library
+from bot.semantic import Embedder
 from bot.text import Analyzer, MultiAnalyzer
 
 # How many sentence hits, and how many top documents' sentences, compete for the answer.
@@ -68,6 +69,11 @@ TEXT_FEATURES = (
     "type_found",  # the question asks for a number or date and the sentence has one
     "type_missing",  # it asks for one and the sentence has none
     "pieces",  # separate parts of the question found (side by side they are one: "World Bank"), up to 4
+)
+# Features from static word embeddings (bot/semantic.py), when the `semantic` extra is installed.
+SEMANTIC_FEATURES = (
+    "semantic",  # cosine similarity of the sentence's and the question's mean word vectors
+    "semantic_gap",  # that similarity less the best of the shortlist's: how far it is from the closest in meaning
 )
 
 
@@ -225,3 +231,11 @@ def text_features(library: Library, question: Question, rows: np.ndarray, covere
             min(pieces, 4),
         )
     return out
+
+
+def semantic_features(library: Library, question: Question, rows: np.ndarray, embedder: Embedder) -> np.ndarray:
+    """The SEMANTIC_FEATURES of each candidate row."""
+    similarity = embedder.similarities(question.text, [library.sentence(int(row)).text for row in rows])
+    if len(similarity) == 0:
+        return np.empty((0, len(SEMANTIC_FEATURES)))
+    return np.column_stack([similarity, similarity - similarity.max()])

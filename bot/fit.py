@@ -17,9 +17,10 @@ import numpy as np
 from bot import features
 from bot.evaluation import Question as QA
 from bot.evaluation import matches, question_documents, read_questions, select_split
-from bot.features import INDEX_FEATURES, TEXT_FEATURES, Question
+from bot.features import INDEX_FEATURES, SEMANTIC_FEATURES, TEXT_FEATURES, Question
 from bot.library import Library
-from bot.ranker import ANSWER_FEATURES, MODEL_FILE, LinearModel, answer_features, sigmoid
+from bot.ranker import MODEL_FILE, LinearModel, answer_feature_names, answer_features, candidate_features, sigmoid
+from bot.semantic import Embedder, default_embedder
 
 # The first pass's best this many candidates get their text read and the full model.
 SHORTLIST = 20
@@ -67,6 +68,11 @@ class Example:
     rows: np.ndarray
     x: np.ndarray
     y: np.ndarray
+    semantic: np.ndarray | None = None  # the shortlist's SEMANTIC_FEATURES, when the embeddings are installed
+
+    def features(self, semantic: bool) -> np.ndarray:
+        """The candidates' feature rows for a ranker variant."""
+        return np.column_stack([self.x, self.semantic]) if semantic else self.x
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, names: tuple[str, ...], l2: float = L2) -> LinearModel:
@@ -171,7 +177,16 @@ def shortlist(examples: list[Example], first: LinearModel) -> None:
         e.x = np.column_stack([e.x, features.text_features(e.library, e.question, e.rows, covered)])
 
 
-def decide(examples: list[Example], second: LinearModel) -> list[tuple[np.ndarray | None, bool, bool]]:
+def add_semantic(examples: list[Example], embedder: Embedder) -> None:
+    """Give each question's shortlist its SEMANTIC_FEATURES."""
+    for e in examples:
+        if len(e.rows) == 0:
+            e.semantic = np.empty((0, len(SEMANTIC_FEATURES)))
+        else:
+            e.semantic = features.semantic_features(e.library, e.question, e.rows, embedder)
+
+
+def decide(examples: list[Example], second: LinearModel, semantic: bool = False) -> list[tuple[np.ndarray | None, bool, bool]]:
     """Per question: the abstention model's input (None without candidates), whether it has an answer, and
     whether the full model's first candidate is an answer."""
     out = []
@@ -179,9 +194,11 @@ def decide(examples: list[Example], second: LinearModel) -> list[tuple[np.ndarra
         if len(e.rows) == 0:
             out.append((None, e.answerable, False))
             continue
-        scores = second.logits(e.x)
+        x = e.features(semantic)
+        scores = second.logits(x)
         order = np.lexsort((e.rows, -scores))
-        out.append((answer_features(e.x, scores, order, len(e.question.terms)), e.answerable, bool(e.y[order[0]])))
+        evidence = answer_features(x, scores, order, len(e.question.terms), semantic)
+        out.append((evidence, e.answerable, bool(e.y[order[0]])))
     return out
 
 
@@ -218,9 +235,14 @@ def choose_threshold(table: dict[str, dict[str, dict[str, float]]]) -> float:
 
 
 def fit(
-    benchmarks: Path, library_for: Callable[[Path], Library], scratch: Path, log: Callable[[str], None] = lambda _: None
+    benchmarks: Path, library_for: Callable[[Path], Library], scratch: Path, log: Callable[[str], None] = lambda _: None,
+    embedder: Embedder | None = None,
 ) -> dict:
-    """Fit the three models on the train parts, choose the threshold on the dev parts; the ranker file's content."""
+    """Fit the models on the train parts, choose the thresholds on the dev parts; the ranker file's content.
+
+    The first pass is shared; the full and abstention models are fitted once on words alone and, given an
+    embedder, once more with the semantic features (the variant used when the embeddings are installed).
+    """
     train = load_examples(benchmarks, library_for, "train", scratch, log)
     dev = load_examples(benchmarks, library_for, "dev", scratch, log)
     with_rows = [e for e in train if len(e.rows) and e.source in RANKING_SOURCES]
@@ -228,18 +250,16 @@ def fit(
                          _weights(with_rows), INDEX_FEATURES)
     shortlist(train, first)
     shortlist(dev, first)
-    with_rows = [e for e in train if len(e.rows) and e.source in RANKING_SOURCES]
-    second = fit_logistic(np.vstack([e.x for e in with_rows]), np.concatenate([e.y for e in with_rows]).astype(float),
-                          _weights(with_rows), INDEX_FEATURES + TEXT_FEATURES)
-    decided = [d for d in decide(train, second) if d[0] is not None]
-    answers = fit_logistic(np.vstack([f for f, _, _ in decided]), np.array([r for _, _, r in decided], dtype=float),
-                           np.ones(len(decided)), ANSWER_FEATURES)
-    table = dev_table(dev, decide(dev, second), answers)
-    threshold = choose_threshold(table)
+    variants = {"words": _fit_variant(train, dev, first, semantic=False)}
+    if embedder is not None:
+        add_semantic(train, embedder)
+        add_semantic(dev, embedder)
+        variants["semantic"] = _fit_variant(train, dev, first, semantic=True)
+    for name, variant in variants.items():
+        log(f"{name}: threshold {variant['threshold']:.2f}")
     return {
         "about": "citebot's ranker, written by `citebot fit`; see README, 'How it works' and 'Quality'.",
         "shortlist": SHORTLIST,
-        "threshold": threshold,
         "threshold_rule": f"highest threshold at which the dev parts' answerable questions are answered at least "
         f"{ANSWERED_SHARE:.0%} of the time (mean over benchmarks)",
         "split": "bot/data/splits.json",
@@ -248,6 +268,22 @@ def fit(
             "candidates": int(sum(len(e.rows) for e in train)),
             "l2": L2,
         },
+        "variants": variants,
+    }
+
+
+def _fit_variant(train: list[Example], dev: list[Example], first: LinearModel, semantic: bool) -> dict:
+    """The full and abstention models of one variant, its threshold, and its dev table."""
+    with_rows = [e for e in train if len(e.rows) and e.source in RANKING_SOURCES]
+    second = fit_logistic(np.vstack([e.features(semantic) for e in with_rows]),
+                          np.concatenate([e.y for e in with_rows]).astype(float), _weights(with_rows),
+                          candidate_features(semantic))
+    decided = [d for d in decide(train, second, semantic) if d[0] is not None]
+    answers = fit_logistic(np.vstack([f for f, _, _ in decided]), np.array([r for _, _, r in decided], dtype=float),
+                           np.ones(len(decided)), answer_feature_names(semantic))
+    table = dev_table(dev, decide(dev, second, semantic), answers)
+    return {
+        "threshold": choose_threshold(table),
         "dev": table,
         "models": {"first": first.as_dict(), "second": second.as_dict(), "answers": answers.as_dict()},
     }
@@ -272,7 +308,8 @@ def main(argv: list[str], library_for: Callable[[Path], Library]) -> int:
         return 1
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="citebot-fit-") as scratch:
-        data = fit(args.benchmarks, library_for, Path(scratch), log=lambda line: print(line, file=sys.stderr))
+        data = fit(args.benchmarks, library_for, Path(scratch), log=lambda line: print(line, file=sys.stderr),
+                   embedder=default_embedder())
     args.out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {args.out} in {time.perf_counter() - started:.0f} s; threshold {data['threshold']:.2f}", file=sys.stderr)
+    print(f"wrote {args.out} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0

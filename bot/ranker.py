@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from bot import features
-from bot.features import INDEX_FEATURES, TEXT_FEATURES, Question
+from bot.features import INDEX_FEATURES, SEMANTIC_FEATURES, TEXT_FEATURES, Question
 from bot.library import Library
+from bot.semantic import Embedder, default_embedder
 
 MODEL_FILE = Path(__file__).parent / "data" / "ranker.json"
 # The abstention model's inputs: the full model's log-odds for the best candidate, the question's length,
@@ -23,7 +24,29 @@ MODEL_FILE = Path(__file__).parent / "data" / "ranker.json"
 ANSWER_FEATURES = (
     "best_logit", "question_terms", "sentence_bm25_abs", "idf_covered", "derived", "type_found", "type_missing",
 )
-_CANDIDATE_COLUMNS = [(INDEX_FEATURES + TEXT_FEATURES).index(name) for name in ANSWER_FEATURES[2:]]
+# With word embeddings, the abstention model also sees how close in meaning the best candidate is.
+SEMANTIC_ANSWER_FEATURES = ANSWER_FEATURES + ("semantic",)
+# The ranker file holds one variant per signal set: "semantic" is used when the embeddings are installed.
+VARIANTS = ("words", "semantic")
+# Questions the embeddings can read. wordllama's vectors come from an English-centred model: on the Russian
+# questions of XQuAD's train and dev parts (never fitted on) they lowered P@1 by 0.013–0.016, so questions
+# in other languages are ranked by the words variant.
+SEMANTIC_LANGUAGES = frozenset({"en"})
+
+
+def candidate_features(semantic: bool) -> tuple[str, ...]:
+    """The full model's feature names, in column order."""
+    return INDEX_FEATURES + TEXT_FEATURES + (SEMANTIC_FEATURES if semantic else ())
+
+
+def answer_feature_names(semantic: bool) -> tuple[str, ...]:
+    """The abstention model's feature names, in column order."""
+    return SEMANTIC_ANSWER_FEATURES if semantic else ANSWER_FEATURES
+
+
+# Where the abstention model's candidate features are in the full model's columns.
+_CANDIDATE_COLUMNS = [candidate_features(False).index(name) for name in ANSWER_FEATURES[2:]]
+_SEMANTIC_COLUMNS = [candidate_features(True).index(name) for name in SEMANTIC_ANSWER_FEATURES[2:]]
 
 
 @dataclass(frozen=True)
@@ -67,6 +90,19 @@ class Ranker:
     answers: LinearModel  # ANSWER_FEATURES: does the best candidate's sentence answer the question?
     shortlist: int
     threshold: float  # below this probability the bot says it found nothing (chosen on dev)
+    embedder: Embedder | None = None  # the word embeddings of the "semantic" variant
+    fallback: Ranker | None = None  # the words variant, for questions the embeddings cannot read
+
+    @property
+    def semantic(self) -> bool:
+        """Whether this ranker reads word embeddings."""
+        return self.embedder is not None
+
+    def for_question(self, question: Question) -> Ranker:
+        """The variant that ranks this question: words alone when the embeddings cannot read its language."""
+        if self.fallback is not None and question.analyzer.language not in SEMANTIC_LANGUAGES:
+            return self.fallback
+        return self
 
 
 @dataclass(frozen=True)
@@ -76,27 +112,36 @@ class Ranking:
     rows: np.ndarray
     scores: np.ndarray
     probability: float
+    threshold: float  # the abstention bar of the variant that ranked them
 
 
-def read_ranker(path: Path) -> Ranker:
-    """Load a ranker from the JSON file `citebot fit` writes."""
+def read_ranker(path: Path, embedder: Embedder | None = None) -> Ranker:
+    """Load a ranker from the JSON file `citebot fit` writes: its "semantic" variant when given an embedder."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    models = {name: LinearModel.from_dict(data["models"][name]) for name in ("first", "second", "answers")}
-    expected = {
-        "first": INDEX_FEATURES,
-        "second": INDEX_FEATURES + TEXT_FEATURES,
-        "answers": ANSWER_FEATURES,
-    }
+    words = _variant(path, data, None)
+    if embedder is None or "semantic" not in data["variants"]:  # a file fitted without the embeddings: words only
+        return words
+    semantic = _variant(path, data, embedder)
+    return Ranker(
+        semantic.first, semantic.second, semantic.answers, semantic.shortlist, semantic.threshold, embedder, words
+    )
+
+
+def _variant(path: Path, data: dict, embedder: Embedder | None) -> Ranker:
+    semantic = embedder is not None
+    variant = data["variants"]["semantic" if semantic else "words"]
+    models = {name: LinearModel.from_dict(variant["models"][name]) for name in ("first", "second", "answers")}
+    expected = {"first": INDEX_FEATURES, "second": candidate_features(semantic), "answers": answer_feature_names(semantic)}
     for name, model in models.items():
         if model.names != expected[name]:
             raise ValueError(f"{path}: model {name!r} has features {model.names}, this code computes {expected[name]}")
-    return Ranker(**models, shortlist=int(data["shortlist"]), threshold=float(data["threshold"]))
+    return Ranker(**models, shortlist=int(data["shortlist"]), threshold=float(variant["threshold"]), embedder=embedder)
 
 
 @functools.cache
-def default_ranker() -> Ranker:
-    """The ranker shipped in the package."""
-    return read_ranker(MODEL_FILE)
+def default_ranker(semantic: bool = False) -> Ranker:
+    """The ranker shipped in the package: with word embeddings when asked for and installed, words only if not."""
+    return read_ranker(MODEL_FILE, default_embedder() if semantic else None)
 
 
 def sigmoid(x: float) -> float:
@@ -118,12 +163,16 @@ def feature_rows(
     order = np.lexsort((rows, -ranker.first.logits(cheap)))[: ranker.shortlist]
     rows, cheap = rows[order], cheap[order]
     covered = features.term_hits(library, question, rows)
-    return rows, np.column_stack([cheap, features.text_features(library, question, rows, covered)])
+    full = [cheap, features.text_features(library, question, rows, covered)]
+    if ranker.embedder is not None:
+        full.append(features.semantic_features(library, question, rows, ranker.embedder))
+    return rows, np.column_stack(full)
 
 
-def answer_features(x: np.ndarray, scores: np.ndarray, order: np.ndarray, n_terms: int) -> np.ndarray:
+def answer_features(x: np.ndarray, scores: np.ndarray, order: np.ndarray, n_terms: int, semantic: bool = False) -> np.ndarray:
     """The abstention model's input (ANSWER_FEATURES) from the shortlist's features and full-model scores."""
-    return np.concatenate([[scores[order[0]], np.log1p(n_terms)], x[order[0], _CANDIDATE_COLUMNS]])
+    columns = _SEMANTIC_COLUMNS if semantic else _CANDIDATE_COLUMNS
+    return np.concatenate([[scores[order[0]], np.log1p(n_terms)], x[order[0], columns]])
 
 
 def rank(library: Library, question: Question, ranker: Ranker, exclude: Collection[int] = frozenset()) -> Ranking:
@@ -131,10 +180,12 @@ def rank(library: Library, question: Question, ranker: Ranker, exclude: Collecti
 
     Sentences already shown (`exclude`, for "➕ More") make way for the next best, which face the same test.
     """
+    ranker = ranker.for_question(question)
     rows, x = feature_rows(library, question, ranker, exclude)
     if len(rows) == 0:
-        return Ranking(rows, np.empty(0), 0.0)
+        return Ranking(rows, np.empty(0), 0.0, ranker.threshold)
     scores = ranker.second.logits(x)
     order = np.lexsort((rows, -scores))
-    probability = sigmoid(ranker.answers.logits(answer_features(x, scores, order, len(question.terms))[None])[0])
-    return Ranking(rows[order], scores[order], probability)
+    evidence = answer_features(x, scores, order, len(question.terms), ranker.semantic)
+    probability = sigmoid(ranker.answers.logits(evidence[None])[0])
+    return Ranking(rows[order], scores[order], probability, ranker.threshold)

@@ -18,6 +18,7 @@ from bot.corpus import Document
 from bot.languages import Languages
 from bot.library import Library
 from bot.loader import load_library
+from bot.semantic import Embedder, default_embedder
 from bot.text import AnalyzedDocument
 from tests.helpers import MINI_CORPUS, SEED_CORPUS, Build, write_files
 
@@ -65,6 +66,15 @@ def mini(build: Build) -> Library:
 def seed(tmp_path_factory: pytest.TempPathFactory) -> Library:
     """The repository's seed corpus, loaded once, with its cache outside the working tree."""
     return load_library(SEED_CORPUS, tmp_path_factory.mktemp("seed-cache"))
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The installed wordllama's embeddings; the test is skipped when the `semantic` extra is not installed."""
+    found = default_embedder()
+    if found is None:
+        pytest.skip("the semantic extra (wordllama) is not installed: pip install -e '.[semantic]'")
+    return found
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ import pytest
 
 from bot import ranker
 from bot.answer import answer
-from bot.features import INDEX_FEATURES, TEXT_FEATURES, analyze_question
-from bot.ranker import ANSWER_FEATURES, MODEL_FILE, LinearModel, read_ranker
+from bot.features import INDEX_FEATURES, SEMANTIC_FEATURES, TEXT_FEATURES, analyze_question
+from bot.ranker import ANSWER_FEATURES, MODEL_FILE, SEMANTIC_ANSWER_FEATURES, LinearModel, read_ranker
+from bot.semantic import Embedder
 from tests.helpers import MINI_CORPUS, Build
 
 
@@ -30,16 +31,35 @@ def test_shipped_ranker_matches_the_code_and_says_how_it_was_made() -> None:
     assert shipped.second.names == INDEX_FEATURES + TEXT_FEATURES and shipped.answers.names == ANSWER_FEATURES
     assert 0.0 < shipped.threshold < 1.0 and shipped.shortlist >= 10
     assert data["split"] == "bot/data/splits.json" and data["training"]["questions"]
-    assert f"{shipped.threshold:.2f}" in data["dev"]
+    assert set(data["variants"]) == {"words", "semantic"}
+    assert f"{shipped.threshold:.2f}" in data["variants"]["words"]["dev"]
 
 
-def test_a_ranker_file_for_other_features_is_refused(tmp_path: Path) -> None:
+def test_the_semantic_variant_reads_embeddings_and_keeps_words_for_other_languages(embedder: Embedder) -> None:
+    shipped = read_ranker(MODEL_FILE, embedder)
+    assert shipped.semantic and shipped.second.names == INDEX_FEATURES + TEXT_FEATURES + SEMANTIC_FEATURES
+    assert shipped.answers.names == SEMANTIC_ANSWER_FEATURES
+    assert shipped.fallback is not None and not shipped.fallback.semantic
+    assert shipped.fallback.second.names == INDEX_FEATURES + TEXT_FEATURES
+
+
+def test_a_file_fitted_without_embeddings_ranks_by_words(tmp_path: Path, embedder: Embedder) -> None:
     data = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
-    data["models"]["first"]["features"]["renamed"] = data["models"]["first"]["features"].pop("lead")
+    del data["variants"]["semantic"]
+    path = tmp_path / "ranker.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert not read_ranker(path, embedder).semantic
+
+
+@pytest.mark.parametrize("variant", ["words", "semantic"])
+def test_a_ranker_file_for_other_features_is_refused(tmp_path: Path, variant: str, embedder: Embedder) -> None:
+    data = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
+    second = data["variants"][variant]["models"]["second"]["features"]
+    second["renamed"] = second.pop("lead")
     path = tmp_path / "ranker.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ValueError, match="this code computes"):
-        read_ranker(path)
+        read_ranker(path, embedder)
 
 
 def test_rank_orders_by_score_and_gives_a_probability(build: Build) -> None:
