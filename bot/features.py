@@ -74,7 +74,12 @@ TEXT_FEATURES = (
 SEMANTIC_FEATURES = (
     "semantic",  # cosine similarity of the sentence's and the question's mean word vectors
     "semantic_gap",  # that similarity less the best of the shortlist's: how far it is from the closest in meaning
+    "soft_found",  # share of the question's weight the sentence lacks as words but has in meaning ("talks" ~ "meeting")
+    "soft_covered",  # share of the question's weight the sentence holds, a lacking word counting its nearest word's cosine
+    "soft_missing",  # share of the question's weight with neither the word nor a near one (cosine under SOFT_NEAR)
 )
+# Below this cosine similarity two words are not taken as near in meaning.
+SOFT_NEAR = 0.3
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class Question:
     weights: np.ndarray  # IDF weight of each term; a term the corpus lacks weighs as much as a word it has once
     prefixes: tuple[str, ...]  # the PREFIX first letters of each term's word
     wanted: re.Pattern[str] | None  # NUMBER, DATE or None
+    words: tuple[str, ...] = ()  # the word each term came from
 
 
 def question_analyzer(library: Library, question: str) -> Analyzer | MultiAnalyzer:
@@ -135,6 +141,7 @@ def analyze_question(library: Library, question: str) -> Question:
         weights=weights,
         prefixes=tuple(word[:PREFIX] for word, _ in pairs),
         wanted=wanted,
+        words=tuple(word for word, _ in pairs),
     )
 
 
@@ -235,7 +242,36 @@ def text_features(library: Library, question: Question, rows: np.ndarray, covere
 
 def semantic_features(library: Library, question: Question, rows: np.ndarray, embedder: Embedder) -> np.ndarray:
     """The SEMANTIC_FEATURES of each candidate row."""
-    similarity = embedder.similarities(question.text, [library.sentence(int(row)).text for row in rows])
+    texts = [library.sentence(int(row)).text for row in rows]
+    similarity = embedder.similarities(question.text, texts)
     if len(similarity) == 0:
         return np.empty((0, len(SEMANTIC_FEATURES)))
-    return np.column_stack([similarity, similarity - similarity.max()])
+    out = np.zeros((len(rows), len(SEMANTIC_FEATURES)))
+    out[:, 0] = similarity
+    out[:, 1] = similarity - similarity.max()
+    if question.words:
+        out[:, 2:] = _soft_matches(library, question, rows, texts, embedder)
+    return out
+
+
+def _soft_matches(
+    library: Library, question: Question, rows: np.ndarray, texts: list[str], embedder: Embedder
+) -> np.ndarray:
+    """soft_found, soft_covered and soft_missing of each row: question words the sentence lacks, met by meaning."""
+    weights = question.weights
+    total = float(weights.sum()) or 1.0
+    asked = embedder.words(list(question.words))
+    lacking = ~term_hits(library, question, rows)
+    stop = getattr(question.analyzer, "stop_words", frozenset())
+    out = np.zeros((len(rows), 3))
+    for i, text in enumerate(texts):
+        words = sorted({word for word in question.analyzer.words(text) if word not in stop})
+        if not words:
+            continue
+        nearest = np.clip((asked @ embedder.words(words).T).max(axis=1), 0.0, 1.0)
+        out[i] = (
+            float((weights * nearest * lacking[i]).sum()) / total,
+            float((weights * np.where(lacking[i], nearest, 1.0)).sum()) / total,
+            float((weights * lacking[i] * (nearest < SOFT_NEAR)).sum()) / total,
+        )
+    return out

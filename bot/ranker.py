@@ -24,8 +24,9 @@ MODEL_FILE = Path(__file__).parent / "data" / "ranker.json"
 ANSWER_FEATURES = (
     "best_logit", "question_terms", "sentence_bm25_abs", "idf_covered", "derived", "type_found", "type_missing",
 )
-# With word embeddings, the abstention model also sees how close in meaning the best candidate is.
-SEMANTIC_ANSWER_FEATURES = ANSWER_FEATURES + ("semantic",)
+# With word embeddings, the abstention model also sees how close in meaning the best candidate is, and how much
+# of the question it lacks even in meaning.
+SEMANTIC_ANSWER_FEATURES = ANSWER_FEATURES + ("semantic", "soft_covered", "soft_missing")
 # The ranker file holds one variant per signal set: "semantic" is used when the embeddings are installed.
 VARIANTS = ("words", "semantic")
 # Questions the embeddings can read. wordllama's vectors come from an English-centred model: on the Russian

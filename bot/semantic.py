@@ -24,6 +24,8 @@ TOKENIZER = Path("tokenizers") / "l2_supercat_tokenizer_config.json"
 WEIGHTS = Path("weights") / "l2_supercat_256.safetensors"
 # Sentences embedded lately, by text: the shortlist of a question shares many with the last questions'.
 CACHED_SENTENCES = 1 << 14
+# Words embedded lately: a language's common words recur in every shortlist.
+CACHED_WORDS = 1 << 16
 
 
 class Embedder:
@@ -33,6 +35,7 @@ class Embedder:
         self.tokenizer = tokenizer
         self.matrix = matrix  # float16 (tokens × dimensions): half the memory, and exact enough for a mean
         self.sentence = functools.lru_cache(maxsize=CACHED_SENTENCES)(self._embed_one)
+        self.word = functools.lru_cache(maxsize=CACHED_WORDS)(self._embed_one)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """A (texts × dimensions) float32 array of unit vectors; a text with no token is all zeros."""
@@ -47,6 +50,12 @@ class Embedder:
 
     def _embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+    def words(self, words: list[str]) -> np.ndarray:
+        """A (words × dimensions) array of each word's unit vector, from the cache where it can."""
+        if not words:
+            return np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
+        return np.stack([self.word(word) for word in words])
 
     def similarities(self, question: str, sentences: list[str]) -> np.ndarray:
         """Cosine similarity of the question to each sentence."""
