@@ -253,9 +253,9 @@ def show_gaps(settings: Settings, as_csv: bool, days: int, limit: int) -> int:
 
 def run_bot(settings: Settings) -> int:
     """Start the Telegram bot."""
-    from bot import telegram  # imported here so the core commands never load python-telegram-bot
+    from bot.telegram.running import run  # imported here so the core commands never load python-telegram-bot
 
-    return telegram.run(settings)
+    return run(settings)
 
 
 def _replace_bad_bytes(stream: object) -> None:

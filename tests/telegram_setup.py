@@ -9,9 +9,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import bot.telegram as tg
 from bot.config import Settings, load_settings
 from bot.loader import load_library
+from bot.telegram.app import build_application
+from bot.telegram.delivery import Delivery
+from bot.telegram.running import handle_signals
+from bot.telegram.running import serve as serve_bot
+from bot.telegram.state import STATE, BotState
 from tests.botapi import BotApi
 
 TOKEN = "123456:TEST-token-abc"
@@ -62,26 +66,26 @@ def make_settings(api: BotApi, corpus: Path, **overrides: Any) -> Settings:
 
 @asynccontextmanager
 async def running(
-    settings: Settings, delivery: tg.Delivery | None = None, signals: bool = False
-) -> AsyncIterator[tg.BotState]:
+    settings: Settings, delivery: Delivery | None = None, signals: bool = False
+) -> AsyncIterator[BotState]:
     """Run the real Application with `serve`, as `citebot run` does; with `signals`, with its signal handlers too."""
     library = await asyncio.to_thread(load_library, settings.corpus_dir, settings.cache_dir)
-    application = tg.build_application(settings, library, delivery=delivery)
+    application = build_application(settings, library, delivery=delivery)
     stop = asyncio.Event()
 
     async def serve() -> None:
         if signals:
-            with tg.handle_signals(application, stop):
-                await tg.serve(application, stop)
+            with handle_signals(application, stop):
+                await serve_bot(application, stop)
         else:
-            await tg.serve(application, stop)
+            await serve_bot(application, stop)
 
     serving = asyncio.create_task(serve())
     await wait_until(lambda: serving.done() or application.running)
     if serving.done():
         serving.result()  # start-up failed: show why
     try:
-        yield application.bot_data[tg.STATE]
+        yield application.bot_data[STATE]
     finally:
         stop.set()
         await serving

@@ -425,7 +425,7 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_every_menu_command_is_documented_in_the_readme() -> None:
-    from bot.telegram import COMMANDS
+    from bot.telegram.commands import COMMANDS
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert COMMANDS

@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-import bot.telegram as tg
 from bot.config import Settings, load_settings
 from bot.messages import text
+from bot.telegram.inline import INLINE_CACHE_SECONDS
+from bot.telegram.state import BotState
 from tests.botapi import BOT_USERNAME, BotApi, Call, parse_html, serve
 from tests.telegram_setup import running
 
@@ -79,7 +80,7 @@ def make_settings(api: BotApi, corpus: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-async def state(api: BotApi, corpus: Path) -> AsyncIterator[tg.BotState]:
+async def state(api: BotApi, corpus: Path) -> AsyncIterator[BotState]:
     async with running(make_settings(api, corpus)) as state:
         yield state
 
@@ -109,7 +110,7 @@ async def press(api: BotApi, reply: Call, label: str, *, user_id: int = USER, **
 # ---- the keyboard ------------------------------------------------------------------------------
 
 
-async def test_every_answer_has_source_more_and_vote_buttons(api: BotApi, state: tg.BotState) -> None:
+async def test_every_answer_has_source_more_and_vote_buttons(api: BotApi, state: BotState) -> None:
     reply = await ask(api, CAPITAL)
     assert "Fredville" in reply.params["text"]
     assert [t for t, _ in api.buttons(reply)] == ["📄 Source", "➕ More", "👍", "👎"]
@@ -131,12 +132,12 @@ async def test_several_cited_documents_get_one_source_button_each(api: BotApi, t
     assert [t for t, _ in api.buttons(reply)][:2] == ["📄 Source 1", "📄 Source 2"]
 
 
-async def test_not_found_has_no_buttons(api: BotApi, state: tg.BotState) -> None:
+async def test_not_found_has_no_buttons(api: BotApi, state: BotState) -> None:
     reply = await ask(api, NOT_FOUND)
     assert reply.params["text"].startswith(text("not_found")) and api.buttons(reply) == []
 
 
-async def test_source_shows_the_quote_in_its_context_with_metadata(api: BotApi, state: tg.BotState) -> None:
+async def test_source_shows_the_quote_in_its_context_with_metadata(api: BotApi, state: BotState) -> None:
     reply = await ask(api, CAPITAL)
     toast = await press(api, reply, "Source")
     assert toast.params["text"] == text("source_sent")
@@ -147,7 +148,7 @@ async def test_source_shows_the_quote_in_its_context_with_metadata(api: BotApi, 
     assert "famous for its cheese. The capital" in shown and "Rufus Firefly" in shown
 
 
-async def test_votes_are_acknowledged_and_a_second_press_changes_the_vote(api: BotApi, state: tg.BotState) -> None:
+async def test_votes_are_acknowledged_and_a_second_press_changes_the_vote(api: BotApi, state: BotState) -> None:
     reply = await ask(api, CAPITAL)
     assert (await press(api, reply, "👍")).params["text"] == text("voted_up")
     assert (await press(api, reply, "👎")).params["text"] == text("voted_down")
@@ -159,7 +160,7 @@ async def test_votes_are_acknowledged_and_a_second_press_changes_the_vote(api: B
     assert lines[3].endswith(f'"{CAPITAL}" — Freedonia & its capital')
 
 
-async def test_more_shows_further_passages_then_says_there_are_none(api: BotApi, state: tg.BotState) -> None:
+async def test_more_shows_further_passages_then_says_there_are_none(api: BotApi, state: BotState) -> None:
     first = await ask(api, RIVER_QUESTION)
     seen = [parse_html(first.params["text"])]
     reply = first
@@ -182,7 +183,7 @@ async def test_more_shows_further_passages_then_says_there_are_none(api: BotApi,
     assert edits and all("➕" not in json.dumps(e.params["reply_markup"], ensure_ascii=False) for e in edits)
 
 
-async def test_forged_or_garbled_buttons_get_a_polite_answer(api: BotApi, state: tg.BotState) -> None:
+async def test_forged_or_garbled_buttons_get_a_polite_answer(api: BotApi, state: BotState) -> None:
     reply = await ask(api, CAPITAL)
     genuine = data(api, reply, "👍")
     for forged in ["garbage", genuine.replace("u:", "d:"), "u:1." + "A" * 8, "s:0000000000:0:00000000.xxxxxxxx", "🙂" * 16]:
@@ -192,7 +193,7 @@ async def test_forged_or_garbled_buttons_get_a_polite_answer(api: BotApi, state:
     assert not [c for c in api.sent(USER) if c.params["text"] == text("something_wrong")]
 
 
-async def test_gaps_lists_not_found_questions_normalised(api: BotApi, state: tg.BotState) -> None:
+async def test_gaps_lists_not_found_questions_normalised(api: BotApi, state: BotState) -> None:
     for question in [NOT_FOUND, "which SUBMARINE won the   yachting regatta", "Where is Atlantis?"]:
         await ask(api, question)
     await ask(api, CAPITAL)
@@ -206,7 +207,7 @@ async def test_gaps_lists_not_found_questions_normalised(api: BotApi, state: tg.
     assert denied.params["text"] == text("not_admin", command="gaps")
 
 
-async def test_what_is_stored_is_the_question_and_a_hashed_user(api: BotApi, corpus: Path, state: tg.BotState) -> None:
+async def test_what_is_stored_is_the_question_and_a_hashed_user(api: BotApi, corpus: Path, state: BotState) -> None:
     reply = await ask(api, CAPITAL)
     await press(api, reply, "👍")
     dump = "\n".join(sqlite3.connect(state.settings.feedback_path()).iterdump())
@@ -218,7 +219,7 @@ async def test_what_is_stored_is_the_question_and_a_hashed_user(api: BotApi, cor
 
 
 async def test_buttons_after_reload_work_or_say_the_document_is_gone(
-    api: BotApi, state: tg.BotState, corpus: Path
+    api: BotApi, state: BotState, corpus: Path
 ) -> None:
     capital = await ask(api, CAPITAL)
     river = await ask(api, RIVER_QUESTION)
@@ -285,7 +286,7 @@ async def inline(api: BotApi, query: str, **extra: Any) -> Call:
     )
 
 
-async def test_inline_query_answers_with_an_article(api: BotApi, state: tg.BotState) -> None:
+async def test_inline_query_answers_with_an_article(api: BotApi, state: BotState) -> None:
     call = await inline(api, CAPITAL)
     [article] = call.params["results"]
     assert article["type"] == "article"
@@ -293,7 +294,7 @@ async def test_inline_query_answers_with_an_article(api: BotApi, state: tg.BotSt
     assert article["description"].startswith("[1] Freedonia & its capital — example.org, 2025-06-01")
     content = article["input_message_content"]
     assert content["parse_mode"] == "HTML" and "[1]" in content["message_text"] and "Sources" in content["message_text"]
-    assert call.params["cache_time"] == tg.INLINE_CACHE_SECONDS and call.params["is_personal"] is True
+    assert call.params["cache_time"] == INLINE_CACHE_SECONDS and call.params["is_personal"] is True
 
 
 async def test_inline_not_found_and_refused(api: BotApi, corpus: Path) -> None:
@@ -315,7 +316,7 @@ async def test_inline_queries_are_rate_limited(api: BotApi, corpus: Path) -> Non
 
 
 @pytest.mark.parametrize("lang", ["ru", "kk"])
-async def test_interface_speaks_russian_and_kazakh(api: BotApi, state: tg.BotState, lang: str) -> None:
+async def test_interface_speaks_russian_and_kazakh(api: BotApi, state: BotState, lang: str) -> None:
     api.message("/start", language_code=lang)
     [greeting] = await api.replies(USER)
     assert greeting.params["text"] == text(

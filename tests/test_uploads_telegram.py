@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import bot.telegram as tg
 from bot import serving
 from bot.corpus import CorpusError
 from bot.messages import text
+from bot.telegram.state import BotState
 from bot.uploads import FOLDER
 from tests import documents as make
 from tests.botapi import BotApi, serve
@@ -41,7 +41,7 @@ def corpus(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def state(api: BotApi, corpus: Path) -> AsyncIterator[tg.BotState]:
+async def state(api: BotApi, corpus: Path) -> AsyncIterator[BotState]:
     async with running(make_settings(api, corpus)) as state:
         yield state
 
@@ -51,7 +51,7 @@ def saved(corpus: Path) -> list[str]:
     return sorted(p.name for p in (corpus / FOLDER).iterdir()) if (corpus / FOLDER).exists() else []
 
 
-async def test_an_admin_uploads_a_pdf_and_its_pages_are_cited(api: BotApi, state: tg.BotState, corpus: Path) -> None:
+async def test_an_admin_uploads_a_pdf_and_its_pages_are_cited(api: BotApi, state: BotState, corpus: Path) -> None:
     api.document(REPORT, "Zorbak report.pdf", mime_type=PDF, user_id=ADMIN)
     [reply] = await api.replies(ADMIN, timeout=30)
     assert (corpus / FOLDER / "Zorbak report.pdf").read_bytes() == REPORT
@@ -68,7 +68,7 @@ async def test_an_admin_uploads_a_pdf_and_its_pages_are_cited(api: BotApi, state
     assert "p. 2" in answer.params["text"]
 
 
-async def test_a_non_admin_upload_changes_nothing(api: BotApi, state: tg.BotState, corpus: Path) -> None:
+async def test_a_non_admin_upload_changes_nothing(api: BotApi, state: BotState, corpus: Path) -> None:
     library = state.library
     api.document(REPORT, "Zorbak report.pdf", mime_type=PDF, user_id=USER)
     [reply] = await api.replies(USER)
@@ -80,7 +80,7 @@ async def test_a_non_admin_upload_changes_nothing(api: BotApi, state: tg.BotStat
     assert answer.params["text"].startswith(text("not_found"))
 
 
-async def test_a_document_in_a_group_is_ignored(api: BotApi, state: tg.BotState, corpus: Path) -> None:
+async def test_a_document_in_a_group_is_ignored(api: BotApi, state: BotState, corpus: Path) -> None:
     api.document(REPORT, "Zorbak report.pdf", mime_type=PDF, user_id=ADMIN, chat_id=GROUP)
     api.message("/help", user_id=ADMIN)  # answered after the document was handled
     await api.replies(ADMIN)
@@ -109,7 +109,7 @@ async def test_an_oversize_file_is_refused_without_a_download(
 
 
 async def test_a_file_too_big_to_download_is_explained_when_the_message_did_not_say_its_size(
-    api: BotApi, state: tg.BotState, corpus: Path
+    api: BotApi, state: BotState, corpus: Path
 ) -> None:
     api.document(b"x" * (20 * MB + 1), "huge.txt", file_size=-1, user_id=ADMIN)
     [reply] = await api.replies(ADMIN)
@@ -117,7 +117,7 @@ async def test_a_file_too_big_to_download_is_explained_when_the_message_did_not_
     assert api.downloads == [] and saved(corpus) == []
 
 
-async def test_a_file_without_a_name_is_named_after_its_type(api: BotApi, state: tg.BotState, corpus: Path) -> None:
+async def test_a_file_without_a_name_is_named_after_its_type(api: BotApi, state: BotState, corpus: Path) -> None:
     api.document(REPORT, None, mime_type=PDF, user_id=ADMIN)
     [reply] = await api.replies(ADMIN, timeout=30)
     assert reply.params["text"].startswith(f"Added {FOLDER}/document.pdf.")
@@ -125,7 +125,7 @@ async def test_a_file_without_a_name_is_named_after_its_type(api: BotApi, state:
 
 
 async def test_a_corpus_that_cannot_be_written_is_a_clear_refusal(
-    api: BotApi, state: tg.BotState, corpus: Path
+    api: BotApi, state: BotState, corpus: Path
 ) -> None:
     (corpus / FOLDER).write_text("a file where the uploads folder should be")
     api.document(b"# Ferries\n\nThe ferry to Quill island leaves at noon.\n", "ferries.md", user_id=ADMIN)
@@ -143,7 +143,7 @@ async def test_a_corpus_that_cannot_be_written_is_a_clear_refusal(
     ],
 )
 async def test_a_file_that_cannot_be_read_is_refused_with_the_reason(
-    api: BotApi, state: tg.BotState, corpus: Path, name: str, data: bytes, reason: str
+    api: BotApi, state: BotState, corpus: Path, name: str, data: bytes, reason: str
 ) -> None:
     library = state.library
     api.document(data, name, user_id=ADMIN)
@@ -152,7 +152,7 @@ async def test_a_file_that_cannot_be_read_is_refused_with_the_reason(
     assert saved(corpus) == [] and state.library is library
 
 
-async def test_an_existing_name_is_not_overwritten(api: BotApi, state: tg.BotState, corpus: Path) -> None:
+async def test_an_existing_name_is_not_overwritten(api: BotApi, state: BotState, corpus: Path) -> None:
     first = b"# Ferries\n\nThe ferry to Quill island leaves at noon.\n"
     second = b"# Ferries\n\nThe night ferry to Quill island leaves at midnight.\n"
     api.document(first, "ferries.md", user_id=ADMIN)
@@ -172,7 +172,7 @@ async def test_an_existing_name_is_not_overwritten(api: BotApi, state: tg.BotSta
 
 
 async def test_remove_deletes_the_upload_and_its_answers_are_gone(
-    api: BotApi, state: tg.BotState, corpus: Path
+    api: BotApi, state: BotState, corpus: Path
 ) -> None:
     api.document(REPORT, "Zorbak report.pdf", mime_type=PDF, user_id=ADMIN)
     await api.replies(ADMIN, 1, timeout=30)
@@ -194,7 +194,7 @@ async def test_remove_deletes_the_upload_and_its_answers_are_gone(
 
 @pytest.mark.parametrize(("user_id", "name"), [(ADMIN, "freedonia.md"), (ADMIN, "../freedonia.md"), (USER, "x.pdf")])
 async def test_remove_touches_only_uploads_and_only_for_admins(
-    api: BotApi, state: tg.BotState, corpus: Path, user_id: int, name: str
+    api: BotApi, state: BotState, corpus: Path, user_id: int, name: str
 ) -> None:
     library = state.library
     api.message(f"/remove {name}", user_id=user_id)
@@ -208,7 +208,7 @@ async def test_remove_touches_only_uploads_and_only_for_admins(
     assert (corpus / "freedonia.md").exists() and state.library is library
 
 
-async def test_replies_in_russian_for_a_russian_admin(api: BotApi, state: tg.BotState, corpus: Path) -> None:
+async def test_replies_in_russian_for_a_russian_admin(api: BotApi, state: BotState, corpus: Path) -> None:
     api.document(REPORT, "Отчёт.pdf", mime_type=PDF, user_id=ADMIN, language_code="ru")
     [added] = await api.replies(ADMIN, timeout=30)
     assert added.params["text"].startswith(f"Добавлен файл {FOLDER}/Отчёт.pdf.\nНазвание: ")
@@ -228,7 +228,7 @@ async def test_replies_in_russian_for_a_russian_admin(api: BotApi, state: tg.Bot
     assert polite.params["text"] == text("upload_not_admin", "ru")
 
 
-async def test_help_tells_admins_how_to_add_documents(api: BotApi, state: tg.BotState) -> None:
+async def test_help_tells_admins_how_to_add_documents(api: BotApi, state: BotState) -> None:
     api.message("/help", user_id=ADMIN)
     api.message("/help", user_id=USER)
     [admin] = await api.replies(ADMIN)
@@ -238,7 +238,7 @@ async def test_help_tells_admins_how_to_add_documents(api: BotApi, state: tg.Bot
 
 
 async def test_a_failed_reload_after_an_upload_keeps_the_old_documents(
-    api: BotApi, state: tg.BotState, corpus: Path, monkeypatch: pytest.MonkeyPatch
+    api: BotApi, state: BotState, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     library = state.library
 
@@ -255,7 +255,7 @@ async def test_a_failed_reload_after_an_upload_keeps_the_old_documents(
 
 
 async def test_removing_the_last_document_keeps_the_old_index_and_says_why(
-    api: BotApi, state: tg.BotState, corpus: Path
+    api: BotApi, state: BotState, corpus: Path
 ) -> None:
     api.document(b"# Ferries\n\nThe ferry to Quill island leaves at noon.\n", "ferries.md", user_id=ADMIN)
     await api.replies(ADMIN, 1, timeout=30)

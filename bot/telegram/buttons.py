@@ -1,0 +1,112 @@
+"""The buttons under an answer: 📄 its source, ➕ more passages, 👍 and 👎 votes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram.error import TelegramError
+
+from bot import refs, render
+from bot.answer import answer
+from bot.telegram.answers import keyboard, record, send_answer
+from bot.telegram.state import Context, language_of, say
+
+log = logging.getLogger(__name__)
+
+
+async def button(update: Update, context: Context) -> None:
+    """A press of 📄, ➕, 👍 or 👎: acknowledged at once with a toast; forged or stale data gets a polite one."""
+    query = update.callback_query
+    press = refs.unpack(query.data, context.state.key)
+    if isinstance(press, refs.Source):
+        await show_source(update, context, query, press)
+    elif isinstance(press, refs.Vote):
+        await vote(update, context, query, press)
+    elif isinstance(press, refs.More):
+        await more(update, context, query, press)
+    else:
+        log.info("Ignored a button press with data that is not ours: %r", (query.data or "")[:80])
+        await query.answer(say(update, "bad_button"), show_alert=True)
+
+
+def _answer_message(query: CallbackQuery) -> Message | None:
+    """The message the pressed button is under, if the bot can still reply to it."""
+    return query.message if isinstance(query.message, Message) else None
+
+
+async def show_source(update: Update, context: Context, query: CallbackQuery, press: refs.Source) -> None:
+    """📄: the quoted sentence among its neighbours, with the document's title, source, date and link."""
+    library = context.state.library
+    try:
+        found = refs.locate(library, press.document, press.position, press.digest)
+    except refs.DocumentGone:
+        await query.answer(say(update, "document_gone"), show_alert=True)
+        return
+    except refs.SentenceGone:
+        await query.answer(say(update, "sentence_gone"), show_alert=True)
+        return
+    entry = library.entries[found.number]
+    position = found.sentence_id - int(library.offsets[found.number])
+    page = library.sentence(found.sentence_id).page
+    view = render.source_view(entry.document, entry.sentences, position, page=page)
+    await query.answer(say(update, "source_sent"))
+    message = _answer_message(query)
+    if message is not None:
+        await message.reply_html(view)
+
+
+async def vote(update: Update, context: Context, query: CallbackQuery, press: refs.Vote) -> None:
+    """👍/👎: written to the database before the toast says so; a second press changes the vote."""
+    state = context.state
+    outcome = "failed"
+    if state.feedback is not None:
+        outcome = await asyncio.to_thread(state.feedback.vote, press.answer_id, update.effective_user.id, press.up)
+    key = {"recorded": "voted_up" if press.up else "voted_down", "unknown": "answer_gone"}.get(outcome, "vote_failed")
+    await query.answer(say(update, key))
+
+
+async def more(update: Update, context: Context, query: CallbackQuery, press: refs.More) -> None:
+    """➕: the next best passages not shown yet for the same question, under the same abstention bar."""
+    state = context.state
+    user_id = update.effective_user.id
+    if not await state.admit(user_id):
+        await query.answer(say(update, "slow_down"), show_alert=True)
+        return
+    recorded = await asyncio.to_thread(state.feedback.answer, press.answer_id) if state.feedback else None
+    if recorded is None:
+        await query.answer(say(update, "answer_gone"), show_alert=True)
+        return
+    async with state.one_at_a_time(user_id):
+        library = state.library
+        shown = refs.sentence_ids(library, list(recorded.shown))
+        result = await asyncio.to_thread(
+            answer, library, recorded.question, **state.settings.answer_options(), exclude=shown
+        )
+        message = _answer_message(query)
+        if not result.answered:
+            await query.answer(say(update, "nothing_more"), show_alert=True)
+            if message is not None:
+                await _drop_more_button(message, state.key)
+            return
+        await query.answer(say(update, "more_sent"))
+        answer_id = await record(state, user_id, result, parent=press.answer_id)
+        if message is not None:
+            lang = language_of(update)
+            await _drop_more_button(message, state.key)
+            await send_answer(message, result, keyboard(state, result, answer_id, lang), lang)
+
+
+async def _drop_more_button(message: Message, key: bytes) -> None:
+    """Take ➕ off an answer whose continuation has been shown (or that has none)."""
+    markup = message.reply_markup
+    if markup is None:
+        return
+    rows = [
+        [b for b in row if not isinstance(refs.unpack(b.callback_data if isinstance(b.callback_data, str) else None, key), refs.More)]
+        for row in markup.inline_keyboard
+    ]
+    with contextlib.suppress(TelegramError):  # the buttons are a convenience; the answer stands without this edit
+        await message.edit_reply_markup(InlineKeyboardMarkup([row for row in rows if row]))

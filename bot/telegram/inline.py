@@ -1,0 +1,55 @@
+"""Inline mode: `@bot question` in any chat, answered with one article."""
+
+from __future__ import annotations
+
+import asyncio
+
+from telegram import InlineQueryResultArticle, InlineQueryResultsButton, InputTextMessageContent, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+
+from bot import refs, render
+from bot.answer import answer
+from bot.telegram.answers import record
+from bot.telegram.answers import MAX_QUESTION_LENGTH
+from bot.telegram.state import Context, language_of, say
+
+# Inline results are cached by Telegram this long, per user (allowlists differ between users).
+INLINE_CACHE_SECONDS = 30
+INLINE_TITLE_CHARS = 100
+
+
+async def inline_query(update: Update, context: Context) -> None:
+    """`@bot question` in any chat: the answer as one article, or a button saying why there is none."""
+    state = context.state
+    query = update.inline_query
+    question = query.query.strip()
+    if not question or len(question) > MAX_QUESTION_LENGTH:
+        await query.answer([], cache_time=INLINE_CACHE_SECONDS, is_personal=True)
+        return
+    if not await state.admit(query.from_user.id):
+        await query.answer(
+            [], cache_time=0, is_personal=True,
+            button=InlineQueryResultsButton(say(update, "inline_slow_down"), start_parameter="slow"),
+        )
+        return
+    result = await asyncio.to_thread(answer, state.library, question, **state.settings.answer_options())
+    answer_id = await record(state, query.from_user.id, result, via="inline")
+    if not result.answered:
+        state.not_found += 1
+        await query.answer(
+            [], cache_time=INLINE_CACHE_SECONDS, is_personal=True,
+            button=InlineQueryResultsButton(say(update, "inline_not_found"), start_parameter="not_found"),
+        )
+        return
+    state.answered += 1
+    first = result.quotes[0]
+    article = InlineQueryResultArticle(
+        id=str(answer_id) if answer_id is not None else refs.text_digest(question),
+        title=render.shorten(first.text, INLINE_TITLE_CHARS),
+        description=render.source_line(first.citation, first.document),
+        input_message_content=InputTextMessageContent(
+            render.one_message(result, lang=language_of(update)), parse_mode=ParseMode.HTML,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        ),
+    )
+    await query.answer([article], cache_time=INLINE_CACHE_SECONDS, is_personal=True)

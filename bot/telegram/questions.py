@@ -1,0 +1,82 @@
+"""Questions asked in chats: `/ask`, any text in private, mentions and replies in groups."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from telegram import MessageEntity, Update
+from telegram.constants import ChatAction
+from telegram.error import TelegramError
+
+from bot.answer import answer
+from bot.telegram.access import mentions_bot, replies_to_bot
+from bot.telegram.answers import MAX_QUESTION_LENGTH, keyboard, record, send_answer
+from bot.telegram.state import Context, language_of, say
+
+
+async def ask(update: Update, context: Context) -> None:
+    """Answer `/ask <question>`, the way to ask in groups."""
+    parts = (update.effective_message.text or "").split(maxsplit=1)
+    question = parts[1] if len(parts) > 1 else ""
+    await answer_question(update, context, question, say(update, "ask_usage"))
+
+
+async def private_text(update: Update, context: Context) -> None:
+    """In a private chat every text message is a question."""
+    await answer_question(update, context, update.effective_message.text or "", say(update, "send_text"))
+
+
+async def group_text(update: Update, context: Context) -> None:
+    """In groups, answer only messages that mention the bot or reply to it; stay silent otherwise."""
+    message = update.effective_message
+    username = context.bot.username
+    if mentions_bot(message, username):
+        question = message.text or ""
+        for text in message.parse_entities([MessageEntity.MENTION]).values():
+            if text.lower() == f"@{username.lower()}":
+                question = question.replace(text, " ")
+        await answer_question(update, context, question, say(update, "mention_usage", username=username))
+    elif replies_to_bot(message, context.bot.id):
+        await answer_question(update, context, message.text or "", say(update, "send_text"))
+
+
+async def non_text(update: Update, context: Context) -> None:
+    """Stickers, photos, voice and the like in a private chat get a hint; groups never reach here."""
+    await update.effective_message.reply_text(say(update, "send_text"))
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    """Point private users who mistype a command at /help."""
+    await update.effective_message.reply_text(say(update, "unknown_command"))
+
+
+async def answer_question(update: Update, context: Context, question: str, usage: str) -> None:
+    """Rate-limit, score off the event loop, and send the rendered answer (HTML, plain text if rejected)."""
+    state = context.state
+    message = update.effective_message
+    user_id = update.effective_user.id if update.effective_user else message.chat.id
+    if not await state.admit(user_id):
+        # One clear note per burst: answering every extra message would be a flood of our own.
+        if state.first_refusal(user_id):
+            await message.reply_text(say(update, "slow_down"))
+        return
+    question = question.strip()
+    if not question:
+        await message.reply_text(usage)
+        return
+    if len(question) > MAX_QUESTION_LENGTH:
+        await message.reply_text(say(update, "too_long", limit=MAX_QUESTION_LENGTH))
+        return
+    async with state.one_at_a_time(user_id):
+        with contextlib.suppress(TelegramError):  # the typing indicator is cosmetic
+            await message.reply_chat_action(ChatAction.TYPING)
+        # Read the library once: a reload may swap it while we score, and that's fine.
+        result = await asyncio.to_thread(answer, state.library, question, **state.settings.answer_options())
+        if result.answered:
+            state.answered += 1
+        else:
+            state.not_found += 1
+        answer_id = await record(state, user_id, result)
+        lang = language_of(update)
+        await send_answer(message, result, keyboard(state, result, answer_id, lang), lang)

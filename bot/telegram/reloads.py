@@ -1,0 +1,152 @@
+"""Re-reading the documents while the bot answers: `/reload`, and the reload after an upload or removal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import re
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TypeVar
+
+from telegram import Update
+
+from bot import messages, render
+from bot.corpus import CorpusError, Skipped
+from bot.library import Library
+from bot.serving import load_for
+from bot.telegram.state import BotState, Context, language_of, reply_plain, say
+
+log = logging.getLogger(__name__)
+
+# A /reload report lists up to this many problem files one by one; past that it groups them by reason,
+# naming REPORT_NAMES files for each of up to REPORT_REASONS reasons and counting the rest.
+REPORT_FILES = 10
+REPORT_NAMES = 3
+REPORT_REASONS = 8
+
+T = TypeVar("T")
+
+
+async def reload(update: Update, context: Context) -> None:
+    """Admins: re-read the corpus off the event loop and swap the library in when it is ready."""
+    lang = language_of(update)
+    await reload_and_reply(update, context.state, lambda library, took: reload_report(library, took, lang))
+
+
+async def reload_library(state: BotState) -> tuple[Library, float]:
+    """Re-read the corpus, one reload at a time, and swap the new library in; on CorpusError the old one stays."""
+    async with state.reload_lock:
+        started = time.perf_counter()
+        settings = state.settings
+        load = functools.partial(
+            load_for,
+            settings,
+            state.library,
+            background=True,  # the new snapshot is written while the new library already answers
+        )
+        try:
+            # Questions keep being answered from the old library while this runs in a thread.
+            library = await _in_daemon_thread(load)
+        except CorpusError as exc:
+            log.warning("Reload failed, keeping the previous library: %s", exc)
+            raise
+        state.library = library
+        took = time.perf_counter() - started
+    log.info("Reloaded %d documents, %d sentences in %.1f s", len(library.documents), library.sentence_count, took)
+    return library, took
+
+
+async def _in_daemon_thread(function: Callable[[], T]) -> T:
+    """Run function in a daemon thread: unlike asyncio.to_thread, stopping the bot never waits for it."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.cancelled():
+            return
+        if error is None:
+            future.set_result(result)  # type: ignore[arg-type]
+        else:
+            future.set_exception(error)
+
+    def work() -> None:
+        try:
+            result, error = function(), None
+        except BaseException as exc:  # handed to the awaiting coroutine, which decides
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="citebot-reload", daemon=True).start()
+    return await future
+
+
+def reload_report(library: Library, took: float, lang: str | None = None) -> str:
+    """What /reload replies: the corpus size and the skipped files grouped by reason, short enough for one message."""
+    sizes = {"documents": len(library.documents), "sentences": library.sentence_count}
+    lines = [messages.text("reload_done", lang, seconds=took, **sizes)]
+    skipped = [s for s in library.skipped if not s.kept]
+    warned = [s for s in library.skipped if s.kept]
+    if skipped:
+        lines += ["", messages.text("reload_skipped", lang, count=len(skipped)), *_by_reason(skipped, lang)]
+    if warned:
+        lines += ["", messages.text("reload_warned", lang, count=len(warned)), *_by_reason(warned, lang)]
+    report = "\n".join(lines)
+    pieces = render.split(report)
+    return pieces[0] if len(pieces) == 1 else pieces[0] + "\n…"
+
+
+def _by_reason(files: list[Skipped], lang: str | None = None) -> list[str]:
+    """A line per file when they are few, else per kind of reason, most common first: the count and a few names."""
+    if len(files) <= REPORT_FILES:
+        return [f"- {item.path}: {item.reason}" for item in files]
+    groups: defaultdict[str, list[str]] = defaultdict(list)
+    for item in files:
+        groups[_reason_kind(item.reason)].append(item.path)
+    ranked = sorted(groups.items(), key=lambda group: (-len(group[1]), group[0]))
+    lines = []
+    for reason, paths in ranked[:REPORT_REASONS]:
+        names = ", ".join(_short_name(path) for path in sorted(paths)[:REPORT_NAMES])
+        if len(paths) > REPORT_NAMES:
+            names += messages.text("reload_group_more", lang, count=len(paths) - REPORT_NAMES)
+        lines.append(messages.text("reload_group", lang, reason=reason, count=len(paths), names=names))
+    if len(ranked) > REPORT_REASONS:
+        rest = ranked[REPORT_REASONS:]
+        files_left = sum(len(paths) for _, paths in rest)
+        lines.append(messages.text("reload_other_reasons", lang, count=len(rest), files=files_left))
+    return lines
+
+
+def _reason_kind(reason: str) -> str:
+    # Details in brackets differ from file to file ("at byte 12, 40 bad bytes"); the kind before them does not.
+    kind = re.sub(r"\s*\(.*", "", reason).strip() or reason
+    return kind if len(kind) <= 150 else kind[:149] + "…"
+
+
+def _short_name(path: str) -> str:
+    """A file name short enough for a list of them in one message."""
+    return path if len(path) <= 80 else "…" + path[-79:]
+
+
+async def reload_and_reply(
+    update: Update, state: BotState, report: Callable[[Library, float], str], done: str | None = None
+) -> None:
+    """Reload and reply with `report`; if the reload fails, say why (after `done`, what was changed, if any)."""
+    message = update.effective_message
+    if state.reload_lock.locked():
+        await message.reply_text(say(update, "reload_running"))
+    try:
+        library, took = await reload_library(state)
+    except CorpusError as exc:
+        failed = say(
+            update, "reload_failed", error=exc, documents=len(state.library.documents),
+            sentences=state.library.sentence_count,
+        )
+        await reply_plain(message, f"{done}\n{failed}" if done else failed)
+        return
+    await reply_plain(message, report(library, took))

@@ -1,0 +1,195 @@
+"""What the handlers share: the library, counters, flood guards and membership lookups; and the words they say."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+from telegram import Bot, Message, Update
+from telegram.constants import ChatMemberStatus
+from telegram.error import TelegramError
+from telegram.ext import CallbackContext, ExtBot
+
+from bot import messages, render
+from bot.config import Settings
+from bot.feedback import Feedback
+from bot.library import Library
+from bot.telegram.delivery import Polling
+
+log = logging.getLogger(__name__)
+
+# Where the BotState is kept in application.bot_data.
+STATE = "citebot"
+
+# How long a getChatMember answer is trusted: a member stays one, a stranger may join any moment.
+MEMBER_TTL = 600.0
+NON_MEMBER_TTL = 60.0
+MEMBER_STATUSES = frozenset({ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
+
+
+@dataclass
+class Refusals:
+    """When each stranger was last refused, so a refusal goes out once per period and then silence."""
+
+    period: float
+    _last: dict[tuple[int | None, int | None], float] = field(default_factory=dict)
+
+    def due(self, chat_id: int | None, user_id: int | None) -> bool:
+        """True if this stranger in this chat has not been refused within the period (and count it as refused now)."""
+        now = time.monotonic()
+        last = self._last.get((chat_id, user_id))
+        if last is not None and now - last < self.period:
+            return False
+        if len(self._last) > 4096:
+            self._last = {key: at for key, at in self._last.items() if now - at < self.period}
+        self._last[chat_id, user_id] = now
+        return True
+
+
+@dataclass
+class Membership:
+    """Whether a user belongs to one of the allowed chats: asked of Telegram (getChatMember) and remembered."""
+
+    chat_ids: frozenset[int]
+    _known: dict[int, tuple[float, bool]] = field(default_factory=dict)
+    _asking: dict[int, asyncio.Task[bool]] = field(default_factory=dict)
+
+    async def includes(self, bot: Bot, user_id: int) -> bool:
+        """True if the user is a member of any allowed chat; one lookup per user at a time, then cached."""
+        known = self._known.get(user_id)
+        if known is not None and known[0] > time.monotonic():
+            return known[1]
+        task = self._asking.get(user_id)
+        if task is None:
+            task = self._asking[user_id] = asyncio.create_task(self._ask(bot, user_id))
+        # Shielded: one asker giving up must not cancel the lookup the others are waiting for.
+        return await asyncio.shield(task)
+
+    async def _ask(self, bot: Bot, user_id: int) -> bool:
+        try:
+            member = False
+            for chat_id in sorted(self.chat_ids):
+                if await _is_member(bot, chat_id, user_id):
+                    member = True
+                    break
+            now = time.monotonic()
+            if len(self._known) > 4096:
+                self._known = {key: value for key, value in self._known.items() if value[0] > now}
+            self._known[user_id] = (now + (MEMBER_TTL if member else NON_MEMBER_TTL), member)
+            return member
+        finally:
+            del self._asking[user_id]
+
+
+async def _is_member(bot: Bot, chat_id: int, user_id: int) -> bool:
+    try:
+        member = await bot.get_chat_member(chat_id, user_id)
+    except TelegramError as exc:
+        # The bot is no longer in the chat, or the chat is gone: nobody counts as its member.
+        log.warning("Cannot check who is in chat %s (%s); treating user %s as not a member", chat_id, exc, user_id)
+        return False
+    if member.status == ChatMemberStatus.RESTRICTED:
+        return bool(getattr(member, "is_member", False))
+    return member.status in MEMBER_STATUSES
+
+
+@dataclass
+class BotState:
+    """What the handlers share: the current library, counters, and the per-user flood guards."""
+
+    settings: Settings
+    library: Library
+    polling: Polling = field(default_factory=Polling)
+    feedback: Feedback | None = None
+    key: bytes = b""  # signs the buttons' callback data
+    started: float = field(default_factory=time.monotonic)
+    answered: int = 0
+    not_found: int = 0
+    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    refusals: Refusals = field(init=False)
+    members: Membership = field(init=False)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+    _limiters: dict[int, AsyncLimiter] = field(default_factory=dict)
+    _warned: set[int] = field(default_factory=set)
+    _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    _waiting: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.refusals = Refusals(self.settings.user_rate_period)
+        self.members = Membership(self.settings.allowed_chat_ids)
+
+    async def admit(self, user_id: int) -> bool:
+        """Take one question from the user's allowance; False if they are over their rate limit."""
+        limiter = self._limiters.get(user_id)
+        if limiter is None:
+            if len(self._limiters) > 1024:
+                # Forget users whose bucket has fully drained; they start afresh anyway.
+                for key, old in list(self._limiters.items()):
+                    if old.has_capacity(old.max_rate):
+                        del self._limiters[key]
+            limiter = self._limiters[user_id] = AsyncLimiter(
+                self.settings.user_rate_limit, self.settings.user_rate_period
+            )
+        if not limiter.has_capacity():
+            return False
+        # has_capacity() just said yes, so this takes the slot without waiting.
+        await limiter.acquire()
+        self._warned.discard(user_id)
+        return True
+
+    def first_refusal(self, user_id: int) -> bool:
+        """True the first time a flooding user is refused, so the slow-down note is sent once."""
+        if user_id in self._warned:
+            return False
+        self._warned.add(user_id)
+        return True
+
+    @contextlib.asynccontextmanager
+    async def one_at_a_time(self, user_id: int) -> AsyncIterator[None]:
+        """Serialize one user's questions so a burst from them takes one worker, not all."""
+        lock = self._locks.setdefault(user_id, asyncio.Lock())
+        self._waiting[user_id] = self._waiting.get(user_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._waiting[user_id] -= 1
+            if not self._waiting[user_id]:
+                del self._waiting[user_id], self._locks[user_id]
+
+
+class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """The handlers' context, with the state they share typed (as in PTB's contexttypesbot example)."""
+
+    @property
+    def state(self) -> BotState:
+        """The library, the feedback database, the counters and the flood guards."""
+        return self.bot_data[STATE]
+
+
+def language_of(update: Update) -> str:
+    """The interface language of the user behind an update."""
+    user = update.effective_user
+    return messages.language(user.language_code if user is not None else None)
+
+
+def say(update: Update, key: str, **values: object) -> str:
+    """A fixed text in the language of the user behind an update."""
+    return messages.text(key, language_of(update), **values)
+
+
+def is_admin(update: Update, state: BotState) -> bool:
+    """Whether the user behind an update is one of CITEBOT_ADMIN_IDS."""
+    return update.effective_user is not None and update.effective_user.id in state.settings.admin_ids
+
+
+async def reply_plain(message: Message, text: str) -> None:
+    """Reply with plain text, in as many messages as it takes."""
+    for piece in render.split(text):
+        await message.reply_text(piece)
