@@ -18,10 +18,11 @@ from pathlib import Path, PurePosixPath
 
 from bot import messages
 from bot.answer import answer
-from bot.config import DeprecatedSetting, Settings, SettingsError, load_settings
+from bot.config import DeprecatedSetting, Settings, SettingsError, env_name, load_settings
 from bot.corpus import CorpusError
 from bot.evaluation import SPLIT_PARTS, read_questions, score, select_split
 from bot.feedback import Feedback, Summary, feedback_report, gaps_report, utc
+from bot.languages import Languages
 from bot.library import Library
 from bot.render import as_json, escaped, for_terminal, plain
 from bot.serving import load_for
@@ -251,6 +252,16 @@ def show_gaps(settings: Settings, as_csv: bool, days: int, limit: int) -> int:
     return 0
 
 
+def checked_settings(**overrides: object) -> Settings:
+    """The settings, with CITEBOT_LANGUAGES read as every load will read it: an unsupported language is a bad setting."""
+    settings = load_settings(**overrides)
+    try:
+        Languages.parse(settings.languages)
+    except ValueError as exc:
+        raise SettingsError(f"bad setting: {env_name('languages')}: {exc} (got {settings.languages!r})") from None
+    return settings
+
+
 def run_bot(settings: Settings) -> int:
     """Start the Telegram bot."""
     from bot.telegram.running import run  # imported here so the core commands never load python-telegram-bot
@@ -291,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = {"corpus_dir": args.corpus} if getattr(args, "corpus", None) else {}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DeprecatedSetting)
-            settings = load_settings(**overrides)
+            settings = checked_settings(**overrides)
     except SettingsError as exc:
         print(f"citebot: {exc}", file=sys.stderr)
         return 2

@@ -27,7 +27,6 @@ LEGACY = frozenset(
         "allowed_user_ids", "allowed_chat_ids", "user_rate_limit", "user_rate_period", "log_level",
     }
 )
-LANGUAGE_CODES = re.compile(r"^[a-z]{2}(,[a-z]{2})*$")
 WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
@@ -179,12 +178,11 @@ class Settings(BaseSettings):
 
     @field_validator("languages", mode="before")
     @classmethod
-    def _parse_languages(cls, value: object) -> object:
+    def _normalize_languages(cls, value: object) -> object:
+        # Only tidied here: which languages are supported is for Languages.parse to say, which knows the
+        # analyzers (config comes before them); `citebot` checks the setting with it as it reads the settings.
         if isinstance(value, str):
-            text = value.strip().lower().replace(" ", "") or "auto"
-            if text != "auto" and not LANGUAGE_CODES.match(text):
-                raise ValueError("expected auto or ISO 639-1 codes separated by commas, like en,ru,kk")
-            return text
+            return value.strip().lower().replace(" ", "") or "auto"
         return value
 
     @field_validator("admin_ids", "allowed_user_ids", "allowed_chat_ids", mode="before")

@@ -404,7 +404,16 @@ def test_start_with_a_token_starts_the_bot(capsys: pytest.CaptureFixture[str], m
 
 
 @pytest.mark.parametrize("command", [["ask", "a question"], ["check"], ["chat"], ["start"], ["eval", "qa.jsonl"]])
-@pytest.mark.parametrize(("variable", "value"), [("CITEBOT_ANSWER_SENTENCES", "abc"), ("CITEBOT_LANGUAGES", "klingon"), ("CITEBOT_ADMIN_IDS", "x")])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CITEBOT_ANSWER_SENTENCES", "abc"),
+        ("CITEBOT_LANGUAGES", "klingon"),
+        ("CITEBOT_LANGUAGES", "xx"),
+        ("CITEBOT_LANGUAGES", "en,xx"),
+        ("CITEBOT_ADMIN_IDS", "x"),
+    ],
+)
 def test_bad_setting_exits_2_naming_the_variable(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path,
                                                  command: list[str], variable: str, value: str) -> None:
     monkeypatch.setenv(variable, value)
@@ -413,6 +422,22 @@ def test_bad_setting_exits_2_naming_the_variable(capsys: pytest.CaptureFixture[s
     assert code == 2 and out == ""
     assert err.startswith("citebot: bad setting: ") and variable in err
     assert "very-secret" not in err
+
+
+def test_an_unsupported_language_is_named_with_the_supported_ones(capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch, docs: Path) -> None:
+    monkeypatch.setenv("CITEBOT_LANGUAGES", "en,xx")
+    code, out, err = run(capsys, "check", "--corpus", str(docs))
+    assert code == 2 and out == ""
+    assert err.startswith("citebot: bad setting: CITEBOT_LANGUAGES: unsupported language 'xx'; supported: ")
+    assert "en, " in err and "kk, " in err and "ru" in err
+
+
+def test_languages_may_be_named_as_well_as_coded(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                                 docs: Path) -> None:
+    monkeypatch.setenv("CITEBOT_LANGUAGES", "English, Russian")
+    code, out, err = run(capsys, "ask", "--corpus", str(docs), "Who did the prime minister meet in Astana?")
+    assert code == 0 and "World Bank vice president" in out, err
 
 
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
