@@ -79,6 +79,11 @@ def _analyze_all(documents: list[Document], languages: Languages, workers: int) 
     return _rejoined(documents, [number for number, _ in pieces], analyses)
 
 
+def analyze(document: Document, languages: Languages) -> AnalyzedDocument:
+    """One document's analysis, exactly as a load makes it (in pieces when it is long), in this process."""
+    return next(_analyze_all([document], languages, workers=1))
+
+
 def _pieces(document: Document, languages: Languages) -> list[Document]:
     if len(document.text) <= PIECE_CHARS or document.pages:
         return [document]

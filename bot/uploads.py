@@ -2,7 +2,8 @@
 
 Nothing here knows Telegram: the bot hands over a file name and bytes, and gets back what was saved or
 why it was refused. A name is never used as a path: only a cleaned base name is kept, and an existing
-file is never overwritten.
+file is never overwritten. What the check read is left in the analysis cache, so the reload that follows
+neither extracts nor analyses the file again.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot import messages
+from bot.cache import AnalysisCache
 from bot.corpus import SUFFIXES, Document
-from bot.extractors import Readers
-from bot.languages import Languages, analyze_document
-from bot.loader import read_document
+from bot.extractors import Readers, format_of
+from bot.languages import Languages
+from bot.loader import analyze, corpus_cache_folder, digest, read_document
+from bot.text import AnalyzedDocument
 
 FOLDER = "uploads"
 MAX_NAME = 100
@@ -33,6 +36,17 @@ class Added:
     title: str
     sentences: int
     pages: int
+
+
+@dataclass(frozen=True)
+class Checked:
+    """An upload that passed the check: the path it is meant for, and what a load would make of it there."""
+
+    path: str  # relative to the corpus, e.g. "uploads/report.pdf"
+    digest: str  # the key the loader files its analysis under
+    document: Document
+    analyzed: AnalyzedDocument
+    note: str | None  # a warning it was read with, kept as the loader keeps it
 
 
 class Refused(Exception):
@@ -64,21 +78,35 @@ def safe_name(original: str) -> str:
     return f"{stem}.{suffix}" if suffix else stem
 
 
-def check(name: str, data: bytes, max_bytes: int, languages: Languages) -> Document:
-    """The document an upload holds; raise Refused if it is too large, of a kind not read, or holds no text."""
+def check(name: str, data: bytes, max_bytes: int, languages: Languages) -> Checked:
+    """What an upload holds, read as `uploads/<name>`; Refused if too large, of a kind not read, or without text."""
     if len(data) > max_bytes:
         raise Refused("upload_refused_size", size=len(data) / 2**20, limit=max_bytes / 2**20)
     if not name.lower().endswith(SUFFIXES):
         raise Refused("upload_refused_kind", kinds=", ".join(s.lstrip(".") for s in SUFFIXES))
+    path = f"{FOLDER}/{name}"
     with Readers(1) as readers:
-        document, problem = read_document(name, data, None, readers)
+        document, problem = read_document(path, data, None, readers)
     if document is None and problem is not None:
         raise Refused("upload_refused_unreadable", reason=problem.reason)
     if document is None:
         raise Refused("upload_refused_no_text")
-    if not analyze_document(document, languages).lengths.any():
+    analyzed = analyze(document, languages)
+    if not analyzed.lengths.any():
         raise Refused("upload_refused_no_text")
-    return document
+    key = digest(data, languages, extracted=format_of(path) is not None)
+    return Checked(path, key, document, analyzed, problem.reason if problem is not None else None)
+
+
+def add(corpus_dir: Path, cache_dir: Path, name: str, data: bytes, max_bytes: int, languages: Languages) -> str:
+    """Check an upload and save it, its analysis left in the cache for the reload to take; the path it got."""
+    checked = check(name, data, max_bytes, languages)
+    path = save(corpus_dir, name, data)
+    # Saved under another name ("report (2).pdf") it may read otherwise (a title made from the name): the load reads it.
+    if path == checked.path:
+        cache = AnalysisCache(corpus_cache_folder(Path(cache_dir), Path(corpus_dir)), languages.key)
+        cache.store(checked.digest, checked.analyzed, checked.note)
+    return path
 
 
 def save(corpus_dir: Path, name: str, data: bytes) -> str:

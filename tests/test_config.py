@@ -157,7 +157,8 @@ def test_the_desktop_language_variable_is_never_read(monkeypatch: pytest.MonkeyP
 
 # Whether each is supported is checked once, by Languages.parse, as `citebot` reads its settings (tests/test_cli.py).
 @pytest.mark.parametrize(
-    ("value", "expected"), [("auto", "auto"), ("", "auto"), ("EN, ru", "en,ru"), ("kk", "kk"), ("English, Russian", "english,russian")]
+    ("value", "expected"),
+    [("auto", "auto"), ("", "auto"), ("EN, ru", "en,ru"), ("kk", "kk"), ("English, Russian", "english,russian")],
 )
 def test_languages_setting(monkeypatch: pytest.MonkeyPatch, value: str, expected: str) -> None:
     monkeypatch.setenv("CITEBOT_LANGUAGES", value)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import bot.loader
+from bot.extractors import Readers
 from bot.languages import Languages
 from bot.loader import load_library
-from bot.uploads import FOLDER, Refused, check, remove, safe_name, save
+from bot.uploads import FOLDER, Refused, add, check, remove, safe_name, save
+from tests import documents as make
 
 AUTO = Languages.parse("auto")
 TEXT = b"# Ferry timetable\n\nThe ferry to the island leaves at noon every day.\n"
@@ -34,8 +38,8 @@ def test_safe_name_never_leaves_the_folder(sent: str, kept: str) -> None:
 
 
 def test_check_reads_a_supported_file() -> None:
-    document = check("timetable.md", TEXT, 2**20, AUTO)
-    assert document.title == "Ferry timetable"
+    checked = check("timetable.md", TEXT, 2**20, AUTO)
+    assert checked.document.title == "Ferry timetable" and checked.path == f"{FOLDER}/timetable.md"
 
 
 @pytest.mark.parametrize(
@@ -67,6 +71,44 @@ def test_an_upload_is_part_of_the_next_load(tmp_path: Path) -> None:
     path = save(tmp_path, "ferry.md", TEXT)
     library = load_library(tmp_path, tmp_path.parent / "cache")
     assert path in [d.path for d in library.documents]
+
+
+def counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Record each file extracted (by kind) and each document analysed (by path), in this process."""
+    seen: dict[str, list[str]] = {"extracted": [], "analysed": []}
+    submit, analyze = Readers.submit, bot.loader.analyze_document
+
+    def counted_submit(readers: Readers, kind: str, data: bytes) -> Any:
+        seen["extracted"].append(kind)
+        return submit(readers, kind, data)
+
+    def counted_analyze(document: Any, languages: Languages) -> Any:
+        seen["analysed"].append(document.path)
+        return analyze(document, languages)
+
+    monkeypatch.setattr(Readers, "submit", counted_submit)
+    monkeypatch.setattr(bot.loader, "analyze_document", counted_analyze)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("ferry.md", TEXT), ("report.pdf", make.pdf(["The ferry to the island leaves at noon every day."]))],
+)
+def test_an_added_upload_is_read_once_not_again_by_the_reload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, data: bytes
+) -> None:
+    corpus, cache = tmp_path / "corpus", tmp_path / "cache"
+    corpus.mkdir()
+    (corpus / "seed.txt").write_text("Trains leave the station every hour.\n")
+    previous = load_library(corpus, cache, workers=1)
+    seen = counting(monkeypatch)
+    path = add(corpus, cache, name, data, 2**20, AUTO)
+    library = load_library(corpus, cache, workers=1, previous=previous)
+    [entry] = [e for e in library.entries if e.document.path == path]
+    assert any("noon" in sentence for sentence in entry.sentences)
+    assert seen["extracted"] == (["pdf"] if name.endswith(".pdf") else [])
+    assert seen["analysed"] == [path]
 
 
 def test_remove_only_deletes_uploads(tmp_path: Path) -> None:

@@ -92,9 +92,8 @@ def add_handlers(application: Application, admin_ids: Collection[int]) -> None:
         MessageHandler(new_messages & private & filters.TEXT & ~filters.COMMAND, questions.private_text)
     )
     addressed = filters.Entity(MessageEntity.MENTION) | filters.REPLY
-    application.add_handler(
-        MessageHandler(new_messages & filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND & addressed, questions.group_text)
-    )
+    in_groups = new_messages & filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND
+    application.add_handler(MessageHandler(in_groups & addressed, questions.group_text))
     application.add_handler(MessageHandler(new_messages & private & filters.COMMAND, questions.unknown_command))
     # Files are taken in private chats only: in a group a file is shared with people, not sent to the bot, so
     # documents there get no reply at all (nothing handles them).

@@ -16,7 +16,16 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 from telegram.constants import FloodLimit
-from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import BaseRateLimiter
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning

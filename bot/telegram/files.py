@@ -41,8 +41,8 @@ def _upload_name(message: Message) -> str:
 
 def _check_and_save(settings: Settings, name: str, data: bytes) -> str:
     """Check an upload and save it under uploads/ (in a worker thread: extraction blocks); its corpus path."""
-    uploads.check(name, data, upload_limit(settings), Languages.parse(settings.languages))
-    return uploads.save(settings.corpus_dir, name, data)
+    languages = Languages.parse(settings.languages)
+    return uploads.add(settings.corpus_dir, settings.cache_dir, name, data, upload_limit(settings), languages)
 
 
 async def upload(update: Update, context: Context) -> None:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from telegram import InlineQueryResultArticle, InlineQueryResultsButton, InputTextMessageContent, LinkPreviewOptions, Update
+from telegram import (
+    InlineQueryResultArticle,
+    InlineQueryResultsButton,
+    InputTextMessageContent,
+    LinkPreviewOptions,
+    Update,
+)
 from telegram.constants import ParseMode
 
 from bot import refs, render
