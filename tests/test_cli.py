@@ -424,15 +424,6 @@ def test_bad_setting_exits_2_naming_the_variable(capsys: pytest.CaptureFixture[s
     assert "very-secret" not in err
 
 
-def test_an_unsupported_language_is_named_with_the_supported_ones(capsys: pytest.CaptureFixture[str],
-                                                                 monkeypatch: pytest.MonkeyPatch, docs: Path) -> None:
-    monkeypatch.setenv("CITEBOT_LANGUAGES", "en,xx")
-    code, out, err = run(capsys, "check", "--corpus", str(docs))
-    assert code == 2 and out == ""
-    assert err.startswith("citebot: bad setting: CITEBOT_LANGUAGES: unsupported language 'xx'; supported: ")
-    assert "en, " in err and "kk, " in err and "ru" in err
-
-
 def test_languages_may_be_named_as_well_as_coded(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
                                                  docs: Path) -> None:
     monkeypatch.setenv("CITEBOT_LANGUAGES", "English, Russian")

@@ -118,5 +118,7 @@ def test_check_reports_documents_per_language(capsys: pytest.CaptureFixture[str]
 def test_unsupported_language_setting_exits_with_a_message(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     corpus = write_files(tmp_path / "corpus", MIXED)
     monkeypatch.setenv("CITEBOT_LANGUAGES", "en,xx")
-    assert cli.main(["check", "--corpus", str(corpus)]) == 1
-    assert "unsupported language 'xx'" in capsys.readouterr().err
+    assert cli.main(["check", "--corpus", str(corpus)]) == 2  # a bad setting, said before anything is loaded
+    err = capsys.readouterr().err
+    assert err.startswith("citebot: bad setting: CITEBOT_LANGUAGES: unsupported language 'xx'; supported: ")
+    assert "en, " in err and "kk, " in err
