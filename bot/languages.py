@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
+import numpy as np
+from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
 from bot.corpus import Document
 from bot.text import ANALYZER_VERSION, LANGUAGES, AnalyzedDocument, Analyzer, analyze, language_code
@@ -16,11 +25,117 @@ from bot.text import ANALYZER_VERSION, LANGUAGES, AnalyzedDocument, Analyzer, an
 SAMPLE_CHARS = 500
 # Below this probability a question's language is a guess, and callers search with the runner-up too.
 SURE = 0.9
+# py3langid ships its model LZMA-compressed: unpacking it costs a process most of a second, more than a
+# small corpus takes to load. Unpacked once into the cache folder as plain .npy arrays (no pickle), it is
+# mapped by every later process in milliseconds, and only the pages detection touches are read.
+MODEL_ARRAYS = ("ptc", "pc", "nextmove", "row", "output")
+MODEL_PREFIX = "langid-"
+
+log = logging.getLogger(__name__)
+_model_home: list[Path] = []  # where the unpacked model is kept: set by keep_model_in, empty for none
+
+
+def keep_model_in(folder: Path | None) -> None:
+    """Keep the classifier's unpacked model in this folder (a cache folder), or nowhere (None)."""
+    _model_home[:] = [Path(folder)] if folder is not None else []
+
+
+def model_home() -> Path | None:
+    """The folder the classifier's unpacked model is kept in (see keep_model_in), or None."""
+    return _model_home[0] if _model_home else None
 
 
 @functools.cache
 def _model() -> LanguageIdentifier:
-    return LanguageIdentifier.from_model_file(MODEL_FILE)
+    folder = _model_folder()
+    if folder is not None and folder.is_dir():
+        try:
+            return _mapped_model(folder)
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("language model in %s unusable (%s); unpacking it again", folder, exc)
+            shutil.rmtree(folder, ignore_errors=True)
+    model = _trimmed(LanguageIdentifier.from_model_file(MODEL_FILE))
+    if folder is not None:
+        _save_model(model, folder)
+    return model
+
+
+def _model_folder() -> Path | None:
+    """The folder for this model file and these languages: another py3langid or citebot gets another one."""
+    if not _model_home:
+        return None
+    try:
+        info = (MODEL_DIR / MODEL_FILE).stat()
+    except OSError:
+        return None
+    key = f"{info.st_size}:{info.st_mtime_ns}:{','.join(sorted(LANGUAGES))}"
+    return _model_home[0] / f"{MODEL_PREFIX}{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}"
+
+
+def _trimmed(model: LanguageIdentifier) -> LanguageIdentifier:
+    """The model's columns of the languages citebot has analyzers for: a quarter of its size, same answers."""
+    model.set_languages(sorted(LANGUAGES & frozenset(model.labels)))
+    return LanguageIdentifier(
+        np.ascontiguousarray(model.nb_ptc), np.ascontiguousarray(model.nb_pc), list(model.nb_classes),
+        model.tk_nextmove, model.tk_output, tk_row=model.tk_row,
+    )
+
+
+def _save_model(model: LanguageIdentifier, folder: Path) -> None:
+    """Write the unpacked model's arrays into `folder`, whole or not at all; never fatal."""
+    arrays = {
+        "ptc": np.asarray(model.nb_ptc),
+        "pc": np.asarray(model.nb_pc),
+        "nextmove": np.frombuffer(model.tk_nextmove, dtype=np.dtype(model.tk_nextmove.typecode)),
+        "row": np.frombuffer(model.tk_row, dtype=np.dtype(model.tk_row.typecode)),
+        "output": np.asarray(model.tk_output, dtype=np.int32),
+    }
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".tmp-{MODEL_PREFIX}"))
+    except OSError as exc:
+        log.debug("language model not kept in %s: %s", folder, exc)
+        return
+    try:
+        for name, array in arrays.items():
+            np.save(temporary / f"{name}.npy", array, allow_pickle=False)
+        (temporary / "classes.json").write_text(json.dumps(model.nb_classes), "utf-8")
+        os.replace(temporary, folder)  # a directory appears whole; another process that got there first wins
+    except OSError as exc:
+        log.debug("language model not kept in %s: %s", folder, exc)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    _remove_other_models(folder)
+
+
+def _remove_other_models(folder: Path) -> None:
+    # Models of an older py3langid or citebot: nothing maps them any more.
+    with contextlib.suppress(OSError):
+        for other in folder.parent.glob(f"{MODEL_PREFIX}*"):
+            if other != folder and other.is_dir():
+                shutil.rmtree(other, ignore_errors=True)
+
+
+def _mapped_model(folder: Path) -> LanguageIdentifier:
+    """The model saved in `folder`, its arrays mapped rather than read; ValueError if they do not fit together."""
+    arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in MODEL_ARRAYS}
+    classes = json.loads((folder / "classes.json").read_text("utf-8"))
+    ptc, pc, nextmove, row, output = (arrays[name] for name in MODEL_ARRAYS)
+    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise ValueError("classes are not a list of language codes")
+    states = len(row)
+    if (
+        ptc.ndim != 2 or ptc.dtype.kind != "f" or pc.dtype.kind != "f" or ptc.shape[1] != len(classes) or pc.shape != (len(classes),) or nextmove.ndim != 1
+        or nextmove.dtype.kind != "u" or row.dtype.kind != "u" or output.dtype != np.int32
+        or nextmove.size % 256 or len(output) != states or not states
+        or int(row.max()) >= nextmove.size // 256 or int(nextmove.max()) >= states or int(output.max()) >= ptc.shape[0]
+    ):
+        raise ValueError("arrays of mismatched shapes")
+    # The DFA is walked a byte at a time in Python: a memoryview indexes like the array.array it replaces.
+    return LanguageIdentifier(
+        ptc, pc, classes, memoryview(nextmove).cast("B").cast(nextmove.dtype.char), output.tolist(),
+        tk_row=row.tolist(),
+    )
 
 
 @functools.cache
@@ -33,7 +148,7 @@ def detectable() -> frozenset[str]:
 def _identifier(languages: frozenset[str]) -> LanguageIdentifier:
     # A classifier restricted to these languages: scoring a few columns is faster and never answers
     # with a language that no analyzer has or that the corpus does not hold.
-    model = _model()  # read once: unpacking the model takes a good part of a second
+    model = _model()  # loaded once per process
     identifier = LanguageIdentifier(
         model.nb_ptc, model.nb_pc, model.nb_classes, model.tk_nextmove, model.tk_output, norm_probs=True, tk_row=model.tk_row
     )

@@ -29,7 +29,7 @@ from bot.corpus import (
     title_from_text,
 )
 from bot.extractors import EXTRACTOR_VERSION, SIDECAR_SUFFIX, Extracted, Readers, Unreadable, format_of, with_sidecar
-from bot.languages import Languages, analyze_document
+from bot.languages import Languages, analyze_document, keep_model_in, model_home
 from bot.library import Entry, Library, Postings, make_entry
 from bot.text import AnalyzedDocument, joined, paragraph_pieces
 
@@ -109,7 +109,8 @@ def _rejoined(
 
 
 def _analyze_in_pool(documents: list[Document], languages: Languages, workers: int) -> Iterator[AnalyzedDocument]:
-    with ProcessPoolExecutor(max_workers=workers or None) as pool:
+    # Workers detect the languages of the documents they analyse: they map the model from the same folder.
+    with ProcessPoolExecutor(max_workers=workers or None, initializer=keep_model_in, initargs=(model_home(),)) as pool:
         chunk = max(1, min(64, len(documents) // ((workers or 2) * 8)))
         yield from pool.map(analyze_document, documents, [languages] * len(documents), chunksize=chunk)
 
@@ -149,6 +150,7 @@ def load_library(
     started = time.perf_counter()
     chosen = Languages.parse(languages)
     root = Path(corpus_dir)
+    keep_model_in(Path(cache_dir).absolute())  # a document that needs detection maps the classifier's model from here
     if previous is not None and previous.languages != chosen:
         previous = None  # other analyzers: nothing of the old library can be reused
     cache_folder = corpus_cache_folder(Path(cache_dir), root)

@@ -8,8 +8,9 @@ Corpora, written to a temporary folder without a `language:` line, so every docu
 the seed `corpus/`, and 20 and 1,000 documents of about 1,500 characters each, English, Russian and
 Kazakh in turn (paragraphs of XQuAD en/ru, WikiQA and KazQAD articles). Each figure is the median of
 `--runs` fresh processes, `en` and `auto` run alternately so drift on a shared machine hits both:
-`load_library` inside the process, and the whole `citebot check` process; with a cold cache (an empty
-cache folder) and a warm one (the cache and snapshot a previous load left). Then question detection
+`load_library` inside the process, and the whole `citebot check` process; with an empty cache folder
+(a first run), with the analyses gone but the unpacked language model kept (a new corpus, a new
+analyzer version), and warm (the analyses and snapshot a previous load left). Then question detection
 per question (p50 and p99 over the XQuAD questions, in one warm process).
 """
 
@@ -124,8 +125,11 @@ def measure(corpus: Path, work: Path, runs: int) -> dict[str, dict[str, float]]:
                 shutil.rmtree(cache, ignore_errors=True)
                 cold = timed(corpus, cache, languages)
                 warm = timed(corpus, cache, languages)
-                times.setdefault(f"{name}, cold", {}).setdefault(languages, []).append(cold)
-                times.setdefault(f"{name}, warm", {}).setdefault(languages, []).append(warm)
+                for analyses in cache.glob("corpus-*"):
+                    shutil.rmtree(analyses)  # what a new corpus finds: no analysis, the model of an earlier one
+                fresh = timed(corpus, cache, languages)
+                for state, seconds in (("first run", cold), ("no analyses, model kept", fresh), ("warm", warm)):
+                    times.setdefault(f"{name}, {state}", {}).setdefault(languages, []).append(seconds)
                 shutil.rmtree(cache, ignore_errors=True)
     return {row: {lang: statistics.median(values) for lang, values in cells.items()} for row, cells in times.items()}
 

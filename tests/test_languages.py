@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+from bot import languages
 from bot.corpus import Document
 from bot.languages import Guess, detect, detectable, document_language, question_language
+from bot.loader import load_library
+from tests.helpers import Build
 
 TEXTS = {
     "en": "The government approved the national project on water supply for the northern regions.",
@@ -96,3 +103,139 @@ def test_question_detection_does_not_hang_on_long_input() -> None:
     started = time.perf_counter()
     question_language("word " * 20_000, {"en": 0.5, "ru": 0.5})
     assert time.perf_counter() - started < 5
+
+
+# The classifier's model, unpacked once into the cache folder and mapped by later processes.
+
+
+@pytest.fixture
+def fresh_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each call of the test starts as a new process would: no model in memory, none kept anywhere."""
+
+    def forget() -> None:
+        for cached in (languages._model, languages._identifier, languages.detectable):
+            cached.cache_clear()
+        languages.keep_model_in(None)
+
+    forget()
+    yield
+    forget()
+
+
+def kept_folders(home: Path) -> list[Path]:
+    return sorted(home.glob(f"{languages.MODEL_PREFIX}*"))
+
+
+def unpacking_forbidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on, unpacking the package's compressed model fails the test."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the compressed model was unpacked")
+
+    monkeypatch.setattr(languages.LanguageIdentifier, "from_model_file", classmethod(refuse))
+
+
+def detections() -> dict[str, str]:
+    return {language: detect(text) for language, text in TEXTS.items()}
+
+
+def test_a_kept_model_is_mapped_instead_of_unpacked(fresh_model: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    languages.keep_model_in(tmp_path)
+    first = detections()
+    [folder] = kept_folders(tmp_path)
+    # Plain arrays: every file loads without pickle.
+    for name in languages.MODEL_ARRAYS:
+        np.load(folder / f"{name}.npy", allow_pickle=False)
+    languages._model.cache_clear()
+    languages._identifier.cache_clear()
+    unpacking_forbidden(monkeypatch)
+    assert detections() == first == {language: language for language in TEXTS}
+    guess = question_language("С кем встретился премьер-министр?", {"en": 0.5, "ru": 0.5})
+    assert guess.language == "ru"
+
+
+def test_without_a_folder_the_model_is_unpacked_and_nothing_is_written(fresh_model: None, tmp_path: Path) -> None:
+    assert detections() == {language: language for language in TEXTS}
+    assert not list(tmp_path.rglob(f"*{languages.MODEL_PREFIX}*"))  # the working directory and HOME included
+
+
+def _truncate(folder: Path) -> None:
+    path = folder / "nextmove.npy"
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+def _garble_classes(folder: Path) -> None:
+    (folder / "classes.json").write_bytes(b"\xff{not json")
+
+
+def _point_outside(folder: Path) -> None:
+    # A well-formed array whose transitions lead to states that do not exist.
+    nextmove = np.load(folder / "nextmove.npy")
+    nextmove[:256] = np.iinfo(nextmove.dtype).max
+    np.save(folder / "nextmove.npy", nextmove)
+
+
+def _pickled(folder: Path) -> None:
+    np.save(folder / "ptc.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+
+
+@pytest.mark.parametrize("spoil", [_truncate, _garble_classes, _point_outside, _pickled])
+def test_a_spoilt_kept_model_is_unpacked_again(
+    fresh_model: None, tmp_path: Path, spoil: Callable[[Path], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    languages.keep_model_in(tmp_path)
+    detections()
+    [folder] = kept_folders(tmp_path)
+    spoil(folder)
+    languages._model.cache_clear()
+    languages._identifier.cache_clear()
+    assert detections() == {language: language for language in TEXTS}
+    assert "unusable" in caplog.text
+    # Written anew, whole: the next process maps it again.
+    languages._model.cache_clear()
+    languages._identifier.cache_clear()
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        unpacking_forbidden(monkeypatch)
+        assert detections() == {language: language for language in TEXTS}
+    finally:
+        monkeypatch.undo()
+
+
+def test_an_unwritable_cache_folder_only_costs_the_unpacking(fresh_model: None, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    languages.keep_model_in(blocker / "cache")
+    assert detections() == {language: language for language in TEXTS}
+    assert blocker.read_text() == "not a folder"
+
+
+def test_a_kept_model_of_another_version_is_removed(fresh_model: None, tmp_path: Path) -> None:
+    old = tmp_path / f"{languages.MODEL_PREFIX}0000000000000000"
+    old.mkdir()
+    (old / "ptc.npy").write_bytes(b"old")
+    languages.keep_model_in(tmp_path)
+    detections()
+    assert len(kept_folders(tmp_path)) == 1 and not old.exists()
+
+
+def test_a_corpus_that_declares_its_languages_loads_without_the_classifier(
+    fresh_model: None, build: Build, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    unpacking_forbidden(monkeypatch)
+    library = build({"a.md": f"---\nlanguage: ru\n---\n{TEXTS['ru']}\n", "b.md": f"---\nlanguage: en\n---\n{TEXTS['en']}\n"})
+    assert library.document_languages() == {"ru": 1, "en": 1}
+    assert not kept_folders(tmp_path / "cache")
+
+
+@pytest.mark.parametrize("snapshot", [True, False])
+def test_a_warm_load_detects_nothing(fresh_model: None, build: Build, monkeypatch: pytest.MonkeyPatch, snapshot: bool) -> None:
+    files = {f"{language}.md": text for language, text in TEXTS.items()}
+    first = build(files, snapshot=snapshot)
+    assert len(first.entries) == len(TEXTS)
+    [folder] = kept_folders(Path("cache"))
+    shutil.rmtree(folder)  # and no kept model either: the languages must come from the cached analyses
+    languages._model.cache_clear()
+    unpacking_forbidden(monkeypatch)
+    again = load_library(Path("corpus0"), Path("cache"), snapshot=snapshot)
+    assert {e.document.path: e.language for e in again.entries} == {f"{code}.md": code for code in TEXTS}
