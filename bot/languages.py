@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import hashlib
 import json
@@ -77,7 +78,7 @@ def _trimmed(model: LanguageIdentifier) -> LanguageIdentifier:
     model.set_languages(sorted(LANGUAGES & frozenset(model.labels)))
     return LanguageIdentifier(
         np.ascontiguousarray(model.nb_ptc), np.ascontiguousarray(model.nb_pc), list(model.nb_classes),
-        model.tk_nextmove, model.tk_output, tk_row=model.tk_row,
+        model.tk_nextmove, model.tk_output, norm_probs=True, tk_row=model.tk_row,
     )
 
 
@@ -131,11 +132,14 @@ def _mapped_model(folder: Path) -> LanguageIdentifier:
         or int(row.max()) >= nextmove.size // 256 or int(nextmove.max()) >= states or int(output.max()) >= ptc.shape[0]
     ):
         raise ValueError("arrays of mismatched shapes")
-    # The DFA is walked a byte at a time in Python: a memoryview indexes like the array.array it replaces.
+    # The DFA is walked a byte at a time in Python: a memoryview indexes like the array or list it replaces.
     return LanguageIdentifier(
-        ptc, pc, classes, memoryview(nextmove).cast("B").cast(nextmove.dtype.char), output.tolist(),
-        tk_row=row.tolist(),
+        ptc, pc, classes, _view(nextmove), _view(output), norm_probs=True, tk_row=_view(row),
     )
+
+
+def _view(array: np.ndarray) -> memoryview:
+    return memoryview(array).cast("B").cast(array.dtype.char)
 
 
 @functools.cache
@@ -149,9 +153,11 @@ def _identifier(languages: frozenset[str]) -> LanguageIdentifier:
     # A classifier restricted to these languages: scoring a few columns is faster and never answers
     # with a language that no analyzer has or that the corpus does not hold.
     model = _model()  # loaded once per process
-    identifier = LanguageIdentifier(
-        model.nb_ptc, model.nb_pc, model.nb_classes, model.tk_nextmove, model.tk_output, norm_probs=True, tk_row=model.tk_row
-    )
+    if languages == frozenset(model.labels):
+        return model
+    # A shallow copy shares the model's arrays and its DFA's row offsets (a list built from 100,000
+    # states); set_languages only rebinds the copy's columns.
+    identifier = copy.copy(model)
     identifier.set_languages(sorted(languages))
     return identifier
 
