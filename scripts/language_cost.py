@@ -7,7 +7,8 @@ Run from a worktree with its .venv (the benchmarks in ../shared/benchmarks give 
 Corpora, written to a temporary folder without a `language:` line, so every document is detected:
 the seed `corpus/`, and 20 and 1,000 documents of about 1,500 characters each, English, Russian and
 Kazakh in turn (paragraphs of XQuAD en/ru, WikiQA and KazQAD articles). Each figure is the median of
-`--runs` fresh processes, `en` and `auto` run alternately so drift on a shared machine hits both:
+`--runs` fresh processes, `en` and `auto` run alternately so drift on a shared machine hits both,
+in CPU seconds (what the process itself spent: steadier than wall time on a shared machine) and wall seconds:
 `load_library` inside the process, and the whole `citebot check` process; with an empty cache folder
 (a first run), with the analyses gone but the unpacked language model kept (a new corpus, a new
 analyzer version), and warm (the analyses and snapshot a previous load left). Then question detection
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,9 +39,9 @@ CHILD = """
 import sys, time
 from pathlib import Path
 from bot.loader import load_library
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 load_library(Path(sys.argv[1]), Path(sys.argv[2]), languages=sys.argv[3])
-print(time.perf_counter() - started)
+print(time.process_time() - cpu, time.perf_counter() - started)
 """
 
 
@@ -98,26 +100,30 @@ def _env(cache: Path, corpus: Path, languages: str) -> dict[str, str]:
     }
 
 
-def _in_process(corpus: Path, cache: Path, languages: str) -> float:
+def _in_process(corpus: Path, cache: Path, languages: str) -> tuple[float, float]:
+    """CPU and wall seconds of load_library in a fresh process."""
     run = subprocess.run(
         [sys.executable, "-c", CHILD, str(corpus), str(cache), languages],
         env=_env(cache, corpus, languages), capture_output=True, text=True, check=True, cwd=cache.parent,
     )
-    return float(run.stdout.strip().splitlines()[-1])
+    cpu, wall = run.stdout.strip().splitlines()[-1].split()
+    return float(cpu), float(wall)
 
 
-def _whole_check(corpus: Path, cache: Path, languages: str) -> float:
-    started = time.perf_counter()
+def _whole_check(corpus: Path, cache: Path, languages: str) -> tuple[float, float]:
+    """CPU (user + system) and wall seconds of a whole `citebot check` process."""
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     subprocess.run(
         [str(BIN / "citebot"), "check"], env=_env(cache, corpus, languages),
         capture_output=True, check=True, cwd=cache.parent,
     )
-    return time.perf_counter() - started
+    wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, wall
 
 
-def measure(corpus: Path, work: Path, runs: int) -> dict[str, dict[str, float]]:
-    """Median seconds per (measure, cache state), for `en` and for `auto`."""
-    times: dict[str, dict[str, list[float]]] = {}
+def measure(corpus: Path, work: Path, runs: int) -> dict[str, dict[str, tuple[float, float]]]:
+    """Median CPU and wall seconds per (measure, cache state), for `en` and for `auto`."""
+    times: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for run in range(runs):
         for languages in ("en", "auto"):
             for name, timed in (("load_library", _in_process), ("citebot check", _whole_check)):
@@ -131,7 +137,10 @@ def measure(corpus: Path, work: Path, runs: int) -> dict[str, dict[str, float]]:
                 for state, seconds in (("first run", cold), ("no analyses, model kept", fresh), ("warm", warm)):
                     times.setdefault(f"{name}, {state}", {}).setdefault(languages, []).append(seconds)
                 shutil.rmtree(cache, ignore_errors=True)
-    return {row: {lang: statistics.median(values) for lang, values in cells.items()} for row, cells in times.items()}
+    return {
+        row: {lang: (statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)) for lang, values in cells.items()}
+        for row, cells in times.items()
+    }
 
 
 def question_detection(benchmarks: Path) -> dict[str, float]:
@@ -166,13 +175,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="citebot-langcost-") as temporary:
         work = Path(temporary)
         corpora = write_corpora(args.benchmarks, work / "corpora")
-        print("| corpus | measure | en (s) | auto (s) | growth |\n|---|---|---|---|---|")
+        print("| corpus | measure | CPU en (s) | CPU auto (s) | growth | wall en (s) | wall auto (s) | growth |")
+        print("|---|---|---|---|---|---|---|---|")
         for corpus_name, folder in corpora.items():
             if args.only and not corpus_name.startswith(args.only):
                 continue
             for row, cells in measure(folder, work, args.runs).items():
-                en, auto = cells["en"], cells["auto"]
-                print(f"| {corpus_name} | {row} | {en:.3f} | {auto:.3f} | {100 * (auto / en - 1):+.0f}% |", flush=True)
+                cpu = " | ".join(f"{cells['en'][i]:.3f} | {cells['auto'][i]:.3f} | {100 * (cells['auto'][i] / cells['en'][i] - 1):+.0f}%" for i in (0, 1))
+                print(f"| {corpus_name} | {row} | {cpu} |", flush=True)
     for name, value in question_detection(args.benchmarks).items():
         print(f"question detection {name}: {value:.3f}")
     return 0
