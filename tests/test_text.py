@@ -230,3 +230,17 @@ def test_kazakh_inflected_forms_share_a_term(forms: list[str], term: str) -> Non
 def test_kazakh_short_roots_stay_whole_and_question_words_are_dropped() -> None:
     assert KK.terms("Финка дегеніміз не?") == ["kk:финка"]
     assert KK.terms("көз тіс қан") == ["kk:көз", "kk:тіс", "kk:қан"]
+
+
+@pytest.mark.parametrize(
+    ("question", "terms"),
+    [
+        ("Каких животных считают сестринской группой?", ["ru:животн", "ru:счита", "ru:сестринск", "ru:групп"]),
+        ("Почему сеть Merit сформировалась в Мичигане?", ["ru:сет", "ru:merit", "ru:сформирова", "ru:мичиган"]),
+        ("Что такое Интернет2?", ["ru:интернет2"]),
+        ("С кем сотрудничал консорциум, который построил сеть?", ["ru:сотруднича", "ru:консорциум", "ru:постро", "ru:сет"]),
+    ],
+)
+def test_russian_question_words_in_any_case_are_not_terms(question: str, terms: list[str]) -> None:
+    # "каких" would stem to "как", "почему" to "поч", "такое" to "так": terms that only match by accident.
+    assert Analyzer("ru").terms(question) == terms
