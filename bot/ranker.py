@@ -30,8 +30,8 @@ SEMANTIC_ANSWER_FEATURES = ANSWER_FEATURES + ("semantic", "soft_covered", "soft_
 # The ranker file holds one variant per signal set: "semantic" is used when the embeddings are installed.
 VARIANTS = ("words", "semantic")
 # Questions the embeddings can read. wordllama's vectors come from an English-centred model: on the Russian
-# questions of XQuAD's train and dev parts (never fitted on) they lowered P@1 by 0.013–0.016, so questions
-# in other languages are ranked by the words variant.
+# questions of XQuAD's train and dev parts (never fitted on) sentence similarity lowered P@1 by 0.013–0.016,
+# so questions in other languages are ranked by the words variant.
 SEMANTIC_LANGUAGES = frozenset({"en"})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -50,30 +51,32 @@ def test_similarities_rank_sentences_by_meaning(tiny: Embedder) -> None:
     assert len(tiny.similarities("pet", [])) == 0
 
 
-def test_without_the_package_there_is_no_embedder(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(semantic.importlib.util, "find_spec", lambda name: None)
+@pytest.fixture
+def uncached() -> Iterator[None]:
+    """default_embedder looks for the package again, and forgets what it found after the test."""
     semantic.default_embedder.cache_clear()
-    try:
-        with caplog.at_level(logging.INFO, logger="bot.semantic"):
-            assert semantic.default_embedder() is None
-        assert "citebot[semantic]" in caplog.text
-    finally:
-        semantic.default_embedder.cache_clear()
+    yield
+    semantic.default_embedder.cache_clear()
+
+
+def test_without_the_package_there_is_no_embedder(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, uncached: None
+) -> None:
+    monkeypatch.setattr(semantic.importlib.util, "find_spec", lambda name: None)
+    with caplog.at_level(logging.INFO, logger="bot.semantic"):
+        assert semantic.default_embedder() is None
+    assert "citebot[semantic]" in caplog.text
 
 
 def test_damaged_package_files_turn_the_signal_off_with_a_warning(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, uncached: None
 ) -> None:
     (tmp_path / semantic.TOKENIZER).parent.mkdir(parents=True)
     (tmp_path / semantic.TOKENIZER).write_text("{not json", encoding="utf-8")
     monkeypatch.setattr(semantic, "package_folder", lambda: tmp_path)
-    semantic.default_embedder.cache_clear()
-    try:
-        with caplog.at_level(logging.WARNING, logger="bot.semantic"):
-            assert semantic.default_embedder() is None
-        assert "semantic signal off" in caplog.text
-    finally:
-        semantic.default_embedder.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="bot.semantic"):
+        assert semantic.default_embedder() is None
+    assert "semantic signal off" in caplog.text
 
 
 def test_the_installed_vectors_put_paraphrases_near_each_other(embedder: Embedder) -> None:
