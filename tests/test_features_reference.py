@@ -1,0 +1,140 @@
+"""The features computed from the indexes equal the same features computed from each sentence's own text.
+
+The fitted ranker (bot/data/ranker.json) is only valid while every feature keeps its value: whatever
+shortcut the fast path takes (one index lookup for several row sets, text read only where it matters),
+it must give what reading every candidate sentence gives.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bot import features
+from bot.features import INDEX_FEATURES, PREFIX, TEXT_FEATURES
+from bot.library import Library
+from tests.helpers import SEED_CORPUS, Build
+from tests.test_features import NEWS
+
+SEED_QUESTIONS = [json.loads(line)["question"] for line in (SEED_CORPUS.parent / "tests" / "seed_qa.jsonl").open()]
+NEWS_QUESTIONS = [
+    "Which water projects were discussed?",
+    "How did the Kazakh meeting conclude?",
+    "What did the prime minister say about rural roads?",
+    "How many projects has the bank financed in Kazakhstan?",
+    "When did the bank vice president meet the prime minister?",
+    "How much sunlight do tomatoes need?",
+]
+
+
+def sentence_terms(library: Library, row: int) -> list[str]:
+    number, _ = library.locate(row)
+    return library.document_analyzer(number).terms(library.sentence(row).text)
+
+
+def document_terms(library: Library, number: int) -> set[str]:
+    reader = library.document_analyzer(number)
+    held = set(reader.terms(library.documents[number].title))
+    for row in library.sentence_ids(number):
+        held.update(sentence_terms(library, row))
+    return held
+
+
+def reference_index_features(library: Library, question: features.Question, rows: np.ndarray) -> np.ndarray:
+    """INDEX_FEATURES from each sentence's analysed text (BM25 scores aside: those are tested against rank-bm25)."""
+    terms, weights = question.terms, question.weights
+    total = float(weights.sum()) or 1.0
+    sentence = np.clip(library.sentences.scores(list(question.ids), rows), 0.0, None)
+    numbers = [library.locate(int(row))[0] for row in rows]
+    document = np.clip(library.passages.scores(list(question.ids), np.array(numbers)), 0.0, None)
+    best_document = float(document.max())
+    out = []
+    for i, (row, number) in enumerate(zip(rows.tolist(), numbers)):
+        own = sentence_terms(library, row)
+        ids = library.sentence_ids(number)
+        near = set()
+        for other in (row - 1, row + 1):
+            if other in ids:
+                near.update(sentence_terms(library, other))
+        hits = np.array([t in own for t in terms])
+        matched = len({t for t in terms if t in own})
+        in_document = document_terms(library, number)
+        out.append(
+            [
+                sentence[i] / max(float(sentence.max()), 1e-9),
+                sentence[i] / total,
+                document[i] / max(best_document, 1e-9),
+                document[i] >= best_document and best_document > 0,
+                1.0 / (1.0 + row - ids.start),
+                weights[hits].sum() / total,
+                matched / max(len(set(terms)), 1),
+                max((w for t, w in zip(terms, weights) if t not in own), default=0.0) / total,
+                sum(w for t, w in zip(terms, weights) if t not in in_document) / total,
+                sum(w for t, w in zip(terms, weights) if t in near and t not in own) / total,
+                np.log1p(len(own)),
+                1.0 - min(matched, len(own)) / max(len(own), 1),
+            ]
+        )
+    return np.array(out, dtype=float)
+
+
+def reference_text_features(library: Library, question: features.Question, rows: np.ndarray) -> np.ndarray:
+    """TEXT_FEATURES from each sentence's analysed text."""
+    terms, weights = question.terms, question.weights
+    total = float(weights.sum()) or 1.0
+    pairs = set(zip(terms, terms[1:]))
+    out = []
+    for row in rows.tolist():
+        number, position = library.locate(row)
+        reader = library.document_analyzer(number)
+        text = library.sentence(row).text
+        own = reader.terms(text)
+        own_pairs = set(zip(own, own[1:]))
+        found = [t in own for t in terms]
+        prefixes = {w[:PREFIX] for w in reader.words(text) if len(w) >= PREFIX}
+        derived = sum(
+            w for t, p, w, f in zip(terms, question.prefixes, weights, found) if len(p) >= PREFIX and not f and p in prefixes
+        )
+        title = set(reader.terms(library.documents[number].title))
+        in_title = sum(w for t, w in zip(terms, weights) if t in title) / total
+        has_type = question.wanted is not None and bool(question.wanted.search(text))
+        pieces = sum(
+            1 for j in range(len(terms)) if found[j] and not (j and found[j - 1] and (terms[j - 1], terms[j]) in own_pairs)
+        )
+        out.append(
+            [
+                len(pairs & own_pairs) / max(len(pairs), 1),
+                derived / total,
+                in_title,
+                in_title / (1.0 + position),
+                has_type,
+                question.wanted is not None and not has_type,
+                min(pieces, 4),
+            ]
+        )
+    return np.array(out, dtype=float)
+
+
+def check(library: Library, question: str) -> int:
+    analyzed = features.analyze_question(library, question)
+    rows = features.candidates(library, analyzed)
+    if len(rows) == 0:
+        return 0
+    cheap = features.index_features(library, analyzed, rows)[:, : len(INDEX_FEATURES)]
+    np.testing.assert_allclose(cheap, reference_index_features(library, analyzed, rows), rtol=0, atol=1e-12)
+    covered = features.term_hits(library, analyzed, rows)
+    text = features.text_features(library, analyzed, rows, covered)[:, : len(TEXT_FEATURES)]
+    np.testing.assert_allclose(text, reference_text_features(library, analyzed, rows), rtol=0, atol=1e-12)
+    return len(rows)
+
+
+@pytest.mark.parametrize("question", NEWS_QUESTIONS)
+def test_features_equal_those_read_from_the_text(build: Build, question: str) -> None:
+    assert check(build(NEWS), question) > 0
+
+
+def test_features_on_the_seed_corpus_equal_those_read_from_the_text(seed: Library) -> None:
+    # The twenty answerable questions have candidates; off-topic ones may have none.
+    assert sum(check(seed, question) > 0 for question in SEED_QUESTIONS) >= 20
