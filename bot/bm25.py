@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -13,8 +12,10 @@ import numpy as np
 K1, B, EPSILON = 1.5, 0.75, 0.25
 # Postings are weighted this many at a time, to keep temporaries small.
 SLICE = 1 << 20
-# A query's rarest terms, up to this many postings together, are tried first (see BM25.top).
-RARE_POSTINGS = 2_000
+# Relative rounding a score can carry when its terms are summed in another order (see BM25.top).
+TOLERANCE = 1e-9
+# Looking a row up in a term's postings costs about as much as adding this many postings into the scores.
+LOOKUP_COST = 8
 # What an index is made of, and what a snapshot stores of it.
 ARRAYS = ("postings", "counts", "indptr", "lengths", "idf", "weights")
 
@@ -155,83 +156,87 @@ class BM25:
         return [t for t in query if 0 <= t < self.n_terms and self.indptr[t] < self.indptr[t + 1]]
 
     def top(self, query: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k best rows that share a term with the query, best first, with their exact scores."""
+        """The k best rows that share a term with the query, best first, with their exact scores.
+
+        MaxScore's idea: the query's terms are added rarest first, and after each one the rows found so
+        far are checked against the most the terms still to come could add to a row (the sum of their
+        largest postings). Once k rows already beat that, no row outside them can enter the top k, and
+        a question with "said" in it need not touch a third of the corpus. The few rows that can still
+        make it are then scored exactly, term by term in the query's order, as rank-bm25 adds them.
+        """
         terms = self._known(query)
         if not terms or k <= 0:
             return np.empty(0, dtype=np.int32), np.empty(0)
-        return self._top_by_rare_terms(terms, k) or self._top_of_all(terms, k)
-
-    def _top_by_rare_terms(self, terms: list[int], k: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """The top k found from the rows of the query's rare terms, when the common ones cannot change it.
-
-        MaxScore's idea: a row without any rare term scores at most the sum of the common terms'
-        largest contributions. When k rows with rare terms already beat that on their rare terms
-        alone, no other row can enter the top k, and a query with "said" in it need not touch a
-        third of the corpus. Returns None when the shortcut does not apply.
-        """
         times = Counter(terms)
-        if any(self.idf[t] <= 0 for t in times):
-            return None
-        by_size = sorted(times, key=lambda t: self.indptr[t + 1] - self.indptr[t])
-        rare, size = [], 0
-        for term in by_size:
-            length = int(self.indptr[term + 1] - self.indptr[term])
-            if rare and size + length > RARE_POSTINGS:
-                break
-            rare.append(term)
-            size += length
-        common = by_size[len(rare) :]
-        if not common or not k <= size <= RARE_POSTINGS:
-            return None
-        ceiling = sum(times[t] * float(self.idf[t] * self.max_weight[t]) for t in common)
-        with self._accumulated([(t, times[t]) for t in rare]) as (partial, touched):
-            rows = np.unique(np.concatenate(touched))
-            lower = partial[rows]
-        if len(rows) < k:
-            return None
-        kth = np.partition(lower, len(lower) - k)[len(lower) - k]
-        if kth <= ceiling:
-            return None
-        # Only rows that could still beat the k-th best on their rare terms get exact scores.
-        rows = rows[lower + ceiling >= kth]
-        scores = self.scores(terms, rows)
-        order = np.lexsort((rows, -scores))[:k]
-        return rows[order], scores[order]
-
-    def _top_of_all(self, terms: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
-        # Query terms are added one at a time, in order, repeats included, exactly as rank-bm25 does.
-        with self._accumulated([(t, 1) for t in terms]) as (scores, touched):
-            candidates = touched[0] if len(touched) == 1 else np.concatenate(touched)
-            values = scores[candidates]
-            # A row occurs at most once per query term, so the best this many entries hold k distinct rows;
-            # every entry scoring at least the last of them is kept, ties included.
-            wanted = min(len(candidates), k * len(touched))
-            if wanted < len(candidates):
-                threshold = np.partition(values, len(values) - wanted)[len(values) - wanted]
-                candidates = candidates[values >= threshold]
-            rows = np.unique(candidates)
-            values = scores[rows]
-        order = np.lexsort((rows, -values))[:k]
-        return rows[order], values[order]
-
-    @contextlib.contextmanager
-    def _accumulated(self, terms: list[tuple[int, int]]) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
-        """This thread's score buffer with each (term, times) added in, and the rows touched; cleared after."""
+        order = sorted(times, key=lambda t: (int(self.indptr[t + 1] - self.indptr[t]), t))
+        bounds = [times[t] * float(self.idf[t] * self.max_weight[t]) for t in order]
+        # What the terms after each one can add at most; a negative IDF (the floor can be one) bounds nothing.
+        prunable = all(self.idf[t] > 0 for t in order)
+        ceilings = np.cumsum(bounds[::-1])[::-1].tolist()[1:] + [0.0]
+        sizes = [int(self.indptr[t + 1] - self.indptr[t]) for t in order]
+        remaining = np.cumsum(sizes[::-1])[::-1].tolist()[1:] + [0]
+        # Sums in another order differ in the last bits: rows this close to the k-th best are scored exactly.
+        slack = TOLERANCE * sum(abs(b) for b in bounds)
         scores = self._buffer()
-        touched = []
+        touched: list[np.ndarray] = []
+        rows: np.ndarray | None = None
         try:
-            for term, times in terms:
-                lo, hi = self.indptr[term], self.indptr[term + 1]
-                rows = self.postings[lo:hi]
-                scores[rows] += times * self.idf[term] * self.weights[lo:hi]
-                touched.append(rows)
-            yield scores, touched
+            for i, term in enumerate(order):
+                touched.append(self._add(scores, term, times[term]))
+                last = i == len(order) - 1
+                if not last and (not prunable or sum(bounds[: i + 1]) <= ceilings[i] + slack):
+                    continue  # the rows found so far cannot outscore the terms still to come: no check
+                # Early, the rows left are scored by lookups in every term's postings: worth it only while
+                # they are few beside the postings still to add.
+                budget = remaining[i] / LOOKUP_COST / len(order)
+                rows = self._settled(scores, touched, k, 0.0 if last else ceilings[i], slack, None if last else budget)
+                if rows is not None:
+                    break
         finally:
-            if sum(len(rows) for rows in touched) > self.n_rows // 8:
-                scores.fill(0.0)  # one pass over the buffer beats scattered writes to a large part of it
-            else:
-                for rows in touched:
-                    scores[rows] = 0.0
+            self._clear(scores, touched)
+        assert rows is not None  # the last term's check always settles
+        exact = self.scores(terms, rows)
+        best = np.lexsort((rows, -exact))[:k]
+        return rows[best], exact[best]
+
+    def _add(self, scores: np.ndarray, term: int, times: int) -> np.ndarray:
+        """Add a term's contributions into the score buffer; return the rows it touched."""
+        lo, hi = self.indptr[term], self.indptr[term + 1]
+        rows = self.postings[lo:hi]
+        scores[rows] += times * self.idf[term] * self.weights[lo:hi]
+        return rows
+
+    def _clear(self, scores: np.ndarray, touched: list[np.ndarray]) -> None:
+        if sum(len(rows) for rows in touched) > self.n_rows // 8:
+            scores.fill(0.0)  # one pass over the buffer beats scattered writes to a large part of it
+        else:
+            for rows in touched:
+                scores[rows] = 0.0
+
+    @staticmethod
+    def _settled(
+        scores: np.ndarray, touched: list[np.ndarray], k: int, ceiling: float, slack: float, budget: float | None
+    ) -> np.ndarray | None:
+        """The touched rows that can still make the top k; None while untouched rows still could, or while more
+        than `budget` rows could (None for no limit: every term is in)."""
+        last = budget is None
+        candidates = touched[0] if len(touched) == 1 else np.concatenate(touched)
+        values = scores[candidates]
+        # A row occurs at most once per term, so the best this many entries hold k distinct rows (or all there are).
+        wanted = min(len(candidates), k * len(touched))
+        best = candidates
+        if wanted < len(candidates):
+            best = candidates[values >= np.partition(values, len(values) - wanted)[len(values) - wanted]]
+        best = np.unique(best)
+        if len(best) < k:
+            return best if last else None
+        kth = float(np.partition(scores[best], len(best) - k)[len(best) - k])
+        if not last and kth - slack <= ceiling + slack:
+            return None
+        keep = values + ceiling >= kth - 2 * slack
+        if budget is not None and np.count_nonzero(keep) > budget:
+            return None
+        return np.unique(candidates[keep])
 
     def scores(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
         """Exact scores of the given rows (zero where they share no term with the query)."""
