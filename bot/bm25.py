@@ -203,7 +203,8 @@ class BM25:
         """Add a term's contributions into the score buffer; return the rows it touched."""
         lo, hi = self.indptr[term], self.indptr[term + 1]
         rows = self.postings[lo:hi]
-        scores[rows] += times * self.idf[term] * self.weights[lo:hi]
+        # A term's rows are distinct, so this adds what `scores[rows] += …` adds, in one pass instead of three.
+        np.add.at(scores, rows, times * self.idf[term] * self.weights[lo:hi])
         return rows
 
     def _clear(self, scores: np.ndarray, touched: list[np.ndarray]) -> None:
@@ -221,7 +222,7 @@ class BM25:
         than `budget` rows could (None for no limit: every term is in)."""
         last = budget is None
         candidates = touched[0] if len(touched) == 1 else np.concatenate(touched)
-        values = scores[candidates]
+        values = np.take(scores, candidates)
         # A row occurs at most once per term, so the best this many entries hold k distinct rows (or all there are).
         wanted = min(len(candidates), k * len(touched))
         best = candidates
@@ -230,7 +231,7 @@ class BM25:
         best = np.unique(best)
         if len(best) < k:
             return best if last else None
-        kth = float(np.partition(scores[best], len(best) - k)[len(best) - k])
+        kth = float(np.partition(np.take(scores, best), len(best) - k)[len(best) - k])
         if not last and kth - slack <= ceiling + slack:
             return None
         keep = values + ceiling >= kth - 2 * slack
