@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -241,12 +242,7 @@ class BM25:
 
     def scores(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
         """Exact scores of the given rows (zero where they share no term with the query)."""
-        rows = np.asarray(rows, dtype=np.int32)
-        out = np.zeros(len(rows))
-        for term in self._known(query):
-            at, hit = self._find(term, rows)
-            out[hit] += self.idf[term] * self.weights[self.indptr[term] : self.indptr[term + 1]][at[hit]]
-        return out
+        return self.lookup(query, rows)[0]
 
     def matches(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
         """How many distinct query terms each of the given rows contains."""
@@ -255,12 +251,25 @@ class BM25:
 
     def contains(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
         """A (rows × query terms) matrix: whether each of the given rows holds each query term."""
+        return self.lookup(query, rows)[1]
+
+    def lookup(self, query: Sequence[int], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`scores` and `contains` of the same rows at once: one search of each term's postings serves both."""
         rows = np.asarray(rows, dtype=np.int32)
-        out = np.zeros((len(rows), len(query)), dtype=bool)
+        scores = np.zeros(len(rows))
+        hits = np.zeros((len(rows), len(query)), dtype=bool)
         for j, term in enumerate(query):
             if 0 <= term < self.n_terms and self.indptr[term] < self.indptr[term + 1]:
-                out[:, j] = self._find(term, rows)[1]
-        return out
+                at, hit = self._find(term, rows)
+                hits[:, j] = hit
+                # Terms are added in the query's order, repeats included, as rank-bm25 adds them.
+                scores[hit] += self.idf[term] * self.weights[self.indptr[term] : self.indptr[term + 1]][at[hit]]
+        return scores, hits
+
+    def submit(self, method: str, *args: object) -> Callable[[], Any]:
+        """Run a query method; the function returned gives its result (a sharded index answers it meanwhile)."""
+        result = getattr(self, method)(*args)
+        return lambda: result
 
     def _find(self, term: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where each row would stand in a term's postings (ascending rows), and whether it is there."""

@@ -22,7 +22,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,10 @@ class ShardServer:
         """Which query terms local rows hold."""
         return self._index(version).contains(query, rows)
 
+    def lookup(self, version: int, query: list[int], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of local rows and which query terms they hold, in one call."""
+        return self._index(version).lookup(query, rows)
+
 
 # The client's side.
 
@@ -204,55 +208,115 @@ class ShardedIndex:
 
     def top(self, query: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k best rows over all shards, best first; ties go to the lower global row, as in one index."""
-        query = [int(t) for t in query]
-        if k <= 0 or not any(0 <= t < self.n_terms for t in query):
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        found = self._run("top", [(shard, (query, k)) for shard in range(len(self.shards))])
-        rows = np.concatenate([self.members[shard][local] for shard, (local, _) in enumerate(found)])
-        scores = np.concatenate([scores for _, scores in found])
-        order = np.lexsort((rows, -scores))[:k]
-        return rows[order], scores[order]
+        return self._submit_top(query, k)()
 
     def scores(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
         """Exact scores of the given global rows."""
-        return self._per_row("scores", query, rows, np.zeros(len(rows)))
+        return self._submit_lookup(query, rows)()[0]
 
     def matches(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
         """How many distinct query terms each of the given global rows contains."""
-        return self._per_row("matches", query, rows, np.zeros(len(rows), dtype=np.int32))
+        return self._per_row("matches", query, rows, (np.zeros(len(rows), dtype=np.int32),))()[0]
 
     def contains(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
         """A (rows × query terms) matrix: whether each of the given global rows holds each query term."""
-        return self._per_row("contains", query, rows, np.zeros((len(rows), len(query)), dtype=bool))
+        return self._submit_lookup(query, rows)()[1]
 
-    def _per_row(self, method: str, query: Sequence[int], rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def lookup(self, query: Sequence[int], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`scores` and `contains` of the same global rows, in one call per shard."""
+        return self._submit_lookup(query, rows)()
+
+    def submit(self, method: str, *args: Any) -> Callable[[], Any]:
+        """Send a query method (`top` or `lookup`) to the shards now; the function returned waits for its result.
+
+        The calls one stage of an answer needs from both indexes go out together, so their round trips overlap.
+        """
+        if method == "top":
+            return self._submit_top(*args)
+        if method == "lookup":
+            return self._submit_lookup(*args)
+        result = getattr(self, method)(*args)
+        return lambda: result
+
+    def _submit_top(self, query: Sequence[int], k: int) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+        query = [int(t) for t in query]
+        if k <= 0 or not any(0 <= t < self.n_terms for t in query):
+            return lambda: (np.empty(0, dtype=np.int64), np.empty(0))
+        waiting = self._start("top", [(shard, (query, k)) for shard in range(len(self.shards))])
+
+        def merged() -> tuple[np.ndarray, np.ndarray]:
+            found = waiting()
+            rows = np.concatenate([self.members[shard][local] for shard, (local, _) in enumerate(found)])
+            scores = np.concatenate([scores for _, scores in found])
+            order = np.lexsort((rows, -scores))[:k]
+            return rows[order], scores[order]
+
+        return merged
+
+    def _submit_lookup(self, query: Sequence[int], rows: np.ndarray) -> Callable[[], tuple[np.ndarray, ...]]:
+        empty = (np.zeros(len(rows)), np.zeros((len(rows), len(query)), dtype=bool))
+        return self._per_row("lookup", query, rows, empty)
+
+    def _per_row(
+        self, method: str, query: Sequence[int], rows: np.ndarray, out: tuple[np.ndarray, ...]
+    ) -> Callable[[], tuple[np.ndarray, ...]]:
+        """Send a per-row method to the shards holding the rows; the function returned fills `out` with the answers."""
         query = [int(t) for t in query]
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:
-            return out
+            return lambda: out
         owners = self._shard_of[rows]
         wanted = np.unique(owners).tolist()
         picks = [owners == shard for shard in wanted]
-        found = self._run(method, [(shard, (query, self._local[rows[pick]])) for shard, pick in zip(wanted, picks)])
-        for pick, values in zip(picks, found):
-            out[pick] = values
-        return out
+        waiting = self._start(method, [(shard, (query, self._local[rows[pick]])) for shard, pick in zip(wanted, picks)])
 
-    def _run(self, method: str, calls: list[tuple[int, tuple[Any, ...]]]) -> list[Any]:
+        def filled() -> tuple[np.ndarray, ...]:
+            for pick, values in zip(picks, waiting()):
+                for array, part in zip(out, values if isinstance(values, (tuple, list)) else (values,)):
+                    array[pick] = part
+            return out
+
+        return filled
+
+    def _start(self, method: str, calls: list[tuple[int, tuple[Any, ...]]]) -> Callable[[], list[Any]]:
+        """Call `method` on each listed shard's server now; the function returned waits for the answers and,
+        if a worker died under them, restarts the servers and asks again."""
+        servers: tuple[list[Future], list[Any]] | None = None
+        pending: list[Any] | None = None
+        try:
+            servers = self._current_servers()
+            pending = [getattr(servers[1][shard], method)(self.version, *args) for shard, args in calls]
+        except Exception as exc:  # a lost worker surfaces as a closed comm, a refused connection or a lost actor
+            self._failed(exc, servers, 0)
+
+        def wait() -> list[Any]:
+            if pending is not None:
+                try:
+                    return [call.result() for call in pending]
+                except Exception as exc:
+                    self._failed(exc, servers, 0)
+            return self._run(method, calls, first=1)
+
+        return wait
+
+    def _run(self, method: str, calls: list[tuple[int, tuple[Any, ...]]], first: int = 0) -> list[Any]:
         """Call `method` on each listed shard's server at once; if a worker died under them, restart and ask again."""
-        for attempt in range(RETRIES + 1):
+        for attempt in range(first, RETRIES + 1):
             servers = None
             try:
                 servers = self._current_servers()
                 pending = [getattr(servers[1][shard], method)(self.version, *args) for shard, args in calls]
                 return [call.result() for call in pending]
-            except Exception as exc:  # a lost worker surfaces as a closed comm, a refused connection or a lost actor
+            except Exception as exc:
                 if attempt == RETRIES:
                     raise
-                log.warning("shard servers failed (%s: %s); restarting them", type(exc).__name__, exc)
-                self._drop(servers)
-                time.sleep(RESTART_PAUSE * (attempt + 1))
+                self._failed(exc, servers, attempt)
         raise AssertionError("unreachable")
+
+    def _failed(self, exc: Exception, servers: tuple[list[Future], list[Any]] | None, attempt: int) -> None:
+        log.warning("shard servers failed (%s: %s); restarting them", type(exc).__name__, exc)
+        self._drop(servers)
+        time.sleep(RESTART_PAUSE * (attempt + 1))
 
     def _current_servers(self) -> tuple[list[Future], list[Any]]:
         with self._lock:

@@ -93,6 +93,11 @@ def assert_same_answers(sharded: Library, single: Library) -> None:
             assert ours.scores(ids, all_rows).tolist() == theirs.scores(ids, all_rows).tolist()
             assert ours.matches(ids, all_rows).tolist() == theirs.matches(ids, all_rows).tolist()
             assert ours.contains(ids, all_rows).tolist() == theirs.contains(ids, all_rows).tolist()
+            for got, want in zip(ours.lookup(ids, all_rows[::-1]), theirs.lookup(ids, all_rows[::-1])):
+                assert got.tolist() == want.tolist()
+            started = ours.submit("lookup", ids, all_rows), ours.submit("top", ids, 5)  # both in flight at once
+            assert [part.tolist() for part in started[1]()] == [part.tolist() for part in theirs.top(ids, 5)]
+            assert [part.tolist() for part in started[0]()] == [part.tolist() for part in theirs.lookup(ids, all_rows)]
             assert ours.idf.tolist() == theirs.idf.tolist()
 
 
