@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -147,10 +148,14 @@ def analyze_question(library: Library, question: str) -> Question:
 
 def candidates(library: Library, question: Question) -> np.ndarray:
     """Sentence ids worth ranking: the best by BM25, and the sentences of the best documents."""
-    rows, _ = library.sentences.top(list(question.ids), SENTENCE_CANDIDATES)
+    ids = list(question.ids)
+    # Both searches go out at once: a sharded index answers them side by side.
+    sentence_search = library.sentences.submit("top", ids, SENTENCE_CANDIDATES)
+    document_search = library.passages.submit("top", ids, DOCUMENT_CANDIDATES)
+    rows, _ = sentence_search()
+    documents, _ = document_search()
     if len(rows) == 0:
         return np.empty(0, dtype=np.int64)
-    documents, _ = library.passages.top(list(question.ids), DOCUMENT_CANDIDATES)
     pool = [rows.astype(np.int64)]
     for number in documents.tolist():
         start = int(library.offsets[number])
@@ -166,22 +171,43 @@ def term_hits(library: Library, question: Question, rows: np.ndarray) -> np.ndar
 
 def index_features(library: Library, question: Question, rows: np.ndarray) -> np.ndarray:
     """The INDEX_FEATURES of each candidate row."""
+    return index_stage(library, question, rows).features
+
+
+@dataclass(frozen=True)
+class IndexStage:
+    """What the index tells about candidate rows: their INDEX_FEATURES, and which question terms they hold."""
+
+    features: np.ndarray
+    hits: np.ndarray  # term_hits of the rows
+    lead_hits: np.ndarray  # term_hits of each row's document's first sentence (often its title, see text_features)
+
+
+def index_stage(library: Library, question: Question, rows: np.ndarray) -> IndexStage:
+    """The INDEX_FEATURES of each candidate row, with the term hits found on the way."""
     ids = list(question.ids)
     weights = question.weights
     total = float(weights.sum()) or 1.0
-    sentence = np.clip(library.sentences.scores(ids, rows), 0.0, None)
+    n = len(rows)
     numbers = np.searchsorted(library.offsets, rows, side="right") - 1
     starts, stops = library.offsets[numbers], library.offsets[numbers + 1]
-    document = np.clip(library.passages.scores(ids, numbers), 0.0, None)
+    # One lookup per index for everything this stage reads: the rows, the sentences before and after them
+    # (their terms, for `neighbour`), their documents' first sentences, and the documents; both go out at once.
+    around = np.concatenate([rows, np.maximum(rows - 1, 0), np.minimum(rows + 1, library.sentence_count - 1), starts])
+    sentence_lookup = library.sentences.submit("lookup", ids, around)
+    document_lookup = library.passages.submit("lookup", ids, numbers)
+    sentence_scores, found = sentence_lookup()
+    document_scores, in_document = document_lookup()
+    sentence = np.clip(sentence_scores[:n], 0.0, None)
+    document = np.clip(document_scores, 0.0, None)
     best_document = float(document.max()) if len(document) else 0.0
-    hits = term_hits(library, question, rows)
+    hits = found[:n]
     distinct = sorted({term: j for j, term in enumerate(question.terms)}.values())
-    before = library.sentences.contains(ids, np.maximum(rows - 1, 0)) & (rows > starts)[:, None]
-    after = library.sentences.contains(ids, np.minimum(rows + 1, library.sentence_count - 1))
-    after &= (rows + 1 < stops)[:, None]
+    before = found[n : 2 * n] & (rows > starts)[:, None]
+    after = found[2 * n : 3 * n] & (rows + 1 < stops)[:, None]
     lengths = library.sentences.lengths[rows].astype(float)
-    matched = hits[:, distinct].sum(axis=1) if distinct else np.zeros(len(rows))
-    return np.column_stack(
+    matched = hits[:, distinct].sum(axis=1) if distinct else np.zeros(n)
+    columns = np.column_stack(
         [
             sentence / max(float(sentence.max()), 1e-9),
             sentence / total,
@@ -190,22 +216,30 @@ def index_features(library: Library, question: Question, rows: np.ndarray) -> np
             1.0 / (1.0 + rows - starts),
             hits @ weights / total,
             matched / max(len(distinct), 1),
-            (np.where(hits, 0.0, weights).max(axis=1) if len(ids) else np.zeros(len(rows))) / total,
-            ~library.passages.contains(ids, numbers) @ weights / total,
+            (np.where(hits, 0.0, weights).max(axis=1) if len(ids) else np.zeros(n)) / total,
+            ~in_document @ weights / total,
             ((before | after) & ~hits) @ weights / total,
             np.log1p(lengths),
             1.0 - np.minimum(matched, lengths) / np.maximum(lengths, 1.0),
         ]
     ).astype(float)
+    return IndexStage(columns, hits, found[3 * n :])
 
 
-def text_features(library: Library, question: Question, rows: np.ndarray, covered: np.ndarray) -> np.ndarray:
-    """The TEXT_FEATURES of each candidate row; `covered` is term_hits for the same rows."""
+def text_features(
+    library: Library, question: Question, rows: np.ndarray, covered: np.ndarray, lead_hits: np.ndarray | None = None
+) -> np.ndarray:
+    """The TEXT_FEATURES of each candidate row; `covered` is term_hits for the same rows, `lead_hits` (optional)
+    those of each row's document's first sentence."""
     terms = question.terms
     weights = question.weights
     total = float(weights.sum()) or 1.0
     pairs = set(zip(terms, terms[1:]))
     long_prefixes = [(j, p) for j, p in enumerate(question.prefixes) if len(p) >= PREFIX]
+    # Analysing a sentence is most of this function's cost; the index already says which question terms
+    # it holds, so its text is analysed only where that cannot settle a feature: adjacent pairs need two
+    # adjacent question terms present, derived forms a long question word absent.
+    adjacent = covered[:, 1:] & covered[:, :-1]
     out = np.zeros((len(rows), len(TEXT_FEATURES)))
     titles: dict[int, float] = {}
     readers: dict[int, Analyzer] = {}
@@ -214,17 +248,24 @@ def text_features(library: Library, question: Question, rows: np.ndarray, covere
     for i, (number, position) in enumerate(zip(numbers.tolist(), positions.tolist())):
         entry = library.entries[number]
         text = entry.sentences[position]
+        found = covered[i]
         # The sentence in its own document's language: the terms the index holds for it.
         reader = readers.get(number) or readers.setdefault(number, library.document_analyzer(number))
-        sentence_terms = reader.terms(text)
-        sentence_pairs = set(zip(sentence_terms, sentence_terms[1:]))
-        prefixes = {w[:PREFIX] for w in reader.words(text) if len(w) >= PREFIX}
-        derived = sum(weights[j] for j, p in long_prefixes if not covered[i, j] and p in prefixes)
+        sentence_pairs: set[tuple[str, str]] = set()
+        if adjacent[i].any():
+            sentence_terms = reader.terms(text)
+            sentence_pairs = set(zip(sentence_terms, sentence_terms[1:]))
+        missing = [(j, p) for j, p in long_prefixes if not found[j]]
+        prefixes = {w[:PREFIX] for w in reader.words(text) if len(w) >= PREFIX} if missing else set()
+        derived = sum(weights[j] for j, p in missing if p in prefixes)
         if number not in titles:
-            title = set(reader.terms(entry.document.title))
-            titles[number] = sum(w for t, w in zip(terms, weights) if t in title) / total
+            title = entry.document.title
+            if lead_hits is not None and (text if position == 0 else entry.sentences[0]) == title:
+                # A heading's title is the document's first sentence: the index knows its terms, no analysis needed.
+                titles[number] = sum(w for t, w, hit in zip(terms, weights, lead_hits[i]) if hit) / total
+            else:
+                titles[number] = _title_share(reader, title, terms, weights) / total
         has_type = question.wanted is not None and bool(question.wanted.search(text))
-        found = covered[i]
         pieces = sum(
             1 for j in range(len(terms)) if found[j] and not (j and found[j - 1] and (terms[j - 1], terms[j]) in sentence_pairs)
         )
@@ -238,6 +279,18 @@ def text_features(library: Library, question: Question, rows: np.ndarray, covere
             min(pieces, 4),
         )
     return out
+
+
+def _title_share(reader: Analyzer, title: str, terms: tuple[str, ...], weights: np.ndarray) -> float:
+    """The summed weight of the question terms found in a document's title."""
+    held = _title_terms(reader, title)
+    return sum(w for t, w in zip(terms, weights) if t in held)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _title_terms(reader: Analyzer, title: str) -> frozenset[str]:
+    # Questions on one subject keep meeting the same documents: each title is analysed once.
+    return frozenset(reader.terms(title))
 
 
 def semantic_features(library: Library, question: Question, rows: np.ndarray, embedder: Embedder) -> np.ndarray:

@@ -159,12 +159,11 @@ def feature_rows(
         rows = rows[~np.isin(rows, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))]
     if len(rows) == 0:
         return rows, np.empty((0, len(ranker.second.names)))
-    cheap = features.index_features(library, question, rows)
+    stage = features.index_stage(library, question, rows)
     # The text of every candidate costs too much to read; the first pass picks which ones are read.
-    order = np.lexsort((rows, -ranker.first.logits(cheap)))[: ranker.shortlist]
-    rows, cheap = rows[order], cheap[order]
-    covered = features.term_hits(library, question, rows)
-    full = [cheap, features.text_features(library, question, rows, covered)]
+    order = np.lexsort((rows, -ranker.first.logits(stage.features)))[: ranker.shortlist]
+    rows, cheap = rows[order], stage.features[order]
+    full = [cheap, features.text_features(library, question, rows, stage.hits[order], stage.lead_hits[order])]
     if ranker.embedder is not None:
         full.append(features.semantic_features(library, question, rows, ranker.embedder))
     return rows, np.column_stack(full)
