@@ -44,6 +44,9 @@ class BM25:
             raise ValueError("BM25 arrays disagree in length")
         self.postings, self.counts, self.indptr, self.lengths = postings, counts, indptr, lengths
         self.idf, self.weights = idf, weights
+        # Queries slice plain views of the same (possibly mapped) pages: slicing a np.memmap builds a memmap
+        # object each time, which costs more than the slice itself when a term has a few postings.
+        self._postings, self._weights, self._indptr, self._idf = map(np.asarray, (postings, weights, indptr, idf))
         # The most one posting of each term can add, for skipping rows that cannot reach the top (see `top`).
         self.max_weight = np.zeros(self.n_terms)
         nonempty = np.flatnonzero(np.diff(indptr) > 0)
@@ -154,7 +157,7 @@ class BM25:
         return buffer
 
     def _known(self, query: Iterable[int]) -> list[int]:
-        return [t for t in query if 0 <= t < self.n_terms and self.indptr[t] < self.indptr[t + 1]]
+        return [t for t in query if 0 <= t < self.n_terms and self._indptr[t] < self._indptr[t + 1]]
 
     def top(self, query: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k best rows that share a term with the query, best first, with their exact scores.
@@ -169,12 +172,12 @@ class BM25:
         if not terms or k <= 0:
             return np.empty(0, dtype=np.int32), np.empty(0)
         times = Counter(terms)
-        order = sorted(times, key=lambda t: (int(self.indptr[t + 1] - self.indptr[t]), t))
-        bounds = [times[t] * float(self.idf[t] * self.max_weight[t]) for t in order]
+        order = sorted(times, key=lambda t: (int(self._indptr[t + 1] - self._indptr[t]), t))
+        bounds = [times[t] * float(self._idf[t] * self.max_weight[t]) for t in order]
         # What the terms after each one can add at most; a negative IDF (the floor can be one) bounds nothing.
-        prunable = all(self.idf[t] > 0 for t in order)
+        prunable = all(self._idf[t] > 0 for t in order)
         ceilings = np.cumsum(bounds[::-1])[::-1].tolist()[1:] + [0.0]
-        sizes = [int(self.indptr[t + 1] - self.indptr[t]) for t in order]
+        sizes = [int(self._indptr[t + 1] - self._indptr[t]) for t in order]
         remaining = np.cumsum(sizes[::-1])[::-1].tolist()[1:] + [0]
         # Sums in another order differ in the last bits: rows this close to the k-th best are scored exactly.
         slack = TOLERANCE * sum(abs(b) for b in bounds)
@@ -202,10 +205,10 @@ class BM25:
 
     def _add(self, scores: np.ndarray, term: int, times: int) -> np.ndarray:
         """Add a term's contributions into the score buffer; return the rows it touched."""
-        lo, hi = self.indptr[term], self.indptr[term + 1]
-        rows = self.postings[lo:hi]
+        lo, hi = self._indptr[term], self._indptr[term + 1]
+        rows = self._postings[lo:hi]
         # A term's rows are distinct, so this adds what `scores[rows] += …` adds, in one pass instead of three.
-        np.add.at(scores, rows, times * self.idf[term] * self.weights[lo:hi])
+        np.add.at(scores, rows, times * self._idf[term] * self._weights[lo:hi])
         return rows
 
     def _clear(self, scores: np.ndarray, touched: list[np.ndarray]) -> None:
@@ -259,11 +262,11 @@ class BM25:
         scores = np.zeros(len(rows))
         hits = np.zeros((len(rows), len(query)), dtype=bool)
         for j, term in enumerate(query):
-            if 0 <= term < self.n_terms and self.indptr[term] < self.indptr[term + 1]:
+            if 0 <= term < self.n_terms and self._indptr[term] < self._indptr[term + 1]:
                 at, hit = self._find(term, rows)
                 hits[:, j] = hit
                 # Terms are added in the query's order, repeats included, as rank-bm25 adds them.
-                scores[hit] += self.idf[term] * self.weights[self.indptr[term] : self.indptr[term + 1]][at[hit]]
+                scores[hit] += self._idf[term] * self._weights[self._indptr[term] : self._indptr[term + 1]][at[hit]]
         return scores, hits
 
     def submit(self, method: str, *args: object) -> Callable[[], Any]:
@@ -273,7 +276,7 @@ class BM25:
 
     def _find(self, term: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where each row would stand in a term's postings (ascending rows), and whether it is there."""
-        postings = self.postings[self.indptr[term] : self.indptr[term + 1]]
+        postings = self._postings[self._indptr[term] : self._indptr[term + 1]]
         at = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
         return at, postings[at] == rows
 
