@@ -184,18 +184,22 @@ class BM25:
         scores = self._buffer()
         touched: list[np.ndarray] = []
         rows: np.ndarray | None = None
+        kth_bound = 0.0  # the most the k-th best row touched so far can score
         try:
             for i, term in enumerate(order):
                 touched.append(self._add(scores, term, times[term]))
+                kth_bound += bounds[i]
                 last = i == len(order) - 1
-                if not last and (not prunable or sum(bounds[: i + 1]) <= ceilings[i] + slack):
+                if not last and (not prunable or kth_bound <= ceilings[i] + 2 * slack):
                     continue  # the rows found so far cannot outscore the terms still to come: no check
                 # Early, the rows left are scored by lookups in every term's postings: worth it only while
                 # they are few beside the postings still to add.
                 budget = remaining[i] / LOOKUP_COST / len(order)
-                rows = self._settled(scores, touched, k, 0.0 if last else ceilings[i], slack, None if last else budget)
+                rows, kth = self._settled(scores, touched, k, 0.0 if last else ceilings[i], slack, None if last else budget)
                 if rows is not None:
                     break
+                if kth is not None:
+                    kth_bound = kth  # each term still to come raises it by its bound at most
         finally:
             self._clear(scores, touched)
         assert rows is not None  # the last term's check always settles
@@ -221,27 +225,40 @@ class BM25:
     @staticmethod
     def _settled(
         scores: np.ndarray, touched: list[np.ndarray], k: int, ceiling: float, slack: float, budget: float | None
-    ) -> np.ndarray | None:
-        """The touched rows that can still make the top k; None while untouched rows still could, or while more
-        than `budget` rows could (None for no limit: every term is in)."""
+    ) -> tuple[np.ndarray | None, float | None]:
+        """The touched rows that can still make the top k, and the k-th best score so far (None: fewer rows).
+
+        The rows are None while untouched rows could still enter, or while more than `budget` rows could
+        (budget None: every term is in).
+        """
         last = budget is None
         candidates = touched[0] if len(touched) == 1 else np.concatenate(touched)
         values = np.take(scores, candidates)
         # A row occurs at most once per term, so the best this many entries hold k distinct rows (or all there are).
         wanted = min(len(candidates), k * len(touched))
-        best = candidates
+        best, least = candidates, -np.inf
         if wanted < len(candidates):
-            best = candidates[values >= np.partition(values, len(values) - wanted)[len(values) - wanted]]
+            least = np.partition(values, len(values) - wanted)[len(values) - wanted]
+            best = candidates[values >= least]
         best = np.unique(best)
         if len(best) < k:
-            return best if last else None
-        kth = float(np.partition(np.take(scores, best), len(best) - k)[len(best) - k])
+            return (best if last else None), None
+        best_values = np.take(scores, best)
+        kth = float(np.partition(best_values, len(best) - k)[len(best) - k])
         if not last and kth - slack <= ceiling + slack:
-            return None
-        keep = values + ceiling >= kth - 2 * slack
-        if budget is not None and np.count_nonzero(keep) > budget:
-            return None
-        return np.unique(candidates[keep])
+            return None, kth
+        # A row outside these cannot reach the k-th best even with the largest the other terms could add.
+        floor = kth - ceiling - 2 * slack
+        if floor >= least:
+            survivors = best[best_values >= floor]  # every row above the floor is among the best already
+        else:
+            keep = values >= floor
+            if budget is not None and np.count_nonzero(keep) > budget:
+                return None, kth
+            survivors = np.unique(candidates[keep])
+        if budget is not None and len(survivors) > budget:
+            return None, kth
+        return survivors, kth
 
     def scores(self, query: Sequence[int], rows: np.ndarray) -> np.ndarray:
         """Exact scores of the given rows (zero where they share no term with the query)."""

@@ -100,9 +100,9 @@ def test_pruned_top_k_equals_scoring_every_row(monkeypatch: pytest.MonkeyPatch, 
     settled_early = []
     real = BM25._settled
 
-    def recording(*args: object) -> np.ndarray | None:
+    def recording(*args: object) -> tuple[np.ndarray | None, float | None]:
         found = real(*args)  # type: ignore[arg-type]
-        settled_early.append(found is not None and args[-1] is not None)
+        settled_early.append(found[0] is not None and args[-1] is not None)
         return found
 
     monkeypatch.setattr(BM25, "_settled", staticmethod(recording))
