@@ -185,6 +185,7 @@ class BM25:
         touched: list[np.ndarray] = []
         rows: np.ndarray | None = None
         kth_bound = 0.0  # the most the k-th best row touched so far can score
+        kth_floor = 0.0  # the least the k-th best row in the end will score, known from an earlier check
         try:
             for i, term in enumerate(order):
                 touched.append(self._add(scores, term, times[term]))
@@ -192,14 +193,20 @@ class BM25:
                 last = i == len(order) - 1
                 if not last and (not prunable or kth_bound <= ceilings[i] + 2 * slack):
                     continue  # the rows found so far cannot outscore the terms still to come: no check
+                # Rows first met in a term from `essential` on score at most what that term and the ones after
+                # add, and when that falls short of the k-th best already found they need no look.
+                essential = i + 1
+                while prunable and essential > 1 and ceilings[essential - 2] < kth_floor - 2 * slack:
+                    essential -= 1
                 # Early, the rows left are scored by lookups in every term's postings: worth it only while
                 # they are few beside the postings still to add.
-                budget = remaining[i] / LOOKUP_COST / len(order)
-                rows, kth = self._settled(scores, touched, k, 0.0 if last else ceilings[i], slack, None if last else budget)
+                budget = None if last else remaining[i] / LOOKUP_COST / len(order)
+                rows, kth = self._settled(scores, touched[:essential], k, ceilings[i], slack, budget)
                 if rows is not None:
                     break
                 if kth is not None:
                     kth_bound = kth  # each term still to come raises it by its bound at most
+                    kth_floor = max(kth_floor, kth)
         finally:
             self._clear(scores, touched)
         assert rows is not None  # the last term's check always settles
