@@ -17,7 +17,7 @@ pytest.importorskip("distributed", reason="Dask is not installed: pip install '.
 from distributed import Client, LocalCluster  # noqa: E402
 
 from bot.answer import Answer, answer  # noqa: E402
-from bot.cluster import ShardedLibrary, disconnect, load_sharded, shard_library  # noqa: E402
+from bot.cluster import ShardedIndex, ShardedLibrary, disconnect, load_sharded, shard_library  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.library import Library  # noqa: E402
 from bot.loader import load_library  # noqa: E402
@@ -115,6 +115,32 @@ def test_sharded_answers_equal_the_single_index(client: Client, corpus: Path, tm
     assert_same_answers(sharded, single)
     assert any(answer(sharded, q).answered for q in QUESTIONS)
     assert not answer(sharded, "volcano eruption in Iceland").answered
+
+
+def test_an_answer_makes_two_rounds_of_shard_calls(
+    client: Client, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each round trip to a worker costs milliseconds: an answer sends the sentence and document searches
+    # together, then one lookup per index together, and waits twice.
+    sharded = shard_library(load_library(corpus, tmp_path / "cache"), client, 2)
+    rounds: list[list[str]] = [[]]
+    real_start = ShardedIndex._start
+
+    def counting_start(self: ShardedIndex, method: str, calls: list) -> object:
+        rounds[-1].append(method)
+        waiting = real_start(self, method, calls)
+
+        def wait() -> object:
+            if rounds[-1]:
+                rounds.append([])  # a wait closes the round of calls sent before it
+            return waiting()
+
+        return wait
+
+    monkeypatch.setattr(ShardedIndex, "_start", counting_start)
+    result = answer(sharded, QUESTIONS[0])
+    assert result.results
+    assert [sorted(calls) for calls in rounds if calls] == [["top", "top"], ["lookup", "lookup"]]
 
 
 def edit(corpus: Path) -> None:
