@@ -293,8 +293,10 @@ def _title_terms(reader: Analyzer, title: str) -> frozenset[str]:
     return frozenset(reader.terms(title))
 
 
-def semantic_features(library: Library, question: Question, rows: np.ndarray, embedder: Embedder) -> np.ndarray:
-    """The SEMANTIC_FEATURES of each candidate row."""
+def semantic_features(
+    library: Library, question: Question, rows: np.ndarray, embedder: Embedder, covered: np.ndarray | None = None
+) -> np.ndarray:
+    """The SEMANTIC_FEATURES of each candidate row; `covered` is term_hits for the same rows, when known."""
     texts = [library.sentence(int(row)).text for row in rows]
     similarity = embedder.similarities(question.text, texts)
     if len(similarity) == 0:
@@ -303,25 +305,23 @@ def semantic_features(library: Library, question: Question, rows: np.ndarray, em
     out[:, 0] = similarity
     out[:, 1] = similarity - similarity.max()
     if question.words:
-        out[:, 2:] = _soft_matches(library, question, rows, texts, embedder)
+        lacking = ~(term_hits(library, question, rows) if covered is None else covered)
+        out[:, 2:] = _soft_matches(question, texts, lacking, embedder)
     return out
 
 
-def _soft_matches(
-    library: Library, question: Question, rows: np.ndarray, texts: list[str], embedder: Embedder
-) -> np.ndarray:
-    """soft_found, soft_covered and soft_missing of each row: question words the sentence lacks, met by meaning."""
+def _soft_matches(question: Question, texts: list[str], lacking: np.ndarray, embedder: Embedder) -> np.ndarray:
+    """soft_found, soft_covered and soft_missing of each text: question words it lacks, met by meaning."""
     weights = question.weights
     total = float(weights.sum()) or 1.0
     asked = embedder.words(list(question.words))
-    lacking = ~term_hits(library, question, rows)
     stop = getattr(question.analyzer, "stop_words", frozenset())
-    out = np.zeros((len(rows), 3))
+    out = np.zeros((len(texts), 3))
     for i, text in enumerate(texts):
-        words = sorted({word for word in question.analyzer.words(text) if word not in stop})
+        words = tuple(sorted({word for word in question.analyzer.words(text) if word not in stop}))
         if not words:
             continue
-        nearest = np.clip((asked @ embedder.words(words).T).max(axis=1), 0.0, 1.0)
+        nearest = np.clip((asked @ embedder.word_matrix(words).T).max(axis=1), 0.0, 1.0)
         out[i] = (
             float((weights * nearest * lacking[i]).sum()) / total,
             float((weights * np.where(lacking[i], nearest, 1.0)).sum()) / total,

@@ -165,7 +165,7 @@ def feature_rows(
     rows, cheap = rows[order], stage.features[order]
     full = [cheap, features.text_features(library, question, rows, stage.hits[order], stage.lead_hits[order])]
     if ranker.embedder is not None:
-        full.append(features.semantic_features(library, question, rows, ranker.embedder))
+        full.append(features.semantic_features(library, question, rows, ranker.embedder, stage.hits[order]))
     return rows, np.column_stack(full)
 
 

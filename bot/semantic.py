@@ -36,6 +36,8 @@ class Embedder:
         self.matrix = matrix  # float16 (tokens × dimensions): half the memory, and exact enough for a mean
         self.sentence = functools.lru_cache(maxsize=CACHED_SENTENCES)(self._embed_one)
         self.word = functools.lru_cache(maxsize=CACHED_WORDS)(self._embed_one)
+        # A shortlisted sentence's distinct words as one matrix: the same sentences come back question after question.
+        self.word_matrix = functools.lru_cache(maxsize=CACHED_SENTENCES)(self._word_matrix)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """A (texts × dimensions) float32 array of unit vectors; a text with no token is all zeros."""
@@ -56,6 +58,9 @@ class Embedder:
         if not words:
             return np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
         return np.stack([self.word(word) for word in words])
+
+    def _word_matrix(self, words: tuple[str, ...]) -> np.ndarray:
+        return self.words(list(words))
 
     def similarities(self, question: str, sentences: list[str]) -> np.ndarray:
         """Cosine similarity of the question to each sentence."""
