@@ -1,4 +1,4 @@
-"""The `citebot` command: ask, chat, check, eval, feedback, gaps, run, start and bench."""
+"""The `citebot` command: ask, chat, check, eval, feedback, gaps, run, start, bench and bench-languages."""
 
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ def parser() -> argparse.ArgumentParser:
     command("run", "start the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
     command("start", "the Telegram bot when a token is configured, else the terminal chat")
     commands.add_parser("bench", help="time build, reload and queries on synthetic corpora (see `citebot bench -h`)")
+    commands.add_parser("bench-languages", help="time loads with and without language detection (see -h)")
     commands.add_parser("fit", help="fit the ranker on the benchmarks' train parts (see `citebot fit -h`)")
     return main
 
@@ -278,6 +279,10 @@ def _replace_bad_bytes(stream: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `citebot` command."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench-languages"]:
+        from bot import language_cost  # a measurement, imported only when asked for
+
+        return language_cost.main(argv[1:])
     if argv[:1] == ["bench"]:
         # The benchmark has its own options; it is imported only when asked for.
         from bot import bench

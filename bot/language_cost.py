@@ -1,8 +1,8 @@
-"""What language detection costs: load time with `CITEBOT_LANGUAGES=en` (no detection) against `auto`.
+"""`citebot bench-languages`: what language detection costs, load time with `CITEBOT_LANGUAGES=en` against `auto`.
 
-Run from a worktree with its .venv (the benchmarks in ../shared/benchmarks give the texts):
+Run from the repository (the benchmarks in ../shared/benchmarks give the texts, corpus/ is the seed):
 
-    .venv/bin/python scripts/language_cost.py [--runs 5] [--benchmarks ../shared/benchmarks]
+    .venv/bin/citebot bench-languages [--runs 5] [--benchmarks ../shared/benchmarks]
 
 Corpora, written to a temporary folder without a `language:` line, so every document is detected:
 the seed `corpus/`, and 20 and 1,000 documents of about 1,500 characters each, English, Russian and
@@ -30,7 +30,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
 DOCUMENT_CHARS = 1_500
@@ -64,7 +63,7 @@ def _documents(paragraphs: list[str]) -> list[str]:
     return documents
 
 
-def write_corpora(benchmarks: Path, out: Path) -> dict[str, Path]:
+def write_corpora(benchmarks: Path, seed: Path, out: Path) -> dict[str, Path]:
     """The corpora to measure: name → folder."""
     sources = {
         "en": _documents(_paragraphs(benchmarks / "xquad/corpus/en") + _paragraphs(benchmarks / "wikiqa/corpus")),
@@ -77,7 +76,7 @@ def write_corpora(benchmarks: Path, out: Path) -> dict[str, Path]:
         for texts in sources.values():
             if texts and len(mixed) < max(SIZES):
                 mixed.append(texts.pop(0))
-    corpora = {"seed": ROOT / "corpus"}
+    corpora = {"seed": seed.resolve()}
     for size in SIZES:
         folder = out / f"docs{size}"
         folder.mkdir(parents=True)
@@ -165,16 +164,17 @@ def question_detection(benchmarks: Path) -> dict[str, float]:
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Measure and print a Markdown table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = argparse.ArgumentParser(prog="citebot bench-languages", description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--benchmarks", type=Path, default=ROOT.parent / "shared" / "benchmarks")
+    parser.add_argument("--benchmarks", type=Path, default=Path("../shared/benchmarks"))
+    parser.add_argument("--seed", type=Path, default=Path("corpus"), help="the seed corpus folder (default: corpus)")
     parser.add_argument("--only", help="measure only the corpus with this name (seed, 20, 1000)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="citebot-langcost-") as temporary:
         work = Path(temporary)
-        corpora = write_corpora(args.benchmarks, work / "corpora")
+        corpora = write_corpora(args.benchmarks.resolve(), args.seed, work / "corpora")
         print("| corpus | measure | CPU en (s) | CPU auto (s) | growth | wall en (s) | wall auto (s) | growth |")
         print("|---|---|---|---|---|---|---|---|")
         for corpus_name, folder in corpora.items():
