@@ -317,8 +317,9 @@ def _soft_matches(question: Question, texts: list[str], lacking: np.ndarray, emb
     asked = embedder.words(list(question.words))
     stop = getattr(question.analyzer, "stop_words", frozenset())
     out = np.zeros((len(texts), 3))
-    for i, text in enumerate(texts):
-        words = tuple(sorted({word for word in question.analyzer.words(text) if word not in stop}))
+    per_text = [tuple(sorted({word for word in question.analyzer.words(text) if word not in stop})) for text in texts]
+    embedder.words(sorted(set().union(*per_text)))  # the shortlist's new words in one tokenizer call
+    for i, words in enumerate(per_text):
         if not words:
             continue
         nearest = np.clip((asked @ embedder.word_matrix(words).T).max(axis=1), 0.0, 1.0)

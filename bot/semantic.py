@@ -34,8 +34,8 @@ class Embedder:
     def __init__(self, tokenizer: Any, matrix: np.ndarray) -> None:
         self.tokenizer = tokenizer
         self.matrix = matrix  # float16 (tokens × dimensions): half the memory, and exact enough for a mean
-        self.sentence = functools.lru_cache(maxsize=CACHED_SENTENCES)(self._embed_one)
-        self.word = functools.lru_cache(maxsize=CACHED_WORDS)(self._embed_one)
+        self._sentences: dict[str, np.ndarray] = {}
+        self._words: dict[str, np.ndarray] = {}
         # A shortlisted sentence's distinct words as one matrix: the same sentences come back question after question.
         self.word_matrix = functools.lru_cache(maxsize=CACHED_SENTENCES)(self._word_matrix)
 
@@ -50,14 +50,21 @@ class Embedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1.0, norms)
 
-    def _embed_one(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+    def _cached(self, texts: list[str], cache: dict[str, np.ndarray], most: int) -> np.ndarray:
+        """Each text's vector, embedding the ones not in `cache` in one tokenizer call and keeping them."""
+        if not texts:
+            return np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
+        new = [text for text in dict.fromkeys(texts) if text not in cache]
+        if new:
+            if len(cache) + len(new) > most:
+                cache.clear()  # bounded; what recurs (common words, a topic's sentences) comes back within a few questions
+            # One call for all the new texts: the tokenizer's per-call cost is larger than a short text's.
+            cache.update(zip(new, self.embed(new)))
+        return np.stack([cache[text] for text in texts])
 
     def words(self, words: list[str]) -> np.ndarray:
         """A (words × dimensions) array of each word's unit vector, from the cache where it can."""
-        if not words:
-            return np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
-        return np.stack([self.word(word) for word in words])
+        return self._cached(words, self._words, CACHED_WORDS)
 
     def _word_matrix(self, words: tuple[str, ...]) -> np.ndarray:
         return self.words(list(words))
@@ -66,7 +73,7 @@ class Embedder:
         """Cosine similarity of the question to each sentence."""
         if not sentences:
             return np.empty(0)
-        vectors = np.stack([self.sentence(text) for text in sentences])
+        vectors = self._cached(sentences, self._sentences, CACHED_SENTENCES)
         return (vectors @ self.embed([question])[0]).astype(float)
 
 
