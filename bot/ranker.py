@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Collection
@@ -87,8 +88,8 @@ class Ranker:
     """Three fitted models: a cheap first pass over every candidate, a full one over the shortlist, and P(answer)."""
 
     first: LinearModel  # INDEX_FEATURES of every candidate
-    second: LinearModel  # INDEX_FEATURES + TEXT_FEATURES of the shortlist
-    answers: LinearModel  # ANSWER_FEATURES: does the best candidate's sentence answer the question?
+    second: LinearModel  # INDEX_FEATURES + TEXT_FEATURES (+ SEMANTIC_FEATURES) of the shortlist
+    answers: LinearModel  # ANSWER_FEATURES (or SEMANTIC_ANSWER_FEATURES): does the best candidate answer?
     shortlist: int
     threshold: float  # below this probability the bot says it found nothing (chosen on dev)
     embedder: Embedder | None = None  # the word embeddings of the "semantic" variant
@@ -122,10 +123,7 @@ def read_ranker(path: Path, embedder: Embedder | None = None) -> Ranker:
     words = _variant(path, data, None)
     if embedder is None or "semantic" not in data["variants"]:  # a file fitted without the embeddings: words only
         return words
-    semantic = _variant(path, data, embedder)
-    return Ranker(
-        semantic.first, semantic.second, semantic.answers, semantic.shortlist, semantic.threshold, embedder, words
-    )
+    return dataclasses.replace(_variant(path, data, embedder), fallback=words)
 
 
 def _variant(path: Path, data: dict, embedder: Embedder | None) -> Ranker:
