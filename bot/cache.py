@@ -26,7 +26,7 @@ from bot.text import LANGUAGES, AnalyzedDocument
 log = logging.getLogger(__name__)
 
 MAGIC = b"CITEBOT\x00"
-VERSION = 3  # 2: the document's metadata and pages; 3: the language it was analyzed in
+VERSION = 4  # 2: the document's metadata and pages; 3: the language it was analyzed in; 4: whether its title was made up
 SUFFIX = ".cba"
 PREAMBLE = struct.Struct("<8sII")
 INT32 = np.dtype("<i4")
@@ -40,6 +40,10 @@ TERM_SEPARATOR = "\n"
 
 class CorruptCache(Exception):
     """A cache file that is not a valid, matching entry: truncated, garbage, foreign or stale."""
+
+
+class StaleCache(CorruptCache):
+    """A sound cache file written by another citebot version or analyzer: expected after an upgrade, not damage."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ def encode_chunks(
         "title": analyzed.document.title,
         # An extracted file (a PDF, a page) need not be extracted again to be cited: its metadata is kept here.
         "document": {field: getattr(analyzed.document, field) for field in ("source", "date", "url", "language")}
-        | {"pages": list(analyzed.document.pages)},
+        | {"pages": list(analyzed.document.pages), "title_made": analyzed.document.title_made},
         "note": note,
         "language": analyzed.language,
         "texts": {name: len(texts[name]) for name in TEXTS},
@@ -155,16 +159,20 @@ def read_header(data: bytes, key: str, digest: str) -> dict[str, object]:
     if len(data) < PREAMBLE.size:
         raise CorruptCache("truncated preamble")
     magic, version, head_size = PREAMBLE.unpack_from(data)
-    if magic != MAGIC or version != VERSION:
-        raise CorruptCache("not a citebot cache file of this version")
+    if magic != MAGIC:
+        raise CorruptCache("not a citebot cache file")
+    if version != VERSION:
+        raise StaleCache(f"written by cache format {version}, this is {VERSION}")
     if head_size > MAX_HEADER or PREAMBLE.size + head_size > len(data):
         raise CorruptCache("truncated header")
     try:
         header = json.loads(data[PREAMBLE.size : PREAMBLE.size + head_size])
     except ValueError:
         raise CorruptCache("unreadable header") from None
-    if not isinstance(header, dict) or header.get("key") != key or header.get("digest") != digest:
-        raise CorruptCache("made by another analyzer or for other content")
+    if not isinstance(header, dict) or header.get("digest") != digest:
+        raise CorruptCache("made for other content")
+    if header.get("key") != key:
+        raise StaleCache("made by another analyzer")
     return header
 
 
@@ -179,7 +187,11 @@ def stored_document(header: dict[str, object], path: str) -> tuple[Document, str
         raise CorruptCache("header with malformed document metadata")
     if not all(isinstance(p, int) and p >= 0 for p in pages) or pages != sorted(pages):
         raise CorruptCache("header with malformed page offsets")
-    return Document(path=path, title=title, text="", pages=tuple(pages), **texts), note  # type: ignore[arg-type]
+    made = fields.get("title_made")
+    if not isinstance(made, bool):
+        raise CorruptCache("header without the title's provenance")
+    document = Document(path=path, title=title, text="", pages=tuple(pages), title_made=made, **texts)  # type: ignore[arg-type]
+    return document, note
 
 
 def _split_terms(text: str) -> tuple[str, ...]:
@@ -226,6 +238,17 @@ class AnalysisCache:
         self.folder = Path(folder)
         self.key = key
         self.writable = True
+        self.stale = 0  # entries of another version or analyzer met so far: re-analysed, told once
+
+    def _rejected(self, name: str, exc: Exception, path: str) -> None:
+        if not isinstance(exc, StaleCache):
+            log.warning("cache file %s rejected: %s; re-analyzing %s", name, exc, path)
+            return
+        # After an upgrade every entry is stale: one line says so, not one per file.
+        self.stale += 1
+        if self.stale == 1:
+            log.info("cached analyses %s (first: %s); re-analyzing those documents", exc, path)
+        log.debug("cache file %s stale: %s; re-analyzing %s", name, exc, path)
 
     def path(self, digest: str) -> Path:
         """Where the analysis of content with this digest is kept."""
@@ -248,7 +271,7 @@ class AnalysisCache:
         try:
             analyzed = decode(data, self.key, digest, document)
         except CorruptCache as exc:
-            log.warning("cache file %s rejected: %s; re-analyzing %s", path.name, exc, document.path)
+            self._rejected(path.name, exc, document.path)
             return None
         return analyzed
 
@@ -263,7 +286,7 @@ class AnalysisCache:
         except FileNotFoundError:
             return None
         except (OSError, struct.error, CorruptCache) as exc:
-            log.warning("cache file %s rejected: %s; re-analyzing %s", self.path(digest).name, exc, path)
+            self._rejected(self.path(digest).name, exc, path)
             return None
 
     def store(self, digest: str, analyzed: AnalyzedDocument, note: str | None = None) -> None:

@@ -42,6 +42,7 @@ class Document:
     url: str | None = None
     pages: tuple[int, ...] = ()  # offset in `text` where each page starts; empty for formats without pages
     language: str | None = None  # as the front matter or file says (an ISO 639-1 code, unchecked); None: detect it
+    title_made: bool = False  # no title was given: citebot made one from the opening words or the file name
 
 
 @dataclass(frozen=True)
@@ -245,12 +246,28 @@ def _field(name: str, value: object) -> tuple[str | None, str | None]:
     return text or None, None
 
 
-def title_from_text(body: str) -> str | None:
-    """A headline for an untitled article: its first heading, else its first sentence, shortened."""
+def make_title(given: str | None, body: str, path: str) -> tuple[str, bool]:
+    """A document's title, and whether citebot made it up: the given one, else the first heading, else the
+    opening sentence (shortened), else the file name."""
+    if given:
+        return given, False
+    heading = heading_title(body)
+    if heading:
+        return heading, False
+    return opening_title(body) or title_from_path(path), True
+
+
+def heading_title(body: str) -> str | None:
+    """The title of a text's first heading with words in it, if any."""
     for heading in HEADING.finditer(body):
         title = _heading_title(heading["title"])
         if title:
             return title
+    return None
+
+
+def opening_title(body: str) -> str | None:
+    """A headline made from a text's opening: its first sentence, or that sentence's first clause, shortened."""
     # The first line with words in it: a rule or a row of dashes is no headline.
     first = next((line.strip() for line in body.splitlines() if re.search(r"\w", line)), "")
     if not first:
@@ -303,9 +320,11 @@ def parse_document(path: str, text: str) -> tuple[Document, str | None]:
     for name in TEXT_FIELDS:
         fields[name], warning = _field(name, meta.get(name))
         warnings += [warning] if warning else []
+    title, made = make_title(fields["title"], body, path)
     document = Document(
         path=path,
-        title=fields["title"] or title_from_text(body) or title_from_path(path),
+        title=title,
+        title_made=made,
         text=body,
         source=fields["source"],
         date=fields["date"],

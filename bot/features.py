@@ -260,7 +260,11 @@ def text_features(
         derived = sum(weights[j] for j, p in missing if p in prefixes)
         if number not in titles:
             title = entry.document.title
-            if lead_hits is not None and (text if position == 0 else entry.sentences[0]) == title:
+            if entry.document.title_made:
+                # Made from the opening words, the title says nothing the opening sentence does not: counting it
+                # would score that sentence twice, as if the question named the document.
+                titles[number] = 0.0
+            elif lead_hits is not None and (text if position == 0 else entry.sentences[0]) == title:
                 # A heading's title is the document's first sentence: the index knows its terms, no analysis needed.
                 titles[number] = sum(w for t, w, hit in zip(terms, weights, lead_hits[i]) if hit) / total
             else:

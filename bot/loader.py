@@ -24,9 +24,8 @@ from bot.corpus import (
     Document,
     Skipped,
     corpus_paths,
+    make_title,
     parse_file,
-    title_from_path,
-    title_from_text,
 )
 from bot.extractors import EXTRACTOR_VERSION, SIDECAR_SUFFIX, Extracted, Readers, Unreadable, format_of, with_sidecar
 from bot.languages import Languages, analyze_document, keep_model_in, model_home
@@ -496,9 +495,11 @@ def document_from(relative: str, extracted: Extracted, sidecar: bytes | None) ->
     """The Document of an extracted file, its sidecar's fields over what the file said, and a warning if any."""
     if sidecar is not None:
         extracted = with_sidecar(extracted, sidecar)
+    title, made = make_title(extracted.title, extracted.text, relative)
     document = Document(
         path=relative,
-        title=extracted.title or title_from_text(extracted.text) or title_from_path(relative),
+        title=title,
+        title_made=made,
         text=extracted.text,
         source=extracted.source,
         date=extracted.date,

@@ -35,7 +35,7 @@ from bot.text import LANGUAGES
 
 log = logging.getLogger(__name__)
 
-VERSION = 2
+VERSION = 3  # 3: documents say whether their title was made up
 FOLDER = "snapshot"
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"

@@ -154,10 +154,13 @@ def test_corrupt_cache_file_is_detected_and_rebuilt(
     victim = files[0]
     bad = corrupt_variants(victim.read_bytes())[kind]
     victim.write_bytes(bad)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         warm = load(settings)
     assert len(analyze_calls) == 1
-    assert any("rejected" in r.getMessage() for r in caplog.records)
+    # Damage is a warning; an entry of another cache format is what an upgrade leaves, and is said calmly.
+    said = "re-analyzing" if kind == "wrong version" else "rejected"
+    level = logging.INFO if kind == "wrong version" else logging.WARNING
+    assert any(said in r.getMessage() and r.levelno == level for r in caplog.records)
     assert victim.read_bytes() != bad, "the bad file is replaced by a good one"
     assert_same_index(cold, warm)
     analyze_calls.clear()
@@ -221,6 +224,19 @@ def test_cache_key_separates_analyzers(tmp_path: Path) -> None:
     russian = AnalysisCache(tmp_path, Analyzer("russian").key)
     assert russian.load("d", document) is None
     assert english.load("d", document) is not None
+
+
+def test_an_upgrade_says_once_that_every_entry_is_re_analyzed(
+    settings: Dirs, analyze_calls: list[str], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(settings)
+    analyze_calls.clear()
+    monkeypatch.setattr(cache_module, "VERSION", cache_module.VERSION + 1)  # what the next release finds
+    with caplog.at_level(logging.INFO, logger="bot.cache"):
+        load(settings)
+    assert len(analyze_calls) > 1
+    told = [r for r in caplog.records if r.name == "bot.cache" and r.levelno >= logging.INFO]
+    assert len(told) == 1 and told[0].levelno == logging.INFO and "re-analyzing" in told[0].getMessage()
 
 
 def test_file_rewritten_while_a_rejected_cache_entry_is_rebuilt_is_never_quoted(

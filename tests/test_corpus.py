@@ -139,6 +139,20 @@ def test_title_from_heading_or_first_sentence(text: str, title: str) -> None:
     assert document is not None and document.title == title
 
 
+@pytest.mark.parametrize(
+    ("text", "made"),
+    [
+        ("---\ntitle: Given\n---\nBody text here.\n", False),
+        ("# A heading\n\nBody text here.\n", False),
+        ("Prime Minister met the bank, officials said. More text.\n", True),  # the opening's first clause
+        ("...\n", True),  # the file name
+    ],
+)
+def test_a_title_citebot_made_up_is_marked(text: str, made: bool) -> None:
+    document, _ = parse(text, path="notes/untitled_file.md")
+    assert document is not None and document.title_made is made
+
+
 def test_title_of_an_endless_first_line_is_cut_at_a_word() -> None:
     words = " ".join(["word"] * 60)  # no full stop and no comma: nothing better to cut at
     document, _ = parse(words + "\n")

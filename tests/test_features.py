@@ -106,6 +106,16 @@ def test_type_and_title_features(build: Build) -> None:
     assert f["title"][since] > 0  # "Kazakhstan" is in the document's title
 
 
+def test_a_made_up_title_is_no_evidence(build: Build) -> None:
+    # Untitled, the text's title is its opening clause: counting it would count the opening sentence twice.
+    untitled = {"visit.md": NEWS["visit.md"].split("---\n", 2)[2], "garden.md": NEWS["garden.md"]}
+    library = build(untitled)
+    assert library.entries[1].document.title_made
+    _, rows, f = rows_and_features(library, "How many projects has the bank financed in Kazakhstan?")
+    opening = row_of(library, rows, "The Kazakhstan")
+    assert f["title"][opening] == 0.0 and f["lead_title"][opening] == 0.0
+
+
 def test_neighbour_counts_words_found_next_door_only(build: Build) -> None:
     library = build({"a.md": "The dam was finished in 1970.\n\nIt holds water for the city of Lena.\n"})
     _, rows, f = rows_and_features(library, "Which city does the dam hold water for?")

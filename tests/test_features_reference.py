@@ -97,7 +97,8 @@ def reference_text_features(library: Library, question: features.Question, rows:
         derived = sum(
             w for t, p, w, f in zip(terms, question.prefixes, weights, found) if len(p) >= PREFIX and not f and p in prefixes
         )
-        title = set(reader.terms(library.documents[number].title))
+        document = library.documents[number]
+        title = set() if document.title_made else set(reader.terms(document.title))  # a made-up title counts for nothing
         in_title = sum(w for t, w in zip(terms, weights) if t in title) / total
         has_type = question.wanted is not None and bool(question.wanted.search(text))
         pieces = sum(
