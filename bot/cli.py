@@ -24,6 +24,7 @@ from bot.evaluation import SPLIT_PARTS, read_questions, score, select_split
 from bot.feedback import Feedback, Summary, feedback_report, gaps_report, utc
 from bot.languages import Languages
 from bot.library import Library
+from bot.ranker import ready_ranker
 from bot.render import as_json, escaped, for_terminal, plain
 from bot.serving import load_for
 
@@ -78,6 +79,7 @@ def load(settings: Settings, quiet: bool = False) -> Library:
     """Load the library, telling the user on stderr how long it took."""
     started = time.perf_counter()
     library = load_for(settings)
+    ready_ranker(settings.semantic)
     if not quiet:
         documents, sentences = len(library.documents), library.sentence_count
         print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from bot import features
 from bot.features import INDEX_FEATURES, SEMANTIC_FEATURES, TEXT_FEATURES, Question
 from bot.library import Library
 from bot.semantic import Embedder, default_embedder
+
+log = logging.getLogger(__name__)
 
 MODEL_FILE = Path(__file__).parent / "data" / "ranker.json"
 # The abstention model's inputs: the full model's log-odds for the best candidate, the question's length,
@@ -141,6 +144,17 @@ def _variant(path: Path, data: dict, embedder: Embedder | None) -> Ranker:
 def default_ranker(semantic: bool = False) -> Ranker:
     """The ranker shipped in the package: with word embeddings when asked for and installed, words only if not."""
     return read_ranker(MODEL_FILE, default_embedder() if semantic else None)
+
+
+def ready_ranker(semantic: bool) -> Ranker:
+    """The shipped ranker, read now rather than at the first question; warns if embeddings were asked for but are absent."""
+    ranker = default_ranker(semantic)
+    if semantic and not ranker.semantic:
+        log.warning(
+            "CITEBOT_SEMANTIC is on but the word embeddings are not installed (pip install 'citebot[semantic]'): "
+            "ranking by words"
+        )
+    return ranker
 
 
 def sigmoid(x: float) -> float:

@@ -12,14 +12,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bot import semantic
+from bot import cli, semantic
+from bot import ranker as ranker_module
 from bot.answer import answer
 from bot.config import Settings
 from bot.features import analyze_question
 from bot.ranker import default_ranker, rank
 from bot.semantic import Embedder
 from bot.text import Analyzer
-from tests.helpers import MINI_CORPUS, Build
+from tests.helpers import MINI_CORPUS, SEED_CORPUS, Build
 
 
 class WordTokenizer:
@@ -115,3 +116,18 @@ def test_a_question_in_another_language_is_ranked_by_words(build: Build, embedde
     russian = dataclasses.replace(question, analyzer=Analyzer("ru"))
     assert ranker.for_question(russian) is ranker.fallback
     assert rank(library, russian, ranker).threshold == ranker.fallback.threshold
+
+
+def test_asking_for_missing_embeddings_is_said_once_at_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, uncached: None
+) -> None:
+    monkeypatch.setattr(semantic.importlib.util, "find_spec", lambda name: None)
+    ranker_module.default_ranker.cache_clear()
+    monkeypatch.setenv("CITEBOT_SEMANTIC", "true")
+    try:
+        assert cli.main(["ask", "--corpus", str(SEED_CORPUS), "Who did the Kazakh prime minister meet?"]) == 0
+    finally:
+        ranker_module.default_ranker.cache_clear()
+    assert "Olzhas Bektenov" in capsys.readouterr().out  # answered, by words
+    said = [r for r in caplog.records if "CITEBOT_SEMANTIC is on but the word embeddings are not installed" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.WARNING

@@ -19,6 +19,7 @@ from telegram.ext import Application
 
 from bot.config import Settings
 from bot.corpus import CorpusError
+from bot.ranker import ready_ranker
 from bot.serving import load_for
 from bot.telegram.app import build_application
 from bot.telegram.commands import register_commands
@@ -188,6 +189,7 @@ def run(settings: Settings) -> int:
         previous = {signum: signal.signal(signum, handler) for signum, handler in while_loading.items()}
     try:
         library = load_for(settings)
+        ready_ranker(settings.semantic)
         log.info("Loaded %d documents, %d sentences", len(library.documents), library.sentence_count)
         asyncio.run(_serve_until_signalled(build_application(settings, library)))
     except CorpusError as exc:
