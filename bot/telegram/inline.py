@@ -15,8 +15,7 @@ from telegram.constants import ParseMode
 
 from bot import refs, render
 from bot.answer import answer
-from bot.telegram.answers import record
-from bot.telegram.answers import MAX_QUESTION_LENGTH
+from bot.telegram.answers import MAX_QUESTION_LENGTH, record
 from bot.telegram.state import Context, language_of, say
 
 # Inline results are cached by Telegram this long, per user (allowlists differ between users).
