@@ -54,13 +54,18 @@ class Embedder:
         """Each text's vector, embedding the ones not in `cache` in one tokenizer call and keeping them."""
         if not texts:
             return np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
-        new = [text for text in dict.fromkeys(texts) if text not in cache]
+        # Answers run in several threads at once: this call reads its vectors into its own dict, so another
+        # thread clearing the shared cache meanwhile cannot take one away.
+        found = {text: cache.get(text) for text in texts}
+        new = [text for text, vector in found.items() if vector is None]
         if new:
-            if len(cache) + len(new) > most:
-                cache.clear()  # bounded; what recurs (common words, a topic's sentences) comes back within a few questions
             # One call for all the new texts: the tokenizer's per-call cost is larger than a short text's.
-            cache.update(zip(new, self.embed(new)))
-        return np.stack([cache[text] for text in texts])
+            fresh = dict(zip(new, self.embed(new)))
+            found.update(fresh)
+            if len(cache) + len(fresh) > most:
+                cache.clear()  # bounded; what recurs (common words, a topic's sentences) comes back within a few questions
+            cache.update(fresh)
+        return np.stack([found[text] for text in texts])
 
     def words(self, words: list[str]) -> np.ndarray:
         """A (words × dimensions) array of each word's unit vector, from the cache where it can."""

@@ -131,3 +131,17 @@ def test_asking_for_missing_embeddings_is_said_once_at_start(
     assert "Olzhas Bektenov" in capsys.readouterr().out  # answered, by words
     said = [r for r in caplog.records if "CITEBOT_SEMANTIC is on but the word embeddings are not installed" in r.getMessage()]
     assert len(said) == 1 and said[0].levelno == logging.WARNING
+
+
+def test_a_cache_cleared_by_another_thread_loses_no_vector(tiny: Embedder) -> None:
+    class ClearedAtOnce(dict):
+        """A shared cache that another answer's thread empties right after each update."""
+
+        def update(self, *args: object) -> None:
+            super().update(*args)
+            self.clear()
+
+    tiny._words = ClearedAtOnce()
+    vectors = tiny.words(["cat", "dog", "cat"])
+    assert vectors.shape == (3, 3)
+    np.testing.assert_allclose(vectors[0], vectors[2])
