@@ -70,7 +70,6 @@ TEXT_FEATURES = (
     "type_found",  # the question asks for a number or date and the sentence has one
     "type_missing",  # it asks for one and the sentence has none
     "pieces",  # separate parts of the question found (side by side they are one: "World Bank"), up to 4
-    "typed_best",  # of the shortlisted sentences holding the asked-for number or date, the one holding most of the question
 )
 # Features from static word embeddings (bot/semantic.py), when the `semantic` extra is installed.
 SEMANTIC_FEATURES = (
@@ -282,13 +281,7 @@ def text_features(
             has_type,
             question.wanted is not None and not has_type,
             min(pieces, 4),
-            0.0,  # typed_best: set below, once every row's type is known
         )
-    typed = out[:, TEXT_FEATURES.index("type_found")] > 0
-    if typed.any():
-        # Rows come in first-pass order, so a tie goes to the sentence the first pass liked better.
-        held = covered.astype(float) @ weights
-        out[int(np.argmax(np.where(typed, held, -1.0))), TEXT_FEATURES.index("typed_best")] = 1.0
     return out
 
 

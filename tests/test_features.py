@@ -104,16 +104,6 @@ def test_type_and_title_features(build: Build) -> None:
     assert (f["type_found"][since], f["type_missing"][since]) == (1.0, 0.0)
     assert (f["type_found"][discussed], f["type_missing"][discussed]) == (0.0, 1.0)
     assert f["title"][since] > 0  # "Kazakhstan" is in the document's title
-    # Of the sentences with a number, the one holding most of the question is marked, and only it.
-    assert f["typed_best"][since] == 1.0 and f["typed_best"].sum() == 1.0
-
-
-def test_typed_best_is_unset_when_nothing_is_asked_for_or_found(build: Build) -> None:
-    _, _, untyped = rows_and_features(build(NEWS), "Which projects did they discuss?")
-    assert untyped["typed_best"].sum() == 0.0  # nothing asked for
-    library = build({"soil.md": "Compost feeds the soil.\n\nWorms like compost.\n"})
-    _, _, unfound = rows_and_features(library, "How old is the compost?")
-    assert unfound["typed_best"].sum() == 0.0  # asked for, but no candidate holds a number
 
 
 def test_a_made_up_title_is_no_evidence(build: Build) -> None:

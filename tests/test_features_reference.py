@@ -85,8 +85,7 @@ def reference_text_features(library: Library, question: features.Question, rows:
     terms, weights = question.terms, question.weights
     total = float(weights.sum()) or 1.0
     pairs = set(zip(terms, terms[1:]))
-    out: list[list[float]] = []
-    held: list[float] = []
+    out = []
     for row in rows.tolist():
         number, position = library.locate(row)
         reader = library.document_analyzer(number)
@@ -114,12 +113,8 @@ def reference_text_features(library: Library, question: features.Question, rows:
                 has_type,
                 question.wanted is not None and not has_type,
                 min(pieces, 4),
-                0.0,
             ]
         )
-        held.append(sum(w for w, f in zip(weights, found) if f) if has_type else -1.0)
-    if held and max(held) >= 0:
-        out[held.index(max(held))][-1] = 1.0  # typed_best: the first of the typed rows holding most of the question
     return np.array(out, dtype=float)
 
 
