@@ -321,12 +321,15 @@ def _soft_matches(question: Question, texts: list[str], lacking: np.ndarray, emb
     asked = embedder.words(list(question.words))
     stop = getattr(question.analyzer, "stop_words", frozenset())
     out = np.zeros((len(texts), 3))
-    per_text = [tuple(sorted({word for word in question.analyzer.words(text) if word not in stop})) for text in texts]
-    embedder.words(sorted(set().union(*per_text)))  # the shortlist's new words in one tokenizer call
+    per_text = [{word for word in question.analyzer.words(text) if word not in stop} for text in texts]
+    vocabulary = sorted(set().union(*per_text))
+    column = {word: j for j, word in enumerate(vocabulary)}
+    # Every question word against every word of the shortlist, in one product; each text reads its columns.
+    similar = np.clip(asked @ embedder.words(vocabulary).T, 0.0, 1.0)
     for i, words in enumerate(per_text):
         if not words:
             continue
-        nearest = np.clip((asked @ embedder.word_matrix(words).T).max(axis=1), 0.0, 1.0)
+        nearest = similar[:, [column[word] for word in words]].max(axis=1)
         out[i] = (
             float((weights * nearest * lacking[i]).sum()) / total,
             float((weights * np.where(lacking[i], nearest, 1.0)).sum()) / total,

@@ -36,8 +36,6 @@ class Embedder:
         self.matrix = matrix  # float16 (tokens × dimensions): half the memory, and exact enough for a mean
         self._sentences: dict[str, np.ndarray] = {}
         self._words: dict[str, np.ndarray] = {}
-        # A shortlisted sentence's distinct words as one matrix: the same sentences come back question after question.
-        self.word_matrix = functools.lru_cache(maxsize=CACHED_SENTENCES)(self._word_matrix)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """A (texts × dimensions) float32 array of unit vectors; a text with no token is all zeros."""
@@ -70,9 +68,6 @@ class Embedder:
     def words(self, words: list[str]) -> np.ndarray:
         """A (words × dimensions) array of each word's unit vector, from the cache where it can."""
         return self._cached(words, self._words, CACHED_WORDS)
-
-    def _word_matrix(self, words: tuple[str, ...]) -> np.ndarray:
-        return self.words(list(words))
 
     def similarities(self, question: str, sentences: list[str]) -> np.ndarray:
         """Cosine similarity of the question to each sentence."""
