@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -107,28 +108,15 @@ def encode_chunks(
 
 def decode(data: bytes, key: str, digest: str, document: Document) -> AnalyzedDocument:
     """Parse a cache file's bytes back into an analysis of `document`; raise CorruptCache if anything is off."""
-    if len(data) < PREAMBLE.size:
-        raise CorruptCache("truncated preamble")
-    magic, version, head_size = PREAMBLE.unpack_from(data)
-    if magic != MAGIC:
-        raise CorruptCache("not a citebot cache file")
-    if version != VERSION:
-        raise CorruptCache(f"cache format version {version}, expected {VERSION}")
-    if head_size > MAX_HEADER or PREAMBLE.size + head_size > len(data):
-        raise CorruptCache("truncated header")
+    header, head_size = _header(data, key, digest)
     try:
-        header = json.loads(data[PREAMBLE.size : PREAMBLE.size + head_size])
         texts_sizes = {name: int(header["texts"][name]) for name in TEXTS}
         array_sizes = {name: int(header["arrays"][name]) for name in ARRAYS}
         size, crc = int(header["size"]), int(header["crc32"])
-        stored_key, stored_digest, title = header["key"], header["digest"], header["title"]
+        title = header["title"]
         language = str(header["language"])
     except (ValueError, KeyError, TypeError) as exc:
         raise CorruptCache(f"unreadable header ({type(exc).__name__})") from None
-    if stored_key != key:
-        raise CorruptCache(f"made by another analyzer ({stored_key!r}, expected {key!r})")
-    if stored_digest != digest:
-        raise CorruptCache("made for other content")
     payload = memoryview(data)[PREAMBLE.size + head_size :]
     expected = sum(texts_sizes.values()) + INT32.itemsize * sum(array_sizes.values())
     if len(payload) != size or size != expected or min(*texts_sizes.values(), *array_sizes.values()) < 0:
@@ -156,6 +144,11 @@ def decode(data: bytes, key: str, digest: str, document: Document) -> AnalyzedDo
 
 def read_header(data: bytes, key: str, digest: str) -> dict[str, object]:
     """The JSON header of a cache file's first bytes; raise CorruptCache if it is not one of ours for this content."""
+    return _header(data, key, digest)[0]
+
+
+def _header(data: bytes, key: str, digest: str) -> tuple[dict[str, Any], int]:
+    """The checked JSON header and its size in bytes; StaleCache for another format or analyzer, else CorruptCache."""
     if len(data) < PREAMBLE.size:
         raise CorruptCache("truncated preamble")
     magic, version, head_size = PREAMBLE.unpack_from(data)
@@ -173,7 +166,7 @@ def read_header(data: bytes, key: str, digest: str) -> dict[str, object]:
         raise CorruptCache("made for other content")
     if header.get("key") != key:
         raise StaleCache("made by another analyzer")
-    return header
+    return header, head_size
 
 
 def stored_document(header: dict[str, object], path: str) -> tuple[Document, str | None]:
