@@ -250,11 +250,11 @@ def fit(
                          _weights(with_rows), INDEX_FEATURES)
     shortlist(train, first)
     shortlist(dev, first)
-    variants = {"words": _fit_variant(train, dev, first, semantic=False)}
+    variants = {"words": _fit_variant(train, dev, semantic=False)}
     if embedder is not None:
         add_semantic(train, embedder)
         add_semantic(dev, embedder)
-        variants["semantic"] = _fit_variant(train, dev, first, semantic=True)
+        variants["semantic"] = _fit_variant(train, dev, semantic=True)
     for name, variant in variants.items():
         log(f"{name}: threshold {variant['threshold']:.2f}")
     return {
@@ -268,11 +268,12 @@ def fit(
             "candidates": int(sum(len(e.rows) for e in train)),
             "l2": L2,
         },
+        "first": first.as_dict(),  # the first pass, shared by the variants: it reads the indexes only
         "variants": variants,
     }
 
 
-def _fit_variant(train: list[Example], dev: list[Example], first: LinearModel, semantic: bool) -> dict:
+def _fit_variant(train: list[Example], dev: list[Example], semantic: bool) -> dict:
     """The full and abstention models of one variant, its threshold, and its dev table."""
     with_rows = [e for e in train if len(e.rows) and e.source in RANKING_SOURCES]
     second = fit_logistic(np.vstack([e.features(semantic) for e in with_rows]),
@@ -285,7 +286,7 @@ def _fit_variant(train: list[Example], dev: list[Example], first: LinearModel, s
     return {
         "threshold": choose_threshold(table),
         "dev": table,
-        "models": {"first": first.as_dict(), "second": second.as_dict(), "answers": answers.as_dict()},
+        "models": {"second": second.as_dict(), "answers": answers.as_dict()},
     }
 
 

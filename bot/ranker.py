@@ -132,7 +132,8 @@ def read_ranker(path: Path, embedder: Embedder | None = None) -> Ranker:
 def _variant(path: Path, data: dict, embedder: Embedder | None) -> Ranker:
     semantic = embedder is not None
     variant = data["variants"]["semantic" if semantic else "words"]
-    models = {name: LinearModel.from_dict(variant["models"][name]) for name in ("first", "second", "answers")}
+    models = {name: LinearModel.from_dict(variant["models"][name]) for name in ("second", "answers")}
+    models["first"] = LinearModel.from_dict(data["first"])
     expected = {"first": INDEX_FEATURES, "second": candidate_features(semantic), "answers": answer_feature_names(semantic)}
     for name, model in models.items():
         if model.names != expected[name]:
