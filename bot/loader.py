@@ -206,8 +206,10 @@ def _mapped(cache_folder: Path, languages: Languages) -> Library | None:
     try:
         return snapshots.read(cache_folder, languages)
     except snapshots.BadSnapshot as exc:
-        # A first start has none; one that was there and failed a check is worth a line in the log.
-        log.log(logging.DEBUG if isinstance(exc, snapshots.NoSnapshot) else logging.WARNING, "building the index: %s", exc)
+        # A first start has none, and an upgrade or a changed setting makes one stale: a rebuild is expected.
+        # One that was there and failed a check is worth a warning.
+        level = {snapshots.NoSnapshot: logging.DEBUG, snapshots.StaleSnapshot: logging.INFO}.get(type(exc), logging.WARNING)
+        log.log(level, "building the index: %s", exc)
         return None
 
 

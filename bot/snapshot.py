@@ -94,6 +94,10 @@ class NoSnapshot(BadSnapshot):
     """No snapshot was ever written for this corpus: the first start, nothing to warn about."""
 
 
+class StaleSnapshot(BadSnapshot):
+    """A sound snapshot made by another citebot version or language setting: expected after a change."""
+
+
 def folder(cache_folder: Path) -> Path:
     """Where a corpus's snapshots live, beside its analysis cache."""
     return cache_folder / FOLDER
@@ -181,10 +185,12 @@ def read(cache_folder: Path, languages: Languages) -> Library:
         manifest = json.loads((target / MANIFEST).read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise BadSnapshot(f"no usable snapshot ({exc})") from None
-    if not name or os.sep in name or manifest.get("version") != VERSION:
-        raise BadSnapshot("snapshot of another version")
+    if not name or os.sep in name:
+        raise BadSnapshot(f"bad snapshot pointer {name!r}")
+    if manifest.get("version") != VERSION:
+        raise StaleSnapshot("snapshot of another version")
     if manifest.get("analyzer") != languages.key:
-        raise BadSnapshot("snapshot made by another analyzer")
+        raise StaleSnapshot("snapshot made with another language setting")
     # Tens of thousands of small objects are made at once; the cyclic collector would walk them again and again.
     collecting = gc.isenabled()
     gc.disable()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -93,10 +94,14 @@ def flip_last_byte(path: Path) -> None:
         pytest.param(lambda files: (files[0].parent / "documents.json").write_text("[]"), id="wrong documents"),
     ],
 )
-def test_a_damaged_snapshot_is_never_trusted(tmp_path: Path, corpus: Path, damage, analyze_calls: list[str]) -> None:  # type: ignore[no-untyped-def]
+def test_a_damaged_snapshot_is_never_trusted(  # type: ignore[no-untyped-def]
+    tmp_path: Path, corpus: Path, damage, analyze_calls: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
     cold = load_library(corpus, tmp_path / "cache")
     damage(snapshot_files(tmp_path / "cache", corpus))
-    rebuilt = load_library(corpus, tmp_path / "cache")
+    with caplog.at_level(logging.INFO, logger="bot.loader"):
+        rebuilt = load_library(corpus, tmp_path / "cache")
+    assert any(r.levelno == logging.WARNING and "building the index" in r.getMessage() for r in caplog.records)
     same(rebuilt, cold)
     analyze_calls.clear()
     same(load_library(corpus, tmp_path / "cache"), cold)  # and a good snapshot replaced it
@@ -111,9 +116,15 @@ def test_a_half_written_snapshot_is_not_current(tmp_path: Path, corpus: Path) ->
     same(load_library(corpus, tmp_path / "cache"), cold)
 
 
-def test_another_language_setting_does_not_use_the_snapshot(tmp_path: Path, corpus: Path) -> None:
+def test_another_language_setting_does_not_use_the_snapshot(
+    tmp_path: Path, corpus: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     load_library(corpus, tmp_path / "cache")
-    russian = load_library(corpus, tmp_path / "cache", languages="ru")
+    with caplog.at_level(logging.INFO, logger="bot.loader"):
+        russian = load_library(corpus, tmp_path / "cache", languages="ru")
+    # A changed setting is expected to rebuild: said once, at INFO, not as a warning.
+    rebuilt = [r for r in caplog.records if "building the index" in r.getMessage()]
+    assert [r.levelno for r in rebuilt] == [logging.INFO] and "another language setting" in rebuilt[0].getMessage()
     assert russian.languages == Languages(frozenset({"ru"})) and {e.language for e in russian.entries} == {"ru"}
     same(russian, load_library(corpus, tmp_path / "cold", languages="ru", snapshot=False))
 
