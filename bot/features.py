@@ -27,22 +27,30 @@ _RUSSIAN_FILLERS = frozenset("расскажи расскажите скажи �
 FILLERS = {"english": _ENGLISH_FILLERS, "en": _ENGLISH_FILLERS, "russian": _RUSSIAN_FILLERS, "ru": _RUSSIAN_FILLERS}
 WANTS_NUMBER = re.compile(
     r"\b(how (many|much|old|long|far|tall|big|large|high|deep|fast)|what (percentage|percent|number|amount|age)"
-    r"|number of|сколько|какова? (сумма|стоимость|доля))\b",
+    r"|number of|сколько|какова? (сумма|стоимость|доля)|қанша|неше)\b",
     re.IGNORECASE,
 )
 WANTS_DATE = re.compile(
-    r"\b(when|what (years?|date|day|month|century)|(in|from|between) (which|what) years?|когда|в каком году)\b",
+    r"\b(when|what (years?|date|day|month|century)|(in|from|between) (which|what) years?|когда|в каком году"
+    r"|қашан|(қай|нешінші) жылы)\b",
     re.IGNORECASE,
 )
 NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|twenty|thirty|forty|fifty|sixty"
-    r"|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|trillions?)\b",
+    r"|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|trillions?"
+    r"|один|одна|одно|одного|одной|одному|одним|одном|одну|два|две|двух|двум|двумя|три|тр[её]х|тр[её]м|тремя"
+    r"|четыре|четыр[её]х|четыр[её]м|четырьмя|пять|пяти|шесть|шести|семь|семи|восемь|восьми|девять|девяти|десять|десяти"
+    r"|(одиннадцат|двенадцат|тринадцат|четырнадцат|пятнадцат|шестнадцат|семнадцат|восемнадцат|девятнадцат|двадцат"
+    r"|тридцат)(ь|и|ью)|сорок|сорока|пятьдесят|шестьдесят|семьдесят|восемьдесят|(пяти|шести|семи|восьми)десяти"
+    r"|девяносто|девяноста|сто|ста|двести|двухсот|триста|тр[её]хсот|четыреста|пятьсот|шестьсот|семьсот|восемьсот"
+    r"|девятьсот|(тысяч|миллион|миллиард|триллион|десятк|сотн|дюжин)\w*)\b",
     re.IGNORECASE,
 )
 DATE = re.compile(
     r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|september|october"
     r"|november|december)\b|\b(\d{1,2}(st|nd|rd|th)? century)\b"
-    r"|\b(январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр)",
+    r"|\b(январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр)"
+    r"|\b(қаңтар|ақпан|наурыз|сәуір|мамыр|маусым|шілде|тамыз|қыркүйек|қазан|қараша|желтоқсан)",
     re.IGNORECASE,
 )
 

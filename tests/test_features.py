@@ -45,12 +45,32 @@ def row_of(library: Library, rows: np.ndarray, start: str) -> int:
         ("In which years were the projects carried out?", DATE, "were the projects carried out"),
         ("When did the meeting end?", DATE, "did the meeting end"),
         ("Who met the minister?", None, "Who met the minister"),
+        ("Сколько проектов профинансировано?", NUMBER, "проектов профинансировано"),
+        ("Қанша жоба қаржыландырылды?", NUMBER, "жоба қаржыландырылды"),
+        ("Кездесу қашан өтті?", DATE, "Кездесу өтті"),
+        ("Бағдарлама қай жылы қабылданды?", DATE, "Бағдарлама қабылданды"),
     ],
 )
 def test_wanted_type_names_the_kind_of_fact_and_drops_the_frame(question: str, kind: object, topic: str) -> None:
     wanted, rest = features.wanted_type(question)
     assert wanted is kind
     assert " ".join(rest.split()).rstrip("?") == topic
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "holds"),
+    [
+        ("number", "They can eat ten times their weight.", True),
+        ("number", "Гребневики могут съесть в десять раз больше собственного веса.", True),
+        ("number", "Погибли около двухсот человек и тысячи были ранены.", True),
+        ("number", "Это стоит обсудить со всей семьёй.", False),  # "сто" and "семь" only begin these words
+        ("date", "Соглашение подписано в марте.", True),
+        ("date", "Келісім наурызда жасалды.", True),
+        ("date", "Келісім жасалды.", False),
+    ],
+)
+def test_the_kinds_of_fact_are_found_in_english_russian_and_kazakh(kind: str, text: str, holds: bool) -> None:
+    assert bool({"number": NUMBER, "date": DATE}[kind].search(text)) is holds
 
 
 def test_question_analysis_drops_request_words_and_weighs_unknown_words_as_rare_ones(build: Build) -> None:
