@@ -26,7 +26,7 @@ eval: $(STAMP)
 	$(BIN)/citebot eval $(B)/squad2/questions.jsonl --corpus $(B)/squad2/corpus --split test
 	$(BIN)/citebot eval $(B)/xquad/questions_en.jsonl --corpus $(B)/xquad/corpus --split test
 	$(BIN)/citebot eval $(B)/xquad/questions_ru.jsonl --corpus $(B)/xquad/corpus --split test
-	$(BIN)/citebot eval $(B)/kazqad/questions.jsonl --corpus $(B)/kazqad/corpus
+	$(BIN)/citebot eval $(B)/kazqad/questions.jsonl --corpus $(B)/kazqad/corpus --split test
 
 bench: $(STAMP)
 	$(BIN)/citebot bench
