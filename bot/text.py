@@ -79,7 +79,12 @@ RULE_LINE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
 MARKUP_PREFIX = re.compile(r"^\s{0,3}(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.)]\s+|>\s?)")
 # A wall of text with no blank line is cut before it is split, so no splitter ever sees megabytes at once.
 MAX_BLOCK_CHARS = 5_000
-ANALYZER_VERSION = 6
+ANALYZER_VERSION = 7
+# sentencex cuts Russian and Kazakh prose at a name's initials ("Э. И. Дюпон", "Д. Қонаев", "П.К.Эссен") and after an
+# abbreviation before a lower-case word ("37,6 млрд. долларов", "XIX ғ. өмір"): those pieces are joined again. English
+# is left as sentencex cuts it: it keeps initials already, and "Xerxes I. In 480 BC" or "Washington, D.C. The" end there.
+REJOINED = frozenset({"ru", "kk"})
+CYRILLIC_INITIAL = re.compile(r"(?:^|[\s(«\"'„“.-])[А-ЯЁӘҒҚҢӨҰҮҺІ]\.$")
 
 
 def language_code(language: str) -> str:
@@ -168,7 +173,10 @@ class Analyzer:
         """Split prose into sentences: paragraphs first, then a rule-based splitter within each."""
         out = []
         for block in blocks(text):
-            out.extend(s.strip() for s in sentencex.segment(self.language, block) if s.strip())
+            pieces = sentencex.segment(self.language, block)
+            if self.language in REJOINED:
+                pieces = rejoined(pieces)
+            out.extend(s.strip() for s in pieces if s.strip())
         return out
 
 
@@ -199,6 +207,24 @@ class MultiAnalyzer:
     def terms(self, text: str) -> list[str]:
         """Every analyzer's terms of the text, the most likely language's first."""
         return list(dict.fromkeys(term for analyzer in self.analyzers for term in analyzer.terms(text)))
+
+
+def rejoined(pieces: Iterable[str]) -> list[str]:
+    """A splitter's consecutive pieces of a block, a piece joined to the one before when it cannot open a sentence."""
+    out: list[str] = []
+    for piece in pieces:
+        if out and _continues(out[-1].rstrip(), piece.lstrip()):
+            out[-1] += piece  # the pieces are consecutive slices of the block, white space included
+        else:
+            out.append(piece)
+    return out
+
+
+def _continues(before: str, after: str) -> bool:
+    first = after[:1]
+    if first.isalpha() and first.islower():
+        return True  # no sentence opens in lower case
+    return first.isupper() and CYRILLIC_INITIAL.search(before) is not None  # "Э." then "И. Дюпон"
 
 
 def blocks(text: str) -> Iterable[str]:

@@ -41,3 +41,30 @@ def test_paragraphs_never_merge() -> None:
 
 def test_russian_sentences() -> None:
     assert Analyzer("russian").sentences("Он сказал: «Мы победим». Все согласились.") == ["Он сказал: «Мы победим».", "Все согласились."]
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "expected"),
+    [
+        # Two initials before a name, and initials with no space between them.
+        ("ru", "Например, Э. И. Дюпон де Немур основал завод. Это было давно.",
+         ["Например, Э. И. Дюпон де Немур основал завод.", "Это было давно."]),
+        ("ru", "Галерея Т.Т. Цуй открылась в 1991 году. Она популярна.", ["Галерея Т.Т. Цуй открылась в 1991 году.", "Она популярна."]),
+        ("ru", "Президент Токаев К.-Ж. провёл встречу. Затем он уехал.", ["Президент Токаев К.-Ж. провёл встречу.", "Затем он уехал."]),
+        # An abbreviation before a lower-case word never ends a sentence.
+        ("ru", "Фонд в 37,6 млрд. долларов крупнейший. Он растёт.", ["Фонд в 37,6 млрд. долларов крупнейший.", "Он растёт."]),
+        ("kk", "1936 жылы Д. Қонаев институтты бітірді. Ол инженер болды.",
+         ["1936 жылы Д. Қонаев институтты бітірді.", "Ол инженер болды."]),
+        ("kk", "Генерал-губернатор П.К.Эссен жоба жасады. Комитет бекітті.",
+         ["Генерал-губернатор П.К.Эссен жоба жасады.", "Комитет бекітті."]),
+        ("kk", "Ә. Бөкейханов, А. Байтұрсынов және М. Дулатов ақталды. Бұл маңызды болды.",
+         ["Ә. Бөкейханов, А. Байтұрсынов және М. Дулатов ақталды.", "Бұл маңызды болды."]),
+        ("kk", "Ол XIX ғ. өмір сүрді. Кейін кетті.", ["Ол XIX ғ. өмір сүрді.", "Кейін кетті."]),
+    ],
+    ids=["ru-two-initials", "ru-joined-initials", "ru-hyphened-initials", "ru-abbreviation", "kk-initial",
+         "kk-joined-initials", "kk-list-of-names", "kk-abbreviation"],
+)
+def test_russian_and_kazakh_initials_and_abbreviations_stay_inside_their_sentence(
+    language: str, text: str, expected: list[str]
+) -> None:
+    assert Analyzer(language).sentences(text) == expected
