@@ -79,10 +79,13 @@ RULE_LINE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
 MARKUP_PREFIX = re.compile(r"^\s{0,3}(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.)]\s+|>\s?)")
 # A wall of text with no blank line is cut before it is split, so no splitter ever sees megabytes at once.
 MAX_BLOCK_CHARS = 5_000
-ANALYZER_VERSION = 7
-# sentencex cuts Russian and Kazakh prose at a name's initials ("Э. И. Дюпон", "Д. Қонаев", "П.К.Эссен") and after an
-# abbreviation before a lower-case word ("37,6 млрд. долларов", "XIX ғ. өмір"): those pieces are joined again. English
-# is left as sentencex cuts it: it keeps initials already, and "Xerxes I. In 480 BC" or "Washington, D.C. The" end there.
+ANALYZER_VERSION = 8
+# A piece sentencex cuts off is joined again to the one before when it cannot open a sentence: in any language when it
+# opens with a comma, colon, semicolon or closing bracket ("Merit Network, Inc." + ", независимая корпорация…"); in
+# Russian and Kazakh also when sentencex cut at a name's initials ("Э. И. Дюпон", "Д. Қонаев", "П.К.Эссен") or after an
+# abbreviation before a lower-case word ("37,6 млрд. долларов", "XIX ғ. өмір"). English keeps initials already, and
+# there the last two rules would join "Xerxes I. In 480 BC" or "Washington, D.C. The".
+NEVER_OPENS = frozenset(",;:)]}»")
 REJOINED = frozenset({"ru", "kk"})
 CYRILLIC_INITIAL = re.compile(r"(?:^|[\s(«\"'„“.-])[А-ЯЁӘҒҚҢӨҰҮҺІ]\.$")
 
@@ -173,9 +176,7 @@ class Analyzer:
         """Split prose into sentences: paragraphs first, then a rule-based splitter within each."""
         out = []
         for block in blocks(text):
-            pieces = sentencex.segment(self.language, block)
-            if self.language in REJOINED:
-                pieces = rejoined(pieces)
+            pieces = rejoined(sentencex.segment(self.language, block), cyrillic=self.language in REJOINED)
             out.extend(s.strip() for s in pieces if s.strip())
         return out
 
@@ -209,21 +210,28 @@ class MultiAnalyzer:
         return list(dict.fromkeys(term for analyzer in self.analyzers for term in analyzer.terms(text)))
 
 
-def rejoined(pieces: Iterable[str]) -> list[str]:
-    """A splitter's consecutive pieces of a block, a piece joined to the one before when it cannot open a sentence."""
+def rejoined(pieces: Iterable[str], cyrillic: bool = False) -> list[str]:
+    """A splitter's consecutive pieces of a block, a piece joined to the one before when it cannot open a sentence.
+
+    `cyrillic`: Russian and Kazakh rules too (initials, and no sentence opening in lower case).
+    """
     out: list[str] = []
     for piece in pieces:
-        if out and _continues(out[-1].rstrip(), piece.lstrip()):
+        if out and _continues(out[-1].rstrip(), piece.lstrip(), cyrillic):
             out[-1] += piece  # the pieces are consecutive slices of the block, white space included
         else:
             out.append(piece)
     return out
 
 
-def _continues(before: str, after: str) -> bool:
+def _continues(before: str, after: str, cyrillic: bool) -> bool:
     first = after[:1]
+    if first in NEVER_OPENS and first:
+        return True
+    if not cyrillic:
+        return False
     if first.isalpha() and first.islower():
-        return True  # no sentence opens in lower case
+        return True
     return first.isupper() and CYRILLIC_INITIAL.search(before) is not None  # "Э." then "И. Дюпон"
 
 

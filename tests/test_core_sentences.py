@@ -39,6 +39,19 @@ def test_paragraphs_never_merge() -> None:
     assert Analyzer().sentences(text) == ["First paragraph ends without a stop", "Second one.", "It has two sentences."]
 
 
+@pytest.mark.parametrize(
+    ("language", "text", "expected"),
+    [
+        ("en", "It aired on Fox. ), and later on NBC. It ended.", ["It aired on Fox. ), and later on NBC.", "It ended."]),
+        ("en", "See Feynman 1970. :212–219 for more. Then stop.", ["See Feynman 1970. :212–219 for more.", "Then stop."]),
+        ("ru", "Сеть создала Merit Network, Inc. , независимая корпорация. Она росла.",
+         ["Сеть создала Merit Network, Inc. , независимая корпорация.", "Она росла."]),
+    ],
+)
+def test_a_piece_opening_with_punctuation_stays_with_its_sentence(language: str, text: str, expected: list[str]) -> None:
+    assert Analyzer(language).sentences(text) == expected
+
+
 def test_russian_sentences() -> None:
     assert Analyzer("russian").sentences("Он сказал: «Мы победим». Все согласились.") == ["Он сказал: «Мы победим».", "Все согласились."]
 
