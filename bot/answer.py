@@ -25,7 +25,7 @@ MAX_QUOTES = 3
 # A sentence that opens with one of these leans on the one before it, so that one is shown too.
 LEANS_BACK = re.compile(
     r"^(it|its|this|that|these|those|he|she|they|his|her|their|such|thus|therefore|in this context|specifically"
-    r"|as a result|это|этот|эта|эти|он|она|они|его|её|их|поэтому)\b",
+    r"|as a result|это|этот|эта|эти|он|она|они|его|её|их|поэтому|ол|бұл|осы|сол|олар|оның|олардың|сондықтан)\b",
     re.IGNORECASE,
 )
 

@@ -24,7 +24,13 @@ _ENGLISH_FILLERS = frozenset(
     "tell explain describe know say said says mention mentioned happen happened happening please information details".split()
 )
 _RUSSIAN_FILLERS = frozenset("расскажи расскажите скажи скажите объясни объясните пожалуйста известно информация".split())
-FILLERS = {"english": _ENGLISH_FILLERS, "en": _ENGLISH_FILLERS, "russian": _RUSSIAN_FILLERS, "ru": _RUSSIAN_FILLERS}
+_KAZAKH_FILLERS = frozenset(
+    "айтыңыз айтыңызшы айтшы айтып түсіндіріңіз түсіндірші түсіндіріп сипаттаңыз өтінемін".split()
+)
+FILLERS = {
+    "english": _ENGLISH_FILLERS, "en": _ENGLISH_FILLERS, "russian": _RUSSIAN_FILLERS, "ru": _RUSSIAN_FILLERS,
+    "kazakh": _KAZAKH_FILLERS, "kk": _KAZAKH_FILLERS,
+}
 WANTS_NUMBER = re.compile(
     r"\b(how (many|much|old|long|far|tall|big|large|high|deep|fast)|what (percentage|percent|number|amount|age)"
     r"|number of|сколько|какова? (сумма|стоимость|доля)|қанша|неше)\b",

@@ -143,6 +143,23 @@ def test_hit_leaning_on_the_previous_sentence_shows_it_as_context(mini: Library,
     assert result.quotes[0].context == context
 
 
+@pytest.mark.parametrize(
+    ("language", "text", "question", "context"),
+    [
+        ("ru", "Пекин принял делегацию банка. Он обещал финансирование трубопроводов.\n",
+         "Кто обещал финансирование трубопроводов?", "Пекин принял делегацию банка."),
+        ("kk", "Астана банк делегациясын қабылдады. Ол құбырларды қаржыландыруға уәде берді.\n",
+         "Кім құбырларды қаржыландыруға уәде берді?", "Астана банк делегациясын қабылдады."),
+    ],
+)
+def test_a_russian_or_kazakh_hit_opening_with_a_pronoun_shows_the_sentence_before(
+    build: Build, language: str, text: str, question: str, context: str
+) -> None:
+    library = build({"a.md": f"---\nlanguage: {language}\n---\n{text}"})
+    result = answer(library, question, min_confidence=0.0)
+    assert result.quotes[0].context == context
+
+
 def test_self_contained_hit_has_no_context(mini: Library) -> None:
     library = mini
     result = answer(library, "Which is Europe's most active volcano?")

@@ -81,6 +81,20 @@ def test_question_analysis_drops_request_words_and_weighs_unknown_words_as_rare_
     assert analyzed.ids[0] == -1 and unknown >= known > 0
 
 
+@pytest.mark.parametrize(
+    ("language", "document", "question", "terms"),
+    [
+        ("ru", "Банк финансирует проекты водоснабжения.", "Расскажите, пожалуйста, о проектах", ("ru:проект",)),
+        ("kk", "Банк су жобаларын қаржыландырады.", "Айтыңызшы, жобалар туралы", ("kk:жобал",)),
+    ],
+)
+def test_request_words_are_not_searched_for_in_russian_and_kazakh_either(
+    build: Build, language: str, document: str, question: str, terms: tuple[str, ...]
+) -> None:
+    library = build({"a.md": f"---\nlanguage: {language}\n---\n{document}\n"})
+    assert features.analyze_question(library, question).terms == terms
+
+
 def test_candidates_hold_the_best_documents_sentences_even_without_a_shared_word(build: Build) -> None:
     library = build(NEWS)
     analyzed, rows, _ = rows_and_features(library, "What did the Kazakhstan prime minister sign?")
