@@ -19,7 +19,7 @@ DOCUMENT_CANDIDATES = 3
 DOCUMENT_SENTENCES = 80
 # Words sharing this many first letters are taken as forms of one word ("Kazakh", "Kazakhstan").
 PREFIX = 5
-# Words that frame a request rather than say what it is about, by language (name or ISO 639-1 code).
+# Words that frame a request rather than say what it is about, by language (the analyzer's ISO 639-1 code).
 _ENGLISH_FILLERS = frozenset(
     "tell explain describe know say said says mention mentioned happen happened happening please information details".split()
 )
@@ -27,10 +27,7 @@ _RUSSIAN_FILLERS = frozenset("расскажи расскажите скажи �
 _KAZAKH_FILLERS = frozenset(
     "айтыңыз айтыңызшы айтшы айтып түсіндіріңіз түсіндірші түсіндіріп сипаттаңыз өтінемін".split()
 )
-FILLERS = {
-    "english": _ENGLISH_FILLERS, "en": _ENGLISH_FILLERS, "russian": _RUSSIAN_FILLERS, "ru": _RUSSIAN_FILLERS,
-    "kazakh": _KAZAKH_FILLERS, "kk": _KAZAKH_FILLERS,
-}
+FILLERS = {"en": _ENGLISH_FILLERS, "ru": _RUSSIAN_FILLERS, "kk": _KAZAKH_FILLERS}
 WANTS_NUMBER = re.compile(
     r"\b(how (many|much|old|long|far|tall|big|large|high|deep|fast)|what (percentage|percent|number|amount|age)"
     r"|number of|сколько|какова? (сумма|стоимость|доля)|қанша|неше)\b",

@@ -226,7 +226,7 @@ def rejoined(pieces: Iterable[str], cyrillic: bool = False) -> list[str]:
 
 def _continues(before: str, after: str, cyrillic: bool) -> bool:
     first = after[:1]
-    if first in NEVER_OPENS and first:
+    if first in NEVER_OPENS:  # "" is not in it: an empty piece joins nothing
         return True
     if not cyrillic:
         return False
