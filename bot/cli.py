@@ -1,4 +1,4 @@
-"""The `citebot` command: ask, chat, check, eval, feedback, gaps, run, start, bench and bench-languages."""
+"""The `citebot` command: one subcommand per entry of COMMANDS, each with its own options."""
 
 from __future__ import annotations
 
@@ -13,65 +13,153 @@ import sys
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from bot import messages
-from bot.answer import answer
+from bot.chat import messages
+from bot.chat.feedback import Feedback, Summary, feedback_report, gaps_report, utc
+from bot.chat.render import as_json, escaped, for_terminal, plain
 from bot.config import DeprecatedSetting, Settings, SettingsError, env_name, load_settings
-from bot.corpus import CorpusError
-from bot.evaluation import SPLIT_PARTS, read_questions, score, select_split
-from bot.feedback import Feedback, Summary, feedback_report, gaps_report, utc
-from bot.languages import Languages
-from bot.library import Library
-from bot.ranker import ready_ranker
-from bot.render import as_json, escaped, for_terminal, plain
-from bot.serving import load_for
+from bot.index.library import Library
+from bot.chat.loading import load_for
+from bot.ingest.corpus import CorpusError
+from bot.measure.evaluation import SPLIT_PARTS, read_questions, score, select_split
+from bot.ranking.answer import answer
+from bot.ranking.ranker import ready_ranker
+from bot.text.languages import Languages
 
 log = logging.getLogger("citebot")
-CYRILLIC = re.compile(r"[\u0400-\u04ff]")
-# Letters Kazakh writes and Russian does not.
-KAZAKH_LETTERS = re.compile(r"[әғқңөұүһіӘҒҚҢӨҰҮҺІ]")
 HISTORY_FILE = ".citebot_history"
 
 
-def parser() -> argparse.ArgumentParser:
-    """The command line's grammar."""
-    main = argparse.ArgumentParser(prog="citebot", description="Answers questions from your documents, with citations.")
-    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its name and help, the options it adds, and what it runs."""
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help)
-        sub.add_argument("--corpus", type=Path, help="folder of documents (default: CITEBOT_CORPUS_DIR or corpus/)")
-        return sub
+    name: str
+    help: str
+    run: Callable[[Settings, argparse.Namespace], int]
+    arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+    # A measurement reads its own folders and none of the bot's settings: no --corpus, no settings loaded.
+    settings: bool = True
 
-    ask = command("ask", "answer one question, or one per line from stdin")
-    ask.add_argument("question", nargs="*", help="the question (omit to read questions from stdin)")
-    ask.add_argument("--json", action="store_true", help="print one JSON object per question")
-    command("chat", "ask questions in the terminal (Ctrl-D quits)")
-    command("check", "load the corpus and report what was read and skipped")
-    evaluate = command("eval", "measure answers against a QA file of JSON lines")
-    evaluate.add_argument("qa_file", type=Path, metavar="QA.jsonl")
+
+def _ask_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("question", nargs="*", help="the question (omit to read questions from stdin)")
+    sub.add_argument("--json", action="store_true", help="print one JSON object per question")
+
+
+def _eval_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("qa_file", type=Path, metavar="QA.jsonl")
     for metric in ("p1", "hit3", "mrr"):
-        evaluate.add_argument(f"--min-{metric}", type=float, default=0.0, help=f"exit 1 if {metric} falls below this")
-    evaluate.add_argument("--min-abstention", type=float, default=0.0, help="exit 1 if abstention accuracy falls below")
-    evaluate.add_argument("--min-answered", type=float, default=0.0, help="exit 1 if the answered share falls below")
-    evaluate.add_argument("--show-misses", action="store_true", help="list the questions whose first quote is not right")
-    evaluate.add_argument(
+        sub.add_argument(f"--min-{metric}", type=float, default=0.0, help=f"exit 1 if {metric} falls below this")
+    sub.add_argument("--min-abstention", type=float, default=0.0, help="exit 1 if abstention accuracy falls below")
+    sub.add_argument("--min-answered", type=float, default=0.0, help="exit 1 if the answered share falls below")
+    sub.add_argument("--show-misses", action="store_true", help="list the questions whose first quote is not right")
+    sub.add_argument(
         "--split", choices=SPLIT_PARTS, help="only the questions about this part's articles (bot/data/splits.json)"
     )
-    feedback = command("feedback", "👍/👎 of the last days and the latest 👎 (from CITEBOT_FEEDBACK_DB)")
-    feedback.add_argument("--csv", action="store_true", help="print every vote of the period as CSV")
-    feedback.add_argument("--days", type=int, default=7, help="the period, in days (default 7)")
-    gaps = command("gaps", "the questions most often not found in the documents, with counts")
-    gaps.add_argument("--csv", action="store_true", help="print count,question as CSV")
-    gaps.add_argument("--days", type=int, default=30, help="the period, in days (default 30)")
-    gaps.add_argument("--limit", type=int, default=50, help="at most this many questions (default 50)")
-    command("run", "start the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
-    command("start", "the Telegram bot when a token is configured, else the terminal chat")
-    commands.add_parser("bench", help="time build, reload and queries on synthetic corpora (see `citebot bench -h`)")
-    commands.add_parser("bench-languages", help="time loads with and without language detection (see -h)")
-    commands.add_parser("fit", help="fit the ranker on the benchmarks' train parts (see `citebot fit -h`)")
+
+
+def _feedback_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--csv", action="store_true", help="print every vote of the period as CSV")
+    sub.add_argument("--days", type=int, default=7, help="the period, in days (default 7)")
+
+
+def _gaps_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--csv", action="store_true", help="print count,question,last_asked_utc as CSV")
+    sub.add_argument("--days", type=int, default=30, help="the period, in days (default 30)")
+    sub.add_argument("--limit", type=int, default=50, help="at most this many questions (default 50)")
+
+
+def _bench_arguments(sub: argparse.ArgumentParser) -> None:
+    from bot.measure import bench  # measurements are imported only by the command line
+
+    bench.add_arguments(sub)
+
+
+def _bench(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.measure import bench
+
+    return bench.run(args)
+
+
+def _languages_arguments(sub: argparse.ArgumentParser) -> None:
+    from bot.measure import language_cost
+
+    language_cost.add_arguments(sub)
+
+
+def _bench_languages(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.measure import language_cost
+
+    return language_cost.run(args)
+
+
+def _fit_arguments(sub: argparse.ArgumentParser) -> None:
+    from bot.measure import fit
+
+    fit.add_arguments(sub)
+
+
+def _fit(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.index.loader import load_library
+    from bot.measure import fit
+
+    try:
+        cache_dir = load_settings().cache_dir
+    except SettingsError as exc:
+        print(f"citebot: {exc}", file=sys.stderr)
+        return 2
+    return fit.run(args, library_for=lambda corpus: load_library(corpus, cache_dir))
+
+
+def _start(settings: Settings, args: argparse.Namespace) -> int:
+    return run_bot(settings) if settings.telegram_bot_token else chat(settings)
+
+
+COMMANDS = (
+    Command("ask", "answer one question, or one per line from stdin", lambda s, a: ask_command(s, a), _ask_arguments),
+    Command("chat", "ask questions in the terminal (Ctrl-D quits)", lambda s, a: chat(s)),
+    Command("check", "load the corpus and report what was read and skipped", lambda s, a: check(s)),
+    Command("eval", "measure answers against a QA file of JSON lines", lambda s, a: evaluate(s, a), _eval_arguments),
+    Command(
+        "feedback",
+        "👍/👎 of the last days and the latest 👎 (from CITEBOT_FEEDBACK_DB)",
+        lambda s, a: show_feedback(s, a.csv, a.days),
+        _feedback_arguments,
+    ),
+    Command(
+        "gaps",
+        "the questions most often not found in the documents, with counts",
+        lambda s, a: show_gaps(s, a.csv, a.days, a.limit),
+        _gaps_arguments,
+    ),
+    Command("run", "start the Telegram bot (needs TELEGRAM_BOT_TOKEN)", lambda s, a: run_bot(s)),
+    Command("start", "the Telegram bot when a token is configured, else the terminal chat", _start),
+    Command("bench", "time build, reload and queries on synthetic corpora", _bench, _bench_arguments, settings=False),
+    Command(
+        "bench-languages",
+        "time loads with and without language detection",
+        _bench_languages,
+        _languages_arguments,
+        settings=False,
+    ),
+    Command("fit", "fit the ranker on the benchmarks' train parts", _fit, _fit_arguments, settings=False),
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line's grammar: one subparser per entry of COMMANDS."""
+    main = argparse.ArgumentParser(prog="citebot", description="Answers questions from your documents, with citations.")
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        sub = commands.add_parser(command.name, help=command.help, description=command.help)
+        if command.settings:
+            sub.add_argument("--corpus", type=Path, help="folder of documents (default: CITEBOT_CORPUS_DIR or corpus/)")
+        command.arguments(sub)
+        sub.set_defaults(command_entry=command)
     return main
 
 
@@ -90,15 +178,12 @@ def load(settings: Settings, quiet: bool = False) -> Library:
     return library
 
 
-def interface_language(question: str) -> str:
-    """The language of citebot's own words ("not found", "Sources") for a question: English, Russian or Kazakh.
-
-    Told by the letters, not the classifier: loading its model costs a process most of a second, and the
-    script (and Kazakh's own letters) settles these three.
-    """
-    if not CYRILLIC.search(question):
-        return "en"
-    return "kk" if KAZAKH_LETTERS.search(question) else "ru"
+def ask_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`citebot ask`: the question given, or one per line of stdin."""
+    if args.question and not " ".join(args.question).strip():
+        print("citebot: ask needs a question: give it as arguments, or one per line on stdin", file=sys.stderr)
+        return 2
+    return ask(settings, [" ".join(args.question)] if args.question else sys.stdin, args.json)
 
 
 def ask(settings: Settings, questions: Iterable[str], as_json_lines: bool) -> int:
@@ -112,7 +197,7 @@ def ask(settings: Settings, questions: Iterable[str], as_json_lines: bool) -> in
         if as_json_lines:
             print(json.dumps(as_json(result), ensure_ascii=False), flush=True)
         else:
-            print(f"Q: {for_terminal(question)}\n{plain(result, interface_language(question))}\n", flush=True)
+            print(f"Q: {for_terminal(question)}\n{plain(result, messages.language_of_text(question))}\n", flush=True)
     return 0
 
 
@@ -138,7 +223,7 @@ def chat(settings: Settings) -> int:
                 continue
             if question:
                 result = answer(library, question, **settings.answer_options())
-                print(plain(result, interface_language(question)) + "\n")
+                print(plain(result, messages.language_of_text(question)) + "\n")
     except EOFError:
         print()
     finally:
@@ -183,9 +268,11 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
     if args.split:
         questions = select_split(questions, library, args.split)
     report = score((q, answer(library, q.question, **settings.answer_options())) for q in questions)
-    print(f"questions:   {report.answerable} answerable, {report.unanswerable} unanswerable"
-          + (f" (split {args.split})" if args.split else ""))
-    print(f"P@1:         {report.p_at_1:.3f} (the first quote is an expected sentence; \"not found\" is a miss)")
+    print(
+        f"questions:   {report.answerable} answerable, {report.unanswerable} unanswerable"
+        + (f" (split {args.split})" if args.split else "")
+    )
+    print(f'P@1:         {report.p_at_1:.3f} (the first quote is an expected sentence; "not found" is a miss)')
     print(f"answered:    {report.answered_rate:.3f} of answerable questions")
     print(f"precision:   {report.precision:.3f} of answered questions have an expected sentence first")
     if report.unanswerable:
@@ -232,8 +319,16 @@ def show_feedback(settings: Settings, as_csv: bool, days: int) -> int:
         out = csv.writer(sys.stdout, lineterminator="\n")
         out.writerow(["voted_at_utc", "vote", "question", "answered", "first_source", "first_source_title"])
         for row in rows:
-            out.writerow([utc(row.voted_at), "up" if row.up else "down", row.question, int(row.answered),
-                          row.document or "", row.title or ""])
+            out.writerow(
+                [
+                    utc(row.voted_at),
+                    "up" if row.up else "down",
+                    row.question,
+                    int(row.answered),
+                    row.document or "",
+                    row.title or "",
+                ]
+            )
     else:
         print(feedback_report(summary))
     return 0
@@ -278,71 +373,35 @@ def _replace_bad_bytes(stream: object) -> None:
         stream.reconfigure(errors="replace")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `citebot` command."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench-languages"]:
-        from bot import language_cost  # a measurement, imported only when asked for
-
-        return language_cost.main(argv[1:])
-    if argv[:1] == ["bench"]:
-        # The benchmark has its own options; it is imported only when asked for.
-        from bot import bench
-
-        return bench.main(argv[1:])
-    if argv[:1] == ["fit"]:
-        from bot import fit  # imported only when asked for, like the benchmark
-        from bot.loader import load_library
-
-        try:
-            cache_dir = load_settings().cache_dir
-        except SettingsError as exc:
-            print(f"citebot: {exc}", file=sys.stderr)
-            return 2
-        return fit.main(argv[1:], library_for=lambda corpus: load_library(corpus, cache_dir))
-    args = parser().parse_args(argv)
-    if args.command == "ask" and args.question and not " ".join(args.question).strip():
-        print("citebot: ask needs a question: give it as arguments, or one per line on stdin", file=sys.stderr)
-        return 2
-    _replace_bad_bytes(sys.stdin)
-    try:
-        overrides = {"corpus_dir": args.corpus} if getattr(args, "corpus", None) else {}
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DeprecatedSetting)
-            settings = checked_settings(**overrides)
-    except SettingsError as exc:
-        print(f"citebot: {exc}", file=sys.stderr)
-        return 2
+def settings_for(args: argparse.Namespace) -> Settings:
+    """The settings a command runs with (`--corpus` over CITEBOT_CORPUS_DIR), deprecations said on stderr."""
+    overrides = {"corpus_dir": args.corpus} if getattr(args, "corpus", None) else {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecatedSetting)
+        settings = checked_settings(**overrides)
     for warning in caught:
         print(f"citebot: warning: {warning.message}", file=sys.stderr)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `citebot` command."""
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    command: Command = args.command_entry
+    _replace_bad_bytes(sys.stdin)
     try:
-        if args.command == "ask":
-            questions = [" ".join(args.question)] if args.question else sys.stdin
-            return ask(settings, questions, args.json)
-        if args.command == "chat":
-            return chat(settings)
-        if args.command == "check":
-            return check(settings)
-        if args.command == "eval":
-            return evaluate(settings, args)
-        if args.command == "feedback":
-            return show_feedback(settings, args.csv, args.days)
-        if args.command == "gaps":
-            return show_gaps(settings, args.csv, args.days, args.limit)
-        if args.command == "run":
-            return run_bot(settings)
-        if args.command == "start":
-            return run_bot(settings) if settings.telegram_bot_token else chat(settings)
-    except (CorpusError, SettingsError) as exc:
+        settings = settings_for(args) if command.settings else None
+    except SettingsError as exc:
         print(f"citebot: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as exc:
+        return 2
+    try:
+        return command.run(settings, args)  # type: ignore[arg-type]  # measurements take no settings
+    except (CorpusError, SettingsError, OSError, ValueError) as exc:
         print(f"citebot: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    return 2
 
 
 if __name__ == "__main__":

@@ -23,8 +23,17 @@ UNPREFIXED = frozenset({"telegram_bot_token", "telegram_base_url", "telegram_bas
 # it to "en_US:en", and reading it broke every command there.
 LEGACY = frozenset(
     {
-        "corpus_dir", "cache_dir", "answer_sentences", "min_confidence", "workers", "admin_ids",
-        "allowed_user_ids", "allowed_chat_ids", "user_rate_limit", "user_rate_period", "log_level",
+        "corpus_dir",
+        "cache_dir",
+        "answer_sentences",
+        "min_confidence",
+        "workers",
+        "admin_ids",
+        "allowed_user_ids",
+        "allowed_chat_ids",
+        "user_rate_limit",
+        "user_rate_period",
+        "log_level",
     }
 )
 WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -90,7 +99,11 @@ class Settings(BaseSettings):
     """Every knob citebot has; each read from the variable `env_name` gives (CITEBOT_… or TELEGRAM_…)."""
 
     model_config = SettingsConfigDict(
-        env_prefix=PREFIX, env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore", frozen=True,
+        env_prefix=PREFIX,
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
         populate_by_name=True,
     )
 

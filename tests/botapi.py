@@ -34,28 +34,79 @@ BOT_USERNAME = "citebot_test_bot"
 # Parameters PTB sends JSON-encoded; everything else (text, parse_mode, action) is a plain string.
 JSON_FIELDS = frozenset(
     {
-        "chat_id", "offset", "limit", "timeout", "allowed_updates", "reply_parameters",
-        "reply_to_message_id", "commands", "scope", "disable_notification", "protect_content",
-        "link_preview_options", "drop_pending_updates", "message_thread_id", "entities",
-        "allow_sending_without_reply", "disable_web_page_preview", "user_id",
+        "chat_id",
+        "offset",
+        "limit",
+        "timeout",
+        "allowed_updates",
+        "reply_parameters",
+        "reply_to_message_id",
+        "commands",
+        "scope",
+        "disable_notification",
+        "protect_content",
+        "link_preview_options",
+        "drop_pending_updates",
+        "message_thread_id",
+        "entities",
+        "allow_sending_without_reply",
+        "disable_web_page_preview",
+        "user_id",
     }
 )
 # Tags Telegram's HTML parse mode accepts (https://core.telegram.org/bots/api#html-style).
 ALLOWED_TAGS = frozenset(
-    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
-     "tg-emoji", "code", "pre", "blockquote"}
+    {
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "span",
+        "tg-spoiler",
+        "a",
+        "tg-emoji",
+        "code",
+        "pre",
+        "blockquote",
+    }
 )
 ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
 # A failure that closes the connection without an answer, as a network failure does (recorded as status 0).
 DROP = "drop"
 # What each chat member status carries besides the user, as the Bot API sends it.
 RIGHTS = ("can_change_info", "can_invite_users", "can_pin_messages", "can_manage_topics", "can_react_to_messages")
-SEND_RIGHTS = ("can_send_messages", "can_send_polls", "can_send_other_messages", "can_add_web_page_previews",
-               "can_send_audios", "can_send_documents", "can_send_photos", "can_send_videos",
-               "can_send_video_notes", "can_send_voice_notes", "can_edit_tag")
-ADMIN_RIGHTS = ("can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
-                "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users",
-                "can_post_stories", "can_edit_stories", "can_delete_stories")
+SEND_RIGHTS = (
+    "can_send_messages",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_edit_tag",
+)
+ADMIN_RIGHTS = (
+    "can_be_edited",
+    "is_anonymous",
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
+)
 
 
 class ParseError(Exception):
@@ -89,7 +140,9 @@ def parse_html(text: str) -> str:
                 raise ParseError(f'Unsupported start tag "{name}" at byte offset {len(text[:i].encode())}')
             if closing:
                 if not stack or stack[-1] != name:
-                    raise ParseError(f'Unmatched end tag at byte offset {len(text[:i].encode())}, expected "{stack[-1] if stack else ""}", found "{name}"')
+                    raise ParseError(
+                        f'Unmatched end tag at byte offset {len(text[:i].encode())}, expected "{stack[-1] if stack else ""}", found "{name}"'
+                    )
                 stack.pop()
             else:
                 stack.append(name)
@@ -108,7 +161,15 @@ def utf16_length(text: str) -> int:
 
 
 # Parameters of keyboards, callback answers, inline answers and webhooks, also sent JSON-encoded.
-JSON_FIELDS = JSON_FIELDS | {"reply_markup", "results", "button", "cache_time", "is_personal", "show_alert", "max_connections"}
+JSON_FIELDS = JSON_FIELDS | {
+    "reply_markup",
+    "results",
+    "button",
+    "cache_time",
+    "is_personal",
+    "show_alert",
+    "max_connections",
+}
 CALLBACK_DATA_LIMIT = 64
 CALLBACK_TEXT_LIMIT = 200
 INLINE_RESULTS_LIMIT = 50
@@ -189,8 +250,13 @@ class BotApi:
     def me(self) -> dict[str, Any]:
         """The bot's own user object."""
         return {
-            "id": BOT_ID, "is_bot": True, "first_name": "Citebot", "username": BOT_USERNAME,
-            "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False,
+            "id": BOT_ID,
+            "is_bot": True,
+            "first_name": "Citebot",
+            "username": BOT_USERNAME,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
         }
 
     def chat(self, chat_id: int) -> dict[str, Any]:
@@ -256,7 +322,9 @@ class BotApi:
             file_id = f"BQACAgIAAxkBAAI{number:06d}"
             self._files[file_id] = data
         document: dict[str, Any] = {
-            "file_id": file_id, "file_unique_id": f"AgAD{number:06d}", "mime_type": mime_type,
+            "file_id": file_id,
+            "file_unique_id": f"AgAD{number:06d}",
+            "mime_type": mime_type,
             "file_size": len(data) if file_size is None else file_size,
         }
         if document["file_size"] < 0:
@@ -277,16 +345,22 @@ class BotApi:
     ) -> dict[str, Any]:
         """Queue a callback query: `user_id` pressed the button with `data` under the bot's `message`."""
         query = {
-            "id": str(next(self._callback_ids)), "from": self.user(user_id, language_code), "message": message,
-            "chat_instance": str(message["chat"]["id"]), "data": data,
+            "id": str(next(self._callback_ids)),
+            "from": self.user(user_id, language_code),
+            "message": message,
+            "chat_instance": str(message["chat"]["id"]),
+            "data": data,
         }
         return self.push({"callback_query": query})
 
     def inline(self, query: str, *, user_id: int = 1001, language_code: str | None = None) -> dict[str, Any]:
         """Queue an inline query, as typed after the bot's username in any chat."""
         inline = {
-            "id": str(next(self._callback_ids)), "from": self.user(user_id, language_code), "query": query,
-            "offset": "", "chat_type": "sender",
+            "id": str(next(self._callback_ids)),
+            "from": self.user(user_id, language_code),
+            "query": query,
+            "offset": "",
+            "chat_type": "sender",
         }
         return self.push({"inline_query": inline})
 
@@ -439,14 +513,21 @@ class BotApi:
         check_keyboard(params.get("reply_markup"))
         chat_id = int(params["chat_id"])
         result: dict[str, Any] = {
-            "message_id": next(self._message_ids), "date": int(time.time()), "chat": self.chat(chat_id),
-            "from": self.me, "text": shown,
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": self.chat(chat_id),
+            "from": self.me,
+            "text": shown,
         }
         if params.get("reply_markup"):
             result["reply_markup"] = params["reply_markup"]
         reply = params.get("reply_parameters")
         if reply:
-            result["reply_to_message"] = {"message_id": reply["message_id"], "date": int(time.time()), "chat": self.chat(chat_id)}
+            result["reply_to_message"] = {
+                "message_id": reply["message_id"],
+                "date": int(time.time()),
+                "chat": self.chat(chat_id),
+            }
         return result
 
     def api_getChatMember(self, params: dict[str, Any]) -> Any:
@@ -487,9 +568,14 @@ class BotApi:
 
     def api_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
         check_keyboard(params.get("reply_markup"))
-        return {"message_id": int(params["message_id"]), "date": int(time.time()),
-                "chat": self.chat(int(params["chat_id"])), "from": self.me, "text": "",
-                **({"reply_markup": params["reply_markup"]} if params.get("reply_markup") else {})}
+        return {
+            "message_id": int(params["message_id"]),
+            "date": int(time.time()),
+            "chat": self.chat(int(params["chat_id"])),
+            "from": self.me,
+            "text": "",
+            **({"reply_markup": params["reply_markup"]} if params.get("reply_markup") else {}),
+        }
 
     def api_answerInlineQuery(self, params: dict[str, Any]) -> Any:
         results = params.get("results") or []

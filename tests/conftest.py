@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-import bot.loader
+import bot.index.loader
 from bot.config import LEGACY, PREFIX
-from bot.corpus import Document
-from bot.languages import Languages
-from bot.library import Library
-from bot.loader import load_library
-from bot.semantic import Embedder, default_embedder
-from bot.text import AnalyzedDocument
+from bot.index.library import Library
+from bot.index.loader import load_library
+from bot.ingest.corpus import Document
+from bot.text.analyzers import AnalyzedDocument
+from bot.text.embeddings import Embedder, default_embedder
+from bot.text.languages import Languages
 from tests.helpers import MINI_CORPUS, SEED_CORPUS, Build, write_files
 
 
@@ -27,7 +27,8 @@ def caller_variables() -> list[str]:
     """The caller's environment variables that citebot reads, under any name it has had."""
     legacy = {name.upper() for name in LEGACY}
     return [
-        name for name in os.environ
+        name
+        for name in os.environ
         if name.upper().startswith((PREFIX, "TELEGRAM_")) or name.upper() in legacy or name.upper() == "LANGUAGE"
     ]
 
@@ -81,11 +82,11 @@ def embedder() -> Embedder:
 def analyze_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths of the documents the loader analyzes (rather than takes from the cache or snapshot), in order."""
     calls: list[str] = []
-    real = bot.loader.analyze_document
+    real = bot.index.loader.analyze_document
 
     def counting(document: Document, languages: Languages) -> AnalyzedDocument:
         calls.append(document.path)
         return real(document, languages)
 
-    monkeypatch.setattr(bot.loader, "analyze_document", counting)
+    monkeypatch.setattr(bot.index.loader, "analyze_document", counting)
     return calls

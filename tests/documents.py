@@ -63,7 +63,10 @@ def scanned_pdf(pages: int = 2) -> bytes:
 
 
 def docx_file(
-    blocks: Sequence[tuple[str, object]], *, title: str | None = None, author: str | None = None,
+    blocks: Sequence[tuple[str, object]],
+    *,
+    title: str | None = None,
+    author: str | None = None,
     language: str | None = None,
 ) -> bytes:
     """A DOCX of ("heading", text) / ("title", text) / ("p", text) / ("table", rows) blocks, in order."""
@@ -102,8 +105,14 @@ def _zip(members: dict[str, str | bytes], first: tuple[str, str] | None = None) 
 
 
 def epub(
-    chapters: Sequence[tuple[str, str]], *, spine: Sequence[int] | None = None, title: str = "A Book",
-    creator: str = "Jane Author", date: str = "2024-03-01", language: str = "en", nav: int | None = None,
+    chapters: Sequence[tuple[str, str]],
+    *,
+    spine: Sequence[int] | None = None,
+    title: str = "A Book",
+    creator: str = "Jane Author",
+    date: str = "2024-03-01",
+    language: str = "en",
+    nav: int | None = None,
     aside: Sequence[int] = (),
 ) -> bytes:
     """An EPUB 3 with (file name, XHTML body) chapters; `spine` gives the reading order by chapter index.
@@ -113,7 +122,8 @@ def epub(
     order = list(spine) if spine is not None else list(range(len(chapters)))
     items = "".join(
         f'<item id="c{i}" href="text/{name}" media-type="application/xhtml+xml"'
-        + (' properties="nav"' if i == nav else "") + "/>"
+        + (' properties="nav"' if i == nav else "")
+        + "/>"
         for i, (name, _) in enumerate(chapters)
     )
     refs = "".join(f'<itemref idref="c{i}"' + (' linear="no"' if i in aside else "") + "/>" for i in order)
@@ -122,7 +132,7 @@ def epub(
         '<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id">'
         '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
         f'<dc:identifier id="id">urn:uuid:1</dc:identifier><dc:title>{title}</dc:title>'
-        f'<dc:creator>{creator}</dc:creator><dc:date>{date}</dc:date><dc:language>{language}</dc:language>'
+        f"<dc:creator>{creator}</dc:creator><dc:date>{date}</dc:date><dc:language>{language}</dc:language>"
         f"</metadata><manifest>{items}</manifest><spine>{refs}</spine></package>"
     )
     container = (
@@ -164,12 +174,16 @@ def odt(body: str, *, title: str | None = None, language: str | None = None, cre
         f"<office:meta>{fields}<meta:creation-date>2011-01-01T00:00:00</meta:creation-date></office:meta>"
         "</office:document-meta>"
     )
-    return _zip({"content.xml": content, "meta.xml": meta}, first=("mimetype", "application/vnd.oasis.opendocument.text"))
+    return _zip(
+        {"content.xml": content, "meta.xml": meta}, first=("mimetype", "application/vnd.oasis.opendocument.text")
+    )
 
 
 def news_page(
-    *, site_name: str = "The official website of the Ministry of Energy of the Republic",
-    head: str = '<link rel="canonical" href="https://www.example.gov/news/water-tariffs">', lang: str = "en-GB",
+    *,
+    site_name: str = "The official website of the Ministry of Energy of the Republic",
+    head: str = '<link rel="canonical" href="https://www.example.gov/news/water-tariffs">',
+    lang: str = "en-GB",
     saved_from: str | None = None,
 ) -> str:
     """A saved news article with everything a real one has around the text: menus, a cookie banner, teasers, comments."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings, load_settings
-from bot.loader import load_library
+from bot.index.loader import load_library
 from bot.telegram.app import build_application
 from bot.telegram.delivery import Delivery
 from bot.telegram.running import handle_signals

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer import Answer, Quote, answer
-from bot.corpus import Document
-from bot.evaluation import Question, first_match, matches, read_questions, score
-from bot.library import Hit, Library, Sentence
+from bot.index.library import Hit, Library, Sentence
+from bot.ingest.corpus import Document
+from bot.measure.evaluation import Question, first_match, matches, read_questions, score
+from bot.ranking.answer import Answer, Quote, answer
 from tests.helpers import SEED_QA, Build
 
 pytestmark = pytest.mark.usefixtures("isolated")
-
 
 
 def top(result: Answer) -> str:
@@ -28,7 +27,10 @@ def top(result: Answer) -> str:
 @pytest.mark.parametrize(
     ("question", "expected"),
     [
-        ("Who did the prime minister meet in Astana?", "The Prime Minister met the World Bank vice president in Astana."),
+        (
+            "Who did the prime minister meet in Astana?",
+            "The Prime Minister met the World Bank vice president in Astana.",
+        ),
         ("How many projects has the bank financed?", "Since 1992 the bank has financed 48 projects"),
         ("What is the value of the projects funded by the bank?", "Since 1992 the bank has financed 48 projects"),
         ("When did passengers first ride the railway line?", "The Darbaza-Maktaaral railway line opened to passengers"),
@@ -118,7 +120,9 @@ TYPED = {
         ),
     ],
 )
-def test_number_and_date_questions_prefer_sentences_with_one(build: Build, typed: str, untyped: str, fact: str, other: str) -> None:
+def test_number_and_date_questions_prefer_sentences_with_one(
+    build: Build, typed: str, untyped: str, fact: str, other: str
+) -> None:
     library = build(TYPED)
     # Without the question frame the plainer sentence wins; "how many"/"when" turns the order round.
     assert top(answer(library, untyped)) == other
@@ -131,12 +135,21 @@ def test_number_and_date_questions_prefer_sentences_with_one(build: Build, typed
 @pytest.mark.parametrize(
     ("question", "sentence", "context"),
     [
-        ("How far have the lava flows reached?", "Its lava flows have reached", "Mount Etna is the most active volcano in Europe."),
-        ("What does it plan to fund in the southern regions?", "It plans to fund new water pipelines",
-         "Since 1992 the bank has financed 48 projects worth 8 billion dollars in the country."),
+        (
+            "How far have the lava flows reached?",
+            "Its lava flows have reached",
+            "Mount Etna is the most active volcano in Europe.",
+        ),
+        (
+            "What does it plan to fund in the southern regions?",
+            "It plans to fund new water pipelines",
+            "Since 1992 the bank has financed 48 projects worth 8 billion dollars in the country.",
+        ),
     ],
 )
-def test_hit_leaning_on_the_previous_sentence_shows_it_as_context(mini: Library, question: str, sentence: str, context: str) -> None:
+def test_hit_leaning_on_the_previous_sentence_shows_it_as_context(
+    mini: Library, question: str, sentence: str, context: str
+) -> None:
     library = mini
     result = answer(library, question)
     assert top(result).startswith(sentence)
@@ -146,10 +159,18 @@ def test_hit_leaning_on_the_previous_sentence_shows_it_as_context(mini: Library,
 @pytest.mark.parametrize(
     ("language", "text", "question", "context"),
     [
-        ("ru", "Пекин принял делегацию банка. Он обещал финансирование трубопроводов.\n",
-         "Кто обещал финансирование трубопроводов?", "Пекин принял делегацию банка."),
-        ("kk", "Астана банк делегациясын қабылдады. Ол құбырларды қаржыландыруға уәде берді.\n",
-         "Кім құбырларды қаржыландыруға уәде берді?", "Астана банк делегациясын қабылдады."),
+        (
+            "ru",
+            "Пекин принял делегацию банка. Он обещал финансирование трубопроводов.\n",
+            "Кто обещал финансирование трубопроводов?",
+            "Пекин принял делегацию банка.",
+        ),
+        (
+            "kk",
+            "Астана банк делегациясын қабылдады. Ол құбырларды қаржыландыруға уәде берді.\n",
+            "Кім құбырларды қаржыландыруға уәде берді?",
+            "Астана банк делегациясын қабылдады.",
+        ),
     ],
 )
 def test_a_russian_or_kazakh_hit_opening_with_a_pronoun_shows_the_sentence_before(
@@ -167,14 +188,20 @@ def test_self_contained_hit_has_no_context(mini: Library) -> None:
 
 
 def test_leaning_sentence_at_the_start_of_a_document_has_no_context(build: Build) -> None:
-    library = build({"a.txt": "It rains every day in the rainforest.\nJaguars hunt there.\n", "b.txt": "Deserts are dry.\n"})
+    library = build(
+        {"a.txt": "It rains every day in the rainforest.\nJaguars hunt there.\n", "b.txt": "Deserts are dry.\n"}
+    )
     result = answer(library, "Does it rain in the rainforest every day?")
     assert top(result).startswith("It rains") and result.quotes[0].context is None
 
 
 @pytest.mark.parametrize(
     "question",
-    ["How far have Etna's lava flows reached?", "Where do lava flows from the volcano reach?", "What will the bank fund in the southern regions?"],
+    [
+        "How far have Etna's lava flows reached?",
+        "Where do lava flows from the volcano reach?",
+        "What will the bank fund in the southern regions?",
+    ],
 )
 def test_no_sentence_is_shown_twice(mini: Library, question: str) -> None:
     # A lead-in shown as context must not come back as a quote of its own, and no quote repeats.
@@ -200,7 +227,9 @@ def test_quotes_respect_answer_sentences_and_cite_their_document(build: Build, l
 
 
 def test_duplicate_sentences_are_quoted_once(build: Build) -> None:
-    library = build({"a.txt": "Owls hunt at night.\nOwls sleep by day.\n", "b.txt": "Owls hunt at night.\nMice hide.\n"})
+    library = build(
+        {"a.txt": "Owls hunt at night.\nOwls sleep by day.\n", "b.txt": "Owls hunt at night.\nMice hide.\n"}
+    )
     result = answer(library, "When do owls hunt?")
     assert [q.text for q in result.quotes].count("Owls hunt at night.") == 1
 
@@ -240,13 +269,22 @@ WORLD_BANK = {
 }
 
 
-@pytest.mark.parametrize("question", ["Who won the football World Cup?", "Who won the World Cup in 2022?", "Where is the next World Cup?"])
+@pytest.mark.parametrize(
+    "question", ["Who won the football World Cup?", "Who won the World Cup in 2022?", "Where is the next World Cup?"]
+)
 def test_one_shared_common_word_is_not_enough(build: Build, question: str) -> None:
     library = build(WORLD_BANK)
     assert not answer(library, question).answered
 
 
-@pytest.mark.parametrize("question", ["Who did the minister meet?", "What did the World Bank approve a loan for?", "How much growth does the report expect?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who did the minister meet?",
+        "What did the World Bank approve a loan for?",
+        "How much growth does the report expect?",
+    ],
+)
 def test_real_questions_on_the_same_corpus_are_answered(build: Build, question: str) -> None:
     library = build(WORLD_BANK)
     assert answer(library, question).answered
@@ -262,16 +300,32 @@ def test_empty_or_stop_word_questions_are_not_answered(mini: Library, question: 
 @pytest.mark.parametrize(
     ("files", "question", "expected"),
     [
-        ({"one.txt": "The lighthouse was built in 1874."}, "When was the lighthouse built?", "The lighthouse was built in 1874."),
-        ({"one.md": "# Lighthouse\n\nThe lighthouse was built in 1874."}, "When was the lighthouse built?", "The lighthouse was built in 1874."),
-        ({"one.txt": "The lighthouse was built in 1874. It is painted red and white."}, "When was the lighthouse built?",
-         "The lighthouse was built in 1874."),
+        (
+            {"one.txt": "The lighthouse was built in 1874."},
+            "When was the lighthouse built?",
+            "The lighthouse was built in 1874.",
+        ),
+        (
+            {"one.md": "# Lighthouse\n\nThe lighthouse was built in 1874."},
+            "When was the lighthouse built?",
+            "The lighthouse was built in 1874.",
+        ),
+        (
+            {"one.txt": "The lighthouse was built in 1874. It is painted red and white."},
+            "When was the lighthouse built?",
+            "The lighthouse was built in 1874.",
+        ),
         ({"owls.txt": "Owls hunt at night. Owls nest in old trees."}, "Where do owls nest?", "Owls nest in old trees."),
-        ({"a.txt": "Owls hunt at night.", "b.txt": "Foxes sleep during the day."}, "Do foxes sleep during the day?",
-         "Foxes sleep during the day."),
+        (
+            {"a.txt": "Owls hunt at night.", "b.txt": "Foxes sleep during the day."},
+            "Do foxes sleep during the day?",
+            "Foxes sleep during the day.",
+        ),
     ],
 )
-def test_tiny_corpus_answers_an_exact_question(build: Build, files: dict[str, str], question: str, expected: str) -> None:
+def test_tiny_corpus_answers_an_exact_question(
+    build: Build, files: dict[str, str], question: str, expected: str
+) -> None:
     # With one or two sentences rank-bm25's IDF floor makes every BM25 score zero or negative.
     library = build(files)
     assert top(answer(library, question)) == expected
@@ -282,11 +336,16 @@ def test_tiny_corpus_answers_an_exact_question(build: Build, files: dict[str, st
     [
         # A bare keyword, or a yes/no question, is ranked right but too thin for the model to vouch for.
         ({"one.txt": "The lighthouse was built in 1874."}, "lighthouse", "The lighthouse was built in 1874."),
-        ({"one.txt": "The lighthouse was built in 1874. It is painted red and white."}, "Is the lighthouse painted red?",
-         "It is painted red and white."),
+        (
+            {"one.txt": "The lighthouse was built in 1874. It is painted red and white."},
+            "Is the lighthouse painted red?",
+            "It is painted red and white.",
+        ),
     ],
 )
-def test_tiny_corpus_ranks_a_thin_question_first(build: Build, files: dict[str, str], question: str, expected: str) -> None:
+def test_tiny_corpus_ranks_a_thin_question_first(
+    build: Build, files: dict[str, str], question: str, expected: str
+) -> None:
     library = build(files)
     assert answer(library, question).results[0].sentence.text == expected
 
@@ -351,7 +410,10 @@ def test_seed_qa_off_topic_declined_and_paraphrases_in_top_5(seed: Library) -> N
     ("question", "expected"),
     [
         # "Kazakh" is a derived form of "Kazakhstan", "conclude" of "conclusion": matched by a shared prefix.
-        ("Who did the Kazakh prime minister meet?", "Olzhas Bektenov met with World Bank Vice President Antonella Bassani"),
+        (
+            "Who did the Kazakh prime minister meet?",
+            "Olzhas Bektenov met with World Bank Vice President Antonella Bassani",
+        ),
         ("How did the meeting conclude?", "At the conclusion of the meeting, both parties reaffirmed"),
     ],
 )
@@ -420,7 +482,9 @@ def test_an_opening_line_that_only_shares_a_name_is_not_quoted_first(build: Buil
     assert top(result).startswith("Okafor announced that wells would be drilled")
 
 
-@pytest.mark.xfail(strict=True, reason="known limit: the fitted ranker weighs three shared words above the asked-for date")
+@pytest.mark.xfail(
+    strict=True, reason="known limit: the fitted ranker weighs three shared words above the asked-for date"
+)
 def test_a_typed_question_finds_its_kind_of_fact_even_with_few_shared_words(build: Build) -> None:
     # Only "projects" links the answer to the question; its years are what "in which years" asks for.
     files = {
@@ -472,7 +536,10 @@ def test_metrics_on_a_hand_made_case() -> None:
         (Question("a", "qa", ("the answer",)), fake_answer(["The answer is here.", *filler[:3]])),  # rank 1
         # Rank 2, but the bot skipped the first hit and quoted the answer first.
         (Question("b", "qb", ("the answer",)), fake_answer([filler[0], "the answer", *filler[1:3]], quoted=1)),
-        (Question("c", "qc", ("x1", "the answer")), fake_answer([*filler[:3], "The answer."], answered=False)),  # rank 4
+        (
+            Question("c", "qc", ("x1", "the answer")),
+            fake_answer([*filler[:3], "The answer."], answered=False),
+        ),  # rank 4
         (Question("d", "qd", ("the answer",)), fake_answer([*filler[:10], "the answer"])),  # rank 11: beyond @10
         (Question("n1", "qn1", ()), fake_answer(filler[:2], answered=False, took_ms=3.0)),  # rightly declined
         (Question("n2", "qn2", ()), fake_answer(filler[:2], answered=True, took_ms=5.0)),  # wrongly answered

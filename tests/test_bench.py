@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.bench import generate_corpus, main
-from bot.loader import load_library
+from bot.index.loader import load_library
+from bot.measure.bench import generate_corpus, main
 
 
 def test_generated_corpus_is_deterministic_and_news_like(tmp_path: Path) -> None:
@@ -31,9 +31,18 @@ def test_bench_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert len(table[0].split("|")) == 4, "a measure column and one column per size"
     assert "sentences" in table[0]
     for row in (
-        "cold build", "warm start from the analysis cache", "start from the mapped snapshot",
-        "private (anonymous) RSS after mapping the snapshot", "one-document reload", "loaded library peak RSS", "citebot query p50 / p99",
-        "bm25s query", "rank-bm25 query", "rank-bm25 ÷ citebot", "bm25s ÷ citebot", "top-10 same as rank-bm25",
+        "cold build",
+        "warm start from the analysis cache",
+        "start from the mapped snapshot",
+        "private (anonymous) RSS after mapping the snapshot",
+        "one-document reload",
+        "loaded library peak RSS",
+        "citebot query p50 / p99",
+        "bm25s query",
+        "rank-bm25 query",
+        "rank-bm25 ÷ citebot",
+        "bm25s ÷ citebot",
+        "top-10 same as rank-bm25",
     ):
         assert any(line.startswith(f"| {row}") for line in table), row
     assert "| top-10 same as rank-bm25 | yes |" in out
@@ -44,7 +53,10 @@ def test_bench_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_bench_times_sharded_search_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("distributed", reason="Dask is not installed: pip install '.[cluster]'")
     workdir = tmp_path / "bench"
-    assert main(["--sizes", "1500", "--queries", "10", "--rank-sample", "2", "--shards", "3", "--workdir", str(workdir)]) == 0
+    assert (
+        main(["--sizes", "1500", "--queries", "10", "--rank-sample", "2", "--shards", "3", "--workdir", str(workdir)])
+        == 0
+    )
     table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
     assert any(line.startswith("| sharded query p50 / p99") and "–" not in line for line in table)
     assert any(line.startswith("| sharded whole answer p50 / p99") and "–" not in line for line in table)

@@ -10,15 +10,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
-import bot.bm25
-from bot.bm25 import BM25
+import bot.index.bm25
+from bot.index.bm25 import BM25
 
 TERMS = [f"t{i}" for i in range(12)]
 # Few distinct terms and short rows, so terms in more than half the rows (the IDF floor) are common.
 rows_strategy = st.lists(st.lists(st.sampled_from(TERMS), max_size=8), min_size=1, max_size=30)
 query_strategy = st.lists(st.sampled_from(TERMS + ["unknown", "other"]), max_size=6)
 PARAMS = st.fixed_dictionaries(
-    {"k1": st.sampled_from([1.5, 1.2, 0.9]), "b": st.sampled_from([0.75, 0.0, 1.0]), "epsilon": st.sampled_from([0.25, 0.5])}
+    {
+        "k1": st.sampled_from([1.5, 1.2, 0.9]),
+        "b": st.sampled_from([0.75, 0.0, 1.0]),
+        "epsilon": st.sampled_from([0.25, 0.5]),
+    }
 )
 
 
@@ -36,7 +40,9 @@ def reference(corpus: list[list[str]], query: list[str], params: dict[str, float
 
 @settings(max_examples=300, deadline=None)
 @given(corpus=rows_strategy, query=query_strategy, k=st.integers(1, 12), params=PARAMS)
-def test_top_and_scores_match_rank_bm25(corpus: list[list[str]], query: list[str], k: int, params: dict[str, float]) -> None:
+def test_top_and_scores_match_rank_bm25(
+    corpus: list[list[str]], query: list[str], k: int, params: dict[str, float]
+) -> None:
     expected = reference(corpus, query, params)
     index, vocabulary = BM25.from_tokens(corpus, **params)
     ids = [vocabulary.get(term, -1) for term in query]
@@ -107,7 +113,7 @@ def test_pruned_top_k_equals_scoring_every_row(monkeypatch: pytest.MonkeyPatch, 
 
     monkeypatch.setattr(BM25, "_settled", staticmethod(recording))
     # On corpora this small, lookups never pay off against adding postings: make them free, so pruning is tried.
-    monkeypatch.setattr(bot.bm25, "LOOKUP_COST", 1e-9)
+    monkeypatch.setattr(bot.index.bm25, "LOOKUP_COST", 1e-9)
     rng = random.Random(seed)
     vocabulary_size = 40
     for _ in range(400):

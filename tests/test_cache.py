@@ -13,13 +13,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import bot.loader
-from bot import cache as cache_module
-from bot.cache import SUFFIX, AnalysisCache, CorruptCache, decode, encode
-from bot.corpus import Document
-from bot.library import Library
-from bot.loader import corpus_cache_folder, load_library
-from bot.text import Analyzer, analyze
+import bot.index.loader
+from bot.index import cache as cache_module
+from bot.index.cache import SUFFIX, AnalysisCache, CorruptCache, decode, encode
+from bot.index.library import Library
+from bot.index.loader import corpus_cache_folder, load_library
+from bot.ingest.corpus import Document
+from bot.text.analyzers import Analyzer, analyze
 from tests.helpers import write_files
 
 DOCUMENTS = {
@@ -68,13 +68,17 @@ def assert_same_index(one: Library, other: Library) -> None:
         assert np.allclose([h.score for h in ours], [h.score for h in theirs], rtol=0, atol=1e-12)
         rows = np.arange(one.sentence_count)
         assert np.allclose(
-            one.sentences.scores(one.term_ids(terms), rows), other.sentences.scores(other.term_ids(terms), rows),
-            rtol=0, atol=1e-12,
+            one.sentences.scores(one.term_ids(terms), rows),
+            other.sentences.scores(other.term_ids(terms), rows),
+            rtol=0,
+            atol=1e-12,
         )
         docs = np.arange(len(one.documents))
         assert np.allclose(
-            one.passages.scores(one.term_ids(terms), docs), other.passages.scores(other.term_ids(terms), docs),
-            rtol=0, atol=1e-12,
+            one.passages.scores(one.term_ids(terms), docs),
+            other.passages.scores(other.term_ids(terms), docs),
+            rtol=0,
+            atol=1e-12,
         )
 
 
@@ -102,7 +106,9 @@ def test_changed_added_deleted_files_reprocess_only_themselves(settings: Dirs, a
     load(settings)
     analyze_calls.clear()
     root = settings.corpus_dir
-    (root / "rivers.txt").write_text("The Volga is the longest river in Europe. It flows into the Caspian Sea.", "utf-8")
+    (root / "rivers.txt").write_text(
+        "The Volga is the longest river in Europe. It flows into the Caspian Sea.", "utf-8"
+    )
     (root / "new.md").write_text("A new document about the budget of rivers.", "utf-8")
     (root / "notes/space.md").unlink()
     warm = load(settings)
@@ -190,7 +196,9 @@ def test_interrupted_write_leaves_no_partial_file(
     with caplog.at_level(logging.WARNING):
         library = load(settings)
     assert library.sentence_count > 0
-    assert [p for p in settings.cache_dir.rglob("*") if p.is_file()] == [], "neither a partial cache file nor a temporary one is left"
+    assert [p for p in settings.cache_dir.rglob("*") if p.is_file()] == [], (
+        "neither a partial cache file nor a temporary one is left"
+    )
     assert sum("not writable" in r.getMessage() for r in caplog.records) == 1, "warned once, not per document"
 
 
@@ -232,10 +240,10 @@ def test_an_upgrade_says_once_that_every_entry_is_re_analyzed(
     load(settings)
     analyze_calls.clear()
     monkeypatch.setattr(cache_module, "VERSION", cache_module.VERSION + 1)  # what the next release finds
-    with caplog.at_level(logging.INFO, logger="bot.cache"):
+    with caplog.at_level(logging.INFO, logger="bot.index.cache"):
         load(settings)
     assert len(analyze_calls) > 1
-    told = [r for r in caplog.records if r.name == "bot.cache" and r.levelno >= logging.INFO]
+    told = [r for r in caplog.records if r.name == "bot.index.cache" and r.levelno >= logging.INFO]
     assert len(told) == 1 and told[0].levelno == logging.INFO and "re-analyzing" in told[0].getMessage()
 
 
@@ -252,7 +260,9 @@ def test_file_rewritten_while_a_rejected_cache_entry_is_rebuilt_is_never_quoted(
 
     def edited_meanwhile(self: AnalysisCache, digest: str, document: Document):  # type: ignore[no-untyped-def]
         if document.path == "ferry.md":
-            ferry.write_text("# Ferry\n\nThe ferry ticket costs 999 tenge for adults.", "utf-8")  # an editor saves mid-load
+            ferry.write_text(
+                "# Ferry\n\nThe ferry ticket costs 999 tenge for adults.", "utf-8"
+            )  # an editor saves mid-load
         return real_load(self, digest, document)
 
     monkeypatch.setattr(AnalysisCache, "load", edited_meanwhile)
@@ -305,14 +315,14 @@ def test_a_file_swapped_for_a_fifo_after_the_scan_is_skipped_not_waited_on(
 ) -> None:
     """Between listing and reading, a file can become a FIFO: opening it must not block the load."""
     fifo = settings.corpus_dir / "pipe.txt"
-    real = bot.loader.corpus_paths
+    real = bot.index.loader.corpus_paths
 
     def then_swapped(root: Path):  # type: ignore[no-untyped-def]
         found = real(root)
         os.mkfifo(fifo)
         return dataclasses.replace(found, files=(*found.files, ("pipe.txt", str(fifo))))
 
-    monkeypatch.setattr(bot.loader, "corpus_paths", then_swapped)
+    monkeypatch.setattr(bot.index.loader, "corpus_paths", then_swapped)
     library = load(settings)
     assert any(s.path == "pipe.txt" and "not a regular file" in s.reason for s in library.skipped)
     assert len(library.documents) == 3
@@ -322,8 +332,8 @@ def test_a_cached_document_is_not_parsed_again(settings: Dirs, monkeypatch: pyte
     """The cache is consulted before a file's text is parsed: a costly parse is paid once, not at every start."""
     cold = load(settings)
     parsed: list[str] = []
-    real = bot.loader.parse_file
-    monkeypatch.setattr(bot.loader, "parse_file", lambda path, data: parsed.append(path) or real(path, data))
+    real = bot.index.loader.parse_file
+    monkeypatch.setattr(bot.index.loader, "parse_file", lambda path, data: parsed.append(path) or real(path, data))
     warm = load(settings)
     assert parsed == []
     assert_same_index(cold, warm)
@@ -335,14 +345,20 @@ def test_a_long_document_analysed_in_pieces_equals_one_analysed_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
     """Pieces cut at blank lines change no sentence and no count; they only let every worker share the work."""
-    paragraphs = [f"Paragraph {i} tells of harbour {i % 7} and its lighthouse. The keeper wrote it down." for i in range(400)]
-    corpus = write_files(tmp_path / "corpus", {"long.md": "# Log\n\n" + "\n\n".join(paragraphs), "short.txt": "A ship."})
+    paragraphs = [
+        f"Paragraph {i} tells of harbour {i % 7} and its lighthouse. The keeper wrote it down." for i in range(400)
+    ]
+    corpus = write_files(
+        tmp_path / "corpus", {"long.md": "# Log\n\n" + "\n\n".join(paragraphs), "short.txt": "A ship."}
+    )
     whole = load_library(corpus, tmp_path / "whole", snapshot=False)
-    monkeypatch.setattr(bot.loader, "PIECE_CHARS", 2_000)
-    monkeypatch.setattr(bot.loader, "PARALLEL_MIN_CHARS", 1_000)
+    monkeypatch.setattr(bot.index.loader, "PIECE_CHARS", 2_000)
+    monkeypatch.setattr(bot.index.loader, "PARALLEL_MIN_CHARS", 1_000)
     pieces = load_library(corpus, tmp_path / "pieces", snapshot=False, workers=workers)
     assert_same_index(whole, pieces)
     assert whole.sentences.lengths.tolist() == pieces.sentences.lengths.tolist()
     assert whole.passages.lengths.tolist() == pieces.passages.lengths.tolist()
     for query in (["harbour", "lighthous"], ["keeper", "paragraph", "3"], ["399"]):
-        assert [(h.sentence.id, h.score) for h in whole.search(query)] == [(h.sentence.id, h.score) for h in pieces.search(query)]
+        assert [(h.sentence.id, h.score) for h in whole.search(query)] == [
+            (h.sentence.id, h.score) for h in pieces.search(query)
+        ]

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from bot import cli, messages
+from bot import cli
+from bot.chat import messages
+from bot.chat.feedback import Feedback, Shown
+from bot.chat.refs import SentenceRef
+from bot.chat.render import NOT_FOUND
 from bot.config import Settings
-from bot.feedback import Feedback, Shown
-from bot.refs import SentenceRef
-from bot.render import NOT_FOUND
 from tests.helpers import MINI_CORPUS, REPO, SEED_CORPUS, SEED_QA, write_files
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -25,11 +26,18 @@ pytestmark = pytest.mark.usefixtures("isolated")
 
 @pytest.fixture
 def docs(tmp_path: Path) -> Path:
-    return write_files(tmp_path / "docs", {**MINI_CORPUS, "broken.md": "---\ntitle: [x\n---\nBroken header, kept body.\n", "empty.txt": ""})
+    return write_files(
+        tmp_path / "docs",
+        {**MINI_CORPUS, "broken.md": "---\ntitle: [x\n---\nBroken header, kept body.\n", "empty.txt": ""},
+    )
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str | bytes | None = None,
-        monkeypatch: pytest.MonkeyPatch | None = None) -> tuple[int, str, str]:
+def run(
+    capsys: pytest.CaptureFixture[str],
+    *argv: str,
+    stdin: str | bytes | None = None,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+) -> tuple[int, str, str]:
     if stdin is not None:
         assert monkeypatch is not None
         # Bytes come as they do under a strict UTF-8 locale (en_US.UTF-8): a stream that raises on bad bytes.
@@ -98,9 +106,19 @@ def test_ask_json_has_results_even_when_not_answered(capsys: pytest.CaptureFixtu
     assert {row["document"] for row in data["results"]} == {"000_d3a2f4f3c119993b.txt"}
 
 
-def test_ask_reads_one_question_per_stdin_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path) -> None:
-    questions = ["Which is Europe's most active volcano?", "", "   ", "What is the capital of France?", "What improves heavy clay soil?"]
-    code, out, _ = run(capsys, "ask", "--json", "--corpus", str(docs), stdin="\n".join(questions) + "\n", monkeypatch=monkeypatch)
+def test_ask_reads_one_question_per_stdin_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path
+) -> None:
+    questions = [
+        "Which is Europe's most active volcano?",
+        "",
+        "   ",
+        "What is the capital of France?",
+        "What improves heavy clay soil?",
+    ]
+    code, out, _ = run(
+        capsys, "ask", "--json", "--corpus", str(docs), stdin="\n".join(questions) + "\n", monkeypatch=monkeypatch
+    )
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]  # stdout is nothing but JSON lines
     assert [row["question"] for row in rows] == [q for q in questions if q.strip()]
@@ -110,7 +128,14 @@ def test_ask_reads_one_question_per_stdin_line(capsys: pytest.CaptureFixture[str
 
 
 def test_ask_plain_from_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path) -> None:
-    code, out, _ = run(capsys, "ask", "--corpus", str(docs), stdin="What improves heavy clay soil?\nWhich is Europe's most active volcano?", monkeypatch=monkeypatch)
+    code, out, _ = run(
+        capsys,
+        "ask",
+        "--corpus",
+        str(docs),
+        stdin="What improves heavy clay soil?\nWhich is Europe's most active volcano?",
+        monkeypatch=monkeypatch,
+    )
     assert code == 0 and out.count("Q: ") == 2 and "Compost improves heavy clay soil" in out and "Mount Etna" in out
 
 
@@ -119,21 +144,31 @@ def test_python_m_bot_ask_in_a_subprocess(tmp_path: Path, docs: Path) -> None:
     env.update(HOME=str(tmp_path / "home"), CITEBOT_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(REPO))
     done = subprocess.run(
         [sys.executable, "-m", "bot", "ask", "--corpus", str(docs), "How many projects has the bank financed?"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert "Since 1992 the bank has financed 48 projects worth 8 billion dollars in the country. [1]" in done.stdout
     assert "[1] World Bank meeting in Astana" in done.stdout
 
 
-@pytest.mark.parametrize("command", [["check"], ["ask", "How many projects has the bank financed?"], ["ask", "--json", "Who won?"]])
+@pytest.mark.parametrize(
+    "command", [["check"], ["ask", "How many projects has the bank financed?"], ["ask", "--json", "Who won?"]]
+)
 def test_commands_work_where_the_desktop_sets_language(tmp_path: Path, docs: Path, command: list[str]) -> None:
     """LANGUAGE=en_US:en is set on many Linux desktops; citebot never reads it, so nothing breaks."""
     env = dict(os.environ, LANGUAGE="en_US:en", HOME=str(tmp_path / "home"), PYTHONPATH=str(REPO))
     env.update(CITEBOT_CACHE_DIR=str(tmp_path / "cache"))
     done = subprocess.run(
         [sys.executable, "-m", "bot", command[0], "--corpus", str(docs), *command[1:]],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert "bad setting" not in done.stderr and done.stdout
@@ -145,7 +180,10 @@ def test_old_setting_name_is_honoured_with_a_one_line_warning(
     monkeypatch.setenv("CORPUS_DIR", str(docs))
     code, out, err = run(capsys, "check")
     assert code == 0 and "documents: 5" in out
-    assert "citebot: warning: CORPUS_DIR is deprecated and will stop working in the next release; set CITEBOT_CORPUS_DIR" in err
+    assert (
+        "citebot: warning: CORPUS_DIR is deprecated and will stop working in the next release; set CITEBOT_CORPUS_DIR"
+        in err
+    )
 
 
 # --- check ------------------------------------------------------------------------------------------------
@@ -170,8 +208,9 @@ def test_check_reports_documents_sentences_and_skipped(capsys: pytest.CaptureFix
     ids=["missing", "empty", "all-bad"],
 )
 @pytest.mark.parametrize("command", ["check", "ask", "eval"])
-def test_unusable_corpus_exits_non_zero_with_the_reason(capsys: pytest.CaptureFixture[str], tmp_path: Path, make, message: str,
-                                                        command: str) -> None:
+def test_unusable_corpus_exits_non_zero_with_the_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make, message: str, command: str
+) -> None:
     root = make(tmp_path)
     extra = {"check": [], "ask": ["a question"], "eval": [str(SEED_QA)]}[command]
     code, out, err = run(capsys, command, "--corpus", str(root), *extra)
@@ -186,9 +225,17 @@ def test_unusable_corpus_exits_non_zero_with_the_reason(capsys: pytest.CaptureFi
 @pytest.fixture
 def qa(tmp_path: Path) -> Path:
     rows = [
-        {"id": "hit", "question": "Which is Europe's most active volcano?", "expected": ["Mount Etna is the most active volcano in Europe."]},
+        {
+            "id": "hit",
+            "question": "Which is Europe's most active volcano?",
+            "expected": ["Mount Etna is the most active volcano in Europe."],
+        },
         # Answerable, but the "expected" sentence is not the one that answers it: a rank-1 miss.
-        {"id": "miss", "question": "What improves heavy clay soil?", "expected": ["Tomatoes need six hours of direct sunlight every day."]},
+        {
+            "id": "miss",
+            "question": "What improves heavy clay soil?",
+            "expected": ["Tomatoes need six hours of direct sunlight every day."],
+        },
         {"id": "off", "question": "What is the capital of France?", "expected": []},
     ]
     path = tmp_path / "qa.jsonl"
@@ -221,8 +268,9 @@ def test_eval_prints_the_figures(capsys: pytest.CaptureFixture[str], docs: Path,
         (["--min-hit3", "0.9", "--min-mrr", "0.99"], 1, "MRR@10"),
     ],
 )
-def test_eval_exits_1_below_a_floor(capsys: pytest.CaptureFixture[str], docs: Path, qa: Path, floors: list[str], code: int,
-                                    failed: str | None) -> None:
+def test_eval_exits_1_below_a_floor(
+    capsys: pytest.CaptureFixture[str], docs: Path, qa: Path, floors: list[str], code: int, failed: str | None
+) -> None:
     got, _, err = run(capsys, "eval", str(qa), "--corpus", str(docs), *floors)
     assert got == code
     if failed:
@@ -232,7 +280,9 @@ def test_eval_exits_1_below_a_floor(capsys: pytest.CaptureFixture[str], docs: Pa
 
 
 def test_eval_on_the_seed_set(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "eval", str(SEED_QA), "--corpus", str(SEED_CORPUS), "--min-p1", "0.7", "--min-abstention", "1.0")
+    code, out, _ = run(
+        capsys, "eval", str(SEED_QA), "--corpus", str(SEED_CORPUS), "--min-p1", "0.7", "--min-abstention", "1.0"
+    )
     assert code == 0
     found = figures(out)
     assert set(found) == {"P@1", "Hit@3", "MRR@10", "answered", "precision", "abstention"}
@@ -243,8 +293,9 @@ def test_eval_on_the_seed_set(capsys: pytest.CaptureFixture[str]) -> None:
     ("content", "message"),
     [('{"id": "a", "question": "ok", "expected": []}\n{broken\n', "qa.jsonl:2: not a QA line"), (None, "No such file")],
 )
-def test_eval_bad_qa_file_exits_1_naming_the_problem(capsys: pytest.CaptureFixture[str], docs: Path, tmp_path: Path,
-                                                      content: str | None, message: str) -> None:
+def test_eval_bad_qa_file_exits_1_naming_the_problem(
+    capsys: pytest.CaptureFixture[str], docs: Path, tmp_path: Path, content: str | None, message: str
+) -> None:
     path = tmp_path / "qa.jsonl"
     if content is not None:
         path.write_text(content, encoding="utf-8")
@@ -263,40 +314,58 @@ def test_ask_without_a_question_says_one_is_needed(capsys: pytest.CaptureFixture
 
 
 @pytest.mark.parametrize("as_json", [False, True])
-def test_ask_answers_every_stdin_line_despite_invalid_utf8(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                                                           docs: Path, as_json: bool) -> None:
+def test_ask_answers_every_stdin_line_despite_invalid_utf8(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path, as_json: bool
+) -> None:
     stdin = b"What improves heavy clay soil\xff?\nWhich is Europe\xe2s most active volcano?\n"
-    code, out, _ = run(capsys, "ask", *(["--json"] * as_json), "--corpus", str(docs), stdin=stdin, monkeypatch=monkeypatch)
+    code, out, _ = run(
+        capsys, "ask", *(["--json"] * as_json), "--corpus", str(docs), stdin=stdin, monkeypatch=monkeypatch
+    )
     assert code == 0
     if as_json:
         rows = [json.loads(line) for line in out.splitlines()]
-        assert [row["question"] for row in rows] == ["What improves heavy clay soil\ufffd?", "Which is Europe\ufffds most active volcano?"]
+        assert [row["question"] for row in rows] == [
+            "What improves heavy clay soil\ufffd?",
+            "Which is Europe\ufffds most active volcano?",
+        ]
         assert all(row["answered"] for row in rows)
     else:
         assert out.count("Q: ") == 2 and "Compost improves heavy clay soil" in out and "Mount Etna" in out
 
 
 def test_ask_json_escapes_file_names_that_are_not_utf8(capsys: pytest.CaptureFixture[str], docs: Path) -> None:
-    (docs / os.fsdecode(b"caf\xe9.txt")).write_text("Espresso is brewed under nine bars of pressure.\n", encoding="utf-8")
+    (docs / os.fsdecode(b"caf\xe9.txt")).write_text(
+        "Espresso is brewed under nine bars of pressure.\n", encoding="utf-8"
+    )
     code, out, _ = run(capsys, "ask", "--json", "--corpus", str(docs), "How much pressure brews espresso?")
     assert code == 0
     out.encode("utf-8")  # strict: no lone surrogate made it through
     data = json.loads(out)
-    assert data["answer"][0]["document"] == "caf\\xe9.txt" and data["sources"][0]["title"] == "Espresso is brewed under nine bars of pressure"
+    assert (
+        data["answer"][0]["document"] == "caf\\xe9.txt"
+        and data["sources"][0]["title"] == "Espresso is brewed under nine bars of pressure"
+    )
 
 
 @pytest.mark.parametrize("io_encoding", [None, "utf-8:strict"], ids=["C.UTF-8", "strict"])
 def test_ask_json_output_is_utf8_whatever_comes_in(tmp_path: Path, docs: Path, io_encoding: str | None) -> None:
-    (docs / os.fsdecode(b"caf\xe9.txt")).write_text("Espresso is brewed under nine bars of pressure.\n", encoding="utf-8")
+    (docs / os.fsdecode(b"caf\xe9.txt")).write_text(
+        "Espresso is brewed under nine bars of pressure.\n", encoding="utf-8"
+    )
     # The caller's citebot variables are already gone (see `isolated`); so are its locale and Python I/O settings.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONIOENCODING", "PYTHONUTF8"))}
-    env.update(HOME=str(tmp_path / "home"), CITEBOT_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(REPO), LC_ALL="C.UTF-8")
+    env.update(
+        HOME=str(tmp_path / "home"), CITEBOT_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(REPO), LC_ALL="C.UTF-8"
+    )
     if io_encoding:  # what a strict UTF-8 locale such as en_US.UTF-8 gives, where this machine may have none
         env["PYTHONIOENCODING"] = io_encoding
     done = subprocess.run(
         [sys.executable, "-m", "bot", "ask", "--json", "--corpus", str(docs)],
         input=b"How much pressure brews espresso\xff?\n\xc0\xaf\nWhich is Europe's most active volcano?\n",
-        cwd=tmp_path, env=env, capture_output=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines()]  # strict: raises on a bad byte
@@ -310,19 +379,22 @@ def test_check_escapes_file_names_that_would_break_its_report(capsys: pytest.Cap
     assert code == 0
     assert re.search(r"^skipped: +4$", out, re.M)
     listed = out.split("skipped:", 1)[1].splitlines()[1:5]
-    assert sorted(listed) == sorted(f"  {name}: empty file" for name in ["two\\nlines.txt", "caf\\xe9.md", "bell\\x07\\x1b[2J.md", "empty.txt"])
+    assert sorted(listed) == sorted(
+        f"  {name}: empty file" for name in ["two\\nlines.txt", "caf\\xe9.md", "bell\\x07\\x1b[2J.md", "empty.txt"]
+    )
 
 
 FERRY = (
-    "---\ntitle: \"Ferry \\e[31mprices\\e[0m\"\n---\n"
+    '---\ntitle: "Ferry \\e[31mprices\\e[0m"\n---\n'
     "The ferry \x1b[2J\x1b]0;owned\x07ticket costs 100 tenge\x9b31m for adults.\x1b[0m\r\n"
 )
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @pytest.mark.parametrize("command", ["ask", "chat"])
-def test_terminal_output_carries_no_control_characters(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                                                       tmp_path: Path, history: Path, command: str) -> None:
+def test_terminal_output_carries_no_control_characters(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, history: Path, command: str
+) -> None:
     root = write_files(tmp_path / "docs", {"ferry.md": FERRY, "other.txt": "Buses leave every hour.\n"})
     question = "How much does the \x1b[5mferry ticket cost?"
     argv, stdin = ([question], None) if command == "ask" else ([], question + "\n")
@@ -355,8 +427,9 @@ def history(monkeypatch: pytest.MonkeyPatch, isolated: Path) -> Path:
     return Path(os.environ["HOME"]) / ".citebot_history"
 
 
-def test_chat_answers_stdin_lines_and_exits_0_on_eof(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path,
-                                                      history: Path) -> None:
+def test_chat_answers_stdin_lines_and_exits_0_on_eof(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path, history: Path
+) -> None:
     lines = "Which is Europe's most active volcano?\n\nWhat is the capital of France?\n"
     code, out, _ = run(capsys, "chat", "--corpus", str(docs), stdin=lines, monkeypatch=monkeypatch)
     assert code == 0
@@ -371,16 +444,24 @@ def test_chat_history_goes_to_home(tmp_path: Path, docs: Path) -> None:
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
     env.update(HOME=str(home), CITEBOT_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-m", "bot", "chat", "--corpus", str(docs)], input="What improves heavy clay soil?\n",
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "chat", "--corpus", str(docs)],
+        input="What improves heavy clay soil?\n",
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "Compost improves heavy clay soil" in done.stdout
     assert (home / ".citebot_history").exists()
 
 
 @pytest.mark.parametrize("token", [None, "", "  "])
-def test_start_without_a_token_opens_the_chat(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path,
-                                              history: Path, token: str | None) -> None:
+def test_start_without_a_token_opens_the_chat(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path, history: Path, token: str | None
+) -> None:
     if token is not None:
         monkeypatch.setenv("TELEGRAM_BOT_TOKEN", token)
 
@@ -388,11 +469,15 @@ def test_start_without_a_token_opens_the_chat(capsys: pytest.CaptureFixture[str]
         raise AssertionError("the Telegram bot must not start without a token")
 
     monkeypatch.setattr(cli, "run_bot", no_bot)
-    code, out, _ = run(capsys, "start", "--corpus", str(docs), stdin="What improves heavy clay soil?\n", monkeypatch=monkeypatch)
+    code, out, _ = run(
+        capsys, "start", "--corpus", str(docs), stdin="What improves heavy clay soil?\n", monkeypatch=monkeypatch
+    )
     assert code == 0 and "Ctrl-D quits" in out and "Compost improves heavy clay soil" in out
 
 
-def test_start_with_a_token_starts_the_bot(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path) -> None:
+def test_start_with_a_token_starts_the_bot(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path
+) -> None:
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
     started: list[Settings] = []
     monkeypatch.setattr(cli, "run_bot", lambda settings: started.append(settings) or 0)
@@ -414,8 +499,14 @@ def test_start_with_a_token_starts_the_bot(capsys: pytest.CaptureFixture[str], m
         ("CITEBOT_ADMIN_IDS", "x"),
     ],
 )
-def test_bad_setting_exits_2_naming_the_variable(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path,
-                                                 command: list[str], variable: str, value: str) -> None:
+def test_bad_setting_exits_2_naming_the_variable(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    docs: Path,
+    command: list[str],
+    variable: str,
+    value: str,
+) -> None:
     monkeypatch.setenv(variable, value)
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:very-secret")
     code, out, err = run(capsys, *command, "--corpus", str(docs))
@@ -424,8 +515,9 @@ def test_bad_setting_exits_2_naming_the_variable(capsys: pytest.CaptureFixture[s
     assert "very-secret" not in err
 
 
-def test_languages_may_be_named_as_well_as_coded(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                                                 docs: Path) -> None:
+def test_languages_may_be_named_as_well_as_coded(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, docs: Path
+) -> None:
     monkeypatch.setenv("CITEBOT_LANGUAGES", "English, Russian")
     code, out, err = run(capsys, "ask", "--corpus", str(docs), "Who did the prime minister meet in Astana?")
     assert code == 0 and "World Bank vice president" in out, err
@@ -457,7 +549,9 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "fb.sqlite3"
     monkeypatch.setenv("CITEBOT_FEEDBACK_DB", str(path))
     db = Feedback(path)
-    first = db.record(1, "Where, is the river?", True, [Shown(SentenceRef("river.md", 2, "0" * 8), "The river, \"Marx\"")])
+    first = db.record(
+        1, "Where, is the river?", True, [Shown(SentenceRef("river.md", 2, "0" * 8), 'The river, "Marx"')]
+    )
     second = db.record(2, "How tall is it?", True)
     for question in ("Who is Zorro?", "who is  ZORRO", "Where is Atlantis"):
         db.record(3, question, False)
@@ -494,7 +588,9 @@ def test_gaps_csv(capsys: pytest.CaptureFixture[str], recorded: Path) -> None:
     assert [r[:2] for r in rows[1:]] == [["2", "who is zorro"], ["1", "where is atlantis"]]
 
 
-def test_feedback_disabled_or_missing(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_feedback_disabled_or_missing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("CITEBOT_FEEDBACK_DB", "")
     code, out, err = run(capsys, "gaps", "--csv")
     assert code == 1 and out == "" and "CITEBOT_FEEDBACK_DB is empty" in err
@@ -506,9 +602,15 @@ def test_feedback_disabled_or_missing(capsys: pytest.CaptureFixture[str], monkey
 
 @pytest.mark.parametrize(
     ("question", "lang"),
-    [("Who won the football World Cup?", "en"), ("Кто выиграл чемпионат мира по футболу?", "ru"), ("Әлем чемпионатын кім жеңді?", "kk")],
+    [
+        ("Who won the football World Cup?", "en"),
+        ("Кто выиграл чемпионат мира по футболу?", "ru"),
+        ("Әлем чемпионатын кім жеңді?", "kk"),
+    ],
 )
-def test_ask_speaks_the_question_s_language(capsys: pytest.CaptureFixture[str], docs: Path, question: str, lang: str) -> None:
+def test_ask_speaks_the_question_s_language(
+    capsys: pytest.CaptureFixture[str], docs: Path, question: str, lang: str
+) -> None:
     """citebot's own words follow the question's language; quotes stay as the documents wrote them."""
     code, out, _ = run(capsys, "ask", "--corpus", str(docs), question)
     assert code == 0 and messages.text("not_found", lang) in out

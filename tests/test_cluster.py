@@ -16,12 +16,12 @@ pytest.importorskip("distributed", reason="Dask is not installed: pip install '.
 
 from distributed import Client, LocalCluster  # noqa: E402
 
-from bot.answer import Answer, answer  # noqa: E402
-from bot.cluster import ShardedIndex, ShardedLibrary, disconnect, load_sharded, shard_library  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.library import Library  # noqa: E402
-from bot.loader import load_library  # noqa: E402
-from bot.serving import load_for  # noqa: E402
+from bot.index.cluster import ShardedIndex, ShardedLibrary, disconnect, load_sharded, shard_library  # noqa: E402
+from bot.index.library import Library  # noqa: E402
+from bot.index.loader import load_library  # noqa: E402
+from bot.chat.loading import load_for  # noqa: E402
+from bot.ranking.answer import Answer, answer  # noqa: E402
 from tests.helpers import write_files  # noqa: E402
 
 # "harbour" is in every sentence (rank-bm25's IDF floor applies to it); the rare words are in a few.
@@ -60,9 +60,12 @@ def corpus_files(seed: int, documents: int) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
     """One two-worker cluster on 127.0.0.1 for the whole module."""
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -167,7 +170,9 @@ def test_reload_rebuilds_only_changed_shards_and_answers_as_a_cold_start(
     assert_same_answers(before, single)
     old = dict(zip(before.layout.slots, zip(before.layout.signatures, before.layout.sentence_structures)))
     kept = rebuilt = 0
-    for slot, signature, structure in zip(after.layout.slots, after.layout.signatures, after.layout.sentence_structures):
+    for slot, signature, structure in zip(
+        after.layout.slots, after.layout.signatures, after.layout.sentence_structures
+    ):
         unchanged = slot in old and old[slot][0] == signature
         assert (structure.key == old[slot][1].key) == unchanged if slot in old else not unchanged
         kept, rebuilt = kept + unchanged, rebuilt + (not unchanged)

@@ -40,7 +40,9 @@ def test_upload_limit_is_read_from_the_environment(monkeypatch: pytest.MonkeyPat
     ],
 )
 @pytest.mark.parametrize("field", ["admin_ids", "allowed_user_ids", "allowed_chat_ids"])
-def test_id_lists_accept_both_ways_of_writing_them(monkeypatch: pytest.MonkeyPatch, field: str, value: str, ids: set[int]) -> None:
+def test_id_lists_accept_both_ways_of_writing_them(
+    monkeypatch: pytest.MonkeyPatch, field: str, value: str, ids: set[int]
+) -> None:
     monkeypatch.setenv(f"CITEBOT_{field.upper()}", value)
     assert getattr(load_settings(), field) == frozenset(ids)
 
@@ -69,7 +71,9 @@ def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable:
     assert repr(value) in message  # what was wrong is shown for ordinary settings
 
 
-def test_env_file_in_working_directory_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_env_file_in_working_directory_is_read_and_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     (tmp_path / ".env").write_text(
         "CITEBOT_ADMIN_IDS=[4,5]\nCITEBOT_ANSWER_SENTENCES=5\nCITEBOT_LANGUAGES=ru\n", encoding="utf-8"
     )
@@ -199,7 +203,10 @@ def test_webhook_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     ("variables", "message"),
     [
         ({"CITEBOT_WEBHOOK_URL": "https://bot.example.org/hook"}, "CITEBOT_WEBHOOK_SECRET: Value error, required when"),
-        ({"CITEBOT_WEBHOOK_URL": "https://bot.example.org/hook", "CITEBOT_WEBHOOK_SECRET": " "}, "CITEBOT_WEBHOOK_SECRET"),
+        (
+            {"CITEBOT_WEBHOOK_URL": "https://bot.example.org/hook", "CITEBOT_WEBHOOK_SECRET": " "},
+            "CITEBOT_WEBHOOK_SECRET",
+        ),
         ({"CITEBOT_WEBHOOK_URL": "http://bot.example.org/hook", "CITEBOT_WEBHOOK_SECRET": "abc"}, "https://"),
         ({"CITEBOT_WEBHOOK_URL": "https://b.org/h", "CITEBOT_WEBHOOK_SECRET": "no spaces!"}, "A-Z, a-z, 0-9"),
         ({"CITEBOT_WEBHOOK_PORT": "0"}, "CITEBOT_WEBHOOK_PORT"),

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from bot.chat.messages import text
 from bot.config import Settings, load_settings
-from bot.messages import text
 from bot.telegram.inline import INLINE_CACHE_SECONDS
 from bot.telegram.state import BotState
 from tests.botapi import BOT_USERNAME, BotApi, Call, parse_html, serve
@@ -71,10 +71,16 @@ def api() -> Iterator[BotApi]:
 
 def make_settings(api: BotApi, corpus: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "_env_file": None, "corpus_dir": corpus, "cache_dir": corpus.parent / "cache",
-        "feedback_db": str(corpus.parent / "feedback.sqlite3"), "telegram_bot_token": TOKEN,
-        "telegram_base_url": api.base_url, "telegram_base_file_url": api.base_url.replace("/bot", "/file/bot"),
-        "admin_ids": frozenset({ADMIN}), "workers": 1, "answer_sentences": 2,
+        "_env_file": None,
+        "corpus_dir": corpus,
+        "cache_dir": corpus.parent / "cache",
+        "feedback_db": str(corpus.parent / "feedback.sqlite3"),
+        "telegram_bot_token": TOKEN,
+        "telegram_base_url": api.base_url,
+        "telegram_base_file_url": api.base_url.replace("/bot", "/file/bot"),
+        "admin_ids": frozenset({ADMIN}),
+        "workers": 1,
+        "answer_sentences": 2,
     }
     return load_settings(**(values | overrides))
 
@@ -119,9 +125,11 @@ async def test_every_answer_has_source_more_and_vote_buttons(api: BotApi, state:
 
 async def test_several_cited_documents_get_one_source_button_each(api: BotApi, tmp_path: Path) -> None:
     # Two documents that answer the question equally well, so the answer quotes both.
-    files = {"spring.md": "The Marx river floods Fredville every spring.\n",
-             "winter.md": "The Marx river freezes near Fredville in January.\n",
-             "astronomy.txt": DOCUMENTS["astronomy.txt"]}
+    files = {
+        "spring.md": "The Marx river floods Fredville every spring.\n",
+        "winter.md": "The Marx river freezes near Fredville in January.\n",
+        "astronomy.txt": DOCUMENTS["astronomy.txt"],
+    }
     root = tmp_path / "two"
     root.mkdir()
     for name, content in files.items():
@@ -186,7 +194,13 @@ async def test_more_shows_further_passages_then_says_there_are_none(api: BotApi,
 async def test_forged_or_garbled_buttons_get_a_polite_answer(api: BotApi, state: BotState) -> None:
     reply = await ask(api, CAPITAL)
     genuine = data(api, reply, "👍")
-    for forged in ["garbage", genuine.replace("u:", "d:"), "u:1." + "A" * 8, "s:0000000000:0:00000000.xxxxxxxx", "🙂" * 16]:
+    for forged in [
+        "garbage",
+        genuine.replace("u:", "d:"),
+        "u:1." + "A" * 8,
+        "s:0000000000:0:00000000.xxxxxxxx",
+        "🙂" * 16,
+    ]:
         update = api.press(reply.result, forged)
         [toast] = await api.until(lambda pressed=update: api.toasts(pressed))
         assert toast.params["text"] == text("bad_button") and toast.params.get("show_alert") is True
@@ -200,7 +214,8 @@ async def test_gaps_lists_not_found_questions_normalised(api: BotApi, state: Bot
     api.message("/gaps", user_id=ADMIN)
     [report] = await api.replies(ADMIN)
     assert report.params["text"].splitlines()[1:] == [
-        "2 × which submarine won the yachting regatta", "1 × where is atlantis"
+        "2 × which submarine won the yachting regatta",
+        "1 × where is atlantis",
     ]
     api.message("/gaps")
     denied = (await api.replies(USER, 5))[-1]
@@ -373,8 +388,12 @@ def post(url: str, update: dict[str, Any], secret: str | None) -> int:
 async def test_webhook_takes_updates_with_the_right_secret_only(api: BotApi, corpus: Path) -> None:
     port = free_port()
     settings = make_settings(
-        api, corpus, webhook_url="https://bot.example.org/tg-hook", webhook_secret="right_secret-1",
-        webhook_listen="127.0.0.1", webhook_port=port,
+        api,
+        corpus,
+        webhook_url="https://bot.example.org/tg-hook",
+        webhook_secret="right_secret-1",
+        webhook_listen="127.0.0.1",
+        webhook_port=port,
     )
     local = f"http://127.0.0.1:{port}/tg-hook"
     async with running(settings):
@@ -382,8 +401,16 @@ async def test_webhook_takes_updates_with_the_right_secret_only(api: BotApi, cor
         assert api.webhook["secret_token"] == "right_secret-1"
         statuses = []
         for secret, user in [(None, OTHER), ("wrong", OTHER), ("right_secret-1", USER)]:
-            update = {"update_id": user, "message": {
-                "message_id": 1, "date": 0, "chat": api.chat(user), "from": api.user(user), "text": CAPITAL}}
+            update = {
+                "update_id": user,
+                "message": {
+                    "message_id": 1,
+                    "date": 0,
+                    "chat": api.chat(user),
+                    "from": api.user(user),
+                    "text": CAPITAL,
+                },
+            }
             statuses.append(await asyncio.to_thread(post, local, update, secret))
         [reply] = await api.replies(USER)
         await asyncio.sleep(0.1)
@@ -396,21 +423,31 @@ def test_citebot_run_serves_the_webhook_and_stops_on_sigterm(api: BotApi, corpus
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CITEBOT_"))}
     env |= {
-        "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_BASE_URL": api.base_url,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_BASE_URL": api.base_url,
         "TELEGRAM_BASE_FILE_URL": api.base_url.replace("/bot", "/file/bot"),
-        "CITEBOT_CORPUS_DIR": str(corpus), "CITEBOT_CACHE_DIR": str(corpus.parent / "cache"), "CITEBOT_WORKERS": "1",
-        "CITEBOT_WEBHOOK_URL": "https://bot.example.org/hook/tg", "CITEBOT_WEBHOOK_SECRET": "s3cret",
+        "CITEBOT_CORPUS_DIR": str(corpus),
+        "CITEBOT_CACHE_DIR": str(corpus.parent / "cache"),
+        "CITEBOT_WORKERS": "1",
+        "CITEBOT_WEBHOOK_URL": "https://bot.example.org/hook/tg",
+        "CITEBOT_WEBHOOK_SECRET": "s3cret",
         "CITEBOT_WEBHOOK_PORT": str(port),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"], cwd=corpus.parent, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "bot", "run"],
+        cwd=corpus.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         api.wait_for(lambda: api.webhook, timeout=30)
         assert listening(port), "the webhook server never listened"  # registered is not yet serving
-        update = {"update_id": 1, "message": {
-            "message_id": 1, "date": 0, "chat": api.chat(USER), "from": api.user(USER), "text": CAPITAL}}
+        update = {
+            "update_id": 1,
+            "message": {"message_id": 1, "date": 0, "chat": api.chat(USER), "from": api.user(USER), "text": CAPITAL},
+        }
         local = f"http://127.0.0.1:{port}/hook/tg"
         assert post(local, {**update, "update_id": 2}, "not-it") == 403
         assert post(local, update, "s3cret") == 200

@@ -4,26 +4,65 @@ from __future__ import annotations
 
 import pytest
 
-from bot.text import Analyzer
+from bot.text.analyzers import Analyzer
 
 CASES = [
-    ("Mr. Smith went to Washington. He arrived at 5 p.m. on Monday.", ["Mr. Smith went to Washington.", "He arrived at 5 p.m. on Monday."]),
-    ("The U.S. economy grew 2.5% last year. Analysts expected 3.1%.", ["The U.S. economy grew 2.5% last year.", "Analysts expected 3.1%."]),
-    ("Apple Inc. agreed to pay $8 billion. The deal closes in Jan. 2025.", ["Apple Inc. agreed to pay $8 billion.", "The deal closes in Jan. 2025."]),
+    (
+        "Mr. Smith went to Washington. He arrived at 5 p.m. on Monday.",
+        ["Mr. Smith went to Washington.", "He arrived at 5 p.m. on Monday."],
+    ),
+    (
+        "The U.S. economy grew 2.5% last year. Analysts expected 3.1%.",
+        ["The U.S. economy grew 2.5% last year.", "Analysts expected 3.1%."],
+    ),
+    (
+        "Apple Inc. agreed to pay $8 billion. The deal closes in Jan. 2025.",
+        ["Apple Inc. agreed to pay $8 billion.", "The deal closes in Jan. 2025."],
+    ),
     ('"We will win," she said. "Nobody doubts it."', ['"We will win," she said.', '"Nobody doubts it."']),
-    ("\u201cWe will win. Nobody doubts it,\u201d she said. Then she left.", ["\u201cWe will win. Nobody doubts it,\u201d she said.", "Then she left."]),
-    ("Jean-Claude Van Damme met Dr. Anne-Marie Dupont. They talked for hours.", ["Jean-Claude Van Damme met Dr. Anne-Marie Dupont.", "They talked for hours."]),
+    (
+        "\u201cWe will win. Nobody doubts it,\u201d she said. Then she left.",
+        ["\u201cWe will win. Nobody doubts it,\u201d she said.", "Then she left."],
+    ),
+    (
+        "Jean-Claude Van Damme met Dr. Anne-Marie Dupont. They talked for hours.",
+        ["Jean-Claude Van Damme met Dr. Anne-Marie Dupont.", "They talked for hours."],
+    ),
     ("J. K. Rowling wrote the books. They sold well.", ["J. K. Rowling wrote the books.", "They sold well."]),
-    ("Prices rose by 0.25 percentage points, e.g. on bread. Wages did not.", ["Prices rose by 0.25 percentage points, e.g. on bread.", "Wages did not."]),
+    (
+        "Prices rose by 0.25 percentage points, e.g. on bread. Wages did not.",
+        ["Prices rose by 0.25 percentage points, e.g. on bread.", "Wages did not."],
+    ),
     ("Is it true? Yes! It is.", ["Is it true?", "Yes!", "It is."]),
-    ("He paid $1.5 million for No. 5 Main St. in 2019. It was a bargain.", ["He paid $1.5 million for No. 5 Main St. in 2019.", "It was a bargain."]),
-    ("The company, Acme Corp., reported losses. Its CEO resigned.", ["The company, Acme Corp., reported losses.", "Its CEO resigned."]),
-    ("Sen. Elizabeth Warren (D-Mass.) spoke first. Gov. Brown followed.", ["Sen. Elizabeth Warren (D-Mass.) spoke first.", "Gov. Brown followed."]),
-    ("She said: \u201cIt\u2019s over.\u201d The room fell silent.", ["She said: \u201cIt\u2019s over.\u201d", "The room fell silent."]),
-    ("The rate was 4.75 per cent. That is high... Or is it?", ["The rate was 4.75 per cent.", "That is high...", "Or is it?"]),
+    (
+        "He paid $1.5 million for No. 5 Main St. in 2019. It was a bargain.",
+        ["He paid $1.5 million for No. 5 Main St. in 2019.", "It was a bargain."],
+    ),
+    (
+        "The company, Acme Corp., reported losses. Its CEO resigned.",
+        ["The company, Acme Corp., reported losses.", "Its CEO resigned."],
+    ),
+    (
+        "Sen. Elizabeth Warren (D-Mass.) spoke first. Gov. Brown followed.",
+        ["Sen. Elizabeth Warren (D-Mass.) spoke first.", "Gov. Brown followed."],
+    ),
+    (
+        "She said: \u201cIt\u2019s over.\u201d The room fell silent.",
+        ["She said: \u201cIt\u2019s over.\u201d", "The room fell silent."],
+    ),
+    (
+        "The rate was 4.75 per cent. That is high... Or is it?",
+        ["The rate was 4.75 per cent.", "That is high...", "Or is it?"],
+    ),
     ('"Stop. Now," he said. Everyone froze.', ['"Stop. Now," he said.', "Everyone froze."]),
-    ("The F.B.I. opened a case. Officials declined to comment.", ["The F.B.I. opened a case.", "Officials declined to comment."]),
-    ("Revenue hit $3.2bn vs. $2.9bn a year ago. Margins widened.", ["Revenue hit $3.2bn vs. $2.9bn a year ago.", "Margins widened."]),
+    (
+        "The F.B.I. opened a case. Officials declined to comment.",
+        ["The F.B.I. opened a case.", "Officials declined to comment."],
+    ),
+    (
+        "Revenue hit $3.2bn vs. $2.9bn a year ago. Margins widened.",
+        ["Revenue hit $3.2bn vs. $2.9bn a year ago.", "Margins widened."],
+    ),
     ("It opened in 1999. In 2004 it closed.", ["It opened in 1999.", "In 2004 it closed."]),
     ("Prof. Ivanov arrived at 10 a.m. The lecture began.", ["Prof. Ivanov arrived at 10 a.m.", "The lecture began."]),
 ]
@@ -42,40 +81,88 @@ def test_paragraphs_never_merge() -> None:
 @pytest.mark.parametrize(
     ("language", "text", "expected"),
     [
-        ("en", "It aired on Fox. ), and later on NBC. It ended.", ["It aired on Fox. ), and later on NBC.", "It ended."]),
-        ("en", "See Feynman 1970. :212–219 for more. Then stop.", ["See Feynman 1970. :212–219 for more.", "Then stop."]),
-        ("ru", "Сеть создала Merit Network, Inc. , независимая корпорация. Она росла.",
-         ["Сеть создала Merit Network, Inc. , независимая корпорация.", "Она росла."]),
+        (
+            "en",
+            "It aired on Fox. ), and later on NBC. It ended.",
+            ["It aired on Fox. ), and later on NBC.", "It ended."],
+        ),
+        (
+            "en",
+            "See Feynman 1970. :212–219 for more. Then stop.",
+            ["See Feynman 1970. :212–219 for more.", "Then stop."],
+        ),
+        (
+            "ru",
+            "Сеть создала Merit Network, Inc. , независимая корпорация. Она росла.",
+            ["Сеть создала Merit Network, Inc. , независимая корпорация.", "Она росла."],
+        ),
     ],
 )
-def test_a_piece_opening_with_punctuation_stays_with_its_sentence(language: str, text: str, expected: list[str]) -> None:
+def test_a_piece_opening_with_punctuation_stays_with_its_sentence(
+    language: str, text: str, expected: list[str]
+) -> None:
     assert Analyzer(language).sentences(text) == expected
 
 
 def test_russian_sentences() -> None:
-    assert Analyzer("russian").sentences("Он сказал: «Мы победим». Все согласились.") == ["Он сказал: «Мы победим».", "Все согласились."]
+    assert Analyzer("russian").sentences("Он сказал: «Мы победим». Все согласились.") == [
+        "Он сказал: «Мы победим».",
+        "Все согласились.",
+    ]
 
 
 @pytest.mark.parametrize(
     ("language", "text", "expected"),
     [
         # Two initials before a name, and initials with no space between them.
-        ("ru", "Например, Э. И. Дюпон де Немур основал завод. Это было давно.",
-         ["Например, Э. И. Дюпон де Немур основал завод.", "Это было давно."]),
-        ("ru", "Галерея Т.Т. Цуй открылась в 1991 году. Она популярна.", ["Галерея Т.Т. Цуй открылась в 1991 году.", "Она популярна."]),
-        ("ru", "Президент Токаев К.-Ж. провёл встречу. Затем он уехал.", ["Президент Токаев К.-Ж. провёл встречу.", "Затем он уехал."]),
+        (
+            "ru",
+            "Например, Э. И. Дюпон де Немур основал завод. Это было давно.",
+            ["Например, Э. И. Дюпон де Немур основал завод.", "Это было давно."],
+        ),
+        (
+            "ru",
+            "Галерея Т.Т. Цуй открылась в 1991 году. Она популярна.",
+            ["Галерея Т.Т. Цуй открылась в 1991 году.", "Она популярна."],
+        ),
+        (
+            "ru",
+            "Президент Токаев К.-Ж. провёл встречу. Затем он уехал.",
+            ["Президент Токаев К.-Ж. провёл встречу.", "Затем он уехал."],
+        ),
         # An abbreviation before a lower-case word never ends a sentence.
-        ("ru", "Фонд в 37,6 млрд. долларов крупнейший. Он растёт.", ["Фонд в 37,6 млрд. долларов крупнейший.", "Он растёт."]),
-        ("kk", "1936 жылы Д. Қонаев институтты бітірді. Ол инженер болды.",
-         ["1936 жылы Д. Қонаев институтты бітірді.", "Ол инженер болды."]),
-        ("kk", "Генерал-губернатор П.К.Эссен жоба жасады. Комитет бекітті.",
-         ["Генерал-губернатор П.К.Эссен жоба жасады.", "Комитет бекітті."]),
-        ("kk", "Ә. Бөкейханов, А. Байтұрсынов және М. Дулатов ақталды. Бұл маңызды болды.",
-         ["Ә. Бөкейханов, А. Байтұрсынов және М. Дулатов ақталды.", "Бұл маңызды болды."]),
+        (
+            "ru",
+            "Фонд в 37,6 млрд. долларов крупнейший. Он растёт.",
+            ["Фонд в 37,6 млрд. долларов крупнейший.", "Он растёт."],
+        ),
+        (
+            "kk",
+            "1936 жылы Д. Қонаев институтты бітірді. Ол инженер болды.",
+            ["1936 жылы Д. Қонаев институтты бітірді.", "Ол инженер болды."],
+        ),
+        (
+            "kk",
+            "Генерал-губернатор П.К.Эссен жоба жасады. Комитет бекітті.",
+            ["Генерал-губернатор П.К.Эссен жоба жасады.", "Комитет бекітті."],
+        ),
+        (
+            "kk",
+            "Ә. Бөкейханов, А. Байтұрсынов және М. Дулатов ақталды. Бұл маңызды болды.",
+            ["Ә. Бөкейханов, А. Байтұрсынов және М. Дулатов ақталды.", "Бұл маңызды болды."],
+        ),
         ("kk", "Ол XIX ғ. өмір сүрді. Кейін кетті.", ["Ол XIX ғ. өмір сүрді.", "Кейін кетті."]),
     ],
-    ids=["ru-two-initials", "ru-joined-initials", "ru-hyphened-initials", "ru-abbreviation", "kk-initial",
-         "kk-joined-initials", "kk-list-of-names", "kk-abbreviation"],
+    ids=[
+        "ru-two-initials",
+        "ru-joined-initials",
+        "ru-hyphened-initials",
+        "ru-abbreviation",
+        "kk-initial",
+        "kk-joined-initials",
+        "kk-list-of-names",
+        "kk-abbreviation",
+    ],
 )
 def test_russian_and_kazakh_initials_and_abbreviations_stay_inside_their_sentence(
     language: str, text: str, expected: list[str]

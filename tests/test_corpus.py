@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.corpus import CorpusError, Document, corpus_paths, parse_file, title_from_path
-from bot.loader import load_library
-from bot.text import Analyzer, analyze
+from bot.index.loader import load_library
+from bot.ingest.corpus import CorpusError, Document, corpus_paths, parse_file, title_from_path
+from bot.text.analyzers import Analyzer, analyze
 from tests.helpers import SEED_FILE, Build, write_files
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -31,8 +31,12 @@ def parse(text: str | bytes, path: str = "doc.md") -> tuple[Document | None, obj
     [
         (
             "title: Kazakhstan and the World Bank\nsource: primeminister.kz\ndate: 2025-06-01\nurl: https://primeminister.kz/en/news/1",
-            {"title": "Kazakhstan and the World Bank", "source": "primeminister.kz", "date": "2025-06-01",
-             "url": "https://primeminister.kz/en/news/1"},
+            {
+                "title": "Kazakhstan and the World Bank",
+                "source": "primeminister.kz",
+                "date": "2025-06-01",
+                "url": "https://primeminister.kz/en/news/1",
+            },
         ),
         # A YAML timestamp is a datetime: only its date is kept, as an ISO string.
         ("title: T\ndate: 2024-02-29 10:30:00", {"title": "T", "date": "2024-02-29", "source": None, "url": None}),
@@ -163,7 +167,11 @@ def test_title_of_an_endless_first_line_is_cut_at_a_word() -> None:
 
 @pytest.mark.parametrize(
     ("path", "title"),
-    [("war_and-peace.md", "war and peace"), ("a/b/2024__report--final.txt", "2024 report final"), ("___.txt", "___.txt")],
+    [
+        ("war_and-peace.md", "war and peace"),
+        ("a/b/2024__report--final.txt", "2024 report final"),
+        ("___.txt", "___.txt"),
+    ],
 )
 def test_title_from_path(path: str, title: str) -> None:
     assert title_from_path(path) == title
@@ -249,9 +257,17 @@ def test_discovery_is_recursive_sorted_and_skips_hidden_and_other_types(tmp_path
     root = write_files(
         tmp_path / "docs",
         {
-            "b.txt": "b", "a.md": "a", "UPPER.TXT": "u", "sub/deeper/c.md": "c", "sub/d.txt": "d",
-            ".hidden.txt": "h", ".git/e.md": "e", "sub/.drafts/f.md": "f",
-            "notes.rst": "r", "data.json": "{}", "readme": "no suffix",
+            "b.txt": "b",
+            "a.md": "a",
+            "UPPER.TXT": "u",
+            "sub/deeper/c.md": "c",
+            "sub/d.txt": "d",
+            ".hidden.txt": "h",
+            ".git/e.md": "e",
+            "sub/.drafts/f.md": "f",
+            "notes.rst": "r",
+            "data.json": "{}",
+            "readme": "no suffix",
         },
     )
     (root / "folder.md").mkdir()  # a folder with a document's suffix is not a document
@@ -288,7 +304,11 @@ def test_unusable_corpus_folder_raises_a_clear_error(tmp_path: Path, make, messa
 
 
 def test_all_bad_corpus_lists_every_reason(build: Build) -> None:
-    files = {"empty.txt": b"", "binary.txt": b"\x00\x01\x02" * 10, "foreign.md": "Чужая кодировка текста.".encode("cp1251")}
+    files = {
+        "empty.txt": b"",
+        "binary.txt": b"\x00\x01\x02" * 10,
+        "foreign.md": "Чужая кодировка текста.".encode("cp1251"),
+    }
     with pytest.raises(CorpusError) as raised:
         build(files)
     message = str(raised.value)
@@ -314,7 +334,9 @@ def test_library_keeps_good_files_and_reports_the_rest(build: Build) -> None:
 
 
 def test_a_file_over_the_size_limit_is_skipped_by_name_while_the_rest_loads(tmp_path: Path) -> None:
-    root = write_files(tmp_path / "docs", {"small.txt": "Owls hunt at night.\n", "big.txt": "Owls sleep by day.\n" * 60_000})
+    root = write_files(
+        tmp_path / "docs", {"small.txt": "Owls hunt at night.\n", "big.txt": "Owls sleep by day.\n" * 60_000}
+    )
     library = load_library(root, tmp_path / "cache", max_file_mb=1)
     assert [d.path for d in library.documents] == ["small.txt"]
     [skipped] = library.skipped

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from bot import extractors
-from bot.answer import answer
+from bot.chat.render import html_messages, plain_messages
 from bot.cli import main
-from bot.extractors import Readers, Sandbox, Unreadable, extract, read_sidecar
-from bot.library import Library
-from bot.loader import load_library
-from bot.render import html_messages, plain_messages
+from bot.index.library import Library
+from bot.index.loader import load_library
+from bot.ingest import formats as extractors
+from bot.ingest.formats import common
+from bot.ingest.formats import Unreadable, extract
+from bot.ingest.sandbox import Sandbox, SandboxPool
+from bot.ingest.sidecars import read_sidecar
+from bot.ranking.answer import answer
 from tests import documents as make
 from tests.helpers import Build, write_files
 
@@ -40,8 +43,14 @@ ARTICLE = [
     "Industrial consumers pay the same rate as last year until the end of the summer season.",
 ]
 BOILERPLATE = [
-    "Contacts and press office", "We use cookies", "Accept all cookies", "hydro plant in the eastern mountains",
-    "Electricity prices frozen", "This is outrageous", "good news for the pensioners of our town", "All rights reserved",
+    "Contacts and press office",
+    "We use cookies",
+    "Accept all cookies",
+    "hydro plant in the eastern mountains",
+    "Electricity prices frozen",
+    "This is outrageous",
+    "good news for the pensioners of our town",
+    "All rights reserved",
 ]
 
 
@@ -85,10 +94,17 @@ def test_html_short_site_name_is_the_source() -> None:
     ("head", "saved_from", "url"),
     [
         ('<meta property="og:url" content="https://example.gov/og">', None, "https://example.gov/og"),
-        ('<script type="application/ld+json">{"@type": "NewsArticle", "url": "https://example.gov/ld"}</script>', None,
-         "https://example.gov/ld"),
-        ('<script type="application/ld+json">{"@graph": [{"@type": "WebPage", "mainEntityOfPage": '
-         '{"@id": "https://example.gov/graph"}}]}</script>', None, "https://example.gov/graph"),
+        (
+            '<script type="application/ld+json">{"@type": "NewsArticle", "url": "https://example.gov/ld"}</script>',
+            None,
+            "https://example.gov/ld",
+        ),
+        (
+            '<script type="application/ld+json">{"@graph": [{"@type": "WebPage", "mainEntityOfPage": '
+            '{"@id": "https://example.gov/graph"}}]}</script>',
+            None,
+            "https://example.gov/graph",
+        ),
         ("", "https://example.gov/saved", "https://example.gov/saved"),
         ('<link rel="canonical" href="javascript:alert(1)">', None, None),
         ('<link rel="canonical" href="http://[broken/x">', None, None),
@@ -147,7 +163,9 @@ def test_pdf_running_header_and_page_numbers_dropped() -> None:
 
 
 def test_pdf_paragraphs_rebuilt_from_lines() -> None:
-    text = extract("pdf", make.pdf(["Short heading\nThe first line of a paragraph that runs on\nand ends on this line."])).text
+    text = extract(
+        "pdf", make.pdf(["Short heading\nThe first line of a paragraph that runs on\nand ends on this line."])
+    ).text
     assert "The first line of a paragraph that runs on and ends on this line." in text
     assert "Short heading\n\n" in text
 
@@ -160,7 +178,9 @@ def test_pdf_page_offsets() -> None:
 
 
 def test_pdf_sentence_cut_by_a_page_break_is_one_sentence(build: Build) -> None:
-    library = build({"cut.pdf": make.pdf(["Opening text. The turbines of the plant were\nreplaced", "in the spring of 2024."])})
+    library = build(
+        {"cut.pdf": make.pdf(["Opening text. The turbines of the plant were\nreplaced", "in the spring of 2024."])}
+    )
     assert "The turbines of the plant were replaced in the spring of 2024." in sentences(library)
 
 
@@ -188,8 +208,12 @@ def test_pdf_sentences_know_their_page_and_citations_show_it(build: Build) -> No
         "The northern reservoir lost a fifth of its volume in the drought.",
         "The Bukhtarma dam holds forty nine billion cubic metres of water.",
     ]
-    library = build({"report.pdf": make.pdf(pages), "report.pdf.yml": "title: Annual report 2025\nsource: Ministry of Energy\n"
-                     "date: 2026-02-01\n"})
+    library = build(
+        {
+            "report.pdf": make.pdf(pages),
+            "report.pdf.yml": "title: Annual report 2025\nsource: Ministry of Energy\ndate: 2026-02-01\n",
+        }
+    )
     result = answer(library, "How much water does the Bukhtarma dam hold?")
     assert result.answered and result.quotes[0].page == 3
     assert "[1] Annual report 2025 — Ministry of Energy, 2026-02-01, p. 3" in plain_messages(result)[0]
@@ -197,23 +221,35 @@ def test_pdf_sentences_know_their_page_and_citations_show_it(build: Build) -> No
 
 
 def test_pages_of_several_quotes_are_listed(build: Build) -> None:
-    pages = ["Reservoir levels fell in the drought.", "Other matters entirely, cars and roads.",
-             "Reservoir levels rose again after the drought ended."]
+    pages = [
+        "Reservoir levels fell in the drought.",
+        "Other matters entirely, cars and roads.",
+        "Reservoir levels rose again after the drought ended.",
+    ]
     result = answer(build({"r.pdf": make.pdf(pages)}), "reservoir levels drought")
     assert {q.page for q in result.quotes} == {1, 3}
     assert "pp. 1, 3" in plain_messages(result)[-1]
 
 
 def test_sentence_pages_follow_the_page_offsets() -> None:
-    from bot.text import Analyzer, sentence_pages
+    from bot.text.analyzers import Analyzer, sentence_pages
 
-    pages = ["# Heading one\n\nThe first page says one thing. ", "It goes on here.\n\n- A list item on page two. ",
-             "The third page.\nIt wraps here."]
+    pages = [
+        "# Heading one\n\nThe first page says one thing. ",
+        "It goes on here.\n\n- A list item on page two. ",
+        "The third page.\nIt wraps here.",
+    ]
     text = "".join(pages)
     starts = (0, len(pages[0]), len(pages[0]) + len(pages[1]))
     found = Analyzer().sentences(text)
-    assert found == ["Heading one", "The first page says one thing.", "It goes on here.", "A list item on page two.",
-                     "The third page.", "It wraps here."]
+    assert found == [
+        "Heading one",
+        "The first page says one thing.",
+        "It goes on here.",
+        "A list item on page two.",
+        "The third page.",
+        "It wraps here.",
+    ]
     assert sentence_pages(text, found, starts).tolist() == [1, 1, 2, 2, 3, 3]
     assert sentence_pages(text, found, ()).tolist() == []
 
@@ -229,14 +265,22 @@ def test_text_documents_have_no_page(mini: Library) -> None:
 
 def test_docx_paragraphs_tables_and_headings_in_order(build: Build) -> None:
     data = make.docx_file(
-        [("title", "Decree on water use"), ("p", "The decree sets the rules for water use."),
-         ("table", [["Region", "Tariff"], ["South", "four percent"]]), ("heading", "Article 2"),
-         ("p", "Farms report their water use every month.")],
+        [
+            ("title", "Decree on water use"),
+            ("p", "The decree sets the rules for water use."),
+            ("table", [["Region", "Tariff"], ["South", "four percent"]]),
+            ("heading", "Article 2"),
+            ("p", "Farms report their water use every month."),
+        ],
         author="Ministry of Water",
     )
     found = extract("docx", data)
-    assert found.text.index("rules for water use") < found.text.index("South | four percent") < found.text.index(
-        "Article 2") < found.text.index("every month")
+    assert (
+        found.text.index("rules for water use")
+        < found.text.index("South | four percent")
+        < found.text.index("Article 2")
+        < found.text.index("every month")
+    )
     # The Title style's text is the title; core dates are never the document's date.
     assert (found.title, found.source, found.date) == ("Decree on water use", "Ministry of Water", None)
     library = build({"decree.docx": data})
@@ -251,21 +295,36 @@ def test_docx_core_properties_title_and_template_author() -> None:
 
 def test_epub_chapters_in_spine_order_without_scripts_or_navigation() -> None:
     data = make.epub(
-        [("c1.xhtml", "<h1>Chapter One</h1><p>It was a dark night.</p><script>var secret = 1;</script>"),
-         ("c2.xhtml", "<nav><p>Table of contents</p></nav><h1>Chapter Two</h1><p>Morning came early.</p>")],
-        spine=[1, 0], title="Night and Morning", creator="Ann Writer", date="2019-05-04T00:00:00Z", language="en-US",
+        [
+            ("c1.xhtml", "<h1>Chapter One</h1><p>It was a dark night.</p><script>var secret = 1;</script>"),
+            ("c2.xhtml", "<nav><p>Table of contents</p></nav><h1>Chapter Two</h1><p>Morning came early.</p>"),
+        ],
+        spine=[1, 0],
+        title="Night and Morning",
+        creator="Ann Writer",
+        date="2019-05-04T00:00:00Z",
+        language="en-US",
     )
     found = extract("epub", data)
     assert found.text.index("Morning came early.") < found.text.index("It was a dark night.")
     assert "secret" not in found.text and "Table of contents" not in found.text and "color" not in found.text
-    assert (found.title, found.source, found.date, found.language) == ("Night and Morning", "Ann Writer", "2019-05-04", "en")
+    assert (found.title, found.source, found.date, found.language) == (
+        "Night and Morning",
+        "Ann Writer",
+        "2019-05-04",
+        "en",
+    )
 
 
 def test_epub_navigation_and_non_linear_items_are_left_out() -> None:
     data = make.epub(
-        [("toc.xhtml", "<ol><li>Chapter One</li></ol>"), ("c1.xhtml", "<p>The story begins.</p>"),
-         ("notes.xhtml", "<p>Footnote about the printer.</p>")],
-        nav=0, aside=[2],
+        [
+            ("toc.xhtml", "<ol><li>Chapter One</li></ol>"),
+            ("c1.xhtml", "<p>The story begins.</p>"),
+            ("notes.xhtml", "<p>Footnote about the printer.</p>"),
+        ],
+        nav=0,
+        aside=[2],
     )
     assert extract("epub", data).text == "The story begins."
 
@@ -279,27 +338,38 @@ def test_odt_blocks_in_order_with_metadata() -> None:
         "<table:table-cell><text:p>Clean</text:p></table:table-cell></table:table-row></table:table>"
     )
     found = extract("odt", make.odt(body, title="Lake report", language="ru-RU", creator="Water Agency"))
-    assert found.text == "# Water report\n\nThe lake is clean again. Fish returned.\n\nNitrate levels fell.\n\nLake | Clean"
+    assert (
+        found.text
+        == "# Water report\n\nThe lake is clean again. Fish returned.\n\nNitrate levels fell.\n\nLake | Clean"
+    )
     assert (found.title, found.language, found.source, found.date) == ("Lake report", "ru", "Water Agency", None)
 
 
 def test_odt_title_from_first_heading_without_meta_title() -> None:
-    assert extract("odt", make.odt('<text:h text:outline-level="1">Only heading</text:h><text:p>Text.</text:p>')).title == (
-        "Only heading")
+    assert extract(
+        "odt", make.odt('<text:h text:outline-level="1">Only heading</text:h><text:p>Text.</text:p>')
+    ).title == ("Only heading")
 
 
 # --- sidecar -----------------------------------------------------------------------------------------------------
 
 
 def test_sidecar_overrides_extracted_metadata(build: Build) -> None:
-    library = build({
-        "page.html": make.news_page(),
-        "page.html.yml": "title: Tariffs decision\nsource: Ministry of Energy\ndate: 2026-01-20\nlanguage: en\n"
-                         "url: https://example.gov/t\n",
-    })
+    library = build(
+        {
+            "page.html": make.news_page(),
+            "page.html.yml": "title: Tariffs decision\nsource: Ministry of Energy\ndate: 2026-01-20\nlanguage: en\n"
+            "url: https://example.gov/t\n",
+        }
+    )
     found = document(library, "page.html")
     assert (found.title, found.source, found.date, found.url, found.language) == (
-        "Tariffs decision", "Ministry of Energy", "2026-01-20", "https://example.gov/t", "en")
+        "Tariffs decision",
+        "Ministry of Energy",
+        "2026-01-20",
+        "https://example.gov/t",
+        "en",
+    )
     assert [d.path for d in library.documents] == ["page.html"]  # the sidecar is no document of its own
 
 
@@ -369,7 +439,9 @@ def bad_files() -> dict[str, bytes | str]:
         ("noxml.odt", "ODT without content.xml"),
     ],
 )
-def test_bad_files_are_skipped_with_their_reason_and_the_rest_loads(bad_corpus: Library, name: str, reason: str) -> None:
+def test_bad_files_are_skipped_with_their_reason_and_the_rest_loads(
+    bad_corpus: Library, name: str, reason: str
+) -> None:
     assert [d.path for d in bad_corpus.documents] == ["good.pdf"]
     assert reason in skipped(bad_corpus)[name]
 
@@ -380,7 +452,7 @@ def test_bad_files_are_skipped_with_their_reason_and_the_rest_loads(bad_corpus: 
 )
 def test_zip_bombs_are_refused_before_unpacking(monkeypatch: pytest.MonkeyPatch, limit: str, reason: str) -> None:
     # The limits are lowered rather than a bomb built: the check reads the sizes the zip declares, not the data.
-    monkeypatch.setattr(extractors, limit, 10_000)
+    monkeypatch.setattr(common, limit, 10_000)
     data = make.epub([("c.xhtml", "<p>" + "spam " * 5_000 + "</p>")])
     with pytest.raises(Unreadable, match=reason):
         extract("epub", data)
@@ -392,8 +464,13 @@ def test_owner_password_only_pdf_is_read(build: Build) -> None:
 
 
 def test_deeply_nested_page_is_read_or_skipped_in_bounded_time(build: Build) -> None:
-    page = "<html><body>" + "<div>" * 20_000 + "<p>The deep sentence of a page nested twenty thousand times.</p>" \
-        + "</div>" * 20_000 + "</body></html>"
+    page = (
+        "<html><body>"
+        + "<div>" * 20_000
+        + "<p>The deep sentence of a page nested twenty thousand times.</p>"
+        + "</div>" * 20_000
+        + "</body></html>"
+    )
     started = time.perf_counter()
     library = build({"deep.html": page, "fine.txt": "A fine text file.\n"})
     assert time.perf_counter() - started < 30  # a bound that proves "does not hang", not a timing
@@ -425,12 +502,14 @@ def test_sandbox_reports_a_parser_exception_as_the_reason() -> None:
 
 
 def test_a_saved_page_s_resource_folder_is_not_read(build: Build) -> None:
-    library = build({
-        "news/Water tariffs.html": make.news_page(),
-        "news/Water tariffs_files/ad-frame.html": make.news_page(site_name="Ad network"),
-        "news/Water tariffs_files/style.css": "body {}",
-        "other_files/notes.html": make.news_page(),  # no other.html beside it: a folder like any other
-    })
+    library = build(
+        {
+            "news/Water tariffs.html": make.news_page(),
+            "news/Water tariffs_files/ad-frame.html": make.news_page(site_name="Ad network"),
+            "news/Water tariffs_files/style.css": "body {}",
+            "other_files/notes.html": make.news_page(),  # no other.html beside it: a folder like any other
+        }
+    )
     assert [d.path for d in library.documents] == ["news/Water tariffs.html", "other_files/notes.html"]
     assert skipped(library) == {
         "news/Water tariffs_files/ad-frame.html": "part of the saved page news/Water tariffs.html, not a document of its own"
@@ -438,15 +517,17 @@ def test_a_saved_page_s_resource_folder_is_not_read(build: Build) -> None:
 
 
 def test_every_format_loads_into_one_library(build: Build) -> None:
-    library = build({
-        "a.pdf": make.pdf(["The pipeline carries gas to the north."]),
-        "b.docx": make.docx_file([("p", "The decree raises the tariff.")]),
-        "c.epub": make.epub([("c.xhtml", "<p>The lighthouse keeper wrote letters.</p>")]),
-        "d.odt": make.odt("<text:p>The orchard grows apricots.</text:p>"),
-        "e.html": make.news_page(),
-        "f.htm": make.news_page(site_name="Short Site"),
-        "g.txt": "Plain text stays plain.\n",
-    })
+    library = build(
+        {
+            "a.pdf": make.pdf(["The pipeline carries gas to the north."]),
+            "b.docx": make.docx_file([("p", "The decree raises the tariff.")]),
+            "c.epub": make.epub([("c.xhtml", "<p>The lighthouse keeper wrote letters.</p>")]),
+            "d.odt": make.odt("<text:p>The orchard grows apricots.</text:p>"),
+            "e.html": make.news_page(),
+            "f.htm": make.news_page(site_name="Short Site"),
+            "g.txt": "Plain text stays plain.\n",
+        }
+    )
     assert not skipped(library)
     assert answer(library, "What does the lighthouse keeper write?").quotes[0].document.path == "c.epub"
     assert answer(library, "What fruit grows in the orchard?").quotes[0].document.path == "d.odt"
@@ -465,32 +546,39 @@ def test_unchanged_documents_are_not_extracted_again_on_reload(tmp_path: Path, m
     root = write_files(tmp_path / "docs", {"a.pdf": make.pdf(["The pipeline carries gas."]), "b.txt": "Text.\n"})
     first = load_library(root, tmp_path / "cache")
     calls = []
-    monkeypatch.setattr(Readers, "submit", lambda self, kind, data: calls.append(kind))
+    monkeypatch.setattr(SandboxPool, "submit", lambda self, kind, data: calls.append(kind))
     second = load_library(root, tmp_path / "cache", previous=first)
     assert calls == [] and sentences(second) == sentences(first)
 
 
 @pytest.mark.parametrize("snapshot", [True, False], ids=["from-snapshot", "from-analysis-cache"])
 def test_a_restart_does_not_extract_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snapshot: bool) -> None:
-    root = write_files(tmp_path / "docs", {
-        "a.pdf": make.pdf(["Page one text.", "Page two text."]), "a.pdf.yml": "source: Agency\ntitle: [not, text]\n",
-        "b.html": make.news_page(),
-    })
+    root = write_files(
+        tmp_path / "docs",
+        {
+            "a.pdf": make.pdf(["Page one text.", "Page two text."]),
+            "a.pdf.yml": "source: Agency\ntitle: [not, text]\n",
+            "b.html": make.news_page(),
+        },
+    )
     first = load_library(root, tmp_path / "cache", snapshot=snapshot)
     calls = []
-    monkeypatch.setattr(Readers, "submit", lambda self, kind, data: calls.append(kind))
+    monkeypatch.setattr(SandboxPool, "submit", lambda self, kind, data: calls.append(kind))
     again = load_library(root, tmp_path / "cache", snapshot=snapshot)
     assert calls == []
     assert again.documents == first.documents
-    assert [again.sentence(i).page for i in range(again.sentence_count) if again.sentence(i).document.path == "a.pdf"] \
-        == [1, 2]
+    assert [
+        again.sentence(i).page for i in range(again.sentence_count) if again.sentence(i).document.path == "a.pdf"
+    ] == [1, 2]
     # The sidecar's warning is still reported when the document comes from the cache.
-    assert [s.reason for s in again.skipped] == [s.reason for s in first.skipped] == ["sidecar title ignored (not text)"]
+    assert (
+        [s.reason for s in again.skipped] == [s.reason for s in first.skipped] == ["sidecar title ignored (not text)"]
+    )
 
 
 def test_extractor_version_is_part_of_the_cache_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot import loader
-    from bot.text import Analyzer
+    from bot.index import loader
+    from bot.text.analyzers import Analyzer
 
     before = loader.digest(b"%PDF-1.4", Analyzer(), extracted=True)
     monkeypatch.setattr(loader, "EXTRACTOR_VERSION", loader.EXTRACTOR_VERSION + 1)
@@ -499,10 +587,16 @@ def test_extractor_version_is_part_of_the_cache_key(tmp_path: Path, monkeypatch:
 
 
 def test_check_lists_formats_and_skipped_reasons(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    root = write_files(tmp_path / "docs", {
-        "a.pdf": make.pdf(["The pipeline carries gas."]), "b.pdf": make.pdf(["The dam is safe."]),
-        "c.html": make.news_page(), "d.txt": "Plain text.\n", "e.pdf": make.scanned_pdf(),
-    })
+    root = write_files(
+        tmp_path / "docs",
+        {
+            "a.pdf": make.pdf(["The pipeline carries gas."]),
+            "b.pdf": make.pdf(["The dam is safe."]),
+            "c.html": make.news_page(),
+            "d.txt": "Plain text.\n",
+            "e.pdf": make.scanned_pdf(),
+        },
+    )
     assert main(["check", "--corpus", str(root)]) == 0
     out = capsys.readouterr().out
     assert "formats:   html 1, pdf 2, txt 1" in out

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot import features
-from bot.features import DATE, INDEX_FEATURES, NUMBER, TEXT_FEATURES
-from bot.library import Library
+from bot.index.library import Library
+from bot.ranking import features
+from bot.ranking.features import DATE, INDEX_FEATURES, NUMBER, TEXT_FEATURES
 from tests.helpers import Build
 
 NEWS = {
@@ -165,8 +165,10 @@ def test_no_candidates_for_a_question_without_known_words(build: Build) -> None:
     assert len(features.candidates(library, analyzed)) == 0
 
 
-def test_question_analysis_goes_through_the_librarys_question_analyzer(build: Build, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.text import Analyzer
+def test_question_analysis_goes_through_the_librarys_question_analyzer(
+    build: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.text.analyzers import Analyzer
 
     library = build(NEWS)
     assert features.analyze_question(library, "Rural roads?").analyzer == Analyzer("en")

@@ -12,9 +12,9 @@ import json
 import numpy as np
 import pytest
 
-from bot import features
-from bot.features import INDEX_FEATURES, PREFIX, TEXT_FEATURES
-from bot.library import Library
+from bot.index.library import Library
+from bot.ranking import features
+from bot.ranking.features import INDEX_FEATURES, PREFIX, TEXT_FEATURES
 from tests.helpers import SEED_CORPUS, Build
 from tests.test_features import NEWS
 
@@ -95,14 +95,20 @@ def reference_text_features(library: Library, question: features.Question, rows:
         found = [t in own for t in terms]
         prefixes = {w[:PREFIX] for w in reader.words(text) if len(w) >= PREFIX}
         derived = sum(
-            w for t, p, w, f in zip(terms, question.prefixes, weights, found) if len(p) >= PREFIX and not f and p in prefixes
+            w
+            for t, p, w, f in zip(terms, question.prefixes, weights, found)
+            if len(p) >= PREFIX and not f and p in prefixes
         )
         document = library.documents[number]
-        title = set() if document.title_made else set(reader.terms(document.title))  # a made-up title counts for nothing
+        title = (
+            set() if document.title_made else set(reader.terms(document.title))
+        )  # a made-up title counts for nothing
         in_title = sum(w for t, w in zip(terms, weights) if t in title) / total
         has_type = question.wanted is not None and bool(question.wanted.search(text))
         pieces = sum(
-            1 for j in range(len(terms)) if found[j] and not (j and found[j - 1] and (terms[j - 1], terms[j]) in own_pairs)
+            1
+            for j in range(len(terms))
+            if found[j] and not (j and found[j - 1] and (terms[j - 1], terms[j]) in own_pairs)
         )
         out.append(
             [
@@ -145,7 +151,9 @@ def test_features_equal_those_read_from_the_text(build: Build, question: str) ->
 @pytest.mark.parametrize("question", NEWS_QUESTIONS)
 def test_features_equal_those_read_from_the_text_when_titles_are_headings(build: Build, question: str) -> None:
     # A Markdown heading is both the title and the first sentence: the index's terms stand in for its analysis.
-    headed = {name: "# Kazakhstan and the World Bank meeting\n\n" + text.split("---\n", 2)[-1] for name, text in NEWS.items()}
+    headed = {
+        name: "# Kazakhstan and the World Bank meeting\n\n" + text.split("---\n", 2)[-1] for name, text in NEWS.items()
+    }
     library = build(headed)
     assert library.entries[0].document.title == library.entries[0].sentences[0]
     assert check(library, question) > 0

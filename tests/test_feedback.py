@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import feedback as fb
-from bot.answer import answer
-from bot.feedback import Feedback, Shown, normalize, shown_sentences
-from bot.library import Library
-from bot.refs import SentenceRef, sentence_ids
+from bot.chat import feedback as fb
+from bot.chat.feedback import Feedback, Shown, normalize, shown_sentences
+from bot.chat.refs import SentenceRef, sentence_ids
+from bot.index.library import Library
+from bot.ranking.answer import answer
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
@@ -215,7 +215,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from bot.feedback import Feedback
+    from bot.chat.feedback import Feedback
 
     db = Feedback(Path(sys.argv[1]))
     answer_id = db.record(1, "kill me", True)
@@ -233,7 +233,9 @@ WRITER = textwrap.dedent(
 def test_no_acknowledged_vote_is_lost_after_kill_9(tmp_path: Path) -> None:
     path = tmp_path / "feedback.sqlite3"
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", WRITER, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
     )
     assert writer.stdout is not None

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot import cli, fit
-from bot.evaluation import Question, question_documents, read_questions, select_split, split_articles
-from bot.loader import load_library
-from bot.ranker import read_ranker
-from bot.semantic import default_embedder
+from bot import cli
+from bot.index.loader import load_library
+from bot.measure import fit
+from bot.measure.evaluation import Question, question_documents, read_questions, select_split, split_articles
+from bot.ranking.ranker import read_ranker
+from bot.text.embeddings import default_embedder
 from tests.helpers import write_files
 
 
@@ -22,18 +23,58 @@ def article(title: str, *sentences: str) -> str:
 
 # Two train articles, two dev, one test (bot/data/splits.json), each with one fact per sentence.
 ARTICLES = {
-    "Geology": ("Geology", "Rocks form from cooled magma.", "Fossils date the layers of sediment.", "Erosion carves deep valleys."),
-    "Ctenophora": ("Ctenophora", "Comb jellies swim with rows of cilia.", "Most ctenophores eat plankton.", "They glow in the dark sea."),
-    "Huguenot": ("Huguenot", "Huguenots were French Protestants.", "Many fled to the Dutch Republic.", "Their churches were burned."),
-    "Private_school": ("Private school", "Private schools charge tuition fees.", "Boarding schools house their pupils.", "Uniforms are common there."),
-    "Normans": ("Normans", "The Normans settled in Normandy.", "Rollo was their first ruler.", "They conquered England in 1066."),
+    "Geology": (
+        "Geology",
+        "Rocks form from cooled magma.",
+        "Fossils date the layers of sediment.",
+        "Erosion carves deep valleys.",
+    ),
+    "Ctenophora": (
+        "Ctenophora",
+        "Comb jellies swim with rows of cilia.",
+        "Most ctenophores eat plankton.",
+        "They glow in the dark sea.",
+    ),
+    "Huguenot": (
+        "Huguenot",
+        "Huguenots were French Protestants.",
+        "Many fled to the Dutch Republic.",
+        "Their churches were burned.",
+    ),
+    "Private_school": (
+        "Private school",
+        "Private schools charge tuition fees.",
+        "Boarding schools house their pupils.",
+        "Uniforms are common there.",
+    ),
+    "Normans": (
+        "Normans",
+        "The Normans settled in Normandy.",
+        "Rollo was their first ruler.",
+        "They conquered England in 1066.",
+    ),
 }
 QUESTIONS = {
-    "Geology": [("What forms rocks?", "Rocks form from cooled magma."), ("What carves valleys?", "Erosion carves deep valleys.")],
-    "Ctenophora": [("How do comb jellies swim?", "Comb jellies swim with rows of cilia."), ("What do ctenophores eat?", "Most ctenophores eat plankton.")],
-    "Huguenot": [("Where did Huguenots flee?", "Many fled to the Dutch Republic."), ("Who were the Huguenots?", "Huguenots were French Protestants.")],
-    "Private_school": [("What do private schools charge?", "Private schools charge tuition fees."), ("Who lives in boarding schools?", "Boarding schools house their pupils.")],
-    "Normans": [("Where did the Normans settle?", "The Normans settled in Normandy."), ("When was England conquered?", "They conquered England in 1066.")],
+    "Geology": [
+        ("What forms rocks?", "Rocks form from cooled magma."),
+        ("What carves valleys?", "Erosion carves deep valleys."),
+    ],
+    "Ctenophora": [
+        ("How do comb jellies swim?", "Comb jellies swim with rows of cilia."),
+        ("What do ctenophores eat?", "Most ctenophores eat plankton."),
+    ],
+    "Huguenot": [
+        ("Where did Huguenots flee?", "Many fled to the Dutch Republic."),
+        ("Who were the Huguenots?", "Huguenots were French Protestants."),
+    ],
+    "Private_school": [
+        ("What do private schools charge?", "Private schools charge tuition fees."),
+        ("Who lives in boarding schools?", "Boarding schools house their pupils."),
+    ],
+    "Normans": [
+        ("Where did the Normans settle?", "The Normans settled in Normandy."),
+        ("When was England conquered?", "They conquered England in 1066."),
+    ],
 }
 
 
@@ -54,7 +95,9 @@ def benchmarks(root: Path) -> Path:
         "D2.md": article("Bread", "Bread is baked from flour and water.", "Yeast makes the dough rise."),
     }
     wiki_qa = [
-        json.dumps({"id": "w1", "question": "What guides ships at night?", "expected": ["A lighthouse guides ships at night."]}),
+        json.dumps(
+            {"id": "w1", "question": "What guides ships at night?", "expected": ["A lighthouse guides ships at night."]}
+        ),
         json.dumps({"id": "w2", "question": "What makes dough rise?", "expected": ["Yeast makes the dough rise."]}),
     ]
     for part in ("train", "dev"):
@@ -86,16 +129,25 @@ def test_questions_go_to_the_document_of_their_expected_sentence_or_the_one_befo
     test = select_split(questions, library, "test")
     assert [q.id for q in test] == ["Normans-0", "Normans-1", "Normans-none"]
     assert {q.id for q in select_split(questions, library, "dev")} == {
-        "Huguenot-0", "Huguenot-1", "Huguenot-none", "Private_school-0", "Private_school-1", "Private_school-none"}
+        "Huguenot-0",
+        "Huguenot-1",
+        "Huguenot-none",
+        "Private_school-0",
+        "Private_school-1",
+        "Private_school-none",
+    }
 
 
 def test_a_question_whose_expected_sentence_is_cut_otherwise_still_has_its_document(tmp_path: Path) -> None:
     # The benchmark's splitter kept a list item's marker that citebot's reading drops: the expected sentence is
     # not in the document's text as such, yet a sentence of it matches by the scoring rule.
-    corpus = write_files(tmp_path / "c", {
-        "a.md": article("Bread", "Bread is baked from flour and water."),
-        "b.md": article("Lighthouses", "Some facts:", "* The lamp turns every ten seconds on stormy nights."),
-    })
+    corpus = write_files(
+        tmp_path / "c",
+        {
+            "a.md": article("Bread", "Bread is baked from flour and water."),
+            "b.md": article("Lighthouses", "Some facts:", "* The lamp turns every ten seconds on stormy nights."),
+        },
+    )
     library = load_library(corpus, tmp_path / "cache")
     questions = [
         Question("q1", "How often does the lamp turn?", ("* The lamp turns every ten seconds on stormy nights.",)),
@@ -107,15 +159,25 @@ def test_a_question_whose_expected_sentence_is_cut_otherwise_still_has_its_docum
 
 
 def test_a_file_without_split_articles_is_refused(tmp_path: Path) -> None:
-    library = load_library(write_files(tmp_path / "c", {"a.md": article("Bread", "Bread is baked.")}), tmp_path / "cache")
+    library = load_library(
+        write_files(tmp_path / "c", {"a.md": article("Bread", "Bread is baked.")}), tmp_path / "cache"
+    )
     with pytest.raises(ValueError, match="no split"):
         select_split([Question("q", "What is baked?", ("Bread is baked.",))], library, "test")
 
 
 def test_eval_split_option_scores_only_that_part(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     root = benchmarks(tmp_path / "b")
-    code = cli.main(["eval", str(root / "squad2" / "questions.jsonl"), "--corpus", str(root / "squad2" / "corpus"),
-                     "--split", "test"])
+    code = cli.main(
+        [
+            "eval",
+            str(root / "squad2" / "questions.jsonl"),
+            "--corpus",
+            str(root / "squad2" / "corpus"),
+            "--split",
+            "test",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "questions:   2 answerable, 1 unanswerable (split test)" in out
 
@@ -139,7 +201,9 @@ def test_choose_threshold_keeps_the_answered_share() -> None:
     assert fit.choose_threshold({"0.10": row(0.5), "0.20": row(0.4)}) == 0.1
 
 
-def test_fit_command_writes_a_ranker_from_train_and_dev_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fit_command_writes_a_ranker_from_train_and_dev_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = benchmarks(tmp_path / "b")
     out = tmp_path / "ranker.json"
     assert cli.main(["fit", "--benchmarks", str(root), "--out", str(out)]) == 0

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import bot.loader
-from bot.cache import AnalysisCache
-from bot.corpus import Document
-from bot.library import Library
-from bot.loader import load_library
+import bot.index.loader
+from bot.index.cache import AnalysisCache
+from bot.index.library import Library
+from bot.index.loader import load_library
+from bot.ingest.corpus import Document
 
 NAMES = ["ferry.md", "bus.md", "rail/train.md"]
 PRICES = ["100", "250", "999"]
@@ -79,10 +79,10 @@ def test_a_quiet_load_quotes_only_what_the_files_say_now(steps: list[tuple[str, 
             elif action == "racing":
                 # A fresh start, from the analysis cache alone, consults the cache for every file.
                 with editing_during_cache_reads(corpus / name, text(name, price)):
-                    with contextlib.suppress(bot.loader.CorpusError):
+                    with contextlib.suppress(bot.index.loader.CorpusError):
                         library = load_library(corpus, cache, snapshot=False)
             else:
-                with contextlib.suppress(bot.loader.CorpusError):  # every file may have been deleted
+                with contextlib.suppress(bot.index.loader.CorpusError):  # every file may have been deleted
                     previous = library if action == "reload" else None
                     library = load_library(corpus, cache, previous=previous, snapshot=action == "snapshot")
                     assert_true_to_the_files(library, corpus)

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot import languages
-from bot.corpus import Document
-from bot.languages import Guess, detect, detectable, document_language, question_language
-from bot.loader import load_library
+from bot.index.loader import load_library
+from bot.ingest.corpus import Document
+from bot.text import languages
+from bot.text.languages import Guess, detect, detectable, document_language, question_language
 from tests.helpers import Build
 
 TEXTS = {
@@ -139,7 +139,9 @@ def detections() -> dict[str, str]:
     return {language: detect(text) for language, text in TEXTS.items()}
 
 
-def test_a_kept_model_is_mapped_instead_of_unpacked(fresh_model: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_kept_model_is_mapped_instead_of_unpacked(
+    fresh_model: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     languages.keep_model_in(tmp_path)
     first = detections()
     [folder] = kept_folders(tmp_path)
@@ -223,13 +225,17 @@ def test_a_corpus_that_declares_its_languages_loads_without_the_classifier(
     fresh_model: None, build: Build, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     unpacking_forbidden(monkeypatch)
-    library = build({"a.md": f"---\nlanguage: ru\n---\n{TEXTS['ru']}\n", "b.md": f"---\nlanguage: en\n---\n{TEXTS['en']}\n"})
+    library = build(
+        {"a.md": f"---\nlanguage: ru\n---\n{TEXTS['ru']}\n", "b.md": f"---\nlanguage: en\n---\n{TEXTS['en']}\n"}
+    )
     assert library.document_languages() == {"ru": 1, "en": 1}
     assert not kept_folders(tmp_path / "cache")
 
 
 @pytest.mark.parametrize("snapshot", [True, False])
-def test_a_warm_load_detects_nothing(fresh_model: None, build: Build, monkeypatch: pytest.MonkeyPatch, snapshot: bool) -> None:
+def test_a_warm_load_detects_nothing(
+    fresh_model: None, build: Build, monkeypatch: pytest.MonkeyPatch, snapshot: bool
+) -> None:
     files = {f"{language}.md": text for language, text in TEXTS.items()}
     first = build(files, snapshot=snapshot)
     assert len(first.entries) == len(TEXTS)

@@ -6,7 +6,7 @@ import string
 
 import pytest
 
-from bot import messages
+from bot.chat import messages
 
 
 def fields(template: str) -> set[str]:
@@ -28,12 +28,24 @@ def test_russian_and_kazakh_are_translated(key: str) -> None:
 
 @pytest.mark.parametrize(
     ("code", "language"),
-    [("ru", "ru"), ("kk", "kk"), ("kk-KZ", "kk"), ("RU", "ru"), ("en-GB", "en"), ("de", "en"), ("", "en"), (None, "en")],
+    [
+        ("ru", "ru"),
+        ("kk", "kk"),
+        ("kk-KZ", "kk"),
+        ("RU", "ru"),
+        ("en-GB", "en"),
+        ("de", "en"),
+        ("", "en"),
+        (None, "en"),
+    ],
 )
 def test_language_falls_back_to_english(code: str | None, language: str) -> None:
     assert messages.language(code) == language
 
 
 def test_text_fills_values_in_the_chosen_language() -> None:
-    assert messages.text("not_admin", "kk", command="gaps") == "Кешіріңіз, /gaps командасын тек бот әкімшілері қолдана алады."
+    assert (
+        messages.text("not_admin", "kk", command="gaps")
+        == "Кешіріңіз, /gaps командасын тек бот әкімшілері қолдана алады."
+    )
     assert messages.text("not_found", "pt-BR") == "I couldn't find this in the documents."

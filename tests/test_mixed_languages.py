@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.answer import answer
-from bot.cache import SUFFIX, decode
-from bot.languages import Languages
-from bot.loader import load_library
+from bot.index.cache import SUFFIX, decode
+from bot.index.loader import load_library
+from bot.ranking.answer import answer
+from bot.text.languages import Languages
 from tests.helpers import Build, write_files
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -57,7 +57,9 @@ def test_each_document_is_analyzed_in_its_own_language(mixed) -> None:  # type: 
         ("Арал теңізі қайда орналасқан?", "Арал теңізі Қазақстан мен Өзбекстан", "kk/"),
     ],
 )
-def test_a_question_is_answered_from_the_documents_of_its_language(mixed, question: str, expected: str, folder: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_question_is_answered_from_the_documents_of_its_language(
+    mixed, question: str, expected: str, folder: str
+) -> None:  # type: ignore[no-untyped-def]
     result = answer(mixed, question)
     assert result.answered and result.quotes[0].text.startswith(expected)
     assert all(quote.document.path.startswith(folder) for quote in result.quotes)
@@ -115,7 +117,9 @@ def test_check_reports_documents_per_language(capsys: pytest.CaptureFixture[str]
     assert re.search(r"^languages: ru 2, en 1, kk 1$", out, re.M)
 
 
-def test_unsupported_language_setting_exits_with_a_message(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unsupported_language_setting_exits_with_a_message(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     corpus = write_files(tmp_path / "corpus", MIXED)
     monkeypatch.setenv("CITEBOT_LANGUAGES", "en,xx")
     assert cli.main(["check", "--corpus", str(corpus)]) == 2  # a bad setting, said before anything is loaded

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.answer import answer
-from bot.library import Library
+from bot.index.library import Library
+from bot.ranking.answer import answer
 
 LONG = {
     "river.md": (
@@ -32,7 +32,9 @@ def test_more_shows_unseen_passages_until_none_pass_the_bar(build) -> None:
         assert len(pages) < 10
     quoted = [text for page in pages for text in page]
     assert len(pages) >= 2 and len(quoted) == len(set(quoted))
-    assert {t for t in quoted if "Fredville" in t} == {s.strip() + "." for s in LONG["river.md"].split("\n\n")[1].split(".") if s.strip()}
+    assert {t for t in quoted if "Fredville" in t} == {
+        s.strip() + "." for s in LONG["river.md"].split("\n\n")[1].split(".") if s.strip()
+    }
     # What is left failed the same test an answer faces: nothing about cheese was ever quoted, and with
     # every sentence shown excluded, the next best is declined.
     assert not any("Cheese" in t or "Goats" in t for t in quoted)

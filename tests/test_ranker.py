@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot import ranker
-from bot.answer import answer
-from bot.features import INDEX_FEATURES, SEMANTIC_FEATURES, TEXT_FEATURES, analyze_question
-from bot.ranker import ANSWER_FEATURES, MODEL_FILE, SEMANTIC_ANSWER_FEATURES, LinearModel, read_ranker
-from bot.semantic import Embedder
+from bot.ranking import ranker
+from bot.ranking.answer import answer
+from bot.ranking.features import INDEX_FEATURES, SEMANTIC_FEATURES, TEXT_FEATURES, analyze_question
+from bot.ranking.ranker import ANSWER_FEATURES, MODEL_FILE, SEMANTIC_ANSWER_FEATURES, LinearModel, read_ranker
+from bot.text.embeddings import Embedder
 from tests.helpers import MINI_CORPUS, Build
 
 
@@ -22,7 +22,9 @@ def test_linear_model_round_trips_through_its_json_form() -> None:
     x = np.array([[2.0, 6.0], [0.0, 0.0]])
     assert again.names == ("a", "b")
     np.testing.assert_allclose(again.logits(x), model.logits(x))
-    np.testing.assert_allclose(model.logits(x), [(2 - 1) / 0.5 * 2 - (6 - 2) / 4 + 0.25, (0 - 1) / 0.5 * 2 + 0.5 + 0.25])
+    np.testing.assert_allclose(
+        model.logits(x), [(2 - 1) / 0.5 * 2 - (6 - 2) / 4 + 0.25, (0 - 1) / 0.5 * 2 + 0.5 + 0.25]
+    )
 
 
 def test_shipped_ranker_matches_the_code_and_says_how_it_was_made() -> None:
@@ -64,7 +66,9 @@ def test_a_ranker_file_for_other_features_is_refused(tmp_path: Path, variant: st
 
 def test_rank_orders_by_score_and_gives_a_probability(build: Build) -> None:
     library = build(MINI_CORPUS)
-    ranking = ranker.rank(library, analyze_question(library, "Which is the most active volcano in Europe?"), ranker.default_ranker())
+    ranking = ranker.rank(
+        library, analyze_question(library, "Which is the most active volcano in Europe?"), ranker.default_ranker()
+    )
     assert list(ranking.scores) == sorted(ranking.scores, reverse=True)
     assert library.sentence(int(ranking.rows[0])).text == "Mount Etna is the most active volcano in Europe."
     assert 0.0 < ranking.probability < 1.0

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.library import Library
-from bot.loader import load_library
-from bot.refs import (
+from bot.chat.refs import (
     CALLBACK_LIMIT,
     DocumentGone,
     More,
@@ -22,6 +20,8 @@ from bot.refs import (
     source_button,
     unpack,
 )
+from bot.index.library import Library
+from bot.index.loader import load_library
 from tests.helpers import MINI_CORPUS, write_files
 
 KEY = signing_key("123456:secret-token")
@@ -48,9 +48,23 @@ GOOD = pack(Vote(42, up=True), KEY)
 @pytest.mark.parametrize(
     "data",
     [
-        None, "", "u:42", GOOD[:-1], GOOD[:-1] + ("A" if GOOD[-1] != "A" else "B"), GOOD.replace("u:", "d:"),
-        "u:43" + GOOD[4:], pack(Vote(42, up=True), signing_key("another token")), GOOD + "x" * 64,
-        "s:zz:1:2.abcdefgh", "ü:1.abcdefgh", "m:\u0661.abcdefgh", "m:1\n.abcdefgh", "\x00" * 10, "m:-1.abcdefgh", ".", "m:1.",
+        None,
+        "",
+        "u:42",
+        GOOD[:-1],
+        GOOD[:-1] + ("A" if GOOD[-1] != "A" else "B"),
+        GOOD.replace("u:", "d:"),
+        "u:43" + GOOD[4:],
+        pack(Vote(42, up=True), signing_key("another token")),
+        GOOD + "x" * 64,
+        "s:zz:1:2.abcdefgh",
+        "ü:1.abcdefgh",
+        "m:\u0661.abcdefgh",
+        "m:1\n.abcdefgh",
+        "\x00" * 10,
+        "m:-1.abcdefgh",
+        ".",
+        "m:1.",
     ],
 )
 def test_forged_or_garbled_data_is_refused(data: str | None) -> None:

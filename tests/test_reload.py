@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.bm25 import BM25
-from bot.library import Library
-from bot.loader import load_library
+from bot.index.bm25 import BM25
+from bot.index.library import Library
+from bot.index.loader import load_library
 
 WORDS = "harbour lighthouse beam keeper storm ship rock tide lamp island coast fog bell night".split()
 

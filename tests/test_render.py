@@ -8,10 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from bot.answer import Answer, Quote, answer
-from bot.corpus import Document
-from bot.library import Hit, Sentence
-from bot.render import (
+from bot.chat.render import (
     NOT_FOUND,
     TELEGRAM_LIMIT,
     as_json,
@@ -22,6 +19,9 @@ from bot.render import (
     plain_messages,
     split,
 )
+from bot.index.library import Hit, Sentence
+from bot.ingest.corpus import Document
+from bot.ranking.answer import Answer, Quote, answer
 from tests.botapi import utf16_length
 from tests.helpers import Build
 
@@ -67,8 +67,12 @@ def document(**fields: str | None) -> Document:
     return Document(**{"path": "docs/a.md", "title": "A title", "text": "", **fields})  # type: ignore[arg-type]
 
 
-def make_answer(texts: list[str], documents: list[Document] | None = None, words: tuple[str, ...] = (),
-                contexts: list[str | None] | None = None) -> Answer:
+def make_answer(
+    texts: list[str],
+    documents: list[Document] | None = None,
+    words: tuple[str, ...] = (),
+    contexts: list[str | None] | None = None,
+) -> Answer:
     documents = documents or [document()]
     contexts = contexts or [None] * len(texts)
     quotes = tuple(
@@ -86,13 +90,22 @@ UNANSWERED = Answer("Who won the World Cup?", False, (), (), (), 0.1, 1.0, ("won
 
 
 def test_everything_from_the_corpus_and_the_user_is_escaped() -> None:
-    evil = document(title="Q&A <script>alert(1)</script>", source="<b>site</b> & co", date="2024 <i>", url="https://e.org/?a=1&b=<2>")
-    result = make_answer(["Profits <fell> by 5% & costs rose > 3%."], [evil], words=("<fell>", "costs", "&"),
-                         contexts=["It's \"quoted\" & <odd>."])
+    evil = document(
+        title="Q&A <script>alert(1)</script>",
+        source="<b>site</b> & co",
+        date="2024 <i>",
+        url="https://e.org/?a=1&b=<2>",
+    )
+    result = make_answer(
+        ["Profits <fell> by 5% & costs rose > 3%."],
+        [evil],
+        words=("<fell>", "costs", "&"),
+        contexts=['It\'s "quoted" & <odd>.'],
+    )
     [message] = html_messages(result)
     text, links = visible(message)
     assert "Profits <fell> by 5% & costs rose > 3%." in text
-    assert "It's \"quoted\" & <odd>." in text
+    assert 'It\'s "quoted" & <odd>.' in text
     assert "Q&A <script>alert(1)</script>" in text
     assert "<b>site</b> & co" in text and "2024 <i>" in text
     assert links == ["https://e.org/?a=1&b=<2>"]
@@ -105,22 +118,32 @@ def test_query_words_are_bold_whole_words_any_case_and_runs_share_a_tag() -> Non
 
 
 def test_real_answer_bolds_the_question_words(build: Build) -> None:
-    library = build({"etna.txt": "Mount Etna is the most active volcano in Europe.\nIts lava flows reach Catania.\n",
-                               "other.txt": "Bread is baked in an oven.\n"})
+    library = build(
+        {
+            "etna.txt": "Mount Etna is the most active volcano in Europe.\nIts lava flows reach Catania.\n",
+            "other.txt": "Bread is baked in an oven.\n",
+        }
+    )
     [message] = html_messages(answer(library, "Where do Etna's LAVA flows reach?"))
     assert "<b>lava flows reach</b>" in message
     assert "<b>Where</b>" not in message
 
 
 def test_bold_words_are_the_quote_s_own_forms_of_the_question_s_terms(build: Build) -> None:
-    library = build({"law.txt": "Parliament approved the water law in 2021.\nFarmers opposed it.\n",
-                               "other.txt": "Bread is baked in an oven.\n"})
+    library = build(
+        {
+            "law.txt": "Parliament approved the water law in 2021.\nFarmers opposed it.\n",
+            "other.txt": "Bread is baked in an oven.\n",
+        }
+    )
     [message] = html_messages(answer(library, "When did parliament approve the water laws?"))
     assert "<b>Parliament approved</b> the <b>water law</b> in 2021." in message
 
 
 def test_citation_markers_and_sources_list() -> None:
-    first = document(path="a.md", title="First doc", source="example.org", date="2025-06-01", url="https://example.org/1")
+    first = document(
+        path="a.md", title="First doc", source="example.org", date="2025-06-01", url="https://example.org/1"
+    )
     second = document(path="b.txt", title="Second doc", source=None, date=None, url=None)
     third = document(path="c.md", title="Third doc", source="gov.kz", date=None, url="http://gov.kz/x")
     [message] = html_messages(make_answer(["One.", "Two.", "Three."], [first, second, third]))
@@ -133,7 +156,15 @@ def test_citation_markers_and_sources_list() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,<script>", "file:///etc/passwd", "ftp://e.org/x", "//e.org", "e.org/page"],
+    [
+        "javascript:alert(1)",
+        "JAVASCRIPT:alert(1)",
+        "data:text/html,<script>",
+        "file:///etc/passwd",
+        "ftp://e.org/x",
+        "//e.org",
+        "e.org/page",
+    ],
 )
 def test_only_http_links_are_linked(url: str) -> None:
     [message] = html_messages(make_answer(["A sentence."], [document(title="Doc", url=url)]))
@@ -172,7 +203,10 @@ QUOTES_AND_AMPERSANDS = " ".join(["\"R&D\" <isn't> 'cheap' & fast"] * 300)
     ("texts", "words"),
     [
         (["Short sentence."] * 10, ("sentence",)),
-        ([f"Sentence number {i} about the water supply of the capital city. " * 3 for i in range(40)], ("water", "city")),
+        (
+            [f"Sentence number {i} about the water supply of the capital city. " * 3 for i in range(40)],
+            ("water", "city"),
+        ),
         ([LONG_WORDS], ("word7",)),
         ([QUOTES_AND_AMPERSANDS], ("r", "d", "fast")),
         (["x" * 9000], ()),  # no space to cut at
@@ -181,9 +215,18 @@ QUOTES_AND_AMPERSANDS = " ".join(["\"R&D\" <isn't> 'cheap' & fast"] * 300)
     ids=["ten-short", "forty-medium", "one-huge", "escapes", "no-spaces", "bold-and-escapes"],
 )
 def test_every_message_fits_the_limit(limit: int, texts: list[str], words: tuple[str, ...]) -> None:
-    documents = [document(path=f"d{i}.md", title=f"Document {i} <with> & markup", source="example.org", url=f"https://e.org/{i}?a&b")
-                 for i in range(min(len(texts), 5))]
-    result = make_answer(texts, documents, words, contexts=[None, "This is context & more."] * (len(texts) // 2) + [None] * (len(texts) % 2))
+    documents = [
+        document(
+            path=f"d{i}.md", title=f"Document {i} <with> & markup", source="example.org", url=f"https://e.org/{i}?a&b"
+        )
+        for i in range(min(len(texts), 5))
+    ]
+    result = make_answer(
+        texts,
+        documents,
+        words,
+        contexts=[None, "This is context & more."] * (len(texts) // 2) + [None] * (len(texts) % 2),
+    )
     for render in (html_messages, plain_messages):
         messages = render(result, limit)
         assert all(len(m) <= limit for m in messages), (render.__name__, [len(m) for m in messages])
@@ -238,7 +281,7 @@ def test_short_bold_words_between_escaped_characters_fit() -> None:
 
 
 # Telegram counts UTF-16 code units: these characters take two each, so code points undercount them.
-WIDE = {"emoji": "\U0001F600", "math-letter": "\U0001D431", "cjk-extension": "\U00020000"}
+WIDE = {"emoji": "\U0001f600", "math-letter": "\U0001d431", "cjk-extension": "\U00020000"}
 
 
 @pytest.mark.parametrize("limit", [200, TELEGRAM_LIMIT])

@@ -12,14 +12,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bot import cli, semantic
-from bot import ranker as ranker_module
-from bot.answer import answer
+from bot import cli
 from bot.config import Settings
-from bot.features import analyze_question
-from bot.ranker import default_ranker, rank
-from bot.semantic import Embedder
-from bot.text import Analyzer
+from bot.ranking import ranker as ranker_module
+from bot.ranking.answer import answer
+from bot.ranking.features import analyze_question
+from bot.ranking.ranker import default_ranker, rank
+from bot.text.analyzers import Analyzer
+from bot.text import embeddings as semantic
+from bot.text.embeddings import Embedder
 from tests.helpers import MINI_CORPUS, SEED_CORPUS, Build
 
 
@@ -64,7 +65,7 @@ def test_without_the_package_there_is_no_embedder(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, uncached: None
 ) -> None:
     monkeypatch.setattr(semantic.importlib.util, "find_spec", lambda name: None)
-    with caplog.at_level(logging.INFO, logger="bot.semantic"):
+    with caplog.at_level(logging.INFO, logger="bot.text.embeddings"):
         assert semantic.default_embedder() is None
     assert "citebot[semantic]" in caplog.text
 
@@ -75,7 +76,7 @@ def test_damaged_package_files_turn_the_signal_off_with_a_warning(
     (tmp_path / semantic.TOKENIZER).parent.mkdir(parents=True)
     (tmp_path / semantic.TOKENIZER).write_text("{not json", encoding="utf-8")
     monkeypatch.setattr(semantic, "package_folder", lambda: tmp_path)
-    with caplog.at_level(logging.WARNING, logger="bot.semantic"):
+    with caplog.at_level(logging.WARNING, logger="bot.text.embeddings"):
         assert semantic.default_embedder() is None
     assert "semantic signal off" in caplog.text
 
@@ -99,7 +100,10 @@ def test_answers_with_or_without_embeddings(build: Build, embedder: Embedder, se
     library = build(MINI_CORPUS)
     result = answer(library, "Which is the most active volcano in Europe?", semantic=semantic)
     assert result.answered and result.quotes[0].text == "Mount Etna is the most active volcano in Europe."
-    assert result.probability != answer(library, "Which is the most active volcano in Europe?", semantic=not semantic).probability
+    assert (
+        result.probability
+        != answer(library, "Which is the most active volcano in Europe?", semantic=not semantic).probability
+    )
 
 
 def test_the_setting_turns_the_embeddings_on(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,7 +123,10 @@ def test_a_question_in_another_language_is_ranked_by_words(build: Build, embedde
 
 
 def test_asking_for_missing_embeddings_is_said_once_at_start(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, uncached: None
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    uncached: None,
 ) -> None:
     monkeypatch.setattr(semantic.importlib.util, "find_spec", lambda name: None)
     ranker_module.default_ranker.cache_clear()
@@ -129,7 +136,11 @@ def test_asking_for_missing_embeddings_is_said_once_at_start(
     finally:
         ranker_module.default_ranker.cache_clear()
     assert "Olzhas Bektenov" in capsys.readouterr().out  # answered, by words
-    said = [r for r in caplog.records if "CITEBOT_SEMANTIC is on but the word embeddings are not installed" in r.getMessage()]
+    said = [
+        r
+        for r in caplog.records
+        if "CITEBOT_SEMANTIC is on but the word embeddings are not installed" in r.getMessage()
+    ]
     assert len(said) == 1 and said[0].levelno == logging.WARNING
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import bot
+import bot.index
 from bot.config import Settings, SettingsError, load_settings
-from bot.library import Library
-from bot.serving import load_for
+from bot.index.library import Library
+from bot.chat.loading import load_for
 from tests.helpers import MINI_CORPUS, write_files
 
 
@@ -34,11 +34,11 @@ def test_without_a_scheduler_the_library_is_loaded_here(tmp_path: Path) -> None:
 
 
 def test_a_scheduler_without_dask_installed_says_which_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # What an install without the extra looks like: Dask cannot be imported, bot.cluster was never loaded.
+    # What an install without the extra looks like: Dask cannot be imported, bot.index.cluster was never loaded.
     for name in ("dask", "distributed"):
         monkeypatch.setitem(sys.modules, name, None)
-    monkeypatch.delitem(sys.modules, "bot.cluster", raising=False)
-    monkeypatch.delattr(bot, "cluster", raising=False)
+    monkeypatch.delitem(sys.modules, "bot.index.cluster", raising=False)
+    monkeypatch.delattr(bot.index, "cluster", raising=False)
     settings = Settings(corpus_dir=tmp_path, cache_dir=tmp_path / "cache", dask_scheduler="local")
     with pytest.raises(SettingsError, match=r"citebot\[cluster\]"):
         load_for(settings)

@@ -9,13 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot import snapshot
-from bot.languages import Languages
-from bot.library import Library
-from bot.loader import corpus_cache_folder, load_library
+from bot.index import snapshot
+from bot.index.library import Library
+from bot.index.loader import corpus_cache_folder, load_library
+from bot.text.languages import Languages
 from tests.helpers import MINI_CORPUS, write_files
 
-QUERIES = [["bank"], ["volcano", "europ"], ["train", "town", "cotton"], ["tomato", "sunlight"], ["ferri", "island"], ["nothing"]]
+QUERIES = [
+    ["bank"],
+    ["volcano", "europ"],
+    ["train", "town", "cotton"],
+    ["tomato", "sunlight"],
+    ["ferri", "island"],
+    ["nothing"],
+]
 
 
 @pytest.fixture
@@ -28,7 +35,9 @@ def same(one: Library, other: Library, bitwise: bool = True) -> None:
     assert [e.document for e in one.entries] == [e.document for e in other.entries]
     assert [e.sentences for e in one.entries] == [e.sentences for e in other.entries]
     for query in QUERIES:
-        assert [(h.sentence.id, h.score) for h in one.search(query)] == [(h.sentence.id, h.score) for h in other.search(query)]
+        assert [(h.sentence.id, h.score) for h in one.search(query)] == [
+            (h.sentence.id, h.score) for h in other.search(query)
+        ]
     if not bitwise:
         return  # an update keeps the term ids it had, where a fresh build numbers terms anew
     assert one.vocabulary == other.vocabulary
@@ -43,7 +52,9 @@ def snapshot_files(cache: Path, corpus: Path) -> list[Path]:
     return sorted((root / current).iterdir())
 
 
-def test_a_start_with_an_unchanged_corpus_maps_the_snapshot(tmp_path: Path, corpus: Path, analyze_calls: list[str]) -> None:
+def test_a_start_with_an_unchanged_corpus_maps_the_snapshot(
+    tmp_path: Path, corpus: Path, analyze_calls: list[str]
+) -> None:
     cold = load_library(corpus, tmp_path / "cache")
     analyze_calls.clear()
     warm = load_library(corpus, tmp_path / "cache")
@@ -53,7 +64,9 @@ def test_a_start_with_an_unchanged_corpus_maps_the_snapshot(tmp_path: Path, corp
     same(warm, cold)
 
 
-def test_a_file_name_that_is_not_utf8_goes_through_the_snapshot(tmp_path: Path, corpus: Path, analyze_calls: list[str]) -> None:
+def test_a_file_name_that_is_not_utf8_goes_through_the_snapshot(
+    tmp_path: Path, corpus: Path, analyze_calls: list[str]
+) -> None:
     name = os.fsdecode(b"caf\xe9.txt")  # the file system hands such a name over with a lone surrogate
     (corpus / name).write_text("Espresso is brewed under nine bars of pressure.\n", encoding="utf-8")
     cold = load_library(corpus, tmp_path / "cache")
@@ -63,7 +76,9 @@ def test_a_file_name_that_is_not_utf8_goes_through_the_snapshot(tmp_path: Path, 
     same(warm, cold)
 
 
-def test_a_changed_corpus_updates_the_snapshot_incrementally(tmp_path: Path, corpus: Path, analyze_calls: list[str]) -> None:
+def test_a_changed_corpus_updates_the_snapshot_incrementally(
+    tmp_path: Path, corpus: Path, analyze_calls: list[str]
+) -> None:
     load_library(corpus, tmp_path / "cache")
     (corpus / "garden.txt").write_text("Basil likes warm soil and daily water.\n", "utf-8")
     (corpus / "volcano.txt").unlink()
@@ -86,11 +101,15 @@ def flip_last_byte(path: Path) -> None:
 @pytest.mark.parametrize(
     "damage",
     [
-        pytest.param(lambda files: flip_last_byte(next(p for p in files if p.name == "sentences.weights.npy")), id="flipped byte"),
+        pytest.param(
+            lambda files: flip_last_byte(next(p for p in files if p.name == "sentences.weights.npy")), id="flipped byte"
+        ),
         pytest.param(lambda files: files[0].write_bytes(files[0].read_bytes()[:20]), id="truncated"),
         pytest.param(lambda files: files[-1].unlink(), id="missing file"),
         pytest.param(lambda files: (files[0].parent / "manifest.json").write_text("{"), id="bad manifest"),
-        pytest.param(lambda files: (files[0].parent.parent / snapshot.POINTER).write_text("../../etc"), id="bad pointer"),
+        pytest.param(
+            lambda files: (files[0].parent.parent / snapshot.POINTER).write_text("../../etc"), id="bad pointer"
+        ),
         pytest.param(lambda files: (files[0].parent / "documents.json").write_text("[]"), id="wrong documents"),
     ],
 )
@@ -99,7 +118,7 @@ def test_a_damaged_snapshot_is_never_trusted(  # type: ignore[no-untyped-def]
 ) -> None:
     cold = load_library(corpus, tmp_path / "cache")
     damage(snapshot_files(tmp_path / "cache", corpus))
-    with caplog.at_level(logging.INFO, logger="bot.loader"):
+    with caplog.at_level(logging.INFO, logger="bot.index.loader"):
         rebuilt = load_library(corpus, tmp_path / "cache")
     assert any(r.levelno == logging.WARNING and "building the index" in r.getMessage() for r in caplog.records)
     same(rebuilt, cold)
@@ -120,7 +139,7 @@ def test_another_language_setting_does_not_use_the_snapshot(
     tmp_path: Path, corpus: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     load_library(corpus, tmp_path / "cache")
-    with caplog.at_level(logging.INFO, logger="bot.loader"):
+    with caplog.at_level(logging.INFO, logger="bot.index.loader"):
         russian = load_library(corpus, tmp_path / "cache", languages="ru")
     # A changed setting is expected to rebuild: said once, at INFO, not as a warning.
     rebuilt = [r for r in caplog.records if "building the index" in r.getMessage()]
@@ -130,7 +149,10 @@ def test_another_language_setting_does_not_use_the_snapshot(
 
 
 def test_the_snapshot_keeps_each_document_language(tmp_path: Path) -> None:
-    files = {"en.md": "The bank financed new water projects in the south.", "ru.md": "Банк профинансировал новые проекты."}
+    files = {
+        "en.md": "The bank financed new water projects in the south.",
+        "ru.md": "Банк профинансировал новые проекты.",
+    }
     corpus = write_files(tmp_path / "mixed", files)
     cold = load_library(corpus, tmp_path / "cache")
     mapped = load_library(corpus, tmp_path / "cache")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.corpus import Document
-from bot.render import source_view
+from bot.chat.render import source_view
+from bot.ingest.corpus import Document
 from tests.botapi import parse_html, utf16_length
 
-DOC = Document("news/a.md", "Rivers & <Lakes>", "", source="example.org", date="2025-06-01", url="https://example.org/a?x=1&y=2")
+DOC = Document(
+    "news/a.md", "Rivers & <Lakes>", "", source="example.org", date="2025-06-01", url="https://example.org/a?x=1&y=2"
+)
 SENTENCES = [f"Sentence {n} says {'<' if n == 4 else ''}thing {n}." for n in range(10)]
 
 

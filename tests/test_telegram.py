@@ -16,14 +16,15 @@ from typing import Any
 
 import pytest
 
-from bot import render, serving
-from bot.answer import answer
+from bot.chat import render
+from bot.chat.messages import text
+from bot.chat.render import Chunk, html_messages, plain_messages
 from bot.config import Settings
-from bot.corpus import CorpusError
-from bot.library import Library
-from bot.loader import load_library
-from bot.messages import text
-from bot.render import Chunk, html_messages, plain_messages
+from bot.chat import loading as serving
+from bot.index.library import Library
+from bot.index.loader import load_library
+from bot.ingest.corpus import CorpusError
+from bot.ranking.answer import answer
 from bot.telegram import questions
 from bot.telegram.answers import MAX_QUESTION_LENGTH
 from bot.telegram.commands import ADMIN_COMMANDS, COMMANDS
@@ -131,12 +132,23 @@ async def test_question_not_in_documents_gets_not_found_message(api: BotApi, sta
 
 
 def bot_message(api: BotApi) -> dict[str, Any]:
-    return {"message_id": 1, "date": int(time.time()), "chat": api.chat(GROUP), "from": api.me, "text": "Earlier answer"}
+    return {
+        "message_id": 1,
+        "date": int(time.time()),
+        "chat": api.chat(GROUP),
+        "from": api.me,
+        "text": "Earlier answer",
+    }
 
 
 def human_message(api: BotApi) -> dict[str, Any]:
-    return {"message_id": 2, "date": int(time.time()), "chat": api.chat(GROUP),
-            "from": {"id": OTHER, "is_bot": False, "first_name": "Other"}, "text": "Hi"}
+    return {
+        "message_id": 2,
+        "date": int(time.time()),
+        "chat": api.chat(GROUP),
+        "from": {"id": OTHER, "is_bot": False, "first_name": "Other"},
+        "text": "Hi",
+    }
 
 
 @pytest.mark.parametrize(
@@ -172,8 +184,11 @@ async def test_group_answers_only_when_addressed(
 
 @pytest.mark.parametrize(
     ("text", "chat_id", "usage"),
-    [("/ask", USER, text("ask_usage")), ("/ask   ", GROUP, text("ask_usage")),
-     (f"@{BOT_USERNAME}", GROUP, text("mention_usage", username=BOT_USERNAME))],
+    [
+        ("/ask", USER, text("ask_usage")),
+        ("/ask   ", GROUP, text("ask_usage")),
+        (f"@{BOT_USERNAME}", GROUP, text("mention_usage", username=BOT_USERNAME)),
+    ],
 )
 async def test_question_missing_gets_usage(api: BotApi, state: BotState, text: str, chat_id: int, usage: str) -> None:
     api.message(text, chat_id=chat_id)
@@ -194,8 +209,17 @@ async def test_unknown_command_in_private_points_to_help(api: BotApi, state: Bot
     assert reply.params["text"] == text("unknown_command")
 
 
-STICKER = {"sticker": {"file_id": "s1", "file_unique_id": "u1", "width": 512, "height": 512,
-                       "is_animated": False, "is_video": False, "type": "regular"}}
+STICKER = {
+    "sticker": {
+        "file_id": "s1",
+        "file_unique_id": "u1",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+        "type": "regular",
+    }
+}
 PHOTO = {"photo": [{"file_id": "p1", "file_unique_id": "u2", "width": 90, "height": 90}]}
 VOICE = {"voice": {"file_id": "v1", "file_unique_id": "u3", "duration": 3}}
 
@@ -243,14 +267,15 @@ async def test_long_answer_is_split_into_messages_within_limit(api: BotApi, tmp_
     assert all(c.status == 200 for c in api.calls)
 
 
-EMOJI = "\U0001F600"  # two UTF-16 code units, one code point
+EMOJI = "\U0001f600"  # two UTF-16 code units, one code point
 
 
 async def test_answer_dense_in_emoji_is_delivered_within_telegram_s_utf16_limit(api: BotApi, tmp_path: Path) -> None:
     smiles = " ".join(EMOJI * 2 for _ in range(1200))  # ~3,600 code points, ~6,000 UTF-16 units
     cheese = " ".join(f"Cheese number {n} from the valley tastes of grass and salt." for n in range(40))
-    corpus = write_corpus(tmp_path / "wide", {"parade.txt": f"The Zork smile parade shows {smiles} every spring.",
-                                              "cheese.txt": cheese})
+    corpus = write_corpus(
+        tmp_path / "wide", {"parade.txt": f"The Zork smile parade shows {smiles} every spring.", "cheese.txt": cheese}
+    )
     settings = make_settings(api, corpus)
     async with running(settings) as state:
         question = "What does the Zork smile parade show?"
@@ -276,7 +301,9 @@ async def test_plain_fallback_never_resends_what_was_delivered(api: BotApi, tmp_
     filler = " ".join(f"Zork & harbour{i}" for i in range(150))
     sentences = [f"The Zork harbour lighthouse number {n} has a beam & {filler} and more." for n in range(8)]
     cheese = " ".join(f"Cheese number {n} from the valley tastes of grass and salt." for n in range(40))
-    corpus = write_corpus(tmp_path / "heavy", {"harbour.md": "# Harbour\n\n" + " ".join(sentences), "cheese.txt": cheese})
+    corpus = write_corpus(
+        tmp_path / "heavy", {"harbour.md": "# Harbour\n\n" + " ".join(sentences), "cheese.txt": cheese}
+    )
     settings = make_settings(api, corpus, answer_sentences=8, min_confidence=0.0)
     question = "What beam does the Zork harbour lighthouse have?"
     async with running(settings) as state:
@@ -299,7 +326,9 @@ async def test_rejected_html_is_resent_as_plain_text(
 ) -> None:
     # The core escapes properly, so break its output on purpose to exercise the fallback.
     real = render.chunks
-    monkeypatch.setattr(render, "chunks", lambda *args, **kw: [Chunk("<b>Fredville <blink>", c.plain) for c in real(*args, **kw)])
+    monkeypatch.setattr(
+        render, "chunks", lambda *args, **kw: [Chunk("<b>Fredville <blink>", c.plain) for c in real(*args, **kw)]
+    )
     question = "What is the capital of Freedonia?"
     api.message(question)
     [reply] = await api.replies(USER)
@@ -322,9 +351,7 @@ async def test_admin_commands_refuse_other_users(api: BotApi, state: BotState, c
     assert state.library is library
 
 
-async def test_reload_swaps_in_new_documents_and_reports_skipped(
-    api: BotApi, state: BotState, corpus: Path
-) -> None:
+async def test_reload_swaps_in_new_documents_and_reports_skipped(api: BotApi, state: BotState, corpus: Path) -> None:
     (corpus / "lighthouse.txt").write_text("The Zork lighthouse keeper is named Ada Quill.", encoding="utf-8")
     (corpus / "broken.txt").write_bytes(bytes(range(256)) * 20)  # binary: the core skips it
     (corpus / "freedonia.md").unlink()
@@ -361,9 +388,7 @@ async def test_reload_with_thousands_of_skipped_files_sends_one_summary(
     assert "- empty file: 30 file(s): empty00.txt, empty01.txt, empty02.txt and 27 more" in text
 
 
-async def test_failed_reload_keeps_old_library_and_tells_admin(
-    api: BotApi, state: BotState, corpus: Path
-) -> None:
+async def test_failed_reload_keeps_old_library_and_tells_admin(api: BotApi, state: BotState, corpus: Path) -> None:
     library = state.library
     for path in corpus.rglob("*.*"):
         path.unlink()
@@ -550,7 +575,9 @@ async def test_membership_lookup_failing_refuses_and_logs(
         api.message(QUESTION, user_id=OTHER)
         [reply] = await api.replies(OTHER)
     assert reply.params["text"] == text("refusal")
-    assert any(r.levelno == logging.WARNING and "member list is inaccessible" in r.getMessage().lower() for r in caplog.records)
+    assert any(
+        r.levelno == logging.WARNING and "member list is inaccessible" in r.getMessage().lower() for r in caplog.records
+    )
 
 
 async def test_flooding_user_is_slowed_down_and_others_still_answered(api: BotApi, corpus: Path) -> None:
@@ -724,15 +751,23 @@ def start_process(api: BotApi, corpus: Path, token: str | None = TOKEN) -> subpr
     """Start `python -m bot run` at DEBUG log level against the stand-in, in a folder without .env."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CITEBOT_"))}
     env |= {
-        "PYTHONPATH": str(REPO), "CITEBOT_CORPUS_DIR": str(corpus), "CITEBOT_CACHE_DIR": str(corpus.parent / "cache"),
-        "TELEGRAM_BASE_URL": api.base_url, "TELEGRAM_BASE_FILE_URL": api.base_url.replace("/bot", "/file/bot"),
-        "CITEBOT_LOG_LEVEL": "DEBUG", "CITEBOT_WORKERS": "1",
+        "PYTHONPATH": str(REPO),
+        "CITEBOT_CORPUS_DIR": str(corpus),
+        "CITEBOT_CACHE_DIR": str(corpus.parent / "cache"),
+        "TELEGRAM_BASE_URL": api.base_url,
+        "TELEGRAM_BASE_FILE_URL": api.base_url.replace("/bot", "/file/bot"),
+        "CITEBOT_LOG_LEVEL": "DEBUG",
+        "CITEBOT_WORKERS": "1",
     }
     if token is not None:
         env["TELEGRAM_BOT_TOKEN"] = token
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"], cwd=corpus.parent, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "bot", "run"],
+        cwd=corpus.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 

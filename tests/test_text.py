@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from bot.corpus import Document
-from bot.text import LANGUAGES, Analyzer, analyze
+from bot.ingest.corpus import Document
+from bot.text.analyzers import LANGUAGES, Analyzer, analyze
 
 EN = Analyzer()
 RU = Analyzer("russian")
@@ -20,7 +20,10 @@ RU = Analyzer("russian")
     ("text", "words"),
     [
         ("Hello, World!", ["hello", "world"]),
-        ("It's 48 projects worth $8 billion (1992–2024).", ["it", "s", "48", "projects", "worth", "8", "billion", "1992", "2024"]),
+        (
+            "It's 48 projects worth $8 billion (1992–2024).",
+            ["it", "s", "48", "projects", "worth", "8", "billion", "1992", "2024"],
+        ),
         ("COVID-19 e-mail", ["covid", "19", "e", "mail"]),
         ("café naïve Zürich", ["café", "naïve", "zürich"]),
         ("Straße", ["strasse"]),  # full case folding, not just lower()
@@ -85,7 +88,12 @@ def test_russian_drops_russian_stop_words_and_english_keeps_them() -> None:
     stop = "и в на не что как он она они по с"
     assert RU.terms(stop) == []
     assert EN.terms(stop) != []  # English has no Russian stop words: the languages really differ
-    assert RU.terms("Правительство утвердило национальный проект") == ["ru:правительств", "ru:утверд", "ru:национальн", "ru:проект"]
+    assert RU.terms("Правительство утвердило национальный проект") == [
+        "ru:правительств",
+        "ru:утверд",
+        "ru:национальн",
+        "ru:проект",
+    ]
 
 
 def test_english_stemmer_leaves_cyrillic_alone_and_russian_stemmer_leaves_latin_alone() -> None:
@@ -98,7 +106,9 @@ def test_analyzer_key_names_language_and_changes_with_it() -> None:
 
 
 def test_analyze_counts_terms_per_sentence() -> None:
-    document = Document(path="d.md", title="Water projects", text="Water projects. Clean water, clean water!\n\nThe end.")
+    document = Document(
+        path="d.md", title="Water projects", text="Water projects. Clean water, clean water!\n\nThe end."
+    )
     analyzed = analyze(document, EN)
     assert analyzed.sentences == ("Water projects.", "Clean water, clean water!", "The end.")
     assert analyzed.title_terms == ("water", "project")
@@ -115,7 +125,10 @@ def test_analyze_counts_terms_per_sentence() -> None:
 @pytest.mark.parametrize(
     ("text", "sentences"),
     [
-        ("Line wrapped\nin the middle of a sentence. Next one.", ["Line wrapped in the middle of a sentence.", "Next one."]),
+        (
+            "Line wrapped\nin the middle of a sentence. Next one.",
+            ["Line wrapped in the middle of a sentence.", "Next one."],
+        ),
         ("## Results\n\nThe plan worked.", ["Results", "The plan worked."]),
         ("- item one\n  continues the item\n- item two", ["item one continues the item", "item two"]),
         ("> A quoted line. Another.", ["A quoted line.", "Another."]),
@@ -238,7 +251,10 @@ def test_kazakh_short_roots_stay_whole_and_question_words_are_dropped() -> None:
         ("Каких животных считают сестринской группой?", ["ru:животн", "ru:счита", "ru:сестринск", "ru:групп"]),
         ("Почему сеть Merit сформировалась в Мичигане?", ["ru:сет", "ru:merit", "ru:сформирова", "ru:мичиган"]),
         ("Что такое Интернет2?", ["ru:интернет2"]),
-        ("С кем сотрудничал консорциум, который построил сеть?", ["ru:сотруднича", "ru:консорциум", "ru:постро", "ru:сет"]),
+        (
+            "С кем сотрудничал консорциум, который построил сеть?",
+            ["ru:сотруднича", "ru:консорциум", "ru:постро", "ru:сет"],
+        ),
     ],
 )
 def test_russian_question_words_in_any_case_are_not_terms(question: str, terms: list[str]) -> None:

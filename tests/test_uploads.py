@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-import bot.loader
-from bot.extractors import Readers
-from bot.languages import Languages
-from bot.loader import load_library
-from bot.uploads import FOLDER, Refused, add, check, remove, safe_name, save
+import bot.index.loader
+from bot.chat.uploads import FOLDER, Refused, add, check, remove, safe_name, save
+from bot.index.loader import load_library
+from bot.ingest.sandbox import SandboxPool
+from bot.text.languages import Languages
 from tests import documents as make
 
 AUTO = Languages.parse("auto")
@@ -76,9 +76,9 @@ def test_an_upload_is_part_of_the_next_load(tmp_path: Path) -> None:
 def counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     """Record each file extracted (by kind) and each document analysed (by path), in this process."""
     seen: dict[str, list[str]] = {"extracted": [], "analysed": []}
-    submit, analyze = Readers.submit, bot.loader.analyze_document
+    submit, analyze = SandboxPool.submit, bot.index.loader.analyze_document
 
-    def counted_submit(readers: Readers, kind: str, data: bytes) -> Any:
+    def counted_submit(readers: SandboxPool, kind: str, data: bytes) -> Any:
         seen["extracted"].append(kind)
         return submit(readers, kind, data)
 
@@ -86,8 +86,8 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
         seen["analysed"].append(document.path)
         return analyze(document, languages)
 
-    monkeypatch.setattr(Readers, "submit", counted_submit)
-    monkeypatch.setattr(bot.loader, "analyze_document", counted_analyze)
+    monkeypatch.setattr(SandboxPool, "submit", counted_submit)
+    monkeypatch.setattr(bot.index.loader, "analyze_document", counted_analyze)
     return seen
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import serving
-from bot.corpus import CorpusError
-from bot.messages import text
+from bot.chat.messages import text
+from bot.chat.uploads import FOLDER
+from bot.chat import loading as serving
+from bot.ingest.corpus import CorpusError
 from bot.telegram.state import BotState
-from bot.uploads import FOLDER
 from tests import documents as make
 from tests.botapi import BotApi, serve
 from tests.telegram_setup import ADMIN, GROUP, TOKEN, USER, make_settings, running, write_corpus
@@ -57,8 +57,13 @@ async def test_an_admin_uploads_a_pdf_and_its_pages_are_cited(api: BotApi, state
     assert (corpus / FOLDER / "Zorbak report.pdf").read_bytes() == REPORT
     [entry] = [e for e in state.library.entries if e.document.path == f"{FOLDER}/Zorbak report.pdf"]
     assert reply.params["text"] == text(
-        "upload_added", path=f"{FOLDER}/Zorbak report.pdf", title=entry.document.title,
-        sentences=len(entry.sentences), pages=", pages: 3", documents=2, total=state.library.sentence_count,
+        "upload_added",
+        path=f"{FOLDER}/Zorbak report.pdf",
+        title=entry.document.title,
+        sentences=len(entry.sentences),
+        pages=", pages: 3",
+        documents=2,
+        total=state.library.sentence_count,
     )
     assert "Title: Annual report of the Zorbak water authority" in reply.params["text"]
     assert len(api.calls_to("getFile")) == 1 and len(api.downloads) == 1
@@ -124,9 +129,7 @@ async def test_a_file_without_a_name_is_named_after_its_type(api: BotApi, state:
     assert saved(corpus) == ["document.pdf"]
 
 
-async def test_a_corpus_that_cannot_be_written_is_a_clear_refusal(
-    api: BotApi, state: BotState, corpus: Path
-) -> None:
+async def test_a_corpus_that_cannot_be_written_is_a_clear_refusal(api: BotApi, state: BotState, corpus: Path) -> None:
     (corpus / FOLDER).write_text("a file where the uploads folder should be")
     api.document(b"# Ferries\n\nThe ferry to Quill island leaves at noon.\n", "ferries.md", user_id=ADMIN)
     [reply] = await api.replies(ADMIN, timeout=30)
@@ -171,9 +174,7 @@ async def test_an_existing_name_is_not_overwritten(api: BotApi, state: BotState,
     assert saved(corpus) == ["ferries (2).md", "ferries.md"]
 
 
-async def test_remove_deletes_the_upload_and_its_answers_are_gone(
-    api: BotApi, state: BotState, corpus: Path
-) -> None:
+async def test_remove_deletes_the_upload_and_its_answers_are_gone(api: BotApi, state: BotState, corpus: Path) -> None:
     api.document(REPORT, "Zorbak report.pdf", mime_type=PDF, user_id=ADMIN)
     await api.replies(ADMIN, 1, timeout=30)
     api.message("/remove", user_id=ADMIN)

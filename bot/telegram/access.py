@@ -63,7 +63,9 @@ async def gate(update: Update, context: Context) -> None:
         await update.callback_query.answer(say(update, "refusal"), show_alert=True)
     elif update.inline_query is not None:
         await update.inline_query.answer(
-            [], cache_time=INLINE_CACHE_SECONDS, is_personal=True,
+            [],
+            cache_time=INLINE_CACHE_SECONDS,
+            is_personal=True,
             button=InlineQueryResultsButton(say(update, "inline_refusal"), start_parameter="refused"),
         )
     elif message is not None and _addressed_to_bot(message, context.bot.username, context.bot.id):

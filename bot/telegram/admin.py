@@ -9,7 +9,7 @@ from typing import Any
 
 from telegram import Update
 
-from bot.feedback import Feedback, feedback_report, gaps_report
+from bot.chat.feedback import Feedback, feedback_report, gaps_report
 from bot.telegram.state import Context, language_of, reply_plain, say
 
 
@@ -19,9 +19,14 @@ async def stats(update: Update, context: Context) -> None:
     library = state.library
     await update.effective_message.reply_text(
         say(
-            update, "stats", documents=len(library.documents), sentences=library.sentence_count,
-            skipped=len(library.skipped), uptime=_duration(time.monotonic() - state.started),
-            answered=state.answered, not_found=state.not_found,
+            update,
+            "stats",
+            documents=len(library.documents),
+            sentences=library.sentence_count,
+            skipped=len(library.skipped),
+            uptime=_duration(time.monotonic() - state.started),
+            answered=state.answered,
+            not_found=state.not_found,
         )
     )
 

@@ -8,9 +8,9 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest
 
-from bot import messages, refs, render
-from bot.answer import Answer, Quote
-from bot.feedback import shown_sentences
+from bot.chat import messages, refs, render
+from bot.chat.feedback import shown_sentences
+from bot.ranking.answer import Answer, Quote
 from bot.telegram.state import BotState
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,13 @@ async def record(
     if state.feedback is None:
         return None
     return await asyncio.to_thread(
-        state.feedback.record, user_id, result.question, result.answered, shown_sentences(result), parent=parent, via=via
+        state.feedback.record,
+        user_id,
+        result.question,
+        result.answered,
+        shown_sentences(result),
+        parent=parent,
+        via=via,
     )
 
 
@@ -41,7 +47,9 @@ def keyboard(state: BotState, result: Answer, answer_id: int | None, lang: str) 
         firsts.setdefault(quote.citation, quote)
     sources = [
         InlineKeyboardButton(
-            messages.text("button_source_n", lang, number=n) if len(firsts) > 1 else messages.text("button_source", lang),
+            messages.text("button_source_n", lang, number=n)
+            if len(firsts) > 1
+            else messages.text("button_source", lang),
             callback_data=refs.pack(
                 refs.Source(refs.document_key(q.document.path), q.position, refs.text_digest(q.text)), state.key
             ),

@@ -18,10 +18,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot import refs
+from bot.chat import refs
+from bot.chat.feedback import Feedback
 from bot.config import Settings
-from bot.feedback import Feedback
-from bot.library import Library
+from bot.index.library import Library
 from bot.telegram import admin, buttons, commands, files, questions
 from bot.telegram.access import gate
 from bot.telegram.delivery import Delivery

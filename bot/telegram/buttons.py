@@ -9,8 +9,8 @@ import logging
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
-from bot import refs, render
-from bot.answer import answer
+from bot.chat import refs, render
+from bot.ranking.answer import answer
 from bot.telegram.answers import keyboard, record, send_answer
 from bot.telegram.state import Context, language_of, say
 
@@ -105,7 +105,13 @@ async def _drop_more_button(message: Message, key: bytes) -> None:
     if markup is None:
         return
     rows = [
-        [b for b in row if not isinstance(refs.unpack(b.callback_data if isinstance(b.callback_data, str) else None, key), refs.More)]
+        [
+            b
+            for b in row
+            if not isinstance(
+                refs.unpack(b.callback_data if isinstance(b.callback_data, str) else None, key), refs.More
+            )
+        ]
         for row in markup.inline_keyboard
     ]
     with contextlib.suppress(TelegramError):  # the buttons are a convenience; the answer stands without this edit

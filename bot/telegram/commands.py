@@ -8,7 +8,7 @@ from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.error import TelegramError
 from telegram.ext import Application
 
-from bot import messages
+from bot.chat import messages
 from bot.telegram.files import DOWNLOAD_LIMIT, upload_limit
 from bot.telegram.state import STATE, BotState, Context, is_admin, say
 
@@ -25,7 +25,10 @@ async def start(update: Update, context: Context) -> None:
     library = context.state.library
     await update.effective_message.reply_text(
         say(
-            update, "greeting", documents=len(library.documents), sentences=library.sentence_count,
+            update,
+            "greeting",
+            documents=len(library.documents),
+            sentences=library.sentence_count,
             username=context.bot.username,
         )
     )
@@ -34,7 +37,9 @@ async def start(update: Update, context: Context) -> None:
 async def help_command(update: Update, context: Context) -> None:
     """List the commands (admin ones only to admins) and the ways to ask."""
     admin = is_admin(update, context.state)
-    lines = [f"/{name} - {say(update, f'command_{name}')}" for name in COMMAND_NAMES if admin or name not in ADMIN_COMMANDS]
+    lines = [
+        f"/{name} - {say(update, f'command_{name}')}" for name in COMMAND_NAMES if admin or name not in ADMIN_COMMANDS
+    ]
     if admin:
         limit = min(upload_limit(context.state.settings), DOWNLOAD_LIMIT) / 2**20
         lines += ["", say(update, "help_upload", limit=limit)]
@@ -51,7 +56,9 @@ async def register_commands(application: Application) -> None:
         code = None if lang == messages.DEFAULT else lang
         menu = [BotCommand(name, messages.text(f"command_{name}", lang)) for name in COMMAND_NAMES]
         try:
-            await application.bot.set_my_commands([c for c in menu if c.command not in ADMIN_COMMANDS], language_code=code)
+            await application.bot.set_my_commands(
+                [c for c in menu if c.command not in ADMIN_COMMANDS], language_code=code
+            )
         except TelegramError as exc:
             # The menu is a convenience: typed commands work without it, so it is no reason not to start.
             log.warning("Could not set the command menu: %s", exc)

@@ -40,8 +40,18 @@ FLOOD_BUDGET = 300.0
 POLL_BACKOFF_MAX = 30.0
 
 # A BadRequest with one of these means the chat cannot take our messages at all; retrying or apologising is useless.
-UNDELIVERABLE = ("chat not found", "user not found", "bot was blocked", "bot was kicked", "user is deactivated",
-                 "not enough rights", "have no rights", "chat_write_forbidden", "topic_closed", "peer_id_invalid")
+UNDELIVERABLE = (
+    "chat not found",
+    "user not found",
+    "bot was blocked",
+    "bot was kicked",
+    "user is deactivated",
+    "not enough rights",
+    "have no rights",
+    "chat_write_forbidden",
+    "topic_closed",
+    "peer_id_invalid",
+)
 
 
 def _retry_after(exc: RetryAfter) -> float:
@@ -100,8 +110,12 @@ class Delivery(BaseRateLimiter[None]):
             except RetryAfter as exc:
                 wait = _retry_after(exc) + 0.1
                 if flooded + wait > self.flood_budget:
-                    log.warning("%s: Telegram asks for %.0f s more after %.0f s of flood waits; giving up",
-                                endpoint, wait, flooded)
+                    log.warning(
+                        "%s: Telegram asks for %.0f s more after %.0f s of flood waits; giving up",
+                        endpoint,
+                        wait,
+                        flooded,
+                    )
                     raise
                 flooded += wait
                 log.info("%s: flood control, retrying in %.1f s", endpoint, wait)
@@ -173,7 +187,9 @@ class Polling(HTTPXRequest):
 
     async def _wait_out(self, exc: TelegramError) -> list[Any]:
         if self.stopping:
-            log.warning("Could not confirm the last updates to Telegram (%s); they may come again at the next start", exc)
+            log.warning(
+                "Could not confirm the last updates to Telegram (%s); they may come again at the next start", exc
+            )
             return []
         if isinstance(exc, RetryAfter):
             pause = _retry_after(exc)

@@ -11,12 +11,12 @@ from telegram import Message, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
-from bot import uploads
+from bot.chat import uploads
 from bot.config import Settings
-from bot.languages import Languages
-from bot.library import Library
+from bot.index.library import Library
 from bot.telegram.reloads import reload_and_reply
 from bot.telegram.state import BotState, Context, language_of, reply_plain, say
+from bot.text.languages import Languages
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +103,14 @@ def _added(update: Update, library: Library, path: str) -> str:
         return say(update, "upload_left_out", path=path, reason=reason)
     pages = len(entry.document.pages)
     return say(
-        update, "upload_added", path=path, title=entry.document.title, sentences=len(entry.sentences),
+        update,
+        "upload_added",
+        path=path,
+        title=entry.document.title,
+        sentences=len(entry.sentences),
         pages=say(update, "upload_pages", pages=pages) if pages else "",
-        documents=len(library.documents), total=library.sentence_count,
+        documents=len(library.documents),
+        total=library.sentence_count,
     )
 
 

@@ -13,8 +13,8 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 
-from bot import refs, render
-from bot.answer import answer
+from bot.chat import refs, render
+from bot.ranking.answer import answer
 from bot.telegram.answers import MAX_QUESTION_LENGTH, record
 from bot.telegram.state import Context, language_of, say
 
@@ -33,7 +33,9 @@ async def inline_query(update: Update, context: Context) -> None:
         return
     if not await state.admit(query.from_user.id):
         await query.answer(
-            [], cache_time=0, is_personal=True,
+            [],
+            cache_time=0,
+            is_personal=True,
             button=InlineQueryResultsButton(say(update, "inline_slow_down"), start_parameter="slow"),
         )
         return
@@ -42,7 +44,9 @@ async def inline_query(update: Update, context: Context) -> None:
     if not result.answered:
         state.not_found += 1
         await query.answer(
-            [], cache_time=INLINE_CACHE_SECONDS, is_personal=True,
+            [],
+            cache_time=INLINE_CACHE_SECONDS,
+            is_personal=True,
             button=InlineQueryResultsButton(say(update, "inline_not_found"), start_parameter="not_found"),
         )
         return
@@ -53,7 +57,8 @@ async def inline_query(update: Update, context: Context) -> None:
         title=render.shorten(first.text, INLINE_TITLE_CHARS),
         description=render.source_line(first.citation, first.document),
         input_message_content=InputTextMessageContent(
-            render.one_message(result, lang=language_of(update)), parse_mode=ParseMode.HTML,
+            render.one_message(result, lang=language_of(update)),
+            parse_mode=ParseMode.HTML,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         ),
     )

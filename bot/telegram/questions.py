@@ -9,7 +9,7 @@ from telegram import MessageEntity, Update
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 
-from bot.answer import answer
+from bot.ranking.answer import answer
 from bot.telegram.access import mentions_bot, replies_to_bot
 from bot.telegram.answers import MAX_QUESTION_LENGTH, keyboard, record, send_answer
 from bot.telegram.state import Context, language_of, say

@@ -15,10 +15,10 @@ from typing import TypeVar
 
 from telegram import Update
 
-from bot import messages, render
-from bot.corpus import CorpusError, Skipped
-from bot.library import Library
-from bot.serving import load_for
+from bot.chat import messages, render
+from bot.index.library import Library
+from bot.chat.loading import load_for
+from bot.ingest.corpus import CorpusError, Skipped
 from bot.telegram.state import BotState, Context, language_of, reply_plain, say
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,10 @@ async def reload_and_reply(
         library, took = await reload_library(state)
     except CorpusError as exc:
         failed = say(
-            update, "reload_failed", error=exc, documents=len(state.library.documents),
+            update,
+            "reload_failed",
+            error=exc,
+            documents=len(state.library.documents),
             sentences=state.library.sentence_count,
         )
         await reply_plain(message, f"{done}\n{failed}" if done else failed)

@@ -18,9 +18,9 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
 from bot.config import Settings
-from bot.corpus import CorpusError
-from bot.ranker import ready_ranker
-from bot.serving import load_for
+from bot.chat.loading import load_for
+from bot.ingest.corpus import CorpusError
+from bot.ranking.ranker import ready_ranker
 from bot.telegram.app import build_application
 from bot.telegram.commands import register_commands
 from bot.telegram.delivery import POLL_BACKOFF_MAX
@@ -58,7 +58,9 @@ async def serve(application: Application, stop: asyncio.Event) -> None:
         # bootstrap_retries=-1: a network that is down at boot is waited out; a bad token still aborts.
         if settings.webhook_url:
             await application.updater.start_webhook(**webhook_options(settings), bootstrap_retries=-1)
-            log.info("Serving the webhook %s on %s:%d", settings.webhook_url, settings.webhook_listen, settings.webhook_port)
+            log.info(
+                "Serving the webhook %s on %s:%d", settings.webhook_url, settings.webhook_listen, settings.webhook_port
+            )
         else:
             await application.updater.start_polling(**POLLING, timeout=POLL_TIMEOUT, bootstrap_retries=-1)
             log.info("Polling Telegram for updates")
@@ -75,8 +77,12 @@ def webhook_options(settings: Settings) -> dict[str, Any]:
     url = settings.webhook_url or ""
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     return {
-        "listen": settings.webhook_listen, "port": settings.webhook_port, "url_path": urlsplit(url).path,
-        "webhook_url": url, "secret_token": secret, **POLLING,
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": urlsplit(url).path,
+        "webhook_url": url,
+        "secret_token": secret,
+        **POLLING,
     }
 
 

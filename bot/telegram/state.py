@@ -16,10 +16,10 @@ from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import CallbackContext, ExtBot
 
-from bot import messages, render
+from bot.chat import messages, render
+from bot.chat.feedback import Feedback
 from bot.config import Settings
-from bot.feedback import Feedback
-from bot.library import Library
+from bot.index.library import Library
 from bot.telegram.delivery import Polling
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,38 @@
+"""Loading the library the way the settings ask: in this process, or sharded over a Dask cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bot.config import Settings, SettingsError
+from bot.index.library import Library
+from bot.index.loader import load_library
+
+
+def load_for(
+    settings: Settings, previous: Library | None = None, progress: Callable[[str], None] | None = None, **extra: Any
+) -> Library:
+    """Load (or, given `previous`, reload) the corpus; sharded on the cluster when CITEBOT_DASK_SCHEDULER is set.
+
+    `extra` goes to `load_library` as it is (`background=True`, for one).
+    """
+    options = settings.loader_options() | extra
+    if not settings.dask_scheduler:
+        return load_library(settings.corpus_dir, settings.cache_dir, previous=previous, progress=progress, **options)
+    try:
+        from bot.index import cluster  # the `cluster` extra: only a deployment that asks for it needs Dask
+    except ImportError as exc:
+        raise SettingsError(
+            f"CITEBOT_DASK_SCHEDULER is set but Dask is not installed ({exc.name}): pip install 'citebot[cluster]'"
+        ) from None
+    client = cluster.connect(settings.dask_scheduler)
+    return cluster.load_sharded(
+        settings.corpus_dir,
+        settings.cache_dir,
+        client,
+        settings.shards,
+        previous=previous,
+        progress=progress,
+        **options,
+    )

@@ -1,0 +1,531 @@
+"""Loading a corpus folder into a Library: scan the files, analyze what changed, build the indexes."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import hashlib
+import logging
+import os
+import posixpath
+import stat
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.index import snapshot as snapshots
+from bot.index.cache import AnalysisCache
+from bot.index.library import Entry, Library, Postings, make_entry
+from bot.ingest.corpus import (
+    SUFFIXES,
+    CorpusError,
+    Document,
+    Skipped,
+    corpus_paths,
+    make_title,
+    parse_file,
+)
+from bot.ingest.formats import EXTRACTOR_VERSION, Extracted, Unreadable, format_of
+from bot.ingest.sandbox import SandboxPool
+from bot.ingest.sidecars import SIDECAR_SUFFIX, with_sidecar
+from bot.text.analyzers import AnalyzedDocument, joined, paragraph_pieces
+from bot.text.languages import Languages, analyze_document, keep_model_in, model_home
+
+log = logging.getLogger(__name__)
+
+# Below this many characters of new text, a worker pool costs more to start than it saves.
+PARALLEL_MIN_CHARS = 2_000_000
+# A file that is still being written is read this many times before it is reported instead.
+READ_TRIES = 3
+# A document longer than this many characters is analysed in pieces (see _analyze_all).
+PIECE_CHARS = 2_000_000
+# Past this size a file is skipped: one such file would hold a load for minutes and gigabytes.
+MAX_FILE_MB = 100
+
+
+def corpus_cache_folder(cache_dir: Path, corpus_dir: Path) -> Path:
+    """The corpus's own part of the cache folder: pruning for one corpus never touches another's entries."""
+    name = hashlib.blake2b(str(corpus_dir.resolve()).encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
+    return cache_dir / f"corpus-{name}"
+
+
+def digest(data: bytes, languages: Languages, sidecar: bytes | None = None, extracted: bool = False) -> str:
+    """Content hash of a file and its sidecar, salted with the analyzers' version and the allowed languages.
+
+    The bytes and these settle the document's language (declared or detected), so the digest keys the
+    language too; the cache file's header names it. Extracted formats add the extractor's version.
+    """
+    salt = f"{languages.key}:x{EXTRACTOR_VERSION}" if extracted else languages.key
+    hashed = hashlib.blake2b(data, digest_size=16, key=salt.encode()[:64])
+    if sidecar is not None:
+        hashed.update(b"\x00sidecar\x00" + len(sidecar).to_bytes(8, "little") + sidecar)
+    return hashed.hexdigest()
+
+
+def _analyze_all(documents: list[Document], languages: Languages, workers: int) -> Iterator[AnalyzedDocument]:
+    """Analyses of the documents, each in its language, in order; in worker processes when there is enough text.
+
+    A very long document is analysed in paragraph-aligned pieces, so the pieces go to every worker
+    instead of one worker holding the whole load up (and its whole analysis in memory at once).
+    """
+    pieces = [(number, piece) for number, document in enumerate(documents) for piece in _pieces(document, languages)]
+    chars = sum(len(piece.text) for _, piece in pieces)
+    if workers == 1 or chars < PARALLEL_MIN_CHARS or len(pieces) < 2:
+        analyses = (analyze_document(piece, languages) for _, piece in pieces)
+    else:
+        analyses = _analyze_in_pool([piece for _, piece in pieces], languages, workers)
+    return _rejoined(documents, [number for number, _ in pieces], analyses)
+
+
+def analyze(document: Document, languages: Languages) -> AnalyzedDocument:
+    """One document's analysis, exactly as a load makes it (in pieces when it is long), in this process."""
+    return next(_analyze_all([document], languages, workers=1))
+
+
+def _pieces(document: Document, languages: Languages) -> list[Document]:
+    if len(document.text) <= PIECE_CHARS or document.pages:
+        return [document]
+    # The language is settled once for the whole document, so every piece is analysed alike.
+    language = languages.of(document)
+    return [
+        dataclasses.replace(document, text=text, language=language)
+        for text in paragraph_pieces(document.text, PIECE_CHARS)
+    ]
+
+
+def _rejoined(
+    documents: list[Document], numbers: list[int], analyses: Iterator[AnalyzedDocument]
+) -> Iterator[AnalyzedDocument]:
+    """The analyses of whole documents from those of their pieces, which come in order."""
+    parts: list[AnalyzedDocument] = []
+    for at, analysis in enumerate(analyses):
+        parts.append(analysis)
+        if at + 1 == len(numbers) or numbers[at + 1] != numbers[at]:
+            whole = parts[0] if len(parts) == 1 else joined(parts, documents[numbers[at]])
+            parts = []  # let the pieces go before the whole is used: they are as large as it is
+            yield whole
+
+
+def _analyze_in_pool(documents: list[Document], languages: Languages, workers: int) -> Iterator[AnalyzedDocument]:
+    # Workers detect the languages of the documents they analyse: they map the model from the same folder.
+    with ProcessPoolExecutor(max_workers=workers or None, initializer=keep_model_in, initargs=(model_home(),)) as pool:
+        chunk = max(1, min(64, len(documents) // ((workers or 2) * 8)))
+        yield from pool.map(analyze_document, documents, [languages] * len(documents), chunksize=chunk)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A file to add: its key, and its document (with text only while it still has to be analyzed)."""
+
+    key: str
+    stamp: tuple[int, ...]
+    file: Path
+    document: Document
+    note: Skipped | None
+    cached: bool
+
+
+def load_library(
+    corpus_dir: Path,
+    cache_dir: Path,
+    *,
+    languages: str | Collection[str] = "auto",
+    workers: int = 0,
+    previous: Library | None = None,
+    progress: Callable[[str], None] | None = None,
+    snapshot: bool = True,
+    background: bool = False,
+    max_file_mb: float = MAX_FILE_MB,
+) -> Library:
+    """Load the corpus folder into a Library, re-reading only files that changed since `previous`.
+
+    With `snapshot`, a first load maps the library last built for this corpus (see bot/snapshot.py) and
+    re-reads only what changed since; a load that changed anything writes a new snapshot (in a thread of its
+    own with `background`, as a bot reloading while it answers wants).
+    `languages` is "auto" (each document in its own language, declared in its front matter or detected)
+    or the languages documents may be in ("en,ru"; a single one forces it); ValueError for an unknown one.
+    """
+    started = time.perf_counter()
+    chosen = Languages.parse(languages)
+    root = Path(corpus_dir)
+    keep_model_in(Path(cache_dir).absolute())  # a document that needs detection maps the classifier's model from here
+    if previous is not None and previous.languages != chosen:
+        previous = None  # other analyzers: nothing of the old library can be reused
+    cache_folder = corpus_cache_folder(Path(cache_dir), root)
+    cache = AnalysisCache(cache_folder, chosen.key)
+    if previous is None and snapshot:
+        previous = _mapped(cache_folder, chosen)
+    skipped: list[Skipped] = []
+    # Worker processes read every PDF, page and office file, so no hostile file can hang or crash the load.
+    with SandboxPool(workers) as readers:
+        items = scan(root, chosen, cache, previous, skipped, readers, int(max_file_mb * 2**20))
+        changed = previous is None or not _unchanged(items, previous)
+        if not changed:
+            # Warnings of documents read before (a sidecar value ignored, say) are still reported.
+            skipped.extend(item.note for item in items if isinstance(item, Entry) and item.note is not None)
+            library = Library(
+                items,
+                chosen,
+                previous.vocabulary,
+                previous.sentences,
+                previous.passages,
+                skipped,  # type: ignore[arg-type,union-attr]
+            )
+            _report(skipped)
+        else:
+            library = _build(root, items, chosen, cache, previous, workers, skipped, progress, readers)
+    if changed and snapshot and cache.writable:
+        (snapshots.write_in_background if background else snapshots.write)(library, cache_folder)
+    library.build_seconds = time.perf_counter() - started
+    return library
+
+
+def _build(
+    root: Path,
+    items: list[Entry | _Pending],
+    languages: Languages,
+    cache: AnalysisCache,
+    previous: Library | None,
+    workers: int,
+    skipped: list[Skipped],
+    progress: Callable[[str], None] | None,
+    readers: SandboxPool,
+) -> Library:
+    """Count what changed into new postings and build (or update `previous` into) a Library."""
+    vocabulary = dict(previous.vocabulary) if previous is not None else {}
+    entries, postings = count(items, languages, cache, vocabulary, workers, skipped, progress, readers=readers)
+    del items
+    _report(skipped)
+    if not entries:
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped) or f"no {', '.join(SUFFIXES)} files"
+        raise CorpusError(f"no usable document in {root}: {reasons}")
+    _tidy(cache, entries, previous)
+    if previous is not None:
+        return previous.updated(entries, postings, vocabulary, skipped)
+    return Library.build(entries, postings, languages, vocabulary, skipped)
+
+
+def _mapped(cache_folder: Path, languages: Languages) -> Library | None:
+    """The snapshot of this corpus's last build, or None (with the reason logged) when there is none to trust."""
+    try:
+        return snapshots.read(cache_folder, languages)
+    except snapshots.BadSnapshot as exc:
+        # A first start has none, and an upgrade or a changed setting makes one stale: a rebuild is expected.
+        # One that was there and failed a check is worth a warning.
+        level = {snapshots.NoSnapshot: logging.DEBUG, snapshots.StaleSnapshot: logging.INFO}.get(
+            type(exc), logging.WARNING
+        )
+        log.log(level, "building the index: %s", exc)
+        return None
+
+
+def _unchanged(items: list[Entry | _Pending], previous: Library) -> bool:
+    """Whether the scan found exactly the documents `previous` holds, in the same order."""
+    return len(items) == len(previous.entries) and all(
+        isinstance(item, Entry) and item.digest == old.digest and item.document.path == old.document.path
+        for item, old in zip(items, previous.entries)
+    )
+
+
+def _report(skipped: list[Skipped]) -> None:
+    for problem in skipped:
+        log.warning("%s: %s", problem.path, problem.reason)
+
+
+def scan(
+    root: Path,
+    languages: Languages,
+    cache: AnalysisCache,
+    previous: Library | None,
+    skipped: list[Skipped],
+    readers: SandboxPool,
+    max_bytes: int = MAX_FILE_MB * 2**20,
+) -> list[Entry | _Pending]:
+    """The corpus's files in order: entries of `previous` that did not change, and files still to add."""
+    known = {e.document.path: e for e in previous.entries} if previous is not None else {}
+    items: list[Entry | _Pending | _Extracting] = []
+    waiting: deque[_Extracting] = deque()
+    found = corpus_paths(root)
+    skipped.extend(found.skipped)
+    files, resources = saved_page_resources(list(found))
+    skipped.extend(resources)
+    for relative, file in files:
+        entry = known.get(relative)
+        try:
+            stamp = _stamp(file) + _sidecar_stamp(relative, file)
+            if entry is not None and entry.stamp == stamp:
+                # Same size and modification time: the file was not touched, so it is not read again.
+                items.append(entry)
+                continue
+            if stamp[0] > max_bytes:
+                skipped.append(
+                    Skipped(relative, f"too large: {stamp[0] / 2**20:,.1f} MB, over the {max_bytes / 2**20:g} MB limit")
+                )
+                continue
+            data, sidecar, stamp = _read(relative, file)
+        except (OSError, FileChanging) as exc:
+            skipped.append(_unreadable(relative, exc))
+            continue
+        key = digest(data, languages, sidecar, extracted=format_of(relative) is not None)
+        if entry is not None and entry.digest == key:
+            items.append(dataclasses.replace(entry, stamp=stamp))
+            continue
+        stored = cache.document(key, relative)
+        if stored is not None:
+            # Read before: the cache has its metadata and analysis, so the file is not parsed or extracted again.
+            document, reason = stored
+            items.append(_Pending(key, stamp, Path(file), document, _kept(relative, reason), cached=True))
+            continue
+        kind = format_of(relative)
+        if kind is None:
+            document, note = parse_file(relative, data)
+            items.append(_pending(key, stamp, Path(file), document, note, skipped))  # type: ignore[arg-type]
+            continue
+        job = _Extracting(key, stamp, Path(file), relative, sidecar, readers.submit(kind, data))
+        items.append(job)
+        waiting.append(job)
+        # Files wait for a worker with their bytes in memory: only a few per worker are let wait.
+        while len(waiting) > 2 * readers.workers:
+            waiting.popleft().future.exception()
+    settled = [_settle(item, skipped) if isinstance(item, _Extracting) else item for item in items]
+    return [item for item in settled if item is not None]
+
+
+def saved_page_resources(files: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[Skipped]]:
+    """The files apart from those in a browser's `Page_files/` folder beside `Page.html` (frames, ads), and those."""
+    pages = {posixpath.splitext(relative)[0]: relative for relative, _ in files if format_of(relative) == "html"}
+    kept: list[tuple[str, str]] = []
+    resources: list[Skipped] = []
+    for relative, file in files:
+        page = _page_of(relative, pages)
+        if page is None:
+            kept.append((relative, file))
+        else:
+            resources.append(Skipped(relative, f"part of the saved page {page}, not a document of its own"))
+    return kept, resources
+
+
+def _page_of(relative: str, pages: dict[str, str]) -> str | None:
+    """The saved page whose resource folder holds this file: `News_files/ad.html` belongs to `News.html`."""
+    parts = relative.split("/")
+    for at, part in enumerate(parts[:-1]):
+        if part.endswith("_files"):
+            page = pages.get("/".join([*parts[:at], part.removesuffix("_files")]))
+            if page is not None:
+                return page
+    return None
+
+
+@dataclass(frozen=True)
+class _Extracting:
+    """A file a worker is extracting, and what its document needs besides: its sidecar."""
+
+    key: str
+    stamp: tuple[int, ...]
+    file: Path
+    relative: str
+    sidecar: bytes | None
+    future: Future[Extracted]
+
+
+def _settle(job: _Extracting, skipped: list[Skipped]) -> _Pending | None:
+    """The extracted file as a document to add, or None (and its reason in `skipped`)."""
+    try:
+        document, note = document_from(job.relative, job.future.result(), job.sidecar)
+    except Unreadable as exc:
+        skipped.append(Skipped(job.relative, str(exc)))
+        return None
+    return _pending(job.key, job.stamp, job.file, document, note, skipped)
+
+
+def _pending(
+    key: str,
+    stamp: tuple[int, ...],
+    file: Path,
+    document: Document | None,
+    note: Skipped | None,
+    skipped: list[Skipped],
+) -> _Pending | None:
+    # Only files the cache had no usable entry for get here (scan asked it first): they are analysed.
+    if document is None:
+        skipped.append(note)  # type: ignore[arg-type]
+        return None
+    return _Pending(key, stamp, file, document, note, cached=False)
+
+
+def count(
+    items: list[Entry | _Pending],
+    languages: Languages,
+    cache: AnalysisCache,
+    vocabulary: dict[str, int],
+    workers: int,
+    skipped: list[Skipped],
+    progress: Callable[[str], None] | None = None,
+    *,
+    readers: SandboxPool,
+) -> tuple[list[Entry], Postings]:
+    """Analyze (or take from the cache) each file to add, counting its terms into new postings as it comes."""
+    fresh = [item.document for item in items if isinstance(item, _Pending) and not item.cached]
+    if progress is not None and fresh:
+        progress(f"analyzing {len(fresh)} of {len(items)} documents")
+    analyzed_in_order = _analyze_all(fresh, languages, workers)
+    del fresh
+    entries: list[Entry] = []
+    postings = Postings()
+    offset = 0
+    for item in items:
+        if isinstance(item, _Pending):
+            analyzed = next(analyzed_in_order) if not item.cached else cache.load(item.key, item.document)
+            if analyzed is None:
+                # The cache file could not be trusted: analyze the file after all, and cache it anew.
+                item = _reread(item, languages, skipped, readers)
+                if item is None:
+                    continue
+                analyzed = analyze_document(item.document, languages)
+            if not item.cached:
+                cache.store(item.key, analyzed, item.note.reason if item.note is not None else None)
+            if not analyzed.sentences:
+                skipped.append(Skipped(item.document.path, "no sentences found"))
+                continue
+            entry, counts = make_entry(item.key, item.stamp, analyzed, vocabulary, item.note)
+            postings.add(len(entries), offset, counts)
+            del analyzed, counts
+        else:
+            entry = item
+        if entry.note is not None:
+            skipped.append(entry.note)
+        entries.append(entry)
+        offset += len(entry.sentences)
+    return entries, postings
+
+
+def _tidy(cache: AnalysisCache, entries: list[Entry], previous: Library | None) -> None:
+    """Delete the cache files of content that left the corpus."""
+    if not cache.writable:
+        return
+    digests = {entry.digest for entry in entries}
+    if previous is None:
+        cache.prune(digests)
+    else:
+        # A reload knows what left the corpus; listing a folder of every document's file costs more.
+        cache.discard({entry.digest for entry in previous.entries} - digests)
+
+
+def _unreadable(relative: str, exc: OSError | FileChanging) -> Skipped:
+    reason = f"cannot read: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+    return Skipped(relative, reason)
+
+
+class FileChanging(Exception):
+    """A file whose size or modification time moved while it was read: what was read may be torn."""
+
+
+def _stamp(file: str | Path) -> tuple[int, ...]:
+    info = os.stat(file)
+    return info.st_size, info.st_mtime_ns
+
+
+def read_whole(file: str | Path, tries: int = READ_TRIES) -> tuple[bytes, tuple[int, ...]]:
+    """A file's bytes and the (size, mtime) they were read at; raise FileChanging if it never holds still."""
+    for _ in range(tries):
+        before = _stamp(file)
+        data = _read_regular(file)
+        after = _stamp(file)
+        # An editor saving mid-read leaves a torn file: same look before and after, and every byte read, or again.
+        if before == after and len(data) == after[0]:
+            return data, after
+    raise FileChanging(f"changed while being read ({tries} tries); it is read again on the next reload")
+
+
+def _read_regular(file: str | Path) -> bytes:
+    """A regular file's bytes; a file swapped for a FIFO or device since the scan is refused, never waited on."""
+    descriptor = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read()
+
+
+def _reread(item: _Pending, languages: Languages, skipped: list[Skipped], readers: SandboxPool) -> _Pending | None:
+    """The pending file read afresh, keyed by the digest of exactly the bytes read now, or None if unusable.
+
+    The file may have changed since it was hashed; analysing the new bytes under the old digest would
+    file text under content it is not, and a later load of the old content would quote it.
+    """
+    relative = item.document.path
+    try:
+        data, sidecar, stamp = _read(relative, item.file)
+    except (OSError, FileChanging) as exc:
+        skipped.append(_unreadable(relative, exc))
+        return None
+    document, note = read_document(relative, data, sidecar, readers)
+    if document is None:
+        skipped.append(note)  # type: ignore[arg-type]
+        return None
+    key = digest(data, languages, sidecar, extracted=format_of(relative) is not None)
+    return _Pending(key, stamp, item.file, document, note, cached=False)
+
+
+def _sidecar_path(relative: str, file: str | Path) -> str | None:
+    """Where the metadata sidecar of an extracted file would be (`report.pdf.yml`); text files have front matter."""
+    return f"{file}{SIDECAR_SUFFIX}" if format_of(relative) is not None else None
+
+
+def _sidecar_stamp(relative: str, file: str | Path) -> tuple[int, ...]:
+    sidecar = _sidecar_path(relative, file)
+    try:
+        return _stamp(sidecar) if sidecar is not None else ()
+    except FileNotFoundError:
+        return ()
+
+
+def _read(relative: str, file: str | Path) -> tuple[bytes, bytes | None, tuple[int, ...]]:
+    """A file's bytes, its sidecar's bytes (None without one), and the stamp of both as read."""
+    data, stamp = read_whole(file)
+    sidecar = _sidecar_path(relative, file)
+    if sidecar is None:
+        return data, None, stamp
+    try:
+        extra, extra_stamp = read_whole(sidecar)
+    except FileNotFoundError:
+        return data, None, stamp
+    return data, extra, stamp + extra_stamp
+
+
+def read_document(
+    relative: str, data: bytes, sidecar: bytes | None, readers: SandboxPool
+) -> tuple[Document | None, Skipped | None]:
+    """A file's Document: text files parsed here, every other format extracted in a worker."""
+    kind = format_of(relative)
+    if kind is None:
+        return parse_file(relative, data)
+    try:
+        return document_from(relative, readers.extract(kind, data), sidecar)
+    except Unreadable as exc:
+        return None, Skipped(relative, str(exc))
+
+
+def document_from(relative: str, extracted: Extracted, sidecar: bytes | None) -> tuple[Document, Skipped | None]:
+    """The Document of an extracted file, its sidecar's fields over what the file said, and a warning if any."""
+    if sidecar is not None:
+        extracted = with_sidecar(extracted, sidecar)
+    title, made = make_title(extracted.title, extracted.text, relative)
+    document = Document(
+        path=relative,
+        title=title,
+        title_made=made,
+        text=extracted.text,
+        source=extracted.source,
+        date=extracted.date,
+        url=extracted.url,
+        pages=extracted.pages,
+        language=extracted.language,
+    )
+    return document, _kept(relative, extracted.warning)
+
+
+def _kept(relative: str, warning: str | None) -> Skipped | None:
+    return Skipped(relative, warning, kept=True) if warning else None

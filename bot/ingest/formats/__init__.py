@@ -1,0 +1,55 @@
+"""Text and metadata out of saved web pages, PDF, DOCX, EPUB and ODT files, each through the library made for it.
+
+Every function here takes a file's bytes and returns an `Extracted` or raises `Unreadable` with the reason.
+Parsers of hostile input can hang or crash, so the loader calls `extract` through a `Sandbox`: a worker
+process with a time and memory limit, which is killed and replaced when a file misbehaves.
+"""
+
+from __future__ import annotations
+
+import bisect
+import posixpath
+from collections.abc import Callable
+
+from bot.ingest.formats.common import Extracted, Unreadable
+from bot.ingest.formats.docx import extract_docx
+from bot.ingest.formats.epub import extract_epub
+from bot.ingest.formats.html import extract_html
+from bot.ingest.formats.odt import extract_odt
+from bot.ingest.formats.pdf import extract_pdf
+
+__all__ = ["EXTRACTOR_VERSION", "FORMATS", "Extracted", "Unreadable", "extract", "format_of", "page_at"]
+
+# Bump when any extractor's output changes: cached analyses of extracted files then stop matching.
+EXTRACTOR_VERSION = 1
+FORMATS = {".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx", ".epub": "epub", ".odt": "odt"}
+
+
+def format_of(path: str) -> str | None:
+    """The extracted format a file name asks for ("pdf", "html", …), or None for plain text and the rest."""
+    suffix = posixpath.splitext(path.lower())[1]
+    return FORMATS.get(suffix)
+
+
+def extract(kind: str, data: bytes) -> Extracted:
+    """Turn a file's bytes into text and metadata by its format; raise Unreadable with the reason."""
+    readers: dict[str, Callable[[bytes], Extracted]] = {
+        "html": extract_html,
+        "pdf": extract_pdf,
+        "docx": extract_docx,
+        "epub": extract_epub,
+        "odt": extract_odt,
+    }
+    if not data.strip():
+        raise Unreadable("empty file")
+    extracted = readers[kind](data)
+    if not extracted.text.strip():
+        raise Unreadable("no text found")
+    return extracted
+
+
+def page_at(pages: tuple[int, ...], offset: int) -> int | None:
+    """The 1-based page on which a character offset of the text falls, or None for a text without pages."""
+    if not pages:
+        return None
+    return max(1, bisect.bisect_right(pages, offset))

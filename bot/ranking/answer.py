@@ -1,0 +1,154 @@
+"""Answers: the best sentences for a question, each with a citation, or an honest abstention."""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.index.library import Hit, Library
+from bot.ingest.corpus import Document
+from bot.ranking.features import analyze_question
+from bot.ranking.ranker import Ranker, default_ranker, rank
+from bot.text.analyzers import Analyzer, MultiAnalyzer
+
+# A sentence is quoted beside the first only if the model thinks it at least this likely, relative to the first.
+KEEP_RATIO = 0.3
+RESULTS = 10
+# The default of the knob a deployment sets: how many sentences to quote. The abstention bar's default is
+# the ranker's own threshold, chosen on the benchmarks' dev parts (bot/data/ranker.json).
+MAX_QUOTES = 3
+# A sentence that opens with one of these leans on the one before it, so that one is shown too.
+LEANS_BACK = re.compile(
+    r"^(it|its|this|that|these|those|he|she|they|his|her|their|such|thus|therefore|in this context|specifically"
+    r"|as a result|это|этот|эта|эти|он|она|они|его|её|их|поэтому|ол|бұл|осы|сол|олар|оның|олардың|сондықтан)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One sentence of an answer, the citation number of its document, and optional lead-in context."""
+
+    text: str
+    citation: int
+    score: float
+    document: Document
+    position: int
+    context: str | None = None
+    page: int | None = None  # the page the sentence is on, for documents with pages
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What citebot says to a question: quotes with citations, or nothing, plus the ranked evidence."""
+
+    question: str
+    answered: bool
+    quotes: tuple[Quote, ...]
+    sources: tuple[Document, ...]  # sources[i] is citation number i + 1
+    results: tuple[Hit, ...]  # the best sentences, ranked (score: the ranker's log-odds), answered or not
+    probability: float  # the ranker's estimate that the first sentence answers the question
+    took_ms: float
+    words: tuple[str, ...] = ()  # words of the quotes that match the question's terms, for highlighting
+
+
+def lead_in(library: Library, hit: Hit) -> str | None:
+    """The sentence before a hit, when the hit cannot be read without it."""
+    if hit.sentence.position == 0 or not LEANS_BACK.match(hit.sentence.text):
+        return None
+    return library.sentence(hit.sentence.id - 1).text
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _word_terms(analyzer: Analyzer | MultiAnalyzer, word: str) -> tuple[str, ...]:
+    # Words recur from answer to answer: stemming each one once keeps highlighting off the clock.
+    return tuple(analyzer.terms(word))
+
+
+def answer(
+    library: Library,
+    question: str,
+    *,
+    max_quotes: int = MAX_QUOTES,
+    min_confidence: float | None = None,
+    exclude: Collection[int] = frozenset(),
+    semantic: bool = False,
+    ranker: Ranker | None = None,
+) -> Answer:
+    """Answer a question from the library, citing each quoted sentence's document; `exclude`d ids are never shown.
+
+    `semantic` ranks with word embeddings as well, when they are installed; `ranker` overrides the shipped one.
+    """
+    started = time.perf_counter()
+    ranker = ranker or default_ranker(semantic)
+    analyzed = analyze_question(library, question)
+    ranking = rank(library, analyzed, ranker, exclude)
+    threshold = ranking.threshold if min_confidence is None else min_confidence
+    top = zip(ranking.rows[:RESULTS].tolist(), ranking.scores[:RESULTS].tolist())
+    hits = [Hit(library.sentence(row), score) for row, score in top]
+    quotes: list[Quote] = []
+    sources: list[Document] = []
+    if hits and ranking.probability >= threshold:
+        # Each sentence's own odds, from the full model: a second quote must come close to the first.
+        likely = 1.0 / (1.0 + np.exp(-ranking.scores[: len(hits)]))
+        keep = [hit for hit, p in zip(hits, likely) if p >= KEEP_RATIO * likely[0]]
+        quotes, sources = _quotes(library, keep, max_quotes, exclude)
+    # The quotes' own spellings of the question's terms ("approved" for "approve"), for highlighting.
+    wanted = set(analyzed.terms)
+    quoted = {w for q in quotes for w in analyzed.analyzer.words(f"{q.context or ''} {q.text}")}
+    words = tuple(sorted(w for w in quoted if not wanted.isdisjoint(_word_terms(analyzed.analyzer, w))))
+    return Answer(
+        question=question,
+        answered=bool(quotes),
+        quotes=tuple(quotes),
+        sources=tuple(sources),
+        results=tuple(hits),
+        probability=ranking.probability,
+        took_ms=(time.perf_counter() - started) * 1000,
+        words=words,
+    )
+
+
+def _quotes(
+    library: Library, hits: list[Hit], most: int, exclude: Collection[int]
+) -> tuple[list[Quote], list[Document]]:
+    """Up to `most` distinct sentences, each with its citation number and, when it leans back, its lead-in."""
+    quotes: list[Quote] = []
+    sources: list[Document] = []
+    seen: set[str] = set()
+    shown: set[int] = set()
+    for hit in hits:
+        if len(quotes) == most:
+            break
+        key = " ".join(hit.sentence.text.casefold().split())
+        if key in seen or hit.sentence.id in shown:
+            continue
+        seen.add(key)
+        shown.add(hit.sentence.id)
+        document = hit.sentence.document
+        if document not in sources:
+            sources.append(document)
+        context = lead_in(library, hit)
+        if context is not None and (hit.sentence.id - 1 in shown or hit.sentence.id - 1 in exclude):
+            context = None
+        if context is not None:
+            # Shown as context, the sentence before must not come again as a quote of its own.
+            shown.add(hit.sentence.id - 1)
+            seen.add(" ".join(context.casefold().split()))
+        quotes.append(
+            Quote(
+                hit.sentence.text,
+                sources.index(document) + 1,
+                hit.score,
+                document,
+                hit.sentence.position,
+                context,
+                hit.sentence.page,
+            )
+        )
+    return quotes, sources

@@ -1,0 +1,353 @@
+"""What the ranker sees: a question's analysis, its candidate sentences, and a row of features for each."""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.index.library import Library
+from bot.text.analyzers import Analyzer, MultiAnalyzer
+from bot.text.embeddings import Embedder
+
+# How many sentence hits, and how many top documents' sentences, compete for the answer.
+SENTENCE_CANDIDATES = 100
+DOCUMENT_CANDIDATES = 3
+DOCUMENT_SENTENCES = 80
+# Words sharing this many first letters are taken as forms of one word ("Kazakh", "Kazakhstan").
+PREFIX = 5
+# Words that frame a request rather than say what it is about, by language (the analyzer's ISO 639-1 code).
+_ENGLISH_FILLERS = frozenset(
+    "tell explain describe know say said says mention mentioned happen happened happening please information details".split()
+)
+_RUSSIAN_FILLERS = frozenset(
+    "расскажи расскажите скажи скажите объясни объясните пожалуйста известно информация".split()
+)
+_KAZAKH_FILLERS = frozenset(
+    "айтыңыз айтыңызшы айтшы айтып түсіндіріңіз түсіндірші түсіндіріп сипаттаңыз өтінемін".split()
+)
+FILLERS = {"en": _ENGLISH_FILLERS, "ru": _RUSSIAN_FILLERS, "kk": _KAZAKH_FILLERS}
+WANTS_NUMBER = re.compile(
+    r"\b(how (many|much|old|long|far|tall|big|large|high|deep|fast)|what (percentage|percent|number|amount|age)"
+    r"|number of|сколько|какова? (сумма|стоимость|доля)|қанша|неше)\b",
+    re.IGNORECASE,
+)
+WANTS_DATE = re.compile(
+    r"\b(when|what (years?|date|day|month|century)|(in|from|between) (which|what) years?|когда|в каком году"
+    r"|қашан|(қай|нешінші) жылы)\b",
+    re.IGNORECASE,
+)
+NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|twenty|thirty|forty|fifty|sixty"
+    r"|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|trillions?"
+    r"|один|одна|одно|одного|одной|одному|одним|одном|одну|два|две|двух|двум|двумя|три|тр[её]х|тр[её]м|тремя"
+    r"|четыре|четыр[её]х|четыр[её]м|четырьмя|пять|пяти|шесть|шести|семь|семи|восемь|восьми|девять|девяти|десять|десяти"
+    r"|(одиннадцат|двенадцат|тринадцат|четырнадцат|пятнадцат|шестнадцат|семнадцат|восемнадцат|девятнадцат|двадцат"
+    r"|тридцат)(ь|и|ью)|сорок|сорока|пятьдесят|шестьдесят|семьдесят|восемьдесят|(пяти|шести|семи|восьми)десяти"
+    r"|девяносто|девяноста|сто|ста|двести|двухсот|триста|тр[её]хсот|четыреста|пятьсот|шестьсот|семьсот|восемьсот"
+    r"|девятьсот|(тысяч|миллион|миллиард|триллион|десятк|сотн|дюжин)\w*)\b",
+    re.IGNORECASE,
+)
+DATE = re.compile(
+    r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|september|october"
+    r"|november|december)\b|\b(\d{1,2}(st|nd|rd|th)? century)\b"
+    r"|\b(январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр)"
+    r"|\b(қаңтар|ақпан|наурыз|сәуір|мамыр|маусым|шілде|тамыз|қыркүйек|қазан|қараша|желтоқсан)",
+    re.IGNORECASE,
+)
+
+# Features every candidate gets from the indexes alone (cheap: no text is read).
+INDEX_FEATURES = (
+    "sentence_bm25",  # the sentence's BM25 over the best candidate's
+    "sentence_bm25_abs",  # the sentence's BM25 over the question's total IDF
+    "document_bm25",  # its document's BM25 over the best candidate document's
+    "top_document",  # its document is the best-scoring one
+    "lead",  # 1 / (1 + position in the document)
+    "idf_covered",  # share of the question's IDF weight the sentence holds
+    "terms_covered",  # share of the question's distinct terms the sentence holds
+    "missing_max",  # the heaviest question term the sentence lacks, as a share of the question's weight
+    "document_missing",  # share of the question's weight its document lacks altogether
+    "neighbour",  # share of the question's weight the sentences just before and after add to it
+    "length",  # log of the sentence's term count
+    "novelty",  # share of the sentence's terms that are not the question's: an answer says something new
+)
+# Features read from the text of the shortlisted candidates only.
+TEXT_FEATURES = (
+    "pairs",  # adjacent question terms found adjacent in the sentence, over the pairs the question has
+    "derived",  # share of IDF weight matched only by a shared prefix ("conclude" ~ "conclusion")
+    "title",  # share of the question's IDF weight found in the document's title
+    "lead_title",  # lead × title: the opening sentence of the article the question names
+    "type_found",  # the question asks for a number or date and the sentence has one
+    "type_missing",  # it asks for one and the sentence has none
+    "pieces",  # separate parts of the question found (side by side they are one: "World Bank"), up to 4
+)
+# Features from static word embeddings (bot/semantic.py), when the `semantic` extra is installed.
+SEMANTIC_FEATURES = (
+    "semantic",  # cosine similarity of the sentence's and the question's mean word vectors
+    "semantic_gap",  # that similarity less the best of the shortlist's: how far it is from the closest in meaning
+    "soft_found",  # share of the question's weight the sentence lacks as words but has in meaning ("talks" ~ "meeting")
+    "soft_covered",  # share of the question's weight the sentence holds, a lacking word counting its nearest word's cosine
+    "soft_missing",  # share of the question's weight with neither the word nor a near one (cosine under SOFT_NEAR)
+)
+# Below this cosine similarity two words are not taken as near in meaning.
+SOFT_NEAR = 0.3
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the ranker sees it: its search terms, their ids and weights, and what it asks for."""
+
+    text: str
+    analyzer: Analyzer | MultiAnalyzer
+    terms: tuple[str, ...]
+    ids: tuple[int, ...]
+    weights: np.ndarray  # IDF weight of each term; a term the corpus lacks weighs as much as a word it has once
+    prefixes: tuple[str, ...]  # the PREFIX first letters of each term's word
+    wanted: re.Pattern[str] | None  # NUMBER, DATE or None
+    words: tuple[str, ...] = ()  # the word each term came from
+
+
+def question_analyzer(library: Library, question: str) -> Analyzer | MultiAnalyzer:
+    """The analyzer a question is read with: its language's, or several languages' when that is unsure."""
+    return library.question_analyzer(question)
+
+
+def wanted_type(question: str) -> tuple[re.Pattern[str] | None, str]:
+    """The kind of fact the question asks for (a number, a date, or None) and the question without its frame."""
+    for frame, kind in ((WANTS_NUMBER, NUMBER), (WANTS_DATE, DATE)):
+        match = frame.search(question)
+        if match:
+            # "In which years…" asks for a date; the word "years" is not what it is about.
+            return kind, question[: match.start()] + " " + question[match.end() :]
+    return None, question
+
+
+def _content_words(analyzer: Analyzer | MultiAnalyzer, text: str) -> list[tuple[str, str]]:
+    """(word, term) pairs of a text's content words, fillers and stop words dropped: each language's in turn."""
+    fillers = FILLERS.get(analyzer.language, frozenset())
+    words = [word for word in analyzer.words(text) if word not in fillers]
+    out: dict[str, str] = {}
+    for single in analyzer.analyzers if isinstance(analyzer, MultiAnalyzer) else (analyzer,):
+        for word in words:
+            for term in single.terms(word):
+                out.setdefault(term, word)
+    return [(word, term) for term, word in out.items()]
+
+
+def analyze_question(library: Library, question: str) -> Question:
+    """Read a question into search terms, weights and the kind of answer it wants."""
+    analyzer = question_analyzer(library, question)
+    wanted, topic = wanted_type(question)
+    pairs = _content_words(analyzer, topic) or _content_words(analyzer, question)
+    terms = tuple(term for _, term in pairs)
+    ids = tuple(library.term_ids(terms))
+    index = library.sentences
+    ceiling = math.log((index.n_rows - 0.5) / 1.5) if index.n_rows > 2 else 1.0
+    weights = np.array([max(float(index.idf[t]), 0.05) if 0 <= t < index.n_terms else ceiling for t in ids])
+    return Question(
+        text=question,
+        analyzer=analyzer,
+        terms=terms,
+        ids=ids,
+        weights=weights,
+        prefixes=tuple(word[:PREFIX] for word, _ in pairs),
+        wanted=wanted,
+        words=tuple(word for word, _ in pairs),
+    )
+
+
+def candidates(library: Library, question: Question) -> np.ndarray:
+    """Sentence ids worth ranking: the best by BM25, and the sentences of the best documents."""
+    ids = list(question.ids)
+    # Both searches go out at once: a sharded index answers them side by side.
+    sentence_search = library.sentences.submit("top", ids, SENTENCE_CANDIDATES)
+    document_search = library.passages.submit("top", ids, DOCUMENT_CANDIDATES)
+    rows, _ = sentence_search()
+    documents, _ = document_search()
+    if len(rows) == 0:
+        return np.empty(0, dtype=np.int64)
+    pool = [rows.astype(np.int64)]
+    for number in documents.tolist():
+        start = int(library.offsets[number])
+        stop = min(int(library.offsets[number + 1]), start + DOCUMENT_SENTENCES)
+        pool.append(np.arange(start, stop, dtype=np.int64))
+    return np.unique(np.concatenate(pool))
+
+
+def term_hits(library: Library, question: Question, rows: np.ndarray) -> np.ndarray:
+    """A (rows × question terms) matrix: does the sentence contain the term."""
+    return library.sentences.contains(list(question.ids), rows)
+
+
+def index_features(library: Library, question: Question, rows: np.ndarray) -> np.ndarray:
+    """The INDEX_FEATURES of each candidate row."""
+    return index_stage(library, question, rows).features
+
+
+@dataclass(frozen=True)
+class IndexStage:
+    """What the index tells about candidate rows: their INDEX_FEATURES, and which question terms they hold."""
+
+    features: np.ndarray
+    hits: np.ndarray  # term_hits of the rows
+    lead_hits: np.ndarray  # term_hits of each row's document's first sentence (often its title, see text_features)
+
+
+def index_stage(library: Library, question: Question, rows: np.ndarray) -> IndexStage:
+    """The INDEX_FEATURES of each candidate row, with the term hits found on the way."""
+    ids = list(question.ids)
+    weights = question.weights
+    total = float(weights.sum()) or 1.0
+    n = len(rows)
+    numbers = np.searchsorted(library.offsets, rows, side="right") - 1
+    starts, stops = library.offsets[numbers], library.offsets[numbers + 1]
+    # One lookup per index for everything this stage reads: the rows, the sentences before and after them
+    # (their terms, for `neighbour`), their documents' first sentences, and the documents; both go out at once.
+    around = np.concatenate([rows, np.maximum(rows - 1, 0), np.minimum(rows + 1, library.sentence_count - 1), starts])
+    sentence_lookup = library.sentences.submit("lookup", ids, around)
+    document_lookup = library.passages.submit("lookup", ids, numbers)
+    sentence_scores, found = sentence_lookup()
+    document_scores, in_document = document_lookup()
+    sentence = np.clip(sentence_scores[:n], 0.0, None)
+    document = np.clip(document_scores, 0.0, None)
+    best_document = float(document.max()) if len(document) else 0.0
+    hits = found[:n]
+    distinct = sorted({term: j for j, term in enumerate(question.terms)}.values())
+    before = found[n : 2 * n] & (rows > starts)[:, None]
+    after = found[2 * n : 3 * n] & (rows + 1 < stops)[:, None]
+    lengths = library.sentences.lengths[rows].astype(float)
+    matched = hits[:, distinct].sum(axis=1) if distinct else np.zeros(n)
+    columns = np.column_stack(
+        [
+            sentence / max(float(sentence.max()), 1e-9),
+            sentence / total,
+            document / max(best_document, 1e-9),
+            (document >= best_document) & (best_document > 0),
+            1.0 / (1.0 + rows - starts),
+            hits @ weights / total,
+            matched / max(len(distinct), 1),
+            (np.where(hits, 0.0, weights).max(axis=1) if len(ids) else np.zeros(n)) / total,
+            ~in_document @ weights / total,
+            ((before | after) & ~hits) @ weights / total,
+            np.log1p(lengths),
+            1.0 - np.minimum(matched, lengths) / np.maximum(lengths, 1.0),
+        ]
+    ).astype(float)
+    return IndexStage(columns, hits, found[3 * n :])
+
+
+def text_features(
+    library: Library, question: Question, rows: np.ndarray, covered: np.ndarray, lead_hits: np.ndarray | None = None
+) -> np.ndarray:
+    """The TEXT_FEATURES of each candidate row; `covered` is term_hits for the same rows, `lead_hits` (optional)
+    those of each row's document's first sentence."""
+    terms = question.terms
+    weights = question.weights
+    total = float(weights.sum()) or 1.0
+    pairs = set(zip(terms, terms[1:]))
+    long_prefixes = [(j, p) for j, p in enumerate(question.prefixes) if len(p) >= PREFIX]
+    # Analysing a sentence is most of this function's cost; the index already says which question terms
+    # it holds, so its text is analysed only where that cannot settle a feature: adjacent pairs need two
+    # adjacent question terms present, derived forms a long question word absent.
+    adjacent = covered[:, 1:] & covered[:, :-1]
+    out = np.zeros((len(rows), len(TEXT_FEATURES)))
+    titles: dict[int, float] = {}
+    readers: dict[int, Analyzer] = {}
+    numbers = np.searchsorted(library.offsets, rows, side="right") - 1
+    positions = rows - library.offsets[numbers]
+    for i, (number, position) in enumerate(zip(numbers.tolist(), positions.tolist())):
+        entry = library.entries[number]
+        text = entry.sentences[position]
+        found = covered[i]
+        # The sentence in its own document's language: the terms the index holds for it.
+        reader = readers.get(number) or readers.setdefault(number, library.document_analyzer(number))
+        sentence_pairs: set[tuple[str, str]] = set()
+        if adjacent[i].any():
+            sentence_terms = reader.terms(text)
+            sentence_pairs = set(zip(sentence_terms, sentence_terms[1:]))
+        missing = [(j, p) for j, p in long_prefixes if not found[j]]
+        prefixes = {w[:PREFIX] for w in reader.words(text) if len(w) >= PREFIX} if missing else set()
+        derived = sum(weights[j] for j, p in missing if p in prefixes)
+        if number not in titles:
+            title = entry.document.title
+            if entry.document.title_made:
+                # Made from the opening words, the title says nothing the opening sentence does not: counting it
+                # would score that sentence twice, as if the question named the document.
+                titles[number] = 0.0
+            elif lead_hits is not None and (text if position == 0 else entry.sentences[0]) == title:
+                # A heading's title is the document's first sentence: the index knows its terms, no analysis needed.
+                titles[number] = sum(w for t, w, hit in zip(terms, weights, lead_hits[i]) if hit) / total
+            else:
+                titles[number] = _title_share(reader, title, terms, weights) / total
+        has_type = question.wanted is not None and bool(question.wanted.search(text))
+        pieces = sum(
+            1
+            for j in range(len(terms))
+            if found[j] and not (j and found[j - 1] and (terms[j - 1], terms[j]) in sentence_pairs)
+        )
+        out[i] = (
+            len(pairs & sentence_pairs) / max(len(pairs), 1),
+            derived / total,
+            titles[number],
+            titles[number] / (1.0 + position),
+            has_type,
+            question.wanted is not None and not has_type,
+            min(pieces, 4),
+        )
+    return out
+
+
+def _title_share(reader: Analyzer, title: str, terms: tuple[str, ...], weights: np.ndarray) -> float:
+    """The summed weight of the question terms found in a document's title."""
+    held = _title_terms(reader, title)
+    return sum(w for t, w in zip(terms, weights) if t in held)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _title_terms(reader: Analyzer, title: str) -> frozenset[str]:
+    # Questions on one subject keep meeting the same documents: each title is analysed once.
+    return frozenset(reader.terms(title))
+
+
+def semantic_features(
+    library: Library, question: Question, rows: np.ndarray, embedder: Embedder, covered: np.ndarray | None = None
+) -> np.ndarray:
+    """The SEMANTIC_FEATURES of each candidate row; `covered` is term_hits for the same rows, when known."""
+    texts = [library.sentence(int(row)).text for row in rows]
+    similarity = embedder.similarities(question.text, texts)
+    if len(similarity) == 0:
+        return np.empty((0, len(SEMANTIC_FEATURES)))
+    out = np.zeros((len(rows), len(SEMANTIC_FEATURES)))
+    out[:, 0] = similarity
+    out[:, 1] = similarity - similarity.max()
+    if question.words:
+        lacking = ~(term_hits(library, question, rows) if covered is None else covered)
+        out[:, 2:] = _soft_matches(question, texts, lacking, embedder)
+    return out
+
+
+def _soft_matches(question: Question, texts: list[str], lacking: np.ndarray, embedder: Embedder) -> np.ndarray:
+    """soft_found, soft_covered and soft_missing of each text: question words it lacks, met by meaning."""
+    weights = question.weights
+    total = float(weights.sum()) or 1.0
+    asked = embedder.words(list(question.words))
+    stop = getattr(question.analyzer, "stop_words", frozenset())
+    out = np.zeros((len(texts), 3))
+    per_text = [{word for word in question.analyzer.words(text) if word not in stop} for text in texts]
+    vocabulary = sorted(set().union(*per_text))
+    column = {word: j for j, word in enumerate(vocabulary)}
+    # Every question word against every word of the shortlist, in one product; each text reads its columns.
+    similar = np.clip(asked @ embedder.words(vocabulary).T, 0.0, 1.0)
+    for i, words in enumerate(per_text):
+        if not words:
+            continue
+        nearest = similar[:, [column[word] for word in words]].max(axis=1)
+        out[i] = (
+            float((weights * nearest * lacking[i]).sum()) / total,
+            float((weights * np.where(lacking[i], nearest, 1.0)).sum()) / total,
+            float((weights * lacking[i] * (nearest < SOFT_NEAR)).sum()) / total,
+        )
+    return out

@@ -1,0 +1,216 @@
+"""The fitted ranker: logistic models over candidate features, and the probability that the first one answers."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.index.library import Library
+from bot.ranking import features
+from bot.ranking.features import INDEX_FEATURES, SEMANTIC_FEATURES, TEXT_FEATURES, Question
+from bot.text.embeddings import Embedder, default_embedder
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = Path(__file__).parent.parent / "data" / "ranker.json"
+# The abstention model's inputs: the full model's log-odds for the best candidate, the question's length,
+# and those of the best candidate's features that say how much of the question it holds. Chosen on dev:
+# the lead over the second candidate made it overconfident on tiny corpora, and the share of the question
+# missing from the document learned SQuAD's habit (its unanswerable questions reuse the article's words)
+# and took a missing word for a sign of an answer.
+ANSWER_FEATURES = (
+    "best_logit",
+    "question_terms",
+    "sentence_bm25_abs",
+    "idf_covered",
+    "derived",
+    "type_found",
+    "type_missing",
+)
+# With word embeddings, the abstention model also sees how close in meaning the best candidate is, and how much
+# of the question it lacks even in meaning.
+SEMANTIC_ANSWER_FEATURES = ANSWER_FEATURES + ("semantic", "soft_covered", "soft_missing")
+# The ranker file holds one variant per signal set: "semantic" is used when the embeddings are installed.
+VARIANTS = ("words", "semantic")
+# Questions the embeddings can read. wordllama's vectors come from an English-centred model: on the Russian
+# questions of XQuAD's train and dev parts (never fitted on) sentence similarity lowered P@1 by 0.013–0.016,
+# so questions in other languages are ranked by the words variant.
+SEMANTIC_LANGUAGES = frozenset({"en"})
+
+
+def candidate_features(semantic: bool) -> tuple[str, ...]:
+    """The full model's feature names, in column order."""
+    return INDEX_FEATURES + TEXT_FEATURES + (SEMANTIC_FEATURES if semantic else ())
+
+
+def answer_feature_names(semantic: bool) -> tuple[str, ...]:
+    """The abstention model's feature names, in column order."""
+    return SEMANTIC_ANSWER_FEATURES if semantic else ANSWER_FEATURES
+
+
+# Where the abstention model's candidate features are in the full model's columns.
+_CANDIDATE_COLUMNS = [candidate_features(False).index(name) for name in ANSWER_FEATURES[2:]]
+_SEMANTIC_COLUMNS = [candidate_features(True).index(name) for name in SEMANTIC_ANSWER_FEATURES[2:]]
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """A logistic regression on standardized features: logit = ((x - mean) / scale) · weights + bias."""
+
+    names: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """The log-odds of each row of x (columns in `names` order)."""
+        return ((x - self.mean) / self.scale) @ self.weights + self.bias
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready form, one entry per feature so the file reads as an explanation."""
+        return {
+            "bias": round(self.bias, 6),
+            "features": {
+                name: {"weight": round(float(w), 6), "mean": round(float(m), 6), "scale": round(float(s), 6)}
+                for name, w, m, s in zip(self.names, self.weights, self.mean, self.scale)
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LinearModel:
+        """Read the form as_dict writes."""
+        rows = data["features"]
+        column = lambda key: np.array([float(rows[name][key]) for name in rows])  # noqa: E731
+        return cls(tuple(rows), column("mean"), column("scale"), column("weight"), float(data["bias"]))
+
+
+@dataclass(frozen=True)
+class Ranker:
+    """Three fitted models: a cheap first pass over every candidate, a full one over the shortlist, and P(answer)."""
+
+    first: LinearModel  # INDEX_FEATURES of every candidate
+    second: LinearModel  # INDEX_FEATURES + TEXT_FEATURES (+ SEMANTIC_FEATURES) of the shortlist
+    answers: LinearModel  # ANSWER_FEATURES (or SEMANTIC_ANSWER_FEATURES): does the best candidate answer?
+    shortlist: int
+    threshold: float  # below this probability the bot says it found nothing (chosen on dev)
+    embedder: Embedder | None = None  # the word embeddings of the "semantic" variant
+    fallback: Ranker | None = None  # the words variant, for questions the embeddings cannot read
+
+    @property
+    def semantic(self) -> bool:
+        """Whether this ranker reads word embeddings."""
+        return self.embedder is not None
+
+    def for_question(self, question: Question) -> Ranker:
+        """The variant that ranks this question: words alone when the embeddings cannot read its language."""
+        if self.fallback is not None and question.analyzer.language not in SEMANTIC_LANGUAGES:
+            return self.fallback
+        return self
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Candidate sentence ids, best first, their scores (log-odds), and P(the first one answers)."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    probability: float
+    threshold: float  # the abstention bar of the variant that ranked them
+
+
+def read_ranker(path: Path, embedder: Embedder | None = None) -> Ranker:
+    """Load a ranker from the JSON file `citebot fit` writes: its "semantic" variant when given an embedder."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    words = _variant(path, data, None)
+    if embedder is None or "semantic" not in data["variants"]:  # a file fitted without the embeddings: words only
+        return words
+    return dataclasses.replace(_variant(path, data, embedder), fallback=words)
+
+
+def _variant(path: Path, data: dict, embedder: Embedder | None) -> Ranker:
+    semantic = embedder is not None
+    variant = data["variants"]["semantic" if semantic else "words"]
+    models = {name: LinearModel.from_dict(variant["models"][name]) for name in ("second", "answers")}
+    models["first"] = LinearModel.from_dict(data["first"])
+    expected = {
+        "first": INDEX_FEATURES,
+        "second": candidate_features(semantic),
+        "answers": answer_feature_names(semantic),
+    }
+    for name, model in models.items():
+        if model.names != expected[name]:
+            raise ValueError(f"{path}: model {name!r} has features {model.names}, this code computes {expected[name]}")
+    return Ranker(**models, shortlist=int(data["shortlist"]), threshold=float(variant["threshold"]), embedder=embedder)
+
+
+@functools.cache
+def default_ranker(semantic: bool = False) -> Ranker:
+    """The ranker shipped in the package: with word embeddings when asked for and installed, words only if not."""
+    return read_ranker(MODEL_FILE, default_embedder() if semantic else None)
+
+
+def ready_ranker(semantic: bool) -> Ranker:
+    """The shipped ranker, read now rather than at the first question; warns if embeddings were asked for but are absent."""
+    ranker = default_ranker(semantic)
+    if semantic and not ranker.semantic:
+        log.warning(
+            "CITEBOT_SEMANTIC is on but the word embeddings are not installed (pip install 'citebot[semantic]'): "
+            "ranking by words"
+        )
+    return ranker
+
+
+def sigmoid(x: float) -> float:
+    """The logistic function."""
+    return float(1.0 / (1.0 + np.exp(-x)))
+
+
+def feature_rows(
+    library: Library, question: Question, ranker: Ranker, exclude: Collection[int] = frozenset()
+) -> tuple[np.ndarray, np.ndarray]:
+    """The shortlist's sentence ids and their full feature rows, in first-pass order; `exclude`d ids left out."""
+    rows = features.candidates(library, question)
+    if exclude:
+        rows = rows[~np.isin(rows, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))]
+    if len(rows) == 0:
+        return rows, np.empty((0, len(ranker.second.names)))
+    stage = features.index_stage(library, question, rows)
+    # The text of every candidate costs too much to read; the first pass picks which ones are read.
+    order = np.lexsort((rows, -ranker.first.logits(stage.features)))[: ranker.shortlist]
+    rows, cheap = rows[order], stage.features[order]
+    full = [cheap, features.text_features(library, question, rows, stage.hits[order], stage.lead_hits[order])]
+    if ranker.embedder is not None:
+        full.append(features.semantic_features(library, question, rows, ranker.embedder, stage.hits[order]))
+    return rows, np.column_stack(full)
+
+
+def answer_features(
+    x: np.ndarray, scores: np.ndarray, order: np.ndarray, n_terms: int, semantic: bool = False
+) -> np.ndarray:
+    """The abstention model's input (ANSWER_FEATURES) from the shortlist's features and full-model scores."""
+    columns = _SEMANTIC_COLUMNS if semantic else _CANDIDATE_COLUMNS
+    return np.concatenate([[scores[order[0]], np.log1p(n_terms)], x[order[0], columns]])
+
+
+def rank(library: Library, question: Question, ranker: Ranker, exclude: Collection[int] = frozenset()) -> Ranking:
+    """Rank the question's candidate sentences and estimate whether the first one answers it.
+
+    Sentences already shown (`exclude`, for "➕ More") make way for the next best, which face the same test.
+    """
+    ranker = ranker.for_question(question)
+    rows, x = feature_rows(library, question, ranker, exclude)
+    if len(rows) == 0:
+        return Ranking(rows, np.empty(0), 0.0, ranker.threshold)
+    scores = ranker.second.logits(x)
+    order = np.lexsort((rows, -scores))
+    evidence = answer_features(x, scores, order, len(question.terms), ranker.semantic)
+    probability = sigmoid(ranker.answers.logits(evidence[None])[0])
+    return Ranking(rows[order], scores[order], probability, ranker.threshold)
