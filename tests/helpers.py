@@ -12,6 +12,18 @@ SEED_CORPUS = REPO / "corpus"
 SEED_FILE = SEED_CORPUS / "000_d3a2f4f3c119993b.txt"
 SEED_QA = Path(__file__).resolve().parent / "seed_qa.jsonl"
 
+# A news item and an unrelated note: the ranking feature tests read the features of one against the other.
+NEWS = {
+    "visit.md": (
+        "---\ntitle: Kazakhstan and the World Bank\n---\n"
+        "The Kazakhstan prime minister met the bank's vice president in Astana.\n\n"
+        "They discussed water projects and rural roads.\n\n"
+        "At the conclusion of the meeting both sides signed a memorandum.\n\n"
+        "Since 1992 the bank has financed 48 projects.\n"
+    ),
+    "garden.md": "Tomatoes need six hours of sunlight.\n\nCompost feeds the soil.\n",
+}
+
 # A small corpus with one clear answer per topic, used by the ranking, answer and CLI tests.
 MINI_CORPUS: dict[str, str | bytes] = {
     "bank.md": (

@@ -13,8 +13,7 @@ from bot.cli import main
 from bot.index.library import Library
 from bot.index.loader import load_library
 from bot.ingest import formats as extractors
-from bot.ingest.formats import common
-from bot.ingest.formats import Unreadable, extract
+from bot.ingest.formats import Unreadable, common, extract
 from bot.ingest.sandbox import Sandbox, SandboxPool
 from bot.ingest.sidecars import read_sidecar
 from bot.ranking.answer import answer

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
+from bot.chat import loading as serving
 from bot.chat import render
 from bot.chat.messages import text
 from bot.chat.render import Chunk, html_messages, plain_messages
 from bot.config import Settings
-from bot.chat import loading as serving
 from bot.index.library import Library
 from bot.index.loader import load_library
 from bot.ingest.corpus import CorpusError
@@ -744,7 +744,7 @@ async def test_handler_crash_is_logged_and_user_told(
 
 # ---- the `citebot run` process ---------------------------------------------------------------
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def start_process(api: BotApi, corpus: Path, token: str | None = TOKEN) -> subprocess.Popen[str]:

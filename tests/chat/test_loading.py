@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import bot.index
+from bot.chat.loading import load_for
 from bot.config import Settings, SettingsError, load_settings
 from bot.index.library import Library
-from bot.chat.loading import load_for
 from tests.helpers import MINI_CORPUS, write_files
 
 

@@ -18,8 +18,8 @@ from bot.ranking import ranker as ranker_module
 from bot.ranking.answer import answer
 from bot.ranking.features import analyze_question
 from bot.ranking.ranker import default_ranker, rank
-from bot.text.analyzers import Analyzer
 from bot.text import embeddings as semantic
+from bot.text.analyzers import Analyzer
 from bot.text.embeddings import Embedder
 from tests.helpers import MINI_CORPUS, SEED_CORPUS, Build
 

@@ -236,7 +236,7 @@ def test_no_acknowledged_vote_is_lost_after_kill_9(tmp_path: Path) -> None:
         [sys.executable, "-c", WRITER, str(path)],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     assert writer.stdout is not None
     answer_id = int(writer.stdout.readline().split()[1])

@@ -15,8 +15,7 @@ import pytest
 from bot.index.library import Library
 from bot.ranking import features
 from bot.ranking.features import INDEX_FEATURES, PREFIX, TEXT_FEATURES
-from tests.helpers import SEED_CORPUS, Build
-from tests.test_features import NEWS
+from tests.helpers import NEWS, SEED_CORPUS, Build
 
 SEED_QUESTIONS = [json.loads(line)["question"] for line in (SEED_CORPUS.parent / "tests" / "seed_qa.jsonl").open()]
 NEWS_QUESTIONS = [

@@ -8,18 +8,7 @@ import pytest
 from bot.index.library import Library
 from bot.ranking import features
 from bot.ranking.features import DATE, INDEX_FEATURES, NUMBER, TEXT_FEATURES
-from tests.helpers import Build
-
-NEWS = {
-    "visit.md": (
-        "---\ntitle: Kazakhstan and the World Bank\n---\n"
-        "The Kazakhstan prime minister met the bank's vice president in Astana.\n\n"
-        "They discussed water projects and rural roads.\n\n"
-        "At the conclusion of the meeting both sides signed a memorandum.\n\n"
-        "Since 1992 the bank has financed 48 projects.\n"
-    ),
-    "garden.md": "Tomatoes need six hours of sunlight.\n\nCompost feeds the soil.\n",
-}
+from tests.helpers import NEWS, Build
 
 
 def rows_and_features(library: Library, question: str) -> tuple[features.Question, np.ndarray, dict[str, np.ndarray]]:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.chat import loading as serving
 from bot.chat.messages import text
 from bot.chat.uploads import FOLDER
-from bot.chat import loading as serving
 from bot.ingest.corpus import CorpusError
 from bot.telegram.state import BotState
 from tests import documents as make

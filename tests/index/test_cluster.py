@@ -16,11 +16,11 @@ pytest.importorskip("distributed", reason="Dask is not installed: pip install '.
 
 from distributed import Client, LocalCluster  # noqa: E402
 
+from bot.chat.loading import load_for  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.index.cluster import ShardedIndex, ShardedLibrary, disconnect, load_sharded, shard_library  # noqa: E402
 from bot.index.library import Library  # noqa: E402
 from bot.index.loader import load_library  # noqa: E402
-from bot.chat.loading import load_for  # noqa: E402
 from bot.ranking.answer import Answer, answer  # noqa: E402
 from tests.helpers import write_files  # noqa: E402
 
