@@ -532,10 +532,10 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
 # --- README ---------------------------------------------------------------------------------------------
 
 
-def test_every_menu_command_is_documented_in_the_readme() -> None:
+def test_every_menu_command_is_documented_in_the_telegram_page() -> None:
     from bot.telegram.commands import COMMANDS
 
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "docs" / "telegram.md").read_text(encoding="utf-8")
     assert COMMANDS
     missing = [name for name, _ in COMMANDS if not re.search(rf"/{re.escape(name)}\b", readme)]
     assert missing == []
