@@ -242,8 +242,8 @@ def check(settings: Settings) -> int:
     print(f"sentences: {library.sentence_count}")
     print("languages: " + ", ".join(f"{code} {count}" for code, count in library.document_languages().items()))
     print(f"time:      {library.build_seconds:.2f} s")
-    skipped = [s for s in library.skipped if not s.kept]
-    warned = [s for s in library.skipped if s.kept]
+    skipped = [s for s in library.skipped if not s.warning]
+    warned = [s for s in library.skipped if s.warning]
     print(f"skipped:   {len(skipped)}")
     # A file name may hold a newline or an escape sequence: escaped, each entry stays one line of the report.
     for item in skipped:

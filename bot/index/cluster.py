@@ -363,13 +363,13 @@ class Layout:
 
 
 class ShardedLibrary(Library):
-    """A Library whose `sentences` and `passages` are ShardedIndexes; `base` is the loaded library they came from."""
+    """A Library whose `sentence_index` and `document_index` are ShardedIndexes; `base` is the loaded library they came from."""
 
     def __init__(self, base: Library, sentences: ShardedIndex, passages: ShardedIndex, layout: Layout) -> None:
         # Everything the base library holds (documents, offsets, vocabulary…), computed once, with its indexes swapped.
         self.__dict__.update(base.__dict__)
-        self.sentences = sentences  # type: ignore[assignment]
-        self.passages = passages  # type: ignore[assignment]
+        self.sentence_index = sentences  # type: ignore[assignment]
+        self.document_index = passages  # type: ignore[assignment]
         self.base = base
         self.layout = layout
 
@@ -387,7 +387,7 @@ def shard_library(
     )
     reusable = _reusable(previous, base, n_shards)
     sentence_structures, passage_structures = [], []
-    sentence_source, passage_source = _Source(base.sentences), _Source(base.passages)
+    sentence_source, passage_source = _Source(base.sentence_index), _Source(base.document_index)
     rebuilt = 0
     for slot, signature, members, docs in zip(slots, signatures, rows, documents):
         old = reusable.get(slot)
@@ -402,8 +402,8 @@ def shard_library(
     log.info("%d shards, %d of them built anew", len(slots), rebuilt)
     version = next(_versions)
     n_terms = len(base.vocabulary)
-    sentences = _weighed(client, sentence_structures, rows, version, n_terms, base.sentences)
-    passages = _weighed(client, passage_structures, documents, version, n_terms, base.passages)
+    sentences = _weighed(client, sentence_structures, rows, version, n_terms, base.sentence_index)
+    passages = _weighed(client, passage_structures, documents, version, n_terms, base.document_index)
     layout = Layout(
         n_shards, slots, signatures, tuple(sentence_structures), tuple(passage_structures), len(base.vocabulary)
     )

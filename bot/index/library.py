@@ -155,8 +155,8 @@ class Library:
         self.entries = tuple(entries)
         self.languages = languages
         self.vocabulary = vocabulary
-        self.sentences = sentences
-        self.passages = passages
+        self.sentence_index = sentences
+        self.document_index = passages
         self.skipped = tuple(skipped)
         self.build_seconds = build_seconds
         self.documents = tuple(entry.document for entry in self.entries)
@@ -216,8 +216,8 @@ class Library:
             start, stop, at = int(self.offsets[old]), int(self.offsets[old + 1]), int(offsets[number])
             row_map[start:stop] = np.arange(at, at + stop - start)
             document_map[old] = number
-            lengths[at : at + stop - start] = self.sentences.lengths[start:stop]
-            passage_lengths[number] = self.passages.lengths[old]
+            lengths[at : at + stop - start] = self.sentence_index.lengths[start:stop]
+            passage_lengths[number] = self.document_index.lengths[old]
         new_lengths, at = postings.lengths.array(), 0
         for number, passage_length in zip(postings.numbers, postings.passage_lengths.array()):
             size = int(offsets[number + 1] - offsets[number])
@@ -225,10 +225,10 @@ class Library:
             passage_lengths[number] = passage_length
             at += size
         n_terms = len(vocabulary)
-        sentences = self.sentences.updated(
+        sentences = self.sentence_index.updated(
             row_map, postings.rows.array(), postings.columns.array(), postings.counts.array(), lengths, n_terms
         )
-        passages = self.passages.updated(
+        passages = self.document_index.updated(
             document_map,
             postings.passage_rows.array(),
             postings.passage_columns.array(),
@@ -279,7 +279,7 @@ class Library:
 
     def search(self, terms: Sequence[str], k: int = 10) -> list[Hit]:
         """The k sentences with the highest BM25 score for these terms."""
-        rows, scores = self.sentences.top(self.term_ids(terms), k)
+        rows, scores = self.sentence_index.top(self.term_ids(terms), k)
         return [Hit(self.sentence(int(r)), float(s)) for r, s in zip(rows, scores)]
 
 

@@ -170,8 +170,8 @@ def load_library(
                 items,
                 chosen,
                 previous.vocabulary,
-                previous.sentences,
-                previous.passages,
+                previous.sentence_index,
+                previous.document_index,
                 skipped,  # type: ignore[arg-type,union-attr]
             )
             _report(skipped)
@@ -196,7 +196,9 @@ def _build(
 ) -> Library:
     """Count what changed into new postings and build (or update `previous` into) a Library."""
     vocabulary = dict(previous.vocabulary) if previous is not None else {}
-    entries, postings = count(items, languages, cache, vocabulary, workers, skipped, progress, readers=readers)
+    entries, postings = analyse_and_post(
+        items, languages, cache, vocabulary, workers, skipped, progress, readers=readers
+    )
     del items
     _report(skipped)
     if not entries:
@@ -356,7 +358,7 @@ def _pending(
     return _Pending(key, stamp, file, document, note, cached=False)
 
 
-def count(
+def analyse_and_post(
     items: list[Entry | _Pending],
     languages: Languages,
     cache: AnalysisCache,
@@ -528,4 +530,4 @@ def document_from(relative: str, extracted: Extracted, sidecar: bytes | None) ->
 
 
 def _kept(relative: str, warning: str | None) -> Skipped | None:
-    return Skipped(relative, warning, kept=True) if warning else None
+    return Skipped(relative, warning, warning=True) if warning else None

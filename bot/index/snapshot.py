@@ -39,7 +39,8 @@ VERSION = 3  # 3: documents say whether their title was made up
 FOLDER = "snapshot"
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
-INDEXES = ("sentences", "passages")
+# The snapshot names each index's arrays by these keys (the format predates the attribute names).
+INDEXES = {"sentences": "sentence_index", "passages": "document_index"}
 # Terms are stored joined by a newline, which a term (a run of word characters) cannot hold.
 SEPARATOR = "\n"
 CHUNK = 1 << 24
@@ -126,7 +127,7 @@ def write(library: Library, cache_folder: Path) -> Path | None:
         manifest = {
             "version": VERSION,
             "analyzer": library.languages.key,
-            "params": list(library.sentences.params),
+            "params": list(library.sentence_index.params),
             "documents": len(library.entries),
             "sentences": library.sentence_count,
             "files": files,
@@ -209,8 +210,8 @@ def read(cache_folder: Path, languages: Languages) -> Library:
 
 def _arrays(library: Library) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
-    for index in INDEXES:
-        for name, array in getattr(library, index).arrays().items():
+    for index, attribute in INDEXES.items():
+        for name, array in getattr(library, attribute).arrays().items():
             arrays[f"{index}.{name}"] = np.asarray(array)
     terms = sorted(library.vocabulary, key=library.vocabulary.__getitem__)
     arrays["terms"] = _joined(terms)

@@ -47,11 +47,11 @@ class Document:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file left out of the corpus (or, with `kept`, read with a warning), and why."""
+    """A file left out of the corpus (or, with `warning`, read but with a warning), and why."""
 
     path: str
     reason: str
-    kept: bool = False
+    warning: bool = False
 
 
 class CorpusError(Exception):
@@ -355,4 +355,4 @@ def parse_file(path: str, data: bytes) -> tuple[Document | None, Skipped | None]
     if not document.text.strip():
         return None, Skipped(path, "empty: no text after the metadata" if text.strip() else "empty file")
     notes = "; ".join(note for note in (problem, warning) if note)
-    return document, Skipped(path, notes, kept=True) if notes else None
+    return document, Skipped(path, notes, warning=True) if notes else None

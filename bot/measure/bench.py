@@ -223,7 +223,7 @@ def _percentiles(seconds: list[float]) -> tuple[float, float]:
 def _queries(library: Library, count: int, seed: int) -> list[list[int]]:
     # Questions are built from terms of real sentences, so they hit the corpus as users' questions do.
     rng = np.random.default_rng(seed)
-    index = library.sentences
+    index = library.sentence_index
     queries = []
     while len(queries) < count:
         row = int(rng.integers(0, index.n_rows))
@@ -243,7 +243,7 @@ def _row_terms(library: Library, row: int) -> list[int]:
 
 def _token_lists(library: Library) -> list[list[int]]:
     # Term ids repeated by their counts: BM25 sees term frequencies and lengths, never token order.
-    index = library.sentences
+    index = library.sentence_index
     terms = np.repeat(np.arange(index.n_terms), np.diff(index.indptr))
     order = np.argsort(index.postings, kind="stable")
     tokens: list[list[int]] = [[] for _ in range(library.sentence_count)]
@@ -270,7 +270,7 @@ def _compare(library: Library, queries: list[list[int]], rank_sample: int) -> di
     import bm25s
     from rank_bm25 import BM25Okapi
 
-    index = library.sentences
+    index = library.sentence_index
     for query in queries[:5]:
         index.top(query, K)  # warm the per-thread buffer, as a running bot has
     citebot = _time_queries(lambda q: index.top(q, K), queries)
@@ -336,13 +336,13 @@ def _sharded(library: Library, queries: list[list[int]], count: int, shards: int
         started = time.perf_counter()
         sharded = shard_library(library, client, shards)
         seconds = time.perf_counter() - started
-        index = sharded.sentences
+        index = sharded.sentence_index
         for query in queries[:5]:
             index.top(query, K)
         p50, p99 = _percentiles(_time_queries(lambda q: index.top(q, K), queries))
         agrees = True
         for query in queries[:50]:
-            (rows, scores), (want_rows, want_scores) = index.top(query, K), library.sentences.top(query, K)
+            (rows, scores), (want_rows, want_scores) = index.top(query, K), library.sentence_index.top(query, K)
             agrees &= rows.tolist() == want_rows.tolist() and scores.tolist() == want_scores.tolist()
         answers = _answers(sharded, count)
     finally:

@@ -144,7 +144,7 @@ def analyze_question(library: Library, question: str) -> Question:
     pairs = _content_words(analyzer, topic) or _content_words(analyzer, question)
     terms = tuple(term for _, term in pairs)
     ids = tuple(library.term_ids(terms))
-    index = library.sentences
+    index = library.sentence_index
     ceiling = math.log((index.n_rows - 0.5) / 1.5) if index.n_rows > 2 else 1.0
     weights = np.array([max(float(index.idf[t]), 0.05) if 0 <= t < index.n_terms else ceiling for t in ids])
     return Question(
@@ -163,8 +163,8 @@ def candidates(library: Library, question: Question) -> np.ndarray:
     """Sentence ids worth ranking: the best by BM25, and the sentences of the best documents."""
     ids = list(question.ids)
     # Both searches go out at once: a sharded index answers them side by side.
-    sentence_search = library.sentences.submit("top", ids, SENTENCE_CANDIDATES)
-    document_search = library.passages.submit("top", ids, DOCUMENT_CANDIDATES)
+    sentence_search = library.sentence_index.submit("top", ids, SENTENCE_CANDIDATES)
+    document_search = library.document_index.submit("top", ids, DOCUMENT_CANDIDATES)
     rows, _ = sentence_search()
     documents, _ = document_search()
     if len(rows) == 0:
@@ -179,7 +179,7 @@ def candidates(library: Library, question: Question) -> np.ndarray:
 
 def term_hits(library: Library, question: Question, rows: np.ndarray) -> np.ndarray:
     """A (rows × question terms) matrix: does the sentence contain the term."""
-    return library.sentences.contains(list(question.ids), rows)
+    return library.sentence_index.contains(list(question.ids), rows)
 
 
 def index_features(library: Library, question: Question, rows: np.ndarray) -> np.ndarray:
@@ -207,8 +207,8 @@ def index_stage(library: Library, question: Question, rows: np.ndarray) -> Index
     # One lookup per index for everything this stage reads: the rows, the sentences before and after them
     # (their terms, for `neighbour`), their documents' first sentences, and the documents; both go out at once.
     around = np.concatenate([rows, np.maximum(rows - 1, 0), np.minimum(rows + 1, library.sentence_count - 1), starts])
-    sentence_lookup = library.sentences.submit("lookup", ids, around)
-    document_lookup = library.passages.submit("lookup", ids, numbers)
+    sentence_lookup = library.sentence_index.submit("lookup", ids, around)
+    document_lookup = library.document_index.submit("lookup", ids, numbers)
     sentence_scores, found = sentence_lookup()
     document_scores, in_document = document_lookup()
     sentence = np.clip(sentence_scores[:n], 0.0, None)
@@ -218,7 +218,7 @@ def index_stage(library: Library, question: Question, rows: np.ndarray) -> Index
     distinct = sorted({term: j for j, term in enumerate(question.terms)}.values())
     before = found[n : 2 * n] & (rows > starts)[:, None]
     after = found[2 * n : 3 * n] & (rows + 1 < stops)[:, None]
-    lengths = library.sentences.lengths[rows].astype(float)
+    lengths = library.sentence_index.lengths[rows].astype(float)
     matched = hits[:, distinct].sum(axis=1) if distinct else np.zeros(n)
     columns = np.column_stack(
         [

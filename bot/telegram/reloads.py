@@ -90,8 +90,8 @@ def reload_report(library: Library, took: float, lang: str | None = None) -> str
     """What /reload replies: the corpus size and the skipped files grouped by reason, short enough for one message."""
     sizes = {"documents": len(library.documents), "sentences": library.sentence_count}
     lines = [messages.text("reload_done", lang, seconds=took, **sizes)]
-    skipped = [s for s in library.skipped if not s.kept]
-    warned = [s for s in library.skipped if s.kept]
+    skipped = [s for s in library.skipped if not s.warning]
+    warned = [s for s in library.skipped if s.warning]
     if skipped:
         lines += ["", messages.text("reload_skipped", lang, count=len(skipped)), *_by_reason(skipped, lang)]
     if warned:

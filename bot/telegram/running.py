@@ -160,7 +160,7 @@ async def reload_on_signal(state: BotState) -> None:
         log.exception("Reload failed, keeping the previous library")
         return
     for problem in library.skipped:
-        log.info("%s %s: %s", "Read with a warning" if problem.kept else "Skipped", problem.path, problem.reason)
+        log.info("%s %s: %s", "Read with a warning" if problem.warning else "Skipped", problem.path, problem.reason)
 
 
 async def _serve_until_signalled(application: Application) -> None:

@@ -68,15 +68,15 @@ def assert_same_index(one: Library, other: Library) -> None:
         assert np.allclose([h.score for h in ours], [h.score for h in theirs], rtol=0, atol=1e-12)
         rows = np.arange(one.sentence_count)
         assert np.allclose(
-            one.sentences.scores(one.term_ids(terms), rows),
-            other.sentences.scores(other.term_ids(terms), rows),
+            one.sentence_index.scores(one.term_ids(terms), rows),
+            other.sentence_index.scores(other.term_ids(terms), rows),
             rtol=0,
             atol=1e-12,
         )
         docs = np.arange(len(one.documents))
         assert np.allclose(
-            one.passages.scores(one.term_ids(terms), docs),
-            other.passages.scores(other.term_ids(terms), docs),
+            one.document_index.scores(one.term_ids(terms), docs),
+            other.document_index.scores(other.term_ids(terms), docs),
             rtol=0,
             atol=1e-12,
         )
@@ -356,8 +356,8 @@ def test_a_long_document_analysed_in_pieces_equals_one_analysed_whole(
     monkeypatch.setattr(bot.index.loader, "PARALLEL_MIN_CHARS", 1_000)
     pieces = load_library(corpus, tmp_path / "pieces", snapshot=False, workers=workers)
     assert_same_index(whole, pieces)
-    assert whole.sentences.lengths.tolist() == pieces.sentences.lengths.tolist()
-    assert whole.passages.lengths.tolist() == pieces.passages.lengths.tolist()
+    assert whole.sentence_index.lengths.tolist() == pieces.sentence_index.lengths.tolist()
+    assert whole.document_index.lengths.tolist() == pieces.document_index.lengths.tolist()
     for query in (["harbour", "lighthous"], ["keeper", "paragraph", "3"], ["399"]):
         assert [(h.sentence.id, h.score) for h in whole.search(query)] == [
             (h.sentence.id, h.score) for h in pieces.search(query)

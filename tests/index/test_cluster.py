@@ -86,8 +86,8 @@ def assert_same_answers(sharded: Library, single: Library) -> None:
     for question in QUESTIONS:
         ids = single.term_ids(single.question_analyzer(question).terms(question))
         for ours, theirs, all_rows in (
-            (sharded.sentences, single.sentences, rows),
-            (sharded.passages, single.passages, np.arange(len(single.documents))),
+            (sharded.sentence_index, single.sentence_index, rows),
+            (sharded.document_index, single.document_index, np.arange(len(single.documents))),
         ):
             for k in (1, 5, 1000):
                 (got_rows, got_scores), (want_rows, want_scores) = ours.top(ids, k), theirs.top(ids, k)
@@ -108,10 +108,10 @@ def assert_same_answers(sharded: Library, single: Library) -> None:
 def test_sharded_answers_equal_the_single_index(client: Client, corpus: Path, tmp_path: Path, shards: int) -> None:
     single = load_library(corpus, tmp_path / "cache")
     sharded = shard_library(single, client, shards)
-    sizes = [len(rows) for rows in sharded.sentences.members]
+    sizes = [len(rows) for rows in sharded.sentence_index.members]
     assert len(sizes) == shards and sum(sizes) == single.sentence_count
     assert shards == 1 or len(set(sizes)) > 1, "shards of different sizes"
-    for index in (sharded.sentences, sharded.passages):
+    for index in (sharded.sentence_index, sharded.document_index):
         # Each shard is queried on the worker that holds it.
         servers, holders = client.who_has(index._current_servers()[0]), client.who_has(index.shards)
         assert [servers[f.key] for f in index._current_servers()[0]] == [holders[f.key] for f in index.shards]
@@ -165,7 +165,7 @@ def test_reload_rebuilds_only_changed_shards_and_answers_as_a_cold_start(
     # The single-process reload is the reference: a cold build numbers terms in another order, and rank-bm25's
     # mean IDF summed in another order can differ in its last bit.
     assert_same_answers(after, load_library(corpus, tmp_path / "single-cache", previous=single))
-    assert after.sentences.version != before.sentences.version
+    assert after.sentence_index.version != before.sentence_index.version
     # The old version still answers as it did, from its own shards and statistics: nothing of the new leaks in.
     assert_same_answers(before, single)
     old = dict(zip(before.layout.slots, zip(before.layout.signatures, before.layout.sentence_structures)))
@@ -202,7 +202,7 @@ def test_a_killed_worker_costs_a_retry_not_an_answer(client: Client, corpus: Pat
     sharded = shard_library(single, client, 4)
     expected = [comparable(answer(single, q)) for q in QUESTIONS]
     pids = client.run(os.getpid)
-    holder = next(iter(client.who_has(sharded.sentences.shards[:1]).values()))[0]
+    holder = next(iter(client.who_has(sharded.sentence_index.shards[:1]).values()))[0]
     for turn in range(3):
         for number, question in enumerate(QUESTIONS):
             if turn == 1 and number == 2:

@@ -38,7 +38,10 @@ def postings_by_term(library: Library, index: BM25) -> dict[str, tuple[list[int]
 def assert_identical(reloaded: Library, cold: Library) -> None:
     assert [d.path for d in reloaded.documents] == [d.path for d in cold.documents]
     assert [e.sentences for e in reloaded.entries] == [e.sentences for e in cold.entries]
-    for ours, theirs in ((reloaded.sentences, cold.sentences), (reloaded.passages, cold.passages)):
+    for ours, theirs in (
+        (reloaded.sentence_index, cold.sentence_index),
+        (reloaded.document_index, cold.document_index),
+    ):
         assert ours.lengths.tolist() == theirs.lengths.tolist()
         # Same rows, counts and weights, bit for bit, for every word.
         assert postings_by_term(reloaded, ours) == postings_by_term(cold, theirs)

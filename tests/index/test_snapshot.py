@@ -41,7 +41,7 @@ def same(one: Library, other: Library, bitwise: bool = True) -> None:
     if not bitwise:
         return  # an update keeps the term ids it had, where a fresh build numbers terms anew
     assert one.vocabulary == other.vocabulary
-    for index in ("sentences", "passages"):
+    for index in ("sentence_index", "document_index"):
         for name, array in getattr(one, index).arrays().items():
             assert np.array_equal(array, getattr(other, index).arrays()[name]), (index, name)
 
@@ -59,7 +59,7 @@ def test_a_start_with_an_unchanged_corpus_maps_the_snapshot(
     analyze_calls.clear()
     warm = load_library(corpus, tmp_path / "cache")
     assert analyze_calls == []
-    assert isinstance(warm.sentences.postings, np.memmap) and isinstance(warm.sentences.weights, np.memmap)
+    assert isinstance(warm.sentence_index.postings, np.memmap) and isinstance(warm.sentence_index.weights, np.memmap)
     assert all(isinstance(e.sentences, snapshot.MappedTexts) for e in warm.entries)  # decoded when read
     same(warm, cold)
 

@@ -204,7 +204,7 @@ def test_broken_front_matter_is_ignored_with_a_warning(front: str) -> None:
     assert document is not None
     assert document.text.strip() == "The body survives the broken header."
     assert document.title == "The body survives the broken header"
-    assert problem is not None and problem.kept and problem.path == "news/broken.md"
+    assert problem is not None and problem.warning and problem.path == "news/broken.md"
     assert "front matter" in problem.reason
 
 
@@ -213,7 +213,7 @@ def test_broken_front_matter_warning_names_the_file(build: Build, caplog: pytest
         library = build({"good.md": "A good document.\n", "sub/broken.md": "---\ntitle: [oops\n---\nStill read.\n"})
     assert [d.path for d in library.documents] == ["good.md", "sub/broken.md"]
     [warning] = library.skipped
-    assert warning.kept and warning.path == "sub/broken.md"
+    assert warning.warning and warning.path == "sub/broken.md"
     assert any("sub/broken.md" in r.getMessage() and "front matter" in r.getMessage() for r in caplog.records)
 
 
@@ -221,7 +221,7 @@ def test_a_few_undecodable_bytes_are_replaced_and_the_file_kept() -> None:
     data = ("Prices rose in the capital this year. " * 10).encode() + b"caf\xe9 " + ("More text here. " * 5).encode()
     document, problem = parse(data, path="latin.txt")
     assert document is not None and "\ufffd" in document.text
-    assert problem is not None and problem.kept and "replaced" in problem.reason
+    assert problem is not None and problem.warning and "replaced" in problem.reason
 
 
 @pytest.mark.parametrize(
@@ -240,7 +240,7 @@ def test_a_few_undecodable_bytes_are_replaced_and_the_file_kept() -> None:
 def test_unusable_files_are_skipped_with_a_reason(data: bytes, reason: str) -> None:
     document, problem = parse(data, path="x.txt")
     assert document is None
-    assert problem is not None and not problem.kept and problem.path == "x.txt"
+    assert problem is not None and not problem.warning and problem.path == "x.txt"
     assert reason in problem.reason
 
 
@@ -327,7 +327,7 @@ def test_library_keeps_good_files_and_reports_the_rest(build: Build) -> None:
         }
     )
     assert [d.path for d in library.documents] == ["few-bad-bytes.txt", "good.md"]
-    reasons = {s.path: (s.kept, s.reason) for s in library.skipped}
+    reasons = {s.path: (s.warning, s.reason) for s in library.skipped}
     assert reasons["empty.md"] == (False, "empty file")
     assert reasons["image.txt"][0] is False and "binary" in reasons["image.txt"][1]
     assert reasons["few-bad-bytes.txt"][0] is True and "replaced" in reasons["few-bad-bytes.txt"][1]
@@ -360,7 +360,7 @@ def test_alias_bomb_in_front_matter_is_refused_quickly() -> None:
     assert time.perf_counter() - started < 2  # "does not hang": the expansion would take minutes and gigabytes
     assert document is not None and document.title == "Heading of the body"
     assert document.text.strip().endswith("The body sentence.")
-    assert problem is not None and problem.kept and "alias" in problem.reason
+    assert problem is not None and problem.warning and "alias" in problem.reason
 
 
 @pytest.mark.parametrize(
@@ -376,7 +376,7 @@ def test_front_matter_past_its_budget_is_ignored_with_a_warning(front: str, why:
     document, problem = parse(f"---\n{front}\n---\nThe body survives.\n")
     assert time.perf_counter() - started < 2
     assert document is not None and document.text.strip() == "The body survives."
-    assert problem is not None and problem.kept and "front matter" in problem.reason and why in problem.reason
+    assert problem is not None and problem.warning and "front matter" in problem.reason and why in problem.reason
 
 
 @pytest.mark.parametrize(
@@ -423,13 +423,13 @@ def test_front_matter_values_that_are_not_text_are_named_warnings(front: str, fi
     document, problem = parse(f"---\n{front}\n---\n# Heading of the body\n\nThe body sentence.\n")
     assert document is not None
     assert getattr(document, field) == ("Heading of the body" if field == "title" else None)
-    assert problem is not None and problem.kept and field in problem.reason and kind in problem.reason
+    assert problem is not None and problem.warning and field in problem.reason and kind in problem.reason
 
 
 def test_front_matter_that_is_not_key_value_pairs_is_a_named_warning() -> None:
     document, problem = parse("---\n- a list\n- not a mapping\n---\nThe body sentence.\n")
     assert document is not None and document.text.strip() == "The body sentence."
-    assert problem is not None and problem.kept and "front matter" in problem.reason and "a list" in problem.reason
+    assert problem is not None and problem.warning and "front matter" in problem.reason and "a list" in problem.reason
 
 
 # --- hostile whitespace --------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def document(library: Library, path: str):
 
 
 def skipped(library: Library) -> dict[str, str]:
-    return {s.path: s.reason for s in library.skipped if not s.kept}
+    return {s.path: s.reason for s in library.skipped if not s.warning}
 
 
 # --- HTML --------------------------------------------------------------------------------------------------------

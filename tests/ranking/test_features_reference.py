@@ -45,9 +45,9 @@ def reference_index_features(library: Library, question: features.Question, rows
     """INDEX_FEATURES from each sentence's analysed text (BM25 scores aside: those are tested against rank-bm25)."""
     terms, weights = question.terms, question.weights
     total = float(weights.sum()) or 1.0
-    sentence = np.clip(library.sentences.scores(list(question.ids), rows), 0.0, None)
+    sentence = np.clip(library.sentence_index.scores(list(question.ids), rows), 0.0, None)
     numbers = [library.locate(int(row))[0] for row in rows]
-    document = np.clip(library.passages.scores(list(question.ids), np.array(numbers)), 0.0, None)
+    document = np.clip(library.document_index.scores(list(question.ids), np.array(numbers)), 0.0, None)
     best_document = float(document.max())
     out = []
     for i, (row, number) in enumerate(zip(rows.tolist(), numbers)):
