@@ -61,6 +61,35 @@ async def reload_library(state: BotState) -> tuple[Library, float]:
     return library, took
 
 
+# A refresh waits this long after the first change, so that the files of a burst are read in one reload.
+REFRESH_DELAY = 0.2
+
+
+def refresh(state: BotState, delay: float = REFRESH_DELAY) -> asyncio.Task[None]:
+    """Reload soon because corpus files changed: a burst of changes makes one reload, more changes one more.
+
+    For what writes into the corpus while the bot runs (channel posts, a sync, the folder watcher). A failed
+    reload keeps the library that answers now, and is logged.
+    """
+    if state.refresh_task is not None and not state.refresh_task.done():
+        state.refresh_again = True
+        return state.refresh_task
+    state.refresh_task = asyncio.get_running_loop().create_task(_refreshing(state, delay), name="citebot-refresh")
+    return state.refresh_task
+
+
+async def _refreshing(state: BotState, delay: float) -> None:
+    while True:
+        state.refresh_again = False
+        await asyncio.sleep(delay)
+        try:
+            await reload_library(state)
+        except CorpusError:
+            pass  # reload_library has logged it; the old library keeps answering
+        if not state.refresh_again:
+            return
+
+
 async def _in_daemon_thread(function: Callable[[], T]) -> T:
     """Run function in a daemon thread: unlike asyncio.to_thread, stopping the bot never waits for it."""
     loop = asyncio.get_running_loop()

@@ -115,6 +115,9 @@ class BotState:
     refusals: Refusals = field(init=False)
     members: Membership = field(init=False)
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # A refresh (reload after the corpus files changed) that is running, and whether more changes came since.
+    refresh_task: asyncio.Task[None] | None = None
+    refresh_again: bool = False
     _limiters: dict[int, AsyncLimiter] = field(default_factory=dict)
     _warned: set[int] = field(default_factory=set)
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)

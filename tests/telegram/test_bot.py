@@ -884,3 +884,31 @@ def test_run_with_rejected_token_fails_without_printing_it(api: BotApi, corpus: 
     assert process.returncode == 1, output
     assert "Telegram rejected TELEGRAM_BOT_TOKEN" in output
     assert "WRONG-secret-xyz" not in output
+
+
+# --- refresh: reloads that follow the corpus --------------------------------------------------------------
+
+
+async def test_a_burst_of_refreshes_makes_one_reload_and_a_later_one_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.telegram import reloads
+
+    state = BotState(Settings(corpus_dir=tmp_path, cache_dir=tmp_path / "cache"), library=None)  # type: ignore[arg-type]
+    calls: list[float] = []
+
+    async def fake_reload(given: BotState) -> tuple[None, float]:
+        calls.append(time.monotonic())
+        await asyncio.sleep(0.05)
+        return None, 0.0
+
+    monkeypatch.setattr(reloads, "reload_library", fake_reload)
+    first = reloads.refresh(state, delay=0.01)
+    assert all(reloads.refresh(state, delay=0.01) is first for _ in range(5))
+    await first
+    assert len(calls) == 1  # the burst came before the reload read anything: one reload reads it all
+    second = reloads.refresh(state, delay=0.01)
+    await asyncio.sleep(0.03)  # the reload is under way now
+    assert reloads.refresh(state, delay=0.01) is second
+    await second
+    assert len(calls) == 3  # a change during a reload gets one more pass
