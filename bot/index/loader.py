@@ -20,6 +20,7 @@ from bot.index import snapshot as snapshots
 from bot.index.cache import AnalysisCache
 from bot.index.library import Entry, Library, Postings, make_entry
 from bot.ingest.corpus import (
+    MAX_FILE_MB,
     SUFFIXES,
     CorpusError,
     Document,
@@ -43,7 +44,6 @@ READ_TRIES = 3
 # A document longer than this many characters is analysed in pieces (see _analyze_all).
 PIECE_CHARS = 2_000_000
 # Past this size a file is skipped: one such file would hold a load for minutes and gigabytes.
-MAX_FILE_MB = 100
 
 
 def corpus_cache_folder(cache_dir: Path, corpus_dir: Path) -> Path:
@@ -244,7 +244,7 @@ def scan(
     previous: Library | None,
     skipped: list[Skipped],
     readers: SandboxPool,
-    max_bytes: int = MAX_FILE_MB * 2**20,
+    max_bytes: int,
 ) -> list[Entry | _Pending]:
     """The corpus's files in order: entries of `previous` that did not change, and files still to add."""
     known = {e.document.path: e for e in previous.entries} if previous is not None else {}

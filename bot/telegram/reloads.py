@@ -16,8 +16,8 @@ from typing import TypeVar
 from telegram import Update
 
 from bot.chat import messages, render
-from bot.index.library import Library
 from bot.chat.loading import load_for
+from bot.index.library import Library
 from bot.ingest.corpus import CorpusError, Skipped
 from bot.telegram.state import BotState, Context, language_of, reply_plain, say
 
