@@ -15,7 +15,7 @@ def load_for(
 ) -> Library:
     """Load (or, given `previous`, reload) the corpus; sharded on the cluster when CITEBOT_DASK_SCHEDULER is set.
 
-    `extra` goes to `load_library` as it is (`background=True`, for one).
+    `extra` goes to `load_library` as it is (a snapshot `writer`, for one).
     """
     options = settings.loader_options() | extra
     if not settings.dask_scheduler:

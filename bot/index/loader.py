@@ -137,14 +137,14 @@ def load_library(
     previous: Library | None = None,
     progress: Callable[[str], None] | None = None,
     snapshot: bool = True,
-    background: bool = False,
+    writer: snapshots.SnapshotWriter | None = None,
     max_file_mb: float = MAX_FILE_MB,
 ) -> Library:
     """Load the corpus folder into a Library, re-reading only files that changed since `previous`.
 
     With `snapshot`, a first load maps the library last built for this corpus (see bot/snapshot.py) and
     re-reads only what changed since; a load that changed anything writes a new snapshot (in a thread of its
-    own with `background`, as a bot reloading while it answers wants).
+    own with a `writer`, as a bot reloading while it answers wants).
     `languages` is "auto" (each document in its own language, declared in its front matter or detected)
     or the languages documents may be in ("en,ru"; a single one forces it); ValueError for an unknown one.
     """
@@ -178,7 +178,10 @@ def load_library(
         else:
             library = _build(root, items, chosen, cache, previous, workers, skipped, progress, readers)
     if changed and snapshot and cache.writable:
-        (snapshots.write_in_background if background else snapshots.write)(library, cache_folder)
+        if writer is not None:
+            writer.write_soon(library, cache_folder)
+        else:
+            snapshots.write(library, cache_folder)
     library.build_seconds = time.perf_counter() - started
     return library
 

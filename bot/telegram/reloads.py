@@ -47,7 +47,7 @@ async def reload_library(state: BotState) -> tuple[Library, float]:
             load_for,
             settings,
             state.library,
-            background=True,  # the new snapshot is written while the new library already answers
+            writer=state.snapshots,  # the new snapshot is written while the new library already answers
         )
         try:
             # Questions keep being answered from the old library while this runs in a thread.

@@ -20,6 +20,7 @@ from bot.chat import messages, render
 from bot.chat.feedback import Feedback
 from bot.config import Settings
 from bot.index.library import Library
+from bot.index.snapshot import SnapshotWriter
 from bot.telegram.bounded import prune
 from bot.telegram.delivery import Polling
 
@@ -111,6 +112,7 @@ class BotState:
     answered: int = 0
     not_found: int = 0
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    snapshots: SnapshotWriter = field(default_factory=SnapshotWriter)  # reloads write their snapshots in threads
     refusals: Refusals = field(init=False)
     members: Membership = field(init=False)
     background: set[asyncio.Task[None]] = field(default_factory=set)
