@@ -33,7 +33,7 @@ from bot.ingest.formats import EXTRACTOR_VERSION, Extracted, Unreadable, format_
 from bot.ingest.sandbox import SandboxPool
 from bot.ingest.sidecars import SIDECAR_SUFFIX, with_sidecar
 from bot.text.analyzers import AnalyzedDocument, joined, paragraph_pieces
-from bot.text.languages import Languages, analyze_document, keep_model_in, model_home
+from bot.text.languages import Languages, analyze_document
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def _rejoined(
 
 def _analyze_in_pool(documents: list[Document], languages: Languages, workers: int) -> Iterator[AnalyzedDocument]:
     # Workers detect the languages of the documents they analyse: they map the model from the same folder.
-    with ProcessPoolExecutor(max_workers=workers or None, initializer=keep_model_in, initargs=(model_home(),)) as pool:
+    with ProcessPoolExecutor(max_workers=workers or None) as pool:
         chunk = max(1, min(64, len(documents) // ((workers or 2) * 8)))
         yield from pool.map(analyze_document, documents, [languages] * len(documents), chunksize=chunk)
 
@@ -149,9 +149,9 @@ def load_library(
     or the languages documents may be in ("en,ru"; a single one forces it); ValueError for an unknown one.
     """
     started = time.perf_counter()
-    chosen = Languages.parse(languages)
+    # A document that needs detection maps the classifier's model from the cache folder.
+    chosen = dataclasses.replace(Languages.parse(languages), model_home=Path(cache_dir).absolute())
     root = Path(corpus_dir)
-    keep_model_in(Path(cache_dir).absolute())  # a document that needs detection maps the classifier's model from here
     if previous is not None and previous.languages != chosen:
         previous = None  # other analyzers: nothing of the old library can be reused
     cache_folder = corpus_cache_folder(Path(cache_dir), root)
