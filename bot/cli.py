@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from bot.chat import messages
 from bot.chat.feedback import Feedback, Summary, feedback_report, gaps_report, utc
+from bot.chat.followups import Conversations, answer_in_turn
 from bot.chat.render import as_json, escaped, for_terminal, plain
 from bot.config import DeprecatedSetting, Settings, SettingsError, env_name, load_settings
 from bot.index.library import Library
@@ -213,6 +214,8 @@ def chat(settings: Settings) -> int:
     except (ImportError, OSError):
         readline = None  # type: ignore[assignment]
     library = load(settings)
+    # One user in one chat: a short question leaning on the last ("And in which years?") keeps its subject.
+    conversation = Conversations(settings.followup_minutes * 60.0)
     print("Ask a question about the documents. Ctrl-D quits.")
     try:
         while True:
@@ -222,7 +225,12 @@ def chat(settings: Settings) -> int:
                 print()
                 continue
             if question:
-                result = answer(library, question, **settings.answer_options())
+                now = time.monotonic()
+                before = conversation.before(0, 0, now)
+                result, reading, turn = answer_in_turn(library, question, before, now, **settings.answer_options())
+                conversation.remember(0, 0, turn)
+                if reading.follows:
+                    print(f"({for_terminal(reading.shown)})")
                 print(plain(result, messages.language_of_text(question)) + "\n")
     except EOFError:
         print()

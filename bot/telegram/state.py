@@ -18,6 +18,7 @@ from telegram.ext import CallbackContext, ExtBot
 
 from bot.chat import messages, render
 from bot.chat.feedback import Feedback
+from bot.chat.followups import Conversations
 from bot.config import Settings
 from bot.index.library import Library
 from bot.telegram.delivery import Polling
@@ -114,6 +115,7 @@ class BotState:
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     refusals: Refusals = field(init=False)
     members: Membership = field(init=False)
+    conversations: Conversations = field(init=False)  # each user's last question, for follow-ups
     background: set[asyncio.Task[None]] = field(default_factory=set)
     # A refresh (reload after the corpus files changed) that is running, and whether more changes came since.
     refresh_task: asyncio.Task[None] | None = None
@@ -126,6 +128,7 @@ class BotState:
     def __post_init__(self) -> None:
         self.refusals = Refusals(self.settings.user_rate_period)
         self.members = Membership(self.settings.allowed_chat_ids)
+        self.conversations = Conversations(self.settings.followup_minutes * 60.0)
 
     async def admit(self, user_id: int) -> bool:
         """Take one question from the user's allowance; False if they are over their rate limit."""
