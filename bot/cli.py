@@ -116,6 +116,24 @@ def _fit(settings: Settings, args: argparse.Namespace) -> int:
     return fit.run(args, library_for=lambda corpus: load_library(corpus, cache_dir))
 
 
+def _followups_arguments(sub: argparse.ArgumentParser) -> None:
+    from bot.measure import followups
+
+    followups.add_arguments(sub)
+
+
+def _eval_followups(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.index.loader import load_library
+    from bot.measure import followups
+
+    try:
+        cache_dir = load_settings().cache_dir
+    except SettingsError as exc:
+        print(f"citebot: {exc}", file=sys.stderr)
+        return 2
+    return followups.run(args, library_for=lambda corpus: load_library(corpus, cache_dir))
+
+
 def _start(settings: Settings, args: argparse.Namespace) -> int:
     return run_bot(settings) if settings.telegram_bot_token else chat(settings)
 
@@ -125,6 +143,13 @@ COMMANDS = (
     Command("chat", "ask questions in the terminal (Ctrl-D quits)", lambda s, a: chat(s)),
     Command("check", "load the corpus and report what was read and skipped", lambda s, a: check(s)),
     Command("eval", "measure answers against a QA file of JSON lines", lambda s, a: evaluate(s, a), _eval_arguments),
+    Command(
+        "eval-followups",
+        "measure follow-up questions (two-turn chats) with and without the follow-up rule",
+        _eval_followups,
+        _followups_arguments,
+        settings=False,
+    ),
     Command(
         "feedback",
         "👍/👎 of the last days and the latest 👎 (from CITEBOT_FEEDBACK_DB)",

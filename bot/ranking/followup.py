@@ -112,7 +112,9 @@ def read(library: Library, question: str, previous: str | None) -> Reading:
     why = sign(question)
     if why is None and len(words) > FEW_WORDS:
         return Reading(question, False, "it names a subject of its own")
-    if why is None and words and not found:
+    # One word the documents lack may be spelt there otherwise ("нәтижесі"); two or more, and none they hold,
+    # say it is about something else: it stays alone, and is declined rather than answered about the old subject.
+    if why is None and len(words) >= FEW_WORDS and not found:
         return Reading(question, False, "none of its words is in the documents: it is about something else")
     subject = subject_words(library, previous, exclude=set(words))
     if not subject:
