@@ -74,8 +74,17 @@ def answer_in_turn(
 ) -> tuple[Answer, Reading, Turn]:
     """Answer a question, read as a follow-up of `before` when it leans on it; the turn to remember after."""
     reading = read(library, question, before.question if before else None)
+    if reading.follows and not reading.signed:
+        # Short, but nothing says it leans back: when the documents answer it alone, it stands on its own.
+        alone = answer(library, question, **options)  # type: ignore[arg-type]
+        if alone.answered:
+            return alone, Reading(question, False, "it is answered on its own"), _turn(library, alone, question, now)
     same = before is not None and before.library == id(library)
     exclude = before.shown if reading.new and same else frozenset()  # type: ignore[union-attr]
     result = answer(library, question, context=reading.context, exclude=exclude, **options)  # type: ignore[arg-type]
+    return result, reading, _turn(library, result, reading.shown, now)
+
+
+def _turn(library: Library, result: Answer, question: str, now: float) -> Turn:
     shown = frozenset(h.sentence.id for h in result.results if any(q.text == h.sentence.text for q in result.quotes))
-    return result, reading, Turn(reading.shown, shown, now, id(library))
+    return Turn(question, shown, now, id(library))

@@ -65,6 +65,7 @@ class Reading:
     reason: str
     context: str = ""  # the previous question's subject words, searched for beside the question's own
     new: bool = False  # it asks for something the last answer did not say: leave out the sentences it showed
+    signed: bool = False  # it says it leans on the question before (not only by being short)
 
     @property
     def shown(self) -> str:
@@ -119,9 +120,10 @@ def read(library: Library, question: str, previous: str | None) -> Reading:
     subject = subject_words(library, previous, exclude=set(words))
     if not subject:
         return Reading(question, False, "the question before it names no subject")
+    signed = why is not None
     why = why or f"it has {len(words)} word(s) of its own"
     # Words of its own the documents hold ask for something new: the sentences already shown are not it.
-    return Reading(question, True, why, " ".join(subject), new=bool(found))
+    return Reading(question, True, why, " ".join(subject), new=bool(found), signed=signed)
 
 
 def subject_words(library: Library, previous: str, exclude: Collection[str] = ()) -> list[str]:

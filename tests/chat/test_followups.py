@@ -61,3 +61,20 @@ def test_a_turn_remembers_what_it_showed_in_which_library(mini: Library) -> None
     first, _, turn = answer_in_turn(mini, "What does the bank plan to fund?", None, now=0.0)
     assert first.answered and turn.shown and turn.question == "What does the bank plan to fund?"
     assert turn.library == id(mini)
+
+
+TWO_SUBJECTS = {
+    "tunnel.md": "# Tunnel\n\nThe Marxton tunnel is four kilometres long. The tunnel opened in 1950.\n",
+    "bridge.md": "# Bridge\n\nThe Fredville bridge is three hundred metres long. The bridge opened in 1802.\n",
+}
+
+
+def test_a_short_question_answered_on_its_own_is_not_pulled_back(build) -> None:
+    library: Library = build(TWO_SUBJECTS)
+    _, _, turn = answer_in_turn(library, "How long is the Marxton tunnel?", None, now=0.0)
+    result, reading, _ = answer_in_turn(library, "When was the bridge opened?", turn, now=10.0)
+    assert not reading.follows and reading.reason == "it is answered on its own"
+    assert result.quotes[0].text == "The bridge opened in 1802."
+    # With a sign ("it"), the same shortness leans on the tunnel.
+    result, reading, _ = answer_in_turn(library, "When was it opened?", turn, now=10.0)
+    assert reading.follows and result.quotes[0].text == "The tunnel opened in 1950."
