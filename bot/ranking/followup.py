@@ -34,10 +34,12 @@ ANAPHORS: Mapping[str, frozenset[str]] = {  # pronouns that stand for something 
         мұнда мұған осы осының осында сол соны соның сонда""".split()
     ),
 }
-ELLIPSES: Mapping[str, re.Pattern[str]] = {  # questions that ask again about the same subject
-    "en": re.compile(r"^(in |from |since |until )?(which|what) (years?|year|date|month)\b|^(when|why|how|where)( so)?\W*$"),
-    "ru": re.compile(r"когда это было|в каких годах|в каком году|а что ещё|^(когда|почему|зачем|где|как)\W*$"),
-    "kk": re.compile(r"\bше\W*$|қай жылдары|^(қашан|неге|қайда|қалай)\W*$"),
+ELLIPSES: Mapping[str, re.Pattern[str]] = {  # whole questions that ask again about the same subject
+    "en": re.compile(
+        r"^((and|so) )?((in|from|since|until) )?(which|what) (years?|dates?|months?)\W*$|^(when|why|how|where)( so)?\W*$"
+    ),
+    "ru": re.compile(r"^(а |и )?(когда это было|в каких годах|в каком году|что ещё|когда|почему|зачем|где|как)\W*$"),
+    "kk": re.compile(r"\bше\W*$|^(ал )?(қай жылдары|қашан|неге|қайда|қалай)\W*$"),
 }
 LIGHT: Mapping[str, frozenset[str]] = {  # words too general to name a subject
     "en": frozenset("get got happen happened come came go went take took".split()),

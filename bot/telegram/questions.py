@@ -75,8 +75,9 @@ async def answer_question(update: Update, context: Context, question: str, usage
             await message.reply_chat_action(ChatAction.TYPING)
         # A follow-up ("And in which years?") is answered with the subject of the user's question before it.
         chat_id, now = message.chat.id, time.monotonic()
-        replied = message.reply_to_message.message_id if replies_to_bot(message, context.bot.id) else None
-        before = state.conversations.before(chat_id, user_id, now, replied)  # type: ignore[union-attr]
+        replying = replies_to_bot(message, context.bot.id)
+        replied = message.reply_to_message.message_id if replying else None  # type: ignore[union-attr]
+        before = state.conversations.before(chat_id, user_id, now, replied)
         # Read the library once: a reload may swap it while we score, and that's fine.
         result, reading, turn = await asyncio.to_thread(
             answer_in_turn, state.library, question, before, now, **state.settings.answer_options()
