@@ -124,8 +124,8 @@ def read(library: Library, question: str, previous: str | None) -> Reading:
         return Reading(question, False, "the question before it names no subject")
     signed = why is not None
     why = why or f"it has {len(words)} word(s) of its own"
-    # Words of its own the documents hold ask for something new: the sentences already shown are not it.
-    return Reading(question, True, why, " ".join(subject), new=bool(found), signed=signed)
+    # Words of its own ask for something new ("How is it funded?"): the sentences already shown are not it.
+    return Reading(question, True, why, " ".join(subject), new=bool(words), signed=signed)
 
 
 def subject_words(library: Library, previous: str, exclude: Collection[str] = ()) -> list[str]:
