@@ -35,9 +35,7 @@ def pairs_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_eval_followups_reports_both_and_checks_the_floor(
-    capsys: pytest.CaptureFixture[str], pairs_file: Path
-) -> None:
+def test_eval_followups_reports_both_and_checks_the_floor(capsys: pytest.CaptureFixture[str], pairs_file: Path) -> None:
     assert cli.main(["eval-followups", str(pairs_file), "--min-p1", "1.0", "--min-abstention", "1.0"]) == 0
     out = capsys.readouterr().out
     assert "3 (2 answerable, 1 off-topic)" in out and "read as follow-ups: 2" in out
