@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from bot.chat import messages
 from bot.chat.feedback import Feedback, Summary, feedback_report, gaps_report, utc
+from bot.chat.followups import Conversations, answer_in_turn
 from bot.chat.loading import load_for
 from bot.chat.render import as_json, escaped, for_terminal, plain
 from bot.config import DeprecatedSetting, Settings, SettingsError, env_name, load_settings
@@ -114,6 +115,24 @@ def _fit(settings: Settings, args: argparse.Namespace) -> int:
     return fit.run(args, library_for=lambda corpus: load_library(corpus, cache_dir))
 
 
+def _followups_arguments(sub: argparse.ArgumentParser) -> None:
+    from bot.measure import followups
+
+    followups.add_arguments(sub)
+
+
+def _eval_followups(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.index.loader import load_library
+    from bot.measure import followups
+
+    try:
+        cache_dir = load_settings().cache_dir
+    except SettingsError as exc:
+        print(f"citebot: {exc}", file=sys.stderr)
+        return 2
+    return followups.run(args, library_for=lambda corpus: load_library(corpus, cache_dir))
+
+
 def _start(settings: Settings, args: argparse.Namespace) -> int:
     return run_bot(settings) if settings.telegram_bot_token else chat(settings)
 
@@ -123,6 +142,13 @@ COMMANDS = (
     Command("chat", "ask questions in the terminal (Ctrl-D quits)", lambda s, a: chat(s)),
     Command("check", "load the corpus and report what was read and skipped", lambda s, a: check(s)),
     Command("eval", "measure answers against a QA file of JSON lines", lambda s, a: evaluate(s, a), _eval_arguments),
+    Command(
+        "eval-followups",
+        "measure follow-up questions (two-turn chats) with and without the follow-up rule",
+        _eval_followups,
+        _followups_arguments,
+        settings=False,
+    ),
     Command(
         "feedback",
         "👍/👎 of the last days and the latest 👎 (from CITEBOT_FEEDBACK_DB)",
@@ -212,6 +238,8 @@ def chat(settings: Settings) -> int:
     except (ImportError, OSError):
         readline = None  # type: ignore[assignment]
     library = load(settings)
+    # One user in one chat: a short question leaning on the last ("And in which years?") keeps its subject.
+    conversation = Conversations(settings.followup_minutes * 60.0)
     print("Ask a question about the documents. Ctrl-D quits.")
     try:
         while True:
@@ -221,7 +249,12 @@ def chat(settings: Settings) -> int:
                 print()
                 continue
             if question:
-                result = answer(library, question, **settings.answer_options())
+                now = time.monotonic()
+                before = conversation.before(0, 0, now)
+                result, reading, turn = answer_in_turn(library, question, before, now, **settings.answer_options())
+                conversation.remember(0, 0, turn)
+                if reading.follows:
+                    print(f"({for_terminal(reading.shown)})")
                 print(plain(result, messages.language_of_text(question)) + "\n")
     except EOFError:
         print()

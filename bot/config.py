@@ -135,6 +135,8 @@ class Settings(BaseSettings):
     allowed_chat_ids: IdList = frozenset()
     user_rate_limit: int = Field(default=10, ge=1)
     user_rate_period: float = Field(default=60.0, gt=0)
+    # A question within this many minutes of the last one may lean on it ("And in which years?"); 0: never.
+    followup_minutes: float = Field(default=5.0, ge=0, le=1440)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Unset: beside the cache folder; empty: nothing is recorded.
     feedback_db: str | None = None

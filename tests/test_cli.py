@@ -439,6 +439,24 @@ def test_chat_answers_stdin_lines_and_exits_0_on_eof(
     assert history.exists()
 
 
+@pytest.mark.parametrize("minutes", ["5", "0"])
+def test_chat_answers_a_follow_up_with_the_subject_before_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, history: Path, minutes: str
+) -> None:
+    monkeypatch.setenv("CITEBOT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CITEBOT_FOLLOWUP_MINUTES", minutes)
+    lines = "How many World Bank projects were implemented in Kazakhstan?\nIn which years?\n"
+    code, out, _ = run(capsys, "chat", "--corpus", str(SEED_CORPUS), stdin=lines, monkeypatch=monkeypatch)
+    first, years = out.split("\n? ")[1:3]
+    assert code == 0 and "were implemented from 1992 to 2024" in first
+    if minutes == "0":
+        assert NOT_FOUND in years
+    else:
+        # The terminal says how it read the question, then answers it.
+        assert years.startswith("(In which years? (world bank projects implemented kazakhstan))\n")
+        assert "were implemented from 1992 to 2024" in years and NOT_FOUND not in years
+
+
 def test_chat_history_goes_to_home(tmp_path: Path, docs: Path) -> None:
     home = tmp_path / "elsewhere"
     home.mkdir()

@@ -77,14 +77,16 @@ def answer(
     exclude: Collection[int] = frozenset(),
     semantic: bool = False,
     ranker: Ranker | None = None,
+    context: str = "",
 ) -> Answer:
     """Answer a question from the library, citing each quoted sentence's document; `exclude`d ids are never shown.
 
-    `semantic` ranks with word embeddings as well, when they are installed; `ranker` overrides the shipped one.
+    `semantic` ranks with word embeddings as well, when they are installed; `ranker` overrides the shipped one;
+    `context` is the subject a follow-up question leans on (bot/ranking/followup.py), weighed less than its words.
     """
     started = time.perf_counter()
     ranker = ranker or default_ranker(semantic)
-    analyzed = analyze_question(library, question)
+    analyzed = analyze_question(library, question, context)
     ranking = rank(library, analyzed, ranker, exclude)
     threshold = ranking.threshold if min_confidence is None else min_confidence
     top = zip(ranking.rows[:RESULTS].tolist(), ranking.scores[:RESULTS].tolist())

@@ -92,6 +92,8 @@ SEMANTIC_FEATURES = (
     "soft_covered",  # share of the question's weight the sentence holds, a lacking word counting its nearest word's cosine
     "soft_missing",  # share of the question's weight with neither the word nor a near one (cosine under SOFT_NEAR)
 )
+# A follow-up's borrowed subject terms weigh this share of their IDF (bot/ranking/followup.py).
+CONTEXT_WEIGHT = 0.3
 # Below this cosine similarity two words are not taken as near in meaning.
 SOFT_NEAR = 0.3
 
@@ -137,16 +139,25 @@ def _content_words(analyzer: Analyzer | MultiAnalyzer, text: str) -> list[tuple[
     return [(word, term) for term, word in out.items()]
 
 
-def analyze_question(library: Library, question: str) -> Question:
-    """Read a question into search terms, weights and the kind of answer it wants."""
-    analyzer = question_analyzer(library, question)
+def analyze_question(library: Library, question: str, context: str = "") -> Question:
+    """Read a question into search terms, weights and the kind of answer it wants.
+
+    `context` (the subject of the question before, for a follow-up) adds its own terms at CONTEXT_WEIGHT of
+    their weight: they pick where to look, and the question's own words still pick the sentence.
+    """
+    analyzer = question_analyzer(library, f"{question} {context}" if context else question)
     wanted, topic = wanted_type(question)
     pairs = _content_words(analyzer, topic) or _content_words(analyzer, question)
+    mine = len(pairs)
+    if context:
+        have = {term for _, term in pairs}
+        pairs += [(w, t) for w, t in _content_words(analyzer, wanted_type(context)[1]) if t not in have]
     terms = tuple(term for _, term in pairs)
     ids = tuple(library.term_ids(terms))
     index = library.sentence_index
     ceiling = math.log((index.n_rows - 0.5) / 1.5) if index.n_rows > 2 else 1.0
     weights = np.array([max(float(index.idf[t]), 0.05) if 0 <= t < index.n_terms else ceiling for t in ids])
+    weights[mine:] *= CONTEXT_WEIGHT
     return Question(
         text=question,
         analyzer=analyzer,

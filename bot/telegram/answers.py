@@ -71,16 +71,17 @@ def keyboard(state: BotState, result: Answer, answer_id: int | None, lang: str) 
 
 async def send_answer(
     message: Message, result: Answer, keyboard: InlineKeyboardMarkup | None = None, lang: str | None = None
-) -> None:
+) -> list[Message]:
     """Reply with the answer as HTML, the keyboard under its last message; once Telegram rejects our markup,
-    the rest of it goes as plain text."""
+    the rest of it goes as plain text. The messages sent, for replies to them."""
     as_html = True
+    sent: list[Message] = []
     chunks = render.chunks(result, lang=lang)
     for number, chunk in enumerate(chunks):
         markup = keyboard if number == len(chunks) - 1 else None
         if as_html:
             try:
-                await message.reply_html(chunk.html, reply_markup=markup)
+                sent.append(await message.reply_html(chunk.html, reply_markup=markup))
                 continue
             except BadRequest as exc:
                 if "can't parse entities" not in exc.message.lower() and "too long" not in exc.message.lower():
@@ -88,4 +89,5 @@ async def send_answer(
                 log.warning("Telegram rejected an HTML answer (%s); sending the rest as plain text", exc.message)
                 as_html = False
         # The chunks pair each HTML message with the same quotes in plain text: nothing delivered is sent twice.
-        await message.reply_text(chunk.plain, reply_markup=markup)
+        sent.append(await message.reply_text(chunk.plain, reply_markup=markup))
+    return sent

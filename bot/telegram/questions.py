@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import time
 
 from telegram import MessageEntity, Update
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 
-from bot.ranking.answer import answer
+from bot.chat.followups import answer_in_turn
 from bot.telegram.access import mentions_bot, replies_to_bot
 from bot.telegram.answers import MAX_QUESTION_LENGTH, keyboard, record, send_answer
 from bot.telegram.state import Context, language_of, say
@@ -71,12 +73,21 @@ async def answer_question(update: Update, context: Context, question: str, usage
     async with state.one_at_a_time(user_id):
         with contextlib.suppress(TelegramError):  # the typing indicator is cosmetic
             await message.reply_chat_action(ChatAction.TYPING)
+        # A follow-up ("And in which years?") is answered with the subject of the user's question before it.
+        chat_id, now = message.chat.id, time.monotonic()
+        replying = replies_to_bot(message, context.bot.id)
+        replied = message.reply_to_message.message_id if replying else None  # type: ignore[union-attr]
+        before = state.conversations.before(chat_id, user_id, now, replied)
         # Read the library once: a reload may swap it while we score, and that's fine.
-        result = await asyncio.to_thread(answer, state.library, question, **state.settings.answer_options())
+        result, reading, turn = await asyncio.to_thread(
+            answer_in_turn, state.library, question, before, now, **state.settings.answer_options()
+        )
         if result.answered:
             state.answered += 1
         else:
             state.not_found += 1
-        answer_id = await record(state, user_id, result)
+        # Recorded as read, so ➕ More and the admins' reports see the subject the follow-up was about.
+        answer_id = await record(state, user_id, dataclasses.replace(result, question=reading.shown))
         lang = language_of(update)
-        await send_answer(message, result, keyboard(state, result, answer_id, lang), lang)
+        sent = await send_answer(message, result, keyboard(state, result, answer_id, lang), lang)
+        state.conversations.remember(chat_id, user_id, turn, [m.message_id for m in sent])

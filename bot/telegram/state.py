@@ -18,6 +18,7 @@ from telegram.ext import CallbackContext, ExtBot
 
 from bot.chat import messages, render
 from bot.chat.feedback import Feedback
+from bot.chat.followups import Conversations
 from bot.config import Settings
 from bot.index.library import Library
 from bot.index.snapshot import SnapshotWriter
@@ -115,6 +116,7 @@ class BotState:
     snapshots: SnapshotWriter = field(default_factory=SnapshotWriter)  # reloads write their snapshots in threads
     refusals: Refusals = field(init=False)
     members: Membership = field(init=False)
+    conversations: Conversations = field(init=False)  # each user's last question, for follow-ups
     background: set[asyncio.Task[None]] = field(default_factory=set)
     # A refresh (reload after the corpus files changed) that is running, and whether more changes came since.
     refresh_task: asyncio.Task[None] | None = None
@@ -127,6 +129,7 @@ class BotState:
     def __post_init__(self) -> None:
         self.refusals = Refusals(self.settings.user_rate_period)
         self.members = Membership(self.settings.allowed_chat_ids)
+        self.conversations = Conversations(self.settings.followup_minutes * 60.0)
 
     async def admit(self, user_id: int) -> bool:
         """Take one question from the user's allowance; False if they are over their rate limit."""

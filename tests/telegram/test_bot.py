@@ -733,7 +733,7 @@ async def test_handler_crash_is_logged_and_user_told(
     def broken(*args: Any, **options: Any) -> None:
         raise RuntimeError("scoring exploded")
 
-    monkeypatch.setattr(questions, "answer", broken)
+    monkeypatch.setattr(questions, "answer_in_turn", broken)
     with caplog.at_level(logging.ERROR, logger="bot.telegram"):
         api.message("What is the capital of Freedonia?")
         [reply] = await api.replies(USER)

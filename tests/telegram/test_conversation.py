@@ -301,9 +301,9 @@ async def inline(api: BotApi, query: str, **extra: Any) -> Call:
     )
 
 
-async def test_inline_query_answers_with_an_article(api: BotApi, state: BotState) -> None:
+async def test_inline_query_answers_with_an_article_first(api: BotApi, state: BotState) -> None:
     call = await inline(api, CAPITAL)
-    [article] = call.params["results"]
+    article = call.params["results"][0]
     assert article["type"] == "article"
     assert article["title"] == "The capital of Freedonia is Fredville, on the river Marx."
     assert article["description"].startswith("[1] Freedonia & its capital — example.org, 2025-06-01")
@@ -323,7 +323,7 @@ async def test_inline_not_found_and_refused(api: BotApi, corpus: Path) -> None:
 async def test_inline_queries_are_rate_limited(api: BotApi, corpus: Path) -> None:
     async with running(make_settings(api, corpus, user_rate_limit=2)):
         answers = [await inline(api, CAPITAL) for _ in range(3)]
-    assert [len(a.params["results"]) for a in answers] == [1, 1, 0]
+    assert [bool(a.params["results"]) for a in answers] == [True, True, False]
     assert answers[2].params["button"]["text"] == text("inline_slow_down")
 
 
@@ -467,5 +467,5 @@ async def test_inline_is_open_to_members_of_the_allowed_chats(api: BotApi, corpu
     async with running(make_settings(api, corpus, allowed_chat_ids=frozenset({GROUP}))):
         member = await inline(api, CAPITAL, user_id=OTHER)
         stranger = await inline(api, CAPITAL, user_id=USER)
-    assert len(member.params["results"]) == 1
+    assert member.params["results"] and member.params["results"][0]["title"].startswith("The capital of Freedonia")
     assert stranger.params["results"] == [] and stranger.params["button"]["text"] == text("inline_refusal")
