@@ -1,0 +1,204 @@
+"""Websites as a source: a small site on 127.0.0.1 synced into a corpus folder, politely and incrementally."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.index.loader import load_library
+from bot.ingest.sources.web.discover import SitemapLimits, SitemapReader
+from bot.ingest.sources.web.fetch import Fetcher, Limits
+from bot.ingest.sources.web.safety import Refused, is_public
+from bot.ingest.sources.web.sync import Options, Site, SyncReport, sync
+from tests.websites import Site as WebSite
+from tests.websites import article, gzipped, index, rss, serving, urlset
+
+ARTICLES = {
+    "/en/news/budget": ("Budget approved", "The government approved the budget for the water pipelines in Turkestan."),
+    "/ru/news/budget": ("Бюджет утверждён", "Правительство утвердило бюджет на водопроводы в Туркестане."),
+    "/en/news/roads": ("Rural roads", "Four hundred kilometres of rural roads will be repaired this summer."),
+    "/en/news/schools": ("New schools", "Twelve new schools open in September in the Almaty region."),
+}
+
+
+def build_site(site: WebSite) -> None:
+    """The test site: robots, a home page with two feeds, a sitemap index, articles and misbehaving pages."""
+    base = site.base
+    site.page("/robots.txt", f"User-agent: *\nDisallow: /private/\nSitemap: {base}/sitemap.xml\n".encode(), "text/plain")
+    feeds = '<link rel="alternate" type="application/rss+xml" href="/feed.xml">'
+    feeds += '<link rel="alternate" type="application/rss+xml" href="/broken-feed.xml">'
+    site.page("/", article("Home", "Welcome to the ministry.", links=feeds))
+    site.page("/feed.xml", rss(base, ["/en/news/roads", "/en/news/schools"]), "application/rss+xml")
+    site.page("/broken-feed.xml", b"this is { not xml at all", "application/rss+xml")
+    listed = ["/en/news/budget", "/ru/news/budget", "/private/secret", "/slow", "/huge", "/loop", "/busy", "/cp1251"]
+    news = urlset([base + p for p in listed] + ["https://elsewhere.example/en/news/x"])
+    site.page("/news.xml.gz", gzipped(news), "application/gzip")
+    bomb = gzipped(b"<urlset>" + b" " * (3 * 2**20) + b"</urlset>")
+    site.page("/bomb.xml.gz", bomb, "application/gzip")
+    site.page("/sitemap.xml", index([f"{base}/news.xml.gz", f"{base}/sitemap.xml", f"{base}/bomb.xml.gz"]), "text/xml")
+    for path, (title, text) in ARTICLES.items():
+        lang = path.split("/")[1]
+        other = path.replace(f"/{lang}/", "/ru/" if lang == "en" else "/en/")
+        pair = f'<link rel="alternate" hreflang="{lang}" href="{path}">'
+        pair += f'<link rel="alternate" hreflang="{"ru" if lang == "en" else "en"}" href="{other}">'
+        site.page(path, article(title, text, lang, links=pair if path.endswith("budget") else ""))
+    site.page("/slow", article("Slow", "This page answers too late."))
+    site.set("/loop", 302, Location="/loop2")
+    site.set("/loop2", 302, Location="/loop")
+    site.set("/busy", 429, b"slow down", **{"Retry-After": "3600"})
+    cyrillic = "<html><body><p>Министр встретился с делегацией из Астаны.</p></body></html>".encode("cp1251")
+    site.page("/cp1251", cyrillic, "text/html; charset=utf-8")  # declared wrong
+
+
+def options(tmp_path: Path, **changes: object) -> Options:
+    values: dict[str, object] = {
+        "corpus": tmp_path / "corpus",
+        "cache": tmp_path / "cache",
+        "agent": "citebot/test",
+        "allow_private": True,
+        "delay": 0.0,
+        "limits": Limits(timeout=1.0, max_bytes=2**20),
+        "sitemaps": SitemapLimits(max_bytes=2**20),
+    }
+    return Options(**(values | changes))  # type: ignore[arg-type]
+
+
+def corpus_texts(tmp_path: Path) -> dict[str | None, str]:
+    """Each document's url and text, as the corpus folder loads."""
+    library = load_library(tmp_path / "corpus", tmp_path / "cache" / "index")
+    return {entry.document.url: " ".join(entry.sentences) for entry in library.entries}
+
+
+def reasons(report: SyncReport) -> dict[str, str]:
+    return {url.split("/", 3)[-1]: reason for url, reason in report.sites[0].skipped}
+
+
+@pytest.fixture
+def website() -> WebSite:
+    with serving(WebSite(slow_seconds=2.0)) as site:
+        build_site(site)
+        yield site
+
+
+def test_a_site_is_synced_into_the_corpus_with_each_bad_page_skipped_and_named(website: WebSite, tmp_path: Path) -> None:
+    report = sync([Site(website.base + "/")], options(tmp_path))
+    site = report.sites[0]
+    assert site.refused is None
+    assert sorted(url.removeprefix(website.base) for url in site.added) == sorted([*ARTICLES, "/cp1251"])
+    why = reasons(report)
+    assert "not an RSS or Atom feed" in why["broken-feed.xml"]
+    assert why["private/secret"] == "disallowed by robots.txt"
+    assert "within 1 s" in why["slow"]
+    assert "larger than 1 MB" in why["huge"]
+    assert why["loop"] == "redirect loop"
+    assert why["busy"].startswith("HTTP 429, Retry-After 3600 s")
+    assert "larger than 1 MB decompressed" in why["bomb.xml.gz"]
+    assert "listed twice" in why["sitemap.xml"]
+    assert "off the site" in why["en/news/x"]
+    assert website.hits["/private/secret"] == 0 and website.hits["/loop"] == 1 and website.hits["/busy"] == 1
+
+
+def test_saved_pages_carry_their_sidecar_and_load_as_documents(website: WebSite, tmp_path: Path) -> None:
+    sync([Site(website.base + "/", name="Ministry")], options(tmp_path))
+    saved = sorted((tmp_path / "corpus" / "web" / "127.0.0.1").glob("*.html"))
+    sidecars = {yaml.safe_load(p.with_name(p.name + ".yml").read_text())["url"]: p for p in saved}
+    budget = yaml.safe_load(sidecars[website.base + "/ru/news/budget"].with_suffix(".html.yml").read_text())
+    assert budget["source"] == "Ministry" and budget["language"] == "ru" and budget["date"] == "2025-06-01"
+    assert budget["alternates"] == {"ru": website.base + "/ru/news/budget", "en": website.base + "/en/news/budget"}
+    texts = corpus_texts(tmp_path)
+    assert "водопроводы" in texts[website.base + "/ru/news/budget"]
+    assert "делегацией из Астаны" in texts[website.base + "/cp1251"]  # the wrong charset did not win
+
+
+def test_an_unchanged_site_costs_conditional_gets_answered_304(website: WebSite, tmp_path: Path) -> None:
+    sync([Site(website.base + "/")], options(tmp_path))
+    website.answers.clear()
+    again = sync([Site(website.base + "/")], options(tmp_path)).sites[0]
+    assert (again.added, again.changed, again.removed, again.unchanged) == ((), (), (), 5)
+    for path in ARTICLES:
+        assert website.answers[path, 304] == 1 and website.answers[path, 200] == 0
+
+
+def test_changed_and_vanished_pages(website: WebSite, tmp_path: Path) -> None:
+    sync([Site(website.base + "/")], options(tmp_path))
+    website.page("/en/news/roads", article("Rural roads", "Nine hundred kilometres of rural roads will be repaired."))
+    website.set("/en/news/schools", 404)
+    website.set("/cp1251", 410)
+    website.page("/feed.xml", rss(website.base, []), "application/rss+xml")  # dropped from the feed, still served
+    second = sync([Site(website.base + "/")], options(tmp_path)).sites[0]
+    base = website.base
+    assert second.changed == (base + "/en/news/roads",) and second.removed == (base + "/cp1251",)
+    assert "removed if it answers 404 at the next sync too" in reasons(SyncReport((second,)))["en/news/schools"]
+    third = sync([Site(website.base + "/")], options(tmp_path)).sites[0]
+    assert third.removed == (base + "/en/news/schools",)
+    texts = corpus_texts(tmp_path)
+    assert base + "/cp1251" not in texts and base + "/en/news/schools" not in texts
+    assert "Nine hundred" in texts[base + "/en/news/roads"]
+    assert len(list((tmp_path / "corpus").rglob("*.yml"))) == len(texts) == 3
+
+
+def test_repeated_paragraphs_are_cut_as_boilerplate(tmp_path: Path) -> None:
+    teasers = "<ul class=teasers>" + "".join(f"<li><a href=/t{i}>Read also: story number {i} of the week</a></li>" for i in range(4)) + "</ul>"
+    advert = "<div class=ad>Advertisement: open a savings account with Qazaq Bank today</div>"
+    stories = {
+        "/a": "The minister of energy opened the solar plant near Balkhash on Monday.",
+        "/b": "Wheat exports grew by a fifth over the first half of the year.",
+        "/c": "The new terminal at Shymkent airport serves two million passengers.",
+        "/d": "A wildlife reserve was created in the Altai mountains.",
+    }
+    with serving(WebSite()) as site:
+        for path, text in stories.items():
+            site.page(path, article(path, text, extra=teasers + advert))
+        site.page("/sitemap.xml", urlset([site.base + p for p in stories]), "text/xml")
+        sync([Site(site.base + "/sitemap.xml")], options(tmp_path))
+    text = " ".join(corpus_texts(tmp_path).values())
+    assert all(story in text for story in stories.values())
+    assert "Advertisement" not in text and "Read also" not in text
+
+
+def test_the_fetcher_refuses_loopback_before_connecting(website: WebSite) -> None:
+    fetcher = Fetcher(allow_private=False)
+    for url in (website.base + "/", f"http://localhost:{website.port}/"):
+        with pytest.raises(Refused, match="private address"):
+            fetcher.get(url)
+    assert website.connections == 0
+
+
+def test_a_refused_source_says_why(website: WebSite, tmp_path: Path) -> None:
+    report = sync([Site(website.base + "/"), Site("ftp://example.org/feed")], options(tmp_path, allow_private=False))
+    assert "resolves to a private address (127.0.0.1)" in (report.sites[0].refused or "")
+    assert report.sites[1].refused == "not http or https: ftp"
+    assert website.connections == 0 and not (tmp_path / "corpus").exists()
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [("127.0.0.1", False), ("10.1.2.3", False), ("192.168.0.1", False), ("169.254.169.254", False),
+     ("::1", False), ("fe80::1", False), ("::ffff:127.0.0.1", False), ("224.0.0.1", False), ("0.0.0.0", False),
+     ("100.64.0.1", False), ("8.8.8.8", True), ("2a00:1450:4001::1", True)],
+)
+def test_which_addresses_are_public(address: str, public: bool) -> None:
+    assert is_public(address) is public
+
+
+def test_a_sitemap_of_many_urls_is_capped(tmp_path: Path) -> None:
+    with serving(WebSite()) as site:
+        site.page("/big.txt", "".join(f"{site.base}/p{i}\n" for i in range(5000)).encode(), "text/plain")
+        reader = SitemapReader(Fetcher(allow_private=True), SitemapLimits(max_urls=1000))
+        entries = reader.read([site.base + "/big.txt"])
+    assert len(entries) == 1000 and "more than 1000 URLs" in reader.problems[0][1]
+
+
+def test_two_syncs_at_once_take_turns(website: WebSite, tmp_path: Path) -> None:
+    reports: list[SyncReport] = []
+    threads = [threading.Thread(target=lambda: reports.append(sync([Site(website.base + "/")], options(tmp_path))))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    added = sorted(len(r.sites[0].added) for r in reports)
+    assert added == [0, 5]  # the second saw the first's pages: they did not run together
