@@ -115,6 +115,20 @@ def _fit(settings: Settings, args: argparse.Namespace) -> int:
     return fit.run(args, library_for=lambda corpus: load_library(corpus, cache_dir))
 
 
+def _sync_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--sources", type=Path, help="the sources file (default: CITEBOT_SOURCES or sources.yml)")
+
+
+def _sync(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.chat.syncing import sync_for
+    from bot.ingest.sources.web.report import format_report
+
+    report = sync_for(settings, args.sources)
+    # A URL from a feed may hold escape sequences: each line escaped, the report stays what it says.
+    print("\n".join(escaped(line) for line in format_report(report).split("\n")))
+    return 1 if report.sites and all(site.refused for site in report.sites) else 0
+
+
 def _start(settings: Settings, args: argparse.Namespace) -> int:
     return run_bot(settings) if settings.telegram_bot_token else chat(settings)
 
@@ -136,6 +150,7 @@ COMMANDS = (
         lambda s, a: show_gaps(s, a.csv, a.days, a.limit),
         _gaps_arguments,
     ),
+    Command("sync", "fetch the websites of the sources file into the corpus folder", _sync, _sync_arguments),
     Command("run", "start the Telegram bot (needs TELEGRAM_BOT_TOKEN)", lambda s, a: run_bot(s)),
     Command("start", "the Telegram bot when a token is configured, else the terminal chat", _start),
     Command("bench", "time build, reload and queries on synthetic corpora", _bench, _bench_arguments, settings=False),

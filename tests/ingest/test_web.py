@@ -202,3 +202,27 @@ def test_two_syncs_at_once_take_turns(website: WebSite, tmp_path: Path) -> None:
         thread.join()
     added = sorted(len(r.sites[0].added) for r in reports)
     assert added == [0, 5]  # the second saw the first's pages: they did not run together
+
+
+def test_citebot_sync_prints_what_it_did(website: WebSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("CITEBOT_ALLOW_PRIVATE_ADDRESSES", "true")
+    monkeypatch.setenv("CITEBOT_SYNC_DELAY", "0")
+    monkeypatch.setenv("CITEBOT_CACHE_DIR", str(tmp_path / "cache"))
+    sources = tmp_path / "sites.yml"
+    sources.write_text(f"sites:\n  - url: {website.base}/feed.xml\n    name: Ministry\n  - url: gopher://old.example\n")
+    assert main(["sync", "--sources", str(sources), "--corpus", str(tmp_path / "corpus")]) == 0
+    out = capsys.readouterr().out
+    assert f"Ministry ({website.base}/feed.xml): 2 added, 0 changed, 0 removed, 0 unchanged, 0 skipped" in out
+    assert f"added {website.base}/en/news/roads" in out
+    assert "old.example (gopher://old.example): refused: not http or https: gopher" in out
+    assert len(list((tmp_path / "corpus" / "web").rglob("*.html"))) == 2
+
+
+def test_citebot_sync_without_a_sources_file_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    assert main(["sync"]) == 1
+    assert "no sources file sources.yml" in capsys.readouterr().err

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from pathlib import Path
 
-from bot.ingest.sources.web.sync import SiteReport, SyncReport
+from bot.ingest.sources.web.state import load_state, state_path
+from bot.ingest.sources.web.sync import Site, SiteReport, SyncReport
 
 LISTED = 10  # URLs named per kind of change; past that, counted
 SKIPS_LISTED = 30
@@ -44,12 +45,14 @@ def _named(kind: str, urls: Iterable[str]) -> list[str]:
     return lines
 
 
-def format_last(states: list[dict[str, Any]]) -> str:
-    """Each source's last sync, one line each (for /sources)."""
+def sources_report(sites: list[Site], cache: Path) -> str:
+    """Each source and its last sync, a line each (for /sources)."""
     lines = []
-    for state in states:
+    for site in sites:
+        state = load_state(state_path(cache, site.url))
         last = state.get("last") or {}
         if not last:
+            lines.append(f"{site.label} ({site.url}): not synced yet")
             continue
         if last.get("refused"):
             outcome = f"refused: {last['refused']}"
@@ -59,5 +62,5 @@ def format_last(states: list[dict[str, Any]]) -> str:
                 f"{last.get('unchanged', 0)} unchanged, {last.get('skipped', 0)} skipped"
             )
         pages = len(state.get("pages", {}))
-        lines.append(f"{last.get('name')} ({last.get('url')}): {pages} pages; last sync {last.get('finished')}: {outcome}")
-    return "\n".join(lines) or "No source has been synced yet."
+        lines.append(f"{site.label} ({site.url}): {pages} pages; last sync {last.get('finished')}: {outcome}")
+    return "\n".join(lines) or "The sources file lists no site."
