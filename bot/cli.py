@@ -97,6 +97,18 @@ def _bench_languages(settings: Settings, args: argparse.Namespace) -> int:
     return language_cost.run(args)
 
 
+def _sync_bench_arguments(sub: argparse.ArgumentParser) -> None:
+    from bot.measure import bench_sync
+
+    bench_sync.add_arguments(sub)
+
+
+def _bench_sync(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.measure import bench_sync
+
+    return bench_sync.run(args)
+
+
 def _fit_arguments(sub: argparse.ArgumentParser) -> None:
     from bot.measure import fit
 
@@ -159,6 +171,13 @@ COMMANDS = (
         "time loads with and without language detection",
         _bench_languages,
         _languages_arguments,
+        settings=False,
+    ),
+    Command(
+        "bench-sync",
+        "time a sync of a website served on loopback, then its unchanged re-sync",
+        _bench_sync,
+        _sync_bench_arguments,
         settings=False,
     ),
     Command("fit", "fit the ranker on the benchmarks' train parts", _fit, _fit_arguments, settings=False),

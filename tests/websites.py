@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import socket
 import threading
 import time
 from collections import Counter
@@ -81,6 +82,8 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
         def setup(self) -> None:
             site.connections += 1
             super().setup()
+            # Headers and body go out in two writes: without this, Nagle and delayed ACKs add 40 ms to each page.
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]

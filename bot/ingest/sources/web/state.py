@@ -17,15 +17,19 @@ STATE_FOLDER = "web"
 LOCK_NAME = ".sync.lock"
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `path` whole or not at all: a hidden temporary name (the corpus scan skips it), fsync, rename."""
+def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write `path` whole or not at all: a hidden temporary name (the corpus scan skips it), fsync, rename.
+
+    `durable=False` skips the fsync, for copies that can be fetched again.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as out:
             out.write(data)
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         os.replace(temporary, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -30,6 +30,7 @@ from bot.ingest.sources.web.state import state_path, sync_lock
 WEB_FOLDER = "web"
 HTML_TYPES = ("text/html", "application/xhtml+xml", "")
 MAX_SITES_AT_ONCE = 4
+WRITERS = 8
 RETRIES = 2  # a 429 or 503 is retried this many times, when its Retry-After is within the bound
 
 
@@ -339,7 +340,10 @@ class SiteRun:
             self.skipped.append((url, f"not an HTML page ({answer.content_type})"))
             return
         digest = hashlib.blake2b(answer.body, digest_size=16).hexdigest()
-        entry = known or {"path": f"{WEB_FOLDER}/{(urlsplit(url).hostname or 'site').lower()}/{slug(url)}.html"}
+        entry = known or {
+            "url": url,
+            "path": f"{WEB_FOLDER}/{(urlsplit(url).hostname or 'site').lower()}/{slug(url)}.html",
+        }
         entry.update(etag=answer.etag, modified=answer.last_modified, missing=0)
         if known and known.get("hash") == digest:
             self.unchanged += 1
@@ -350,7 +354,9 @@ class SiteRun:
         except ValueError as exc:
             self.skipped.append((url, str(exc)))
             return
-        atomic_write(raw_folder(self.options.cache, self.site.url) / Path(entry["path"]).name, text.encode("utf-8"))
+        # The copy boilerplate is cut from: not fsynced, as a lost one only means the page is fetched anew.
+        raw = raw_folder(self.options.cache, self.site.url) / Path(entry["path"]).name
+        atomic_write(raw, text.encode("utf-8"), durable=False)
         listed = self.listed_dates.get(url) or (known or {}).get("listed")
         entry.update(
             hash=digest,
@@ -389,24 +395,35 @@ class SiteRun:
         """Write every page whose text changed or whose boilerplate did, its repeated paragraphs cut."""
         known = self.state["pages"]
         repeated = pages.boilerplate(entry.get("paragraphs", ()) for entry in known.values())
+        due = []
         for url, entry in known.items():
-            cut = sorted(repeated.intersection(entry.get("paragraphs", ())))
-            signature = hashlib.blake2b(" ".join(cut).encode(), digest_size=8).hexdigest()
+            cut = frozenset(repeated.intersection(entry.get("paragraphs", ())))
+            signature = hashlib.blake2b(" ".join(sorted(cut)).encode(), digest_size=8).hexdigest()
             target = self.options.corpus / entry["path"]
-            if url not in self.fresh and entry.get("cleaned") == signature and target.exists():
-                continue
-            try:
-                text = (raw_folder(self.options.cache, self.site.url) / target.name).read_text(encoding="utf-8")
-                atomic_write(target, pages.cleaned(text, frozenset(cut)))
-            except (OSError, ValueError) as exc:
-                self.skipped.append((url, f"not saved ({exc})"))
-                continue
-            atomic_write(target.with_name(target.name + ".yml"), self.sidecar(url, entry))
-            entry["cleaned"] = signature
+            if url in self.fresh or entry.get("cleaned") != signature or not target.exists():
+                due.append((url, entry, cut, signature))
+        # Each file is fsynced before its rename; a few at once, so that one disk flush waits on another.
+        with ThreadPoolExecutor(WRITERS, thread_name_prefix="citebot-write") as pool:
+            for url, problem in zip([d[0] for d in due], pool.map(lambda d: self.write_page(*d[1:]), due)):
+                if problem is not None:
+                    self.skipped.append((url, f"not saved ({problem})"))
+                    known[url].pop("hash", None)  # fetched in full at the next sync
 
-    def sidecar(self, url: str, entry: dict[str, Any]) -> bytes:
+    def write_page(self, entry: dict[str, Any], cut: frozenset[str], signature: str) -> str | None:
+        """Write a page and its sidecar; None, or why it could not be written."""
+        target = self.options.corpus / entry["path"]
+        try:
+            text = (raw_folder(self.options.cache, self.site.url) / target.name).read_text(encoding="utf-8")
+            atomic_write(target, pages.cleaned(text, cut))
+            atomic_write(target.with_name(target.name + ".yml"), self.sidecar(entry))
+        except (OSError, ValueError) as exc:
+            return str(exc)
+        entry["cleaned"] = signature
+        return None
+
+    def sidecar(self, entry: dict[str, Any]) -> bytes:
         """The page's sidecar: url, date, source, language and its language versions."""
-        fields = {"url": url, "source": self.site.label, "date": entry.get("date"), "language": entry.get("language")}
+        fields = {"url": entry["url"], "source": self.site.label, "date": entry.get("date"), "language": entry.get("language")}
         if entry.get("alternates"):
             fields["alternates"] = entry["alternates"]
         kept = {key: value for key, value in fields.items() if value}
