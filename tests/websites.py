@@ -44,7 +44,8 @@ def urlset(urls: list[str]) -> bytes:
 def index(urls: list[str]) -> bytes:
     """A sitemap index listing the sitemaps at `urls`."""
     body = "".join(f"<sitemap><loc>{u}</loc></sitemap>" for u in urls)
-    return f'<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</sitemapindex>'.encode()
+    namespace = "http://www.sitemaps.org/schemas/sitemap/0.9"
+    return f'<?xml version="1.0"?><sitemapindex xmlns="{namespace}">{body}</sitemapindex>'.encode()
 
 
 @dataclass

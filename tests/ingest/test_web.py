@@ -17,7 +17,10 @@ from tests.websites import Site as WebSite
 from tests.websites import article, gzipped, index, rss, serving, urlset
 
 ARTICLES = {
-    "/en/news/budget": ("Budget approved", "The government approved the budget for the water pipelines in Turkestan."),
+    "/en/news/budget": (
+        "Budget approved",
+        "The government approved the budget for the water pipelines in Turkestan.",
+    ),
     "/ru/news/budget": ("Бюджет утверждён", "Правительство утвердило бюджет на водопроводы в Туркестане."),
     "/en/news/roads": ("Rural roads", "Four hundred kilometres of rural roads will be repaired this summer."),
     "/en/news/schools": ("New schools", "Twelve new schools open in September in the Almaty region."),
@@ -27,7 +30,8 @@ ARTICLES = {
 def build_site(site: WebSite) -> None:
     """The test site: robots, a home page with two feeds, a sitemap index, articles and misbehaving pages."""
     base = site.base
-    site.page("/robots.txt", f"User-agent: *\nDisallow: /private/\nSitemap: {base}/sitemap.xml\n".encode(), "text/plain")
+    robots = f"User-agent: *\nDisallow: /private/\nSitemap: {base}/sitemap.xml\n"
+    site.page("/robots.txt", robots.encode(), "text/plain")
     feeds = '<link rel="alternate" type="application/rss+xml" href="/feed.xml">'
     feeds += '<link rel="alternate" type="application/rss+xml" href="/broken-feed.xml">'
     site.page("/", article("Home", "Welcome to the ministry.", links=feeds))
@@ -83,7 +87,9 @@ def website() -> WebSite:
         yield site
 
 
-def test_a_site_is_synced_into_the_corpus_with_each_bad_page_skipped_and_named(website: WebSite, tmp_path: Path) -> None:
+def test_a_site_is_synced_into_the_corpus_with_each_bad_page_skipped_and_named(
+    website: WebSite, tmp_path: Path
+) -> None:
     report = sync([Site(website.base + "/")], options(tmp_path))
     site = report.sites[0]
     assert site.refused is None
@@ -141,7 +147,8 @@ def test_changed_and_vanished_pages(website: WebSite, tmp_path: Path) -> None:
 
 
 def test_repeated_paragraphs_are_cut_as_boilerplate(tmp_path: Path) -> None:
-    teasers = "<ul class=teasers>" + "".join(f"<li><a href=/t{i}>Read also: story number {i} of the week</a></li>" for i in range(4)) + "</ul>"
+    teaser = "<li><a href=/t{}>Read also: story number {} of the week</a></li>"
+    teasers = "<ul class=teasers>" + "".join(teaser.format(i, i) for i in range(4)) + "</ul>"
     advert = "<div class=ad>Advertisement: open a savings account with Qazaq Bank today</div>"
     stories = {
         "/a": "The minister of energy opened the solar plant near Balkhash on Monday.",
@@ -176,9 +183,12 @@ def test_a_refused_source_says_why(website: WebSite, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("address", "public"),
-    [("127.0.0.1", False), ("10.1.2.3", False), ("192.168.0.1", False), ("169.254.169.254", False),
-     ("::1", False), ("fe80::1", False), ("::ffff:127.0.0.1", False), ("224.0.0.1", False), ("0.0.0.0", False),
-     ("100.64.0.1", False), ("8.8.8.8", True), ("2a00:1450:4001::1", True)],
+    [
+        *[(private, False) for private in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "0.0.0.0")],
+        *[(private, False) for private in ("::1", "fe80::1", "::ffff:127.0.0.1", "224.0.0.1", "100.64.0.1")],
+        ("8.8.8.8", True),
+        ("2a00:1450:4001::1", True),
+    ],
 )
 def test_which_addresses_are_public(address: str, public: bool) -> None:
     assert is_public(address) is public
@@ -194,8 +204,10 @@ def test_a_sitemap_of_many_urls_is_capped(tmp_path: Path) -> None:
 
 def test_two_syncs_at_once_take_turns(website: WebSite, tmp_path: Path) -> None:
     reports: list[SyncReport] = []
-    threads = [threading.Thread(target=lambda: reports.append(sync([Site(website.base + "/")], options(tmp_path))))
-               for _ in range(2)]
+    def run() -> None:
+        reports.append(sync([Site(website.base + "/")], options(tmp_path)))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -204,8 +216,9 @@ def test_two_syncs_at_once_take_turns(website: WebSite, tmp_path: Path) -> None:
     assert added == [0, 5]  # the second saw the first's pages: they did not run together
 
 
-def test_citebot_sync_prints_what_it_did(website: WebSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_citebot_sync_prints_what_it_did(
+    website: WebSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from bot.cli import main
 
     monkeypatch.setenv("CITEBOT_ALLOW_PRIVATE_ADDRESSES", "true")
@@ -226,3 +239,25 @@ def test_citebot_sync_without_a_sources_file_says_so(capsys: pytest.CaptureFixtu
 
     assert main(["sync"]) == 1
     assert "no sources file sources.yml" in capsys.readouterr().err
+
+
+def test_an_article_is_cited_in_the_askers_language_and_its_view_offers_the_others(
+    website: WebSite, tmp_path: Path
+) -> None:
+    from bot.chat.render import html_messages, plain_messages, source_view
+    from bot.ranking.answer import answer
+
+    sync([Site(website.base + "/")], options(tmp_path))
+    library = load_library(tmp_path / "corpus", tmp_path / "cache" / "index")
+    result = answer(library, "Which budget was approved for the water pipelines in Turkestan?")
+    english, russian = website.base + "/en/news/budget", website.base + "/ru/news/budget"
+    assert result.answered and result.sources[0].url == english
+    assert result.sources[0].alternates == (("en", english), ("ru", russian))
+    assert f"— {russian}" in plain_messages(result, lang="ru")[-1]
+    assert f"— {english}" in plain_messages(result, lang="en")[-1]
+    assert f'<a href="{russian}">' in html_messages(result, lang="ru")[-1]
+    again = load_library(tmp_path / "corpus", tmp_path / "cache" / "index")  # from the snapshot and the cache
+    entry = next(e for e in again.entries if e.document.url == english)
+    assert entry.document.alternates == (("en", english), ("ru", russian))
+    view = source_view(entry.document, entry.sentences, 0)
+    assert f'🌐 <a href="{russian}">ru</a>' in view and f'<a href="{english}">en</a>' not in view.split("🌐")[1]

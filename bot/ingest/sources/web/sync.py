@@ -423,7 +423,12 @@ class SiteRun:
 
     def sidecar(self, entry: dict[str, Any]) -> bytes:
         """The page's sidecar: url, date, source, language and its language versions."""
-        fields = {"url": entry["url"], "source": self.site.label, "date": entry.get("date"), "language": entry.get("language")}
+        fields = {
+            "url": entry["url"],
+            "source": self.site.label,
+            "date": entry.get("date"),
+            "language": entry.get("language"),
+        }
         if entry.get("alternates"):
             fields["alternates"] = entry["alternates"]
         kept = {key: value for key, value in fields.items() if value}
