@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -285,3 +286,30 @@ def test_a_paragraph_that_becomes_common_is_cut_from_the_pages_saved_before(tmp_
         texts = corpus_texts(tmp_path)
     assert second.added == (site.base + "/c",) and second.unchanged == 2
     assert all("Advertisement" not in text and "Balkhash" in text for text in texts.values())
+
+
+def test_the_address_connected_to_is_checked_again(website: WebSite, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.ingest.sources.web import safety
+
+    # A resolver that vets an address the socket then does not reach (DNS rebinding): the peer check refuses it.
+    monkeypatch.setattr(safety, "vetted_addresses", lambda host, port: [(2, "127.0.0.1")])
+    with pytest.raises(Refused, match=r"connected to a private address \(127.0.0.1\)"):
+        Fetcher(allow_private=False).get(f"http://public.example:{website.port}/")
+    assert website.hits["/"] == 0  # connected, but no request was sent
+
+
+def test_a_short_retry_after_is_waited_out(website: WebSite, tmp_path: Path) -> None:
+    answers = iter([(429, {"Retry-After": "0"}, b""), (200, {"Content-Type": "text/html"}, article("Ok", "Fine."))])
+    website.routes["/later"] = lambda: next(answers)
+    items = [{"url": website.base + "/later", "date_published": "2025-06-05T10:00:00Z"}]
+    feed = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": items})
+    website.page("/feed.json", feed.encode(), "application/feed+json")
+    report = sync([Site(website.base + "/feed.json")], options(tmp_path)).sites[0]
+    assert report.added == (website.base + "/later",) and website.hits["/later"] == 2
+
+
+def test_a_tls_error_is_named(website: WebSite) -> None:
+    from bot.ingest.sources.web.fetch import FetchError
+
+    with pytest.raises(FetchError, match="TLS error"):
+        Fetcher(allow_private=True).get(f"https://127.0.0.1:{website.port}/")
