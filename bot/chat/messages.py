@@ -92,6 +92,11 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "ru": "Загружаю сайты…",
         "kk": "Сайттарды жүктеп жатырмын…",
     },
+    "sync_waiting": {
+        "en": "A sync is running; this one starts when it ends…",
+        "ru": "Уже идёт загрузка сайтов; эта начнётся, когда она закончится…",
+        "kk": "Сайттар жүктеліп жатыр; бұл жүктеу ол аяқталғанда басталады…",
+    },
     "sync_no_sources": {
         "en": "Cannot sync: {error}",
         "ru": "Не удалось загрузить сайты: {error}",

@@ -18,6 +18,7 @@ from telegram.ext import Application, ContextTypes
 from bot.chat import syncing
 from bot.ingest.corpus import SUFFIXES
 from bot.ingest.sources.web.report import format_report
+from bot.ingest.sources.web.state import sync_running
 from bot.ingest.sources.web.sync import SourcesError, SyncReport
 from bot.telegram import reloads
 from bot.telegram.state import STATE, BotState, Context, reply_plain, say
@@ -41,7 +42,8 @@ async def run_sync(state: BotState) -> SyncReport:
 
 async def sync_now(update: Update, context: Context) -> None:
     """Admins: sync the websites now and reply with what was added, changed, removed and skipped."""
-    await update.effective_message.reply_text(say(update, "sync_started"))
+    running = await asyncio.to_thread(sync_running, context.state.settings.cache_dir)
+    await update.effective_message.reply_text(say(update, "sync_waiting" if running else "sync_started"))
     try:
         report = await run_sync(context.state)
     except SourcesError as exc:

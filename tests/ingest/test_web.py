@@ -313,3 +313,12 @@ def test_a_tls_error_is_named(website: WebSite) -> None:
 
     with pytest.raises(FetchError, match="TLS error"):
         Fetcher(allow_private=True).get(f"https://127.0.0.1:{website.port}/")
+
+
+def test_a_running_sync_is_seen_from_outside(tmp_path: Path) -> None:
+    from bot.ingest.sources.web.state import sync_lock, sync_running
+
+    assert not sync_running(tmp_path)
+    with sync_lock(tmp_path):
+        assert sync_running(tmp_path)
+    assert not sync_running(tmp_path)

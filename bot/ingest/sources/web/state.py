@@ -87,6 +87,20 @@ def known_states(cache: Path) -> list[dict[str, Any]]:
     return [load_state(path) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
 
 
+def sync_running(cache: Path) -> bool:
+    """Whether a sync holds the lock over this cache folder now (in this process or another)."""
+    path = cache / STATE_FOLDER / LOCK_NAME
+    if not path.exists():
+        return False
+    with open(path, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return False
+
+
 @contextlib.contextmanager
 def sync_lock(cache: Path) -> Iterator[None]:
     """One sync at a time over a cache folder, across threads and processes: a second one waits."""
