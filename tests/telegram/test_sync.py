@@ -80,3 +80,13 @@ async def test_a_file_copied_into_the_corpus_is_answered_without_reload(
         api.message("Who is the Zork lighthouse keeper?")
         [reply] = await api.replies(USER)
         assert "Ada Quill" in reply.params["text"]
+
+
+@pytest.mark.parametrize(("minutes", "jobs"), [(60, ["citebot-sync"]), (0, [])])
+def test_the_sync_is_scheduled_every_sync_minutes(api: BotApi, corpus: Path, minutes: float, jobs: list[str]) -> None:
+    from bot.index.loader import load_library
+    from bot.telegram.app import build_application
+
+    settings = make_settings(api, corpus, sync_minutes=minutes)
+    application = build_application(settings, load_library(settings.corpus_dir, settings.cache_dir))
+    assert [job.name for job in application.job_queue.jobs()] == jobs
