@@ -97,6 +97,18 @@ def _bench_languages(settings: Settings, args: argparse.Namespace) -> int:
     return language_cost.run(args)
 
 
+def _sync_bench_arguments(sub: argparse.ArgumentParser) -> None:
+    from bot.measure import bench_sync
+
+    bench_sync.add_arguments(sub)
+
+
+def _bench_sync(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.measure import bench_sync
+
+    return bench_sync.run(args)
+
+
 def _fit_arguments(sub: argparse.ArgumentParser) -> None:
     from bot.measure import fit
 
@@ -133,6 +145,20 @@ def _eval_followups(settings: Settings, args: argparse.Namespace) -> int:
     return followups.run(args, library_for=lambda corpus: load_library(corpus, cache_dir))
 
 
+def _sync_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--sources", type=Path, help="the sources file (default: CITEBOT_SOURCES or sources.yml)")
+
+
+def _sync(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.chat.syncing import sync_for
+    from bot.ingest.sources.web.report import format_report
+
+    report = sync_for(settings, args.sources)
+    # A URL from a feed may hold escape sequences: each line escaped, the report stays what it says.
+    print("\n".join(escaped(line) for line in format_report(report).split("\n")))
+    return 1 if report.sites and all(site.refused for site in report.sites) else 0
+
+
 def _start(settings: Settings, args: argparse.Namespace) -> int:
     return run_bot(settings) if settings.telegram_bot_token else chat(settings)
 
@@ -161,6 +187,7 @@ COMMANDS = (
         lambda s, a: show_gaps(s, a.csv, a.days, a.limit),
         _gaps_arguments,
     ),
+    Command("sync", "fetch the websites of the sources file into the corpus folder", _sync, _sync_arguments),
     Command("run", "start the Telegram bot (needs TELEGRAM_BOT_TOKEN)", lambda s, a: run_bot(s)),
     Command("start", "the Telegram bot when a token is configured, else the terminal chat", _start),
     Command("bench", "time build, reload and queries on synthetic corpora", _bench, _bench_arguments, settings=False),
@@ -169,6 +196,13 @@ COMMANDS = (
         "time loads with and without language detection",
         _bench_languages,
         _languages_arguments,
+        settings=False,
+    ),
+    Command(
+        "bench-sync",
+        "time a sync of a website served on loopback, then its unchanged re-sync",
+        _bench_sync,
+        _sync_bench_arguments,
         settings=False,
     ),
     Command("fit", "fit the ranker on the benchmarks' train parts", _fit, _fit_arguments, settings=False),

@@ -145,6 +145,14 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
+    # Websites as a source (`citebot sync`, /sync): the sources file, the schedule (0: off), politeness, safety.
+    sources: Path = Path("sources.yml")
+    sync_minutes: float = Field(default=60.0, ge=0)
+    sync_delay: float = Field(default=1.0, ge=0, le=600)
+    user_agent: str = ""  # a contact URL added to the User-Agent, so a site's admin can reach the bot's
+    allow_private_addresses: bool = False
+    # Files copied into the corpus folder are read without /reload.
+    watch: bool = True
 
     @classmethod
     def settings_customise_sources(

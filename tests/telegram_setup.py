@@ -60,6 +60,9 @@ def make_settings(api: BotApi, corpus: Path, **overrides: Any) -> Settings:
         "telegram_base_file_url": api.base_url.replace("/bot", "/file/bot"),
         "admin_ids": frozenset({ADMIN}),
         "workers": 1,
+        # The schedule and the folder watcher are off unless a test is about them: they would reload behind its back.
+        "sync_minutes": 0,
+        "watch": False,
     }
     return load_settings(**(values | overrides))
 

@@ -76,6 +76,31 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "ru": "Для администраторов: вопросы, на которые чаще всего не нашлось ответа",
         "kk": "Әкімшілерге: жауабы жиі табылмаған сұрақтар",
     },
+    "command_sync": {
+        "en": "Admins: fetch the websites of the sources file now",
+        "ru": "Для администраторов: загрузить сайты из файла источников сейчас",
+        "kk": "Әкімшілерге: дереккөздер файлындағы сайттарды қазір жүктеу",
+    },
+    "command_sources": {
+        "en": "Admins: the websites followed and their last sync",
+        "ru": "Для администраторов: отслеживаемые сайты и их последняя загрузка",
+        "kk": "Әкімшілерге: бақыланатын сайттар және олардың соңғы жүктелуі",
+    },
+    "sync_started": {
+        "en": "Syncing the websites…",
+        "ru": "Загружаю сайты…",
+        "kk": "Сайттарды жүктеп жатырмын…",
+    },
+    "sync_waiting": {
+        "en": "A sync is running; this one starts when it ends…",
+        "ru": "Уже идёт загрузка сайтов; эта начнётся, когда она закончится…",
+        "kk": "Сайттар жүктеліп жатыр; бұл жүктеу ол аяқталғанда басталады…",
+    },
+    "sync_no_sources": {
+        "en": "Cannot sync: {error}",
+        "ru": "Не удалось загрузить сайты: {error}",
+        "kk": "Сайттарды жүктеу мүмкін болмады: {error}",
+    },
     "command_remove": {
         "en": "Admins: delete an uploaded document: /remove <name>",
         "ru": "Для администраторов: удалить загруженный документ: /remove <имя>",

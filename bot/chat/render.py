@@ -194,10 +194,29 @@ def chunks(answer: Answer, limit: int = TELEGRAM_LIMIT, lang: str | None = None)
     label = fixed_text("sources", lang)
     heading = Chunk(f"<b>{html.escape(label, quote=False)}</b>", f"{label}:")
     room = limit - max(length(heading.html), length(heading.plain)) - 1
-    lines = [_source(n, d, room, _cited_pages(answer, n)) for n, d in enumerate(answer.sources, 1)]
+    cited = [cited_version(document, lang) for document in answer.sources]
+    lines = [_source(n, d, room, _cited_pages(answer, n)) for n, d in enumerate(cited, 1)]
     first = Chunk(f"{heading.html}\n{lines[0].html}", f"{heading.plain}\n{lines[0].plain}")
     sources = _pack([first, *lines[1:]], limit, "\n")
     return _pack(blocks + sources, limit)
+
+
+def cited_version(document: Document, lang: str | None) -> Document:
+    """The document as cited to someone asking in `lang`: linked to its version in that language, if it has one."""
+    versions = dict(document.alternates)
+    if lang is None or document.language == lang or lang not in versions:
+        return document
+    return dataclasses.replace(document, url=versions[lang])
+
+
+def _other_versions(document: Document) -> str | None:
+    """The 📄 view's line of the document's versions in other languages, each linked: `en · kk`."""
+    links = [
+        f'<a href="{html.escape(url, quote=True)}">{html.escape(language, quote=False)}</a>'
+        for language, url in document.alternates
+        if language != document.language and url != document.url and len(url) <= URL_CHARS
+    ]
+    return " · ".join(links) or None
 
 
 def _cited_pages(answer: Answer, citation: int) -> tuple[int, ...]:
@@ -286,6 +305,9 @@ def source_view(
         lines.append(f'<a href="{html.escape(url, quote=True)}">{html.escape(_short(url, 80), quote=False)}</a>')
     elif url:
         lines.append(html.escape(_short(url, URL_CHARS), quote=False))
+    others = _other_versions(document)
+    if others:
+        lines.append(f"🌐 {others}")
     head = "\n".join(lines) + "\n\n"
     room = limit - length(head)
     quoted = sentences[position]

@@ -98,7 +98,8 @@ def encode_chunks(
         "title": analyzed.document.title,
         # An extracted file (a PDF, a page) need not be extracted again to be cited: its metadata is kept here.
         "document": {field: getattr(analyzed.document, field) for field in ("source", "date", "url", "language")}
-        | {"pages": list(analyzed.document.pages), "title_made": analyzed.document.title_made},
+        | {"pages": list(analyzed.document.pages), "title_made": analyzed.document.title_made}
+        | {"alternates": [list(pair) for pair in analyzed.document.alternates]},
         "note": note,
         "language": analyzed.language,
         "texts": {name: len(texts[name]) for name in TEXTS},
@@ -187,7 +188,15 @@ def stored_document(header: dict[str, object], path: str) -> tuple[Document, str
     made = fields.get("title_made")
     if not isinstance(made, bool):
         raise CorruptCache("header without the title's provenance")
-    document = Document(path=path, title=title, text="", pages=tuple(pages), title_made=made, **texts)  # type: ignore[arg-type]
+    versions = fields.get("alternates", [])  # absent from headers written before documents had them
+    if not isinstance(versions, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p) for p in versions
+    ):
+        raise CorruptCache("header with malformed language versions")
+    alternates = tuple((language, url) for language, url in versions)
+    document = Document(  # type: ignore[arg-type]
+        path=path, title=title, text="", pages=tuple(pages), title_made=made, alternates=alternates, **texts
+    )
     return document, note
 
 

@@ -528,6 +528,7 @@ def document_from(relative: str, extracted: Extracted, sidecar: bytes | None) ->
         url=extracted.url,
         pages=extracted.pages,
         language=extracted.language,
+        alternates=extracted.alternates,
     )
     return document, _kept(relative, extracted.warning)
 

@@ -286,7 +286,11 @@ def _library(
 
 def _tuples(fields: dict[str, Any]) -> dict[str, Any]:
     # JSON has no tuples: lists come back as the tuples the frozen dataclasses held.
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    # Pairs inside a list (a document's alternates) come back as tuples too.
+    return {
+        k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+        for k, v in fields.items()
+    }
 
 
 def _verify(target: Path, files: dict[str, dict[str, int]]) -> None:

@@ -45,6 +45,8 @@ class Document:
     pages: tuple[int, ...] = ()  # offset in `text` where each page starts; empty for formats without pages
     language: str | None = None  # as the front matter or file says (an ISO 639-1 code, unchecked); None: detect it
     title_made: bool = False  # no title was given: citebot made one from the opening words or the file name
+    # The same article in other languages, as (language, url) pairs: a saved web page's hreflang links.
+    alternates: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from typing import Any
 
 import yaml
 
@@ -14,8 +15,8 @@ SIDECAR_FIELDS = ("title", "source", "date", "url", "language")
 MAX_SIDECAR_BYTES = 64_000
 
 
-def read_sidecar(data: bytes) -> tuple[dict[str, str], str | None]:
-    """The metadata of a `report.pdf.yml` sidecar (text and date values only) and a warning, if any."""
+def read_sidecar(data: bytes) -> tuple[dict[str, Any], str | None]:
+    """The metadata of a `report.pdf.yml` sidecar (text and date values, alternates) and a warning, if any."""
     if len(data) > MAX_SIDECAR_BYTES:
         return {}, f"sidecar ignored (larger than {MAX_SIDECAR_BYTES // 1000} KB)"
     try:
@@ -26,7 +27,9 @@ def read_sidecar(data: bytes) -> tuple[dict[str, str], str | None]:
         return {}, None
     if not isinstance(loaded, dict):
         return {}, "sidecar ignored (not key: value pairs)"
-    fields: dict[str, str] = {}
+    fields: dict[str, Any] = {}
+    if isinstance(loaded.get("alternates"), dict):
+        fields["alternates"] = alternates(loaded["alternates"])
     ignored = []
     for name in SIDECAR_FIELDS:
         value = loaded.get(name)
@@ -42,6 +45,16 @@ def read_sidecar(data: bytes) -> tuple[dict[str, str], str | None]:
             continue
         fields[name] = language_tag(text) or text if name == "language" else text
     return fields, f"sidecar {', '.join(ignored)} ignored (not text)" if ignored else None
+
+
+def alternates(value: dict[Any, Any]) -> tuple[tuple[str, str], ...]:
+    """An `alternates: {ru: https://…}` mapping as sorted (language, url) pairs; anything else left out."""
+    pairs = {}
+    for language, url in value.items():
+        code, link = language_tag(language), clean(url, 2000)
+        if code and link and link.startswith(("http://", "https://")):
+            pairs[code] = link
+    return tuple(sorted(pairs.items()))
 
 
 def with_sidecar(extracted: Extracted, data: bytes) -> Extracted:

@@ -22,7 +22,7 @@ from bot.chat import refs
 from bot.chat.feedback import Feedback
 from bot.config import Settings
 from bot.index.library import Library
-from bot.telegram import admin, buttons, commands, files, questions
+from bot.telegram import admin, buttons, commands, files, questions, sync
 from bot.telegram.access import gate
 from bot.telegram.delivery import Delivery
 from bot.telegram.errors import on_error
@@ -66,6 +66,7 @@ def build_application(settings: Settings, library: Library, *, delivery: Deliver
     )
     application.bot_data[STATE] = state
     add_handlers(application, settings.admin_ids)
+    sync.schedule(application)
     application.add_error_handler(on_error)
     return application
 
@@ -85,6 +86,8 @@ def add_handlers(application: Application, admin_ids: Collection[int]) -> None:
     application.add_handler(CommandHandler("feedback", admin.feedback, filters=new_messages & admins))
     application.add_handler(CommandHandler("gaps", admin.gaps, filters=new_messages & admins))
     application.add_handler(CommandHandler("remove", files.remove, filters=new_messages & admins))
+    application.add_handler(CommandHandler("sync", sync.sync_now, filters=new_messages & admins))
+    application.add_handler(CommandHandler("sources", sync.sources, filters=new_messages & admins))
     application.add_handler(CommandHandler(sorted(commands.ADMIN_COMMANDS), admin.not_admin, filters=new_messages))
     application.add_handler(CallbackQueryHandler(buttons.button))
     application.add_handler(InlineQueryHandler(inline_query))

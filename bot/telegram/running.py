@@ -28,6 +28,7 @@ from bot.telegram.delivery import POLL_BACKOFF_MAX
 from bot.telegram.logs import configure_logging
 from bot.telegram.reloads import reload_library
 from bot.telegram.state import STATE, BotState
+from bot.telegram.sync import start_watching
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,9 @@ async def serve(application: Application, stop: asyncio.Event) -> None:
             await application.updater.start_polling(**POLLING, timeout=POLL_TIMEOUT, bootstrap_retries=-1)
             log.info("Polling Telegram for updates")
         await application.start()
+        watcher = start_watching(application)
         await stopping
+        await watcher.stop()
         await _stop(application)
     finally:
         stopping.cancel()

@@ -38,6 +38,7 @@ class Extracted:
     language: str | None = None
     pages: tuple[int, ...] = ()
     warning: str | None = None
+    alternates: tuple[tuple[str, str], ...] = ()  # (language, url) of the same text in other languages
 
 
 class Unreadable(Exception):
