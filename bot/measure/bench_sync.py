@@ -14,7 +14,6 @@ import random
 import resource
 import socket
 import tempfile
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
