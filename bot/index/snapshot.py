@@ -35,7 +35,7 @@ from bot.text.languages import Languages
 
 log = logging.getLogger(__name__)
 
-VERSION = 3  # 3: documents say whether their title was made up
+VERSION = 4  # 4: stamps are (size, mtime, ctime, inode); 3: documents say whether their title was made up
 FOLDER = "snapshot"
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
@@ -265,7 +265,7 @@ def _library(
         size = int(row["sentences"])
         document = Document(text="", **_tuples(row["document"]))
         note = Skipped(**row["note"]) if row["note"] is not None else None
-        stamp = tuple(int(x) for x in row["stamp"])  # the file's (size, mtime), then its sidecar's if it has one
+        stamp = tuple(int(x) for x in row["stamp"])  # the file's (size, mtime, ctime, inode), then its sidecar's
         paged = pages[at : at + size] if row.get("paged") else None
         language = str(row["language"])
         if language not in LANGUAGES:

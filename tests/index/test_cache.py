@@ -281,17 +281,19 @@ def test_file_that_keeps_changing_while_read_is_reported_not_half_indexed(
     """Size or mtime differing before and after the read means a torn read: retried, then skipped by name."""
     ferry = settings.corpus_dir / "ferry.txt"
     ferry.write_text("The ferry ticket costs 100 tenge for adults.", "utf-8")
-    real_stat = os.stat
+    real_fstat = os.fstat
+    ferry_inode = ferry.stat().st_ino
     calls = {"n": 0}
 
-    def drifting(path, *args, **kwargs):  # type: ignore[no-untyped-def]
-        result = real_stat(path, *args, **kwargs)
-        if str(path).endswith("ferry.txt"):
+    def drifting(descriptor):  # type: ignore[no-untyped-def]
+        result = real_fstat(descriptor)
+        if result.st_ino == ferry_inode:
             calls["n"] += 1  # the modification time moves on every look: the file is being written
-            return SimpleNamespace(st_size=result.st_size, st_mtime_ns=result.st_mtime_ns + calls["n"])
+            fields = {name: getattr(result, name) for name in dir(result) if name.startswith("st_")}
+            return SimpleNamespace(**(fields | {"st_mtime_ns": result.st_mtime_ns + calls["n"]}))
         return result
 
-    monkeypatch.setattr(os, "stat", drifting)
+    monkeypatch.setattr(os, "fstat", drifting)
     library = load(settings)
     assert "ferry.txt" not in [d.path for d in library.documents]
     assert any(s.path == "ferry.txt" and "changed while" in s.reason for s in library.skipped)
