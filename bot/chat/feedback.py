@@ -247,7 +247,8 @@ class Feedback:
                     "INSERT INTO shown (answer_id, rank, document, title, position, digest, quoted) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (answer_id, rank, stored_path(s.ref.path), shown_text(s.title), s.ref.position, s.ref.digest, int(s.quoted))
+                        (answer_id, rank, stored_path(s.ref.path), shown_text(s.title), s.ref.position, s.ref.digest)
+                        + (int(s.quoted),)
                         for rank, s in enumerate(shown)
                     ],
                 )

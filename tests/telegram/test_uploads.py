@@ -201,7 +201,7 @@ async def test_remove_touches_only_uploads_and_only_for_admins(
     api.message(f"/remove {name}", user_id=user_id)
     [reply] = await api.replies(user_id)
     expected = (
-        text("remove_failed", reason="there is no uploaded document called freedonia.md")
+        text("remove_failed", reason=f"there is no uploaded document called {name}")  # the name as given
         if user_id == ADMIN
         else text("not_admin", command="remove")
     )
