@@ -19,9 +19,9 @@ from pathlib import Path
 
 from bot.chat import messages
 from bot.index.cache import AnalysisCache
-from bot.index.loader import analyze, corpus_cache_folder, digest, read_document
+from bot.index.loader import analyze, analyze_apart, corpus_cache_folder, digest, read_document
 from bot.ingest.corpus import SUFFIXES, Document
-from bot.ingest.formats import format_of
+from bot.ingest.formats import Unreadable, format_of
 from bot.ingest.sandbox import SandboxPool
 from bot.ingest.sidecars import SIDECAR_SUFFIX
 from bot.text.analyzers import AnalyzedDocument
@@ -31,6 +31,8 @@ FOLDER = "uploads"
 MAX_NAME = 100
 # Linux allows 255 bytes in a name; a saved name leaves room for the " (999)" that tells apart uploads of one name.
 MAX_NAME_BYTES = 255 - len(" (999)")
+# Past this many characters an upload is analysed in a worker process, not in the bot's.
+ANALYSE_HERE_CHARS = 200_000
 # What an upload is written under until it is whole: hidden, so no load reads it half-written.
 TEMPORARY_PREFIX = ".upload-"
 # Characters a file name keeps; everything else becomes "_" (separators, controls, quotes, shell specials).
@@ -99,15 +101,25 @@ def check(name: str, data: bytes, max_bytes: int, languages: Languages) -> Check
     path = f"{FOLDER}/{name}"
     with SandboxPool(1) as readers:
         document, problem = read_document(path, data, None, readers)
-    if document is None and problem is not None:
-        raise Refused("upload_refused_unreadable", reason=problem.reason)
-    if document is None:
-        raise Refused("upload_refused_no_text")
-    analyzed = analyze(document, languages)
+        if document is None and problem is not None:
+            raise Refused("upload_refused_unreadable", reason=problem.reason)
+        if document is None:
+            raise Refused("upload_refused_no_text")
+        analyzed = _analyzed(document, languages, readers)
     if not analyzed.lengths.any():
         raise Refused("upload_refused_no_text")
     key = digest(data, languages, extracted=format_of(path) is not None)
     return Checked(path, key, document, analyzed, problem.reason if problem is not None else None)
+
+
+def _analyzed(document: Document, languages: Languages, readers: SandboxPool) -> AnalyzedDocument:
+    """The document's analysis: a long one in a worker process, so the bot's own memory and time stay its own."""
+    if len(document.text) <= ANALYSE_HERE_CHARS:
+        return analyze(document, languages)
+    try:
+        return analyze_apart(document, languages, readers)
+    except Unreadable as exc:
+        raise Refused("upload_refused_unreadable", reason=str(exc)) from None
 
 
 def add(corpus_dir: Path, cache_dir: Path, name: str, data: bytes, max_bytes: int, languages: Languages) -> str:

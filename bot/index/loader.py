@@ -42,6 +42,9 @@ PARALLEL_MIN_CHARS = 2_000_000
 READ_TRIES = 3
 # A document longer than this many characters is analysed in pieces (see _analyze_all).
 PIECE_CHARS = 2_000_000
+# A document analysed apart (an upload) gets this long, plus this much per million characters.
+ANALYSIS_BASE_SECONDS = 60.0
+ANALYSIS_SECONDS_PER_MILLION = 15.0
 # Past this size a file is skipped: one such file would hold a load for minutes and gigabytes.
 MAX_FILE_MB = 100
 
@@ -83,6 +86,21 @@ def _analyze_all(documents: list[Document], languages: Languages, workers: int) 
 def analyze(document: Document, languages: Languages) -> AnalyzedDocument:
     """One document's analysis, exactly as a load makes it (in pieces when it is long), in this process."""
     return next(_analyze_all([document], languages, workers=1))
+
+
+def analyze_apart(document: Document, languages: Languages, readers: SandboxPool) -> AnalyzedDocument:
+    """`analyze` in a sandbox worker, under its time and memory limits: a long upload never loads the caller.
+
+    Unreadable with the reason if the worker fails, runs out of memory or time.
+    """
+    seconds = ANALYSIS_BASE_SECONDS + ANALYSIS_SECONDS_PER_MILLION * len(document.text) / 1e6
+    analyzed: AnalyzedDocument = readers.run(_analyze_in_worker, model_home(), document, languages, seconds=seconds)
+    return analyzed
+
+
+def _analyze_in_worker(home: Path, document: Document, languages: Languages) -> AnalyzedDocument:
+    keep_model_in(home)  # the worker maps the language classifier's model from the caller's folder
+    return analyze(document, languages)
 
 
 def _pieces(document: Document, languages: Languages) -> list[Document]:

@@ -152,12 +152,24 @@ class SandboxPool:
         """Extract a file and wait for it."""
         return self.submit(kind, data).result()
 
-    def _extract(self, kind: str, data: bytes) -> Extracted:
+    def run(self, function: Callable[..., Any], *arguments: Any, seconds: float) -> Any:
+        """function(*arguments) in a free sandbox, and wait for it; Unreadable with the reason if it fails."""
+        sandbox = self._take()
         try:
-            sandbox = self._idle.get_nowait()
+            return sandbox.call(function, *arguments, seconds=seconds)
+        finally:
+            self._idle.put(sandbox)
+
+    def _take(self) -> Sandbox:
+        try:
+            return self._idle.get_nowait()
         except queue.Empty:
             sandbox = Sandbox()  # never more than one per thread: a thread returns its sandbox before taking a file
             self._all.append(sandbox)
+            return sandbox
+
+    def _extract(self, kind: str, data: bytes) -> Extracted:
+        sandbox = self._take()
         try:
             return sandbox.extract(kind, data)
         finally:

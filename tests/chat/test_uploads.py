@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import bot.index.loader
+from bot.chat import uploads
 from bot.chat.uploads import FOLDER, Refused, add, check, remove, safe_name, save, uploaded
 from bot.index.loader import load_library
 from bot.ingest.sandbox import SandboxPool
@@ -175,3 +176,16 @@ def test_remove_takes_exactly_the_names_it_lists(tmp_path: Path) -> None:
         remove(tmp_path, long[:-5] + ".txt")  # a cut of a listed name is not that name
     assert remove(tmp_path, second) == f"{FOLDER}/{second}"
     assert uploaded(tmp_path) == [long]
+
+
+def test_a_long_upload_is_analysed_in_a_worker_not_in_the_bot(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = b"# Ferries\n\n" + b"The ferry to the island leaves at noon every day. " * 5_000
+    assert len(text) > uploads.ANALYSE_HERE_CHARS
+
+    def not_here(*args: Any) -> Any:
+        raise AssertionError("analysed in the bot's own process")
+
+    monkeypatch.setattr(uploads, "analyze", not_here)
+    checked = check("ferries.md", text, 2**20, AUTO)
+    ferries = [s for s in checked.analyzed.sentences if s.startswith("The ferry to the island leaves at noon")]
+    assert len(ferries) == 5_000

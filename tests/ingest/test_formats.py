@@ -600,3 +600,12 @@ def test_check_lists_formats_and_skipped_reasons(tmp_path: Path, capsys: pytest.
     out = capsys.readouterr().out
     assert "formats:   html 1, pdf 2, txt 1" in out
     assert "  e.pdf: no text layer (scanned?)" in out
+
+
+def test_a_file_extracting_to_more_text_than_the_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A few kilobytes of EPUB that expand a thousandfold, as a zip of repeated text does.
+    book = make.epub([("c1.xhtml", "<p>" + "The dam holds water. " * 50_000 + "</p>")])
+    assert len(book) < 20_000
+    monkeypatch.setattr(extractors, "MAX_TEXT_CHARS", 100_000)
+    with pytest.raises(Unreadable, match="extracts to more than 100,000 characters"):
+        extract("epub", book)
