@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -202,12 +203,16 @@ def test_interrupted_write_leaves_no_partial_file(
     assert sum("not writable" in r.getMessage() for r in caplog.records) == 1, "warned once, not per document"
 
 
-def test_leftover_temporary_files_are_pruned(settings: Dirs) -> None:
+def test_leftover_temporary_files_are_pruned_but_not_another_process_s_write(settings: Dirs) -> None:
     load(settings)
-    leftover = corpus_cache_folder(settings.cache_dir, settings.corpus_dir) / f".tmp-abc{SUFFIX}"
+    folder = corpus_cache_folder(settings.cache_dir, settings.corpus_dir)
+    leftover, writing = folder / f".tmp-abc{SUFFIX}", folder / f".tmp-def{SUFFIX}"
     leftover.write_bytes(b"half a file")
+    hours_ago = time.time_ns() - 2 * 3600 * 10**9
+    os.utime(leftover, ns=(hours_ago, hours_ago))  # left by a process killed two hours ago
+    writing.write_bytes(b"being written")  # another process, writing now
     load(settings)
-    assert not leftover.exists()
+    assert not leftover.exists() and writing.exists()
 
 
 def test_cache_dir_that_is_a_file_is_tolerated(settings: Dirs, caplog: pytest.LogCaptureFixture) -> None:
