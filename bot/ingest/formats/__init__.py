@@ -21,7 +21,7 @@ from bot.ingest.formats.pdf import extract_pdf
 __all__ = ["EXTRACTOR_VERSION", "FORMATS", "MAX_TEXT_CHARS", "Extracted", "Unreadable", "extract", "format_of", "page_at"]
 
 # Bump when any extractor's output changes: cached analyses of extracted files then stop matching.
-EXTRACTOR_VERSION = 1
+EXTRACTOR_VERSION = 2  # 2: PDF sentences cut before a capitalised word rejoined; no EPUB DOCTYPE residue
 # Past this many characters of text a file is refused: an archive format (EPUB, DOCX, ODT) of under a megabyte
 # can expand to millions of sentences, and the text would otherwise leave the worker for the loader to analyse.
 MAX_TEXT_CHARS = 20_000_000
