@@ -56,15 +56,15 @@ def test_reading_a_symlink_or_a_fifo_is_refused(tmp_path: Path) -> None:
             loader.read_whole(tmp_path / name)
 
 
-def test_a_symlink_inside_the_corpus_is_still_read(tmp_path: Path) -> None:
-    root = write_files(tmp_path / "docs", {"real/a.txt": "The dam holds water."})
-    (root / "alias.txt").symlink_to(root / "real/a.txt")
-    (root / "real/a.txt").rename(root / "real/b.txt")  # now the link is broken; make it point at b instead
-    (root / "alias.txt").unlink()
-    (root / "alias.txt").symlink_to("real/b.txt")
+def test_a_symlink_to_a_file_inside_the_corpus_is_still_read(tmp_path: Path) -> None:
+    # Opening without following symlinks must not lose the links a corpus may hold: they are read at the target.
+    root = write_files(tmp_path / "docs", {"real/a.txt": "The dam holds water.", ".drafts/b.txt": "The lake is cold."})
+    (root / "alias.txt").symlink_to("real/a.txt")
+    (root / "lake.txt").symlink_to(".drafts/b.txt")  # the hidden folder is not listed: read under the link's name
     library = load_library(root, tmp_path / "cache")
-    assert [d.path for d in library.documents] == ["real/b.txt"]
-    assert reasons(library)["alias.txt"] == "symlink to real/b.txt, read there"
+    assert [d.path for d in library.documents] == ["lake.txt", "real/a.txt"]
+    assert reasons(library)["alias.txt"] == "symlink to real/a.txt, read there"
+    assert "The lake is cold." in texts(library)
 
 
 def test_a_sidecar_that_is_a_symlink_out_of_the_corpus_is_not_read(tmp_path: Path) -> None:
