@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
+import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -67,6 +69,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # A locked database is waited for this long, in a worker thread, before the write is given up.
 BUSY_TIMEOUT_MS = 2000
 DAY = 86400.0
+SURROGATE = re.compile(r"[\ud800-\udfff]")
 VoteResult = Literal["recorded", "unknown", "failed"]
 T = TypeVar("T")
 
@@ -244,7 +247,8 @@ class Feedback:
                     "INSERT INTO shown (answer_id, rank, document, title, position, digest, quoted) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (answer_id, rank, s.ref.path, s.title, s.ref.position, s.ref.digest, int(s.quoted))
+                        (answer_id, rank, stored_path(s.ref.path), shown_text(s.title), s.ref.position, s.ref.digest)
+                        + (int(s.quoted),)
                         for rank, s in enumerate(shown)
                     ],
                 )
@@ -287,7 +291,7 @@ class Feedback:
                 " ORDER BY answer_id, rank",
                 (answer_id,),
             ).fetchall()
-            return Recorded(answer_id, row[0], tuple(SentenceRef(d, p, h) for d, p, h in rows))
+            return Recorded(answer_id, row[0], tuple(SentenceRef(path_of(d), p, h) for d, p, h in rows))
 
         return self._safely("read an answer", None, read)
 
@@ -321,7 +325,7 @@ class Feedback:
             " WHERE v.voted_at >= ? AND v.up <= ? ORDER BY v.voted_at DESC, v.rowid DESC LIMIT ?",
             (since, 0 if down_only else 1, limit),
         ).fetchall()
-        return [VoteRow(t, bool(up), q, bool(answered), d, title) for t, up, q, answered, d, title in rows]
+        return [VoteRow(t, bool(up), q, bool(answered), shown_path(d), title) for t, up, q, answered, d, title in rows]
 
     def gaps(self, days: int = 30, limit: int = 20) -> list[Gap]:
         """The questions most often not found in the last `days` days, normalised, with their counts."""
@@ -341,6 +345,34 @@ class Feedback:
             return [Gap(question, int(count), float(last)) for question, count, last in rows]
 
         return self._safely("read the gaps", [], read)
+
+
+def stored_path(path: str) -> str | bytes:
+    """How a document path is stored: as text when it is UTF-8, else as the bytes of its name (os.fsencode).
+
+    A name that is not UTF-8 holds lone surrogates, which SQLite's text cannot; its bytes are a BLOB, and
+    path_of turns them back (os.fsdecode) into the very str the library knows the document by.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def path_of(stored: str | bytes) -> str:
+    """The document path a stored value stands for (see stored_path)."""
+    return os.fsdecode(stored) if isinstance(stored, bytes) else stored
+
+
+def shown_path(stored: str | bytes | None) -> str | None:
+    """A stored path as text to show: a byte that is not UTF-8 shown as U+FFFD."""
+    return stored.decode("utf-8", "replace") if isinstance(stored, bytes) else stored
+
+
+def shown_text(text: str) -> str:
+    """Text SQLite can store: a lone surrogate (a file name's byte that is not UTF-8, in a title) as U+FFFD."""
+    return SURROGATE.sub("\ufffd", text)
 
 
 def utc(timestamp: float) -> str:

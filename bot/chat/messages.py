@@ -322,6 +322,11 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "ru": "Файл {path} сохранён, но при перезагрузке пропущен: {reason}",
         "kk": "{path} файлы сақталды, бірақ қайта жүктеу кезінде өткізіліп жіберілді: {reason}",
     },
+    "upload_refused_over": {
+        "en": "the file is over the limit of {limit:g} MB",
+        "ru": "файл больше предела в {limit:g} МБ",
+        "kk": "файл {limit:g} МБ шегінен асады",
+    },
     "upload_refused_size": {
         "en": "the file is {size:.1f} MB; the limit is {limit:g} MB",
         "ru": "файл весит {size:.1f} МБ, а предел — {limit:g} МБ",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import re
 import weakref
 from dataclasses import dataclass
@@ -62,8 +63,12 @@ Press = Source | More | Vote
 
 
 def document_key(path: str) -> str:
-    """A short, stable key for a document path (10 hex digits)."""
-    return hashlib.blake2b(path.encode("utf-8"), digest_size=5).hexdigest()
+    """A short, stable key for a document path (10 hex digits), from the bytes of its name (os.fsencode).
+
+    A file name that is not UTF-8 (cp1251 from an old Windows zip) holds lone surrogates as str; its bytes
+    are what names the file, so they are what is hashed.
+    """
+    return hashlib.blake2b(os.fsencode(path), digest_size=5).hexdigest()
 
 
 def text_digest(text: str) -> str:

@@ -8,23 +8,33 @@ neither extracts nor analyses the file again.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.chat import messages
 from bot.index.cache import AnalysisCache
-from bot.index.loader import analyze, corpus_cache_folder, digest, read_document
+from bot.index.loader import analyze, analyze_apart, corpus_cache_folder, digest, read_document
 from bot.ingest.corpus import SUFFIXES, Document
-from bot.ingest.formats import format_of
+from bot.ingest.formats import Unreadable, format_of
 from bot.ingest.sandbox import SandboxPool
+from bot.ingest.sidecars import SIDECAR_SUFFIX
 from bot.text.analyzers import AnalyzedDocument
 from bot.text.languages import Languages
 
 FOLDER = "uploads"
 MAX_NAME = 100
+# Linux allows 255 bytes in a name; a saved name leaves room for the " (999)" that tells apart uploads of one name.
+MAX_NAME_BYTES = 255 - len(" (999)")
+# Past this many characters an upload is analysed in a worker process, not in the bot's.
+ANALYSE_HERE_CHARS = 200_000
+# What an upload is written under until it is whole: hidden, so no load reads it half-written.
+TEMPORARY_PREFIX = ".upload-"
 # Characters a file name keeps; everything else becomes "_" (separators, controls, quotes, shell specials).
 UNSAFE = re.compile(r"[^\w.\- ()]+")
 
@@ -76,6 +86,9 @@ def safe_name(original: str) -> str:
     stem = UNSAFE.sub("_", stem).strip(" ._") or "document"
     suffix = UNSAFE.sub("", suffix).lower()
     stem = stem[: MAX_NAME - len(suffix) - 1]
+    room = MAX_NAME_BYTES - len(suffix.encode()) - 1
+    # Cut by bytes, which is what the file system counts, and never inside a character.
+    stem = stem.encode()[:room].decode("utf-8", "ignore").rstrip(" ._") or "document"
     return f"{stem}.{suffix}" if suffix else stem
 
 
@@ -88,15 +101,25 @@ def check(name: str, data: bytes, max_bytes: int, languages: Languages) -> Check
     path = f"{FOLDER}/{name}"
     with SandboxPool(1) as readers:
         document, problem = read_document(path, data, None, readers)
-    if document is None and problem is not None:
-        raise Refused("upload_refused_unreadable", reason=problem.reason)
-    if document is None:
-        raise Refused("upload_refused_no_text")
-    analyzed = analyze(document, languages)
+        if document is None and problem is not None:
+            raise Refused("upload_refused_unreadable", reason=problem.reason)
+        if document is None:
+            raise Refused("upload_refused_no_text")
+        analyzed = _analyzed(document, languages, readers)
     if not analyzed.lengths.any():
         raise Refused("upload_refused_no_text")
     key = digest(data, languages, extracted=format_of(path) is not None)
     return Checked(path, key, document, analyzed, problem.reason if problem is not None else None)
+
+
+def _analyzed(document: Document, languages: Languages, readers: SandboxPool) -> AnalyzedDocument:
+    """The document's analysis: a long one in a worker process, so the bot's own memory and time stay its own."""
+    if len(document.text) <= ANALYSE_HERE_CHARS:
+        return analyze(document, languages)
+    try:
+        return analyze_apart(document, languages, readers)
+    except Unreadable as exc:
+        raise Refused("upload_refused_unreadable", reason=str(exc)) from None
 
 
 def add(corpus_dir: Path, cache_dir: Path, name: str, data: bytes, max_bytes: int, languages: Languages) -> str:
@@ -111,38 +134,101 @@ def add(corpus_dir: Path, cache_dir: Path, name: str, data: bytes, max_bytes: in
 
 
 def save(corpus_dir: Path, name: str, data: bytes) -> str:
-    """Write the upload under `uploads/` without replacing any file; the path it got, relative to the corpus."""
+    """Write the upload under `uploads/` without replacing any file; the path it got, relative to the corpus.
+
+    The bytes go to a hidden temporary file, are synced, and only then get their name: a full disk or a crash
+    leaves no truncated document for the next load to index.
+    """
     folder = Path(corpus_dir) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     stem, dot, suffix = name.rpartition(".")
     stem, suffix = (stem, f".{suffix}") if dot else (name, "")
-    for number in range(1, 1000):
-        candidate = name if number == 1 else f"{stem} ({number}){suffix}"
-        path = folder / candidate
-        if path.exists() and path.read_bytes() == data:
-            raise Refused("upload_refused_copy", path=f"{FOLDER}/{candidate}")
+    temporary = _write_temporary(folder, data)
+    try:
+        for number in range(1, 1000):
+            candidate = name if number == 1 else f"{stem} ({number}){suffix}"
+            path = folder / candidate
+            if path.exists() and path.read_bytes() == data:
+                raise Refused("upload_refused_copy", path=f"{FOLDER}/{candidate}")
+            if _publish(temporary, path):
+                _sync_folder(folder)
+                return f"{FOLDER}/{candidate}"
+        raise Refused("upload_refused_name_taken")
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _write_temporary(folder: Path, data: bytes) -> Path:
+    """The bytes written and synced to a new hidden file in `folder`; nothing left behind if that fails."""
+    path = folder / f"{TEMPORARY_PREFIX}{os.getpid()}-{secrets.token_hex(6)}.tmp"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view) :]
+        os.fsync(descriptor)
+    except BaseException:
+        os.close(descriptor)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(descriptor)
+    return path
+
+
+def _publish(temporary: Path, path: Path) -> bool:
+    """Give the written file its name, unless a file has it already (two uploads of one name never collide)."""
+    try:
+        os.link(temporary, path)  # fails if the name is taken, unlike a rename
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        # A file system without hard links: a rename after the check, which only a race at that instant defeats.
+        if path.exists() or path.is_symlink():
+            return False
+        os.rename(temporary, path)
+    return True
+
+
+def _sync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every file system lets a folder be synced; the file itself was
+        descriptor = os.open(folder, os.O_RDONLY)
         try:
-            # O_EXCL: two uploads of the same name at once never write over each other.
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            continue
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-        return f"{FOLDER}/{candidate}"
-    raise Refused("upload_refused_name_taken")
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def remove(corpus_dir: Path, name: str) -> str:
-    """Delete an uploaded document by its name; the path removed, or Refused if there is no such upload."""
-    cleaned = safe_name(name.removeprefix(f"{FOLDER}/"))
-    path = Path(corpus_dir) / FOLDER / cleaned
-    if not path.is_file() or path.is_symlink():
-        raise Refused("remove_missing", name=cleaned)
+    """Delete an uploaded document, and its sidecar, by a name `uploaded` lists; Refused if there is no such upload.
+
+    Only an exact name is taken (NFC-normalised, as saved names are): a name is never cleaned or cut here, so
+    it cannot come to match another upload.
+    """
+    given = name.removeprefix(f"{FOLDER}/")
+    names = set(uploaded(corpus_dir))
+    found = next((n for n in (given, unicodedata.normalize("NFC", given)) if n in names), None)
+    if found is None:
+        raise Refused("remove_missing", name=given)
+    path = Path(corpus_dir) / FOLDER / found
     path.unlink()
-    return f"{FOLDER}/{cleaned}"
+    # A sidecar left behind would give its title, source and url to the next upload of the same name.
+    path.with_name(found + SIDECAR_SUFFIX).unlink(missing_ok=True)
+    return f"{FOLDER}/{found}"
 
 
 def uploaded(corpus_dir: Path) -> list[str]:
     """The names of the uploaded documents, sorted."""
     folder = Path(corpus_dir) / FOLDER
-    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    with os.scandir(folder) as entries:
+        # Hidden files are uploads still being written; sidecars go with their documents.
+        return sorted(
+            entry.name
+            for entry in entries
+            if not entry.name.startswith(".")
+            and entry.name.lower().endswith(SUFFIXES)
+            and entry.is_file(follow_symlinks=False)
+        )

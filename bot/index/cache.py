@@ -13,6 +13,7 @@ import logging
 import os
 import struct
 import tempfile
+import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ VERSION = (
     4  # 2: the document's metadata and pages; 3: the language it was analyzed in; 4: whether its title was made up
 )
 SUFFIX = ".cba"
+# Files being written are named so; one left this long after its last write is a crash's, and pruned.
+TEMPORARY_PREFIX = ".tmp-"
+LEFTOVER_SECONDS = 3600.0
 PREAMBLE = struct.Struct("<8sII")
 INT32 = np.dtype("<i4")
 # Headers are a few hundred bytes; anything far larger is not ours.
@@ -323,9 +327,12 @@ class AnalysisCache:
         except OSError:
             return 0
         for path in names:
-            stale = path.suffix == SUFFIX and path.stem not in keep
-            leftover = path.name.startswith(".tmp-") and path.name.endswith(SUFFIX)
-            if stale or leftover:
+            if path.name.startswith(TEMPORARY_PREFIX):
+                # Another process may be writing it this moment: only one untouched for an hour was left by a crash.
+                remove = path.name.endswith(SUFFIX) and _older_than(path, LEFTOVER_SECONDS)
+            else:
+                remove = path.suffix == SUFFIX and path.stem not in keep
+            if remove:
                 try:
                     path.unlink()
                     removed += 1
@@ -334,9 +341,16 @@ class AnalysisCache:
         return removed
 
 
+def _older_than(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime > seconds
+    except OSError:
+        return False
+
+
 def write_atomically(path: Path, data: bytes | Iterable[bytes | memoryview], suffix: str = SUFFIX) -> None:
     """Write bytes (or chunks of them, in order) to a temporary file beside `path`, then rename it over `path`."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=TEMPORARY_PREFIX, suffix=suffix)
     try:
         with os.fdopen(handle, "wb") as file:
             for chunk in [data] if isinstance(data, bytes) else data:

@@ -31,7 +31,7 @@ from bot.ingest.corpus import (
 )
 from bot.ingest.formats import EXTRACTOR_VERSION, Extracted, Unreadable, format_of
 from bot.ingest.sandbox import SandboxPool
-from bot.ingest.sidecars import SIDECAR_SUFFIX, with_sidecar
+from bot.ingest.sidecars import MAX_SIDECAR_BYTES, SIDECAR_SUFFIX, with_sidecar
 from bot.text.analyzers import AnalyzedDocument, joined, paragraph_pieces
 from bot.text.languages import Languages, analyze_document
 
@@ -43,6 +43,9 @@ PARALLEL_MIN_CHARS = 2_000_000
 READ_TRIES = 3
 # A document longer than this many characters is analysed in pieces (see _analyze_all).
 PIECE_CHARS = 2_000_000
+# A document analysed apart (an upload) gets this long, plus this much per million characters.
+ANALYSIS_BASE_SECONDS = 60.0
+ANALYSIS_SECONDS_PER_MILLION = 15.0
 # Past this size a file is skipped: one such file would hold a load for minutes and gigabytes.
 
 
@@ -83,6 +86,17 @@ def _analyze_all(documents: list[Document], languages: Languages, workers: int) 
 def analyze(document: Document, languages: Languages) -> AnalyzedDocument:
     """One document's analysis, exactly as a load makes it (in pieces when it is long), in this process."""
     return next(_analyze_all([document], languages, workers=1))
+
+
+def analyze_apart(document: Document, languages: Languages, readers: SandboxPool) -> AnalyzedDocument:
+    """`analyze` in a sandbox worker, under its time and memory limits: a long upload never loads the caller.
+
+    Unreadable with the reason if the worker fails, runs out of memory or time.
+    """
+    seconds = ANALYSIS_BASE_SECONDS + ANALYSIS_SECONDS_PER_MILLION * len(document.text) / 1e6
+    # The worker maps the language classifier's model from the folder `languages` names (its model_home).
+    analyzed: AnalyzedDocument = readers.run(analyze, document, languages, seconds=seconds)
+    return analyzed
 
 
 def _pieces(document: Document, languages: Languages) -> list[Document]:
@@ -177,7 +191,8 @@ def load_library(
             _report(skipped)
         else:
             library = _build(root, items, chosen, cache, previous, workers, skipped, progress, readers)
-    if changed and snapshot and cache.writable:
+    # A file touched without a change (or hashed again as racy) gets its new stamp kept, or every start rereads it.
+    if (changed or _restamped(items, previous)) and snapshot and cache.writable:
         if writer is not None:
             writer.write_soon(library, cache_folder)
         else:
@@ -235,6 +250,13 @@ def _unchanged(items: list[Entry | _Pending], previous: Library) -> bool:
     )
 
 
+def _restamped(items: list[Entry | _Pending], previous: Library | None) -> bool:
+    """Whether any file's stamp differs from the one `previous` holds for it (its content being the same)."""
+    return previous is None or any(
+        not isinstance(item, Entry) or item.stamp != old.stamp for item, old in zip(items, previous.entries)
+    )
+
+
 def _report(skipped: list[Skipped]) -> None:
     for problem in skipped:
         log.warning("%s: %s", problem.path, problem.reason)
@@ -262,7 +284,7 @@ def scan(
         try:
             stamp = _stamp(file) + _sidecar_stamp(relative, file)
             if entry is not None and entry.stamp == stamp:
-                # Same size and modification time: the file was not touched, so it is not read again.
+                # Same size, times and inode: the file was not touched, so it is not read again (see _stamp).
                 items.append(entry)
                 continue
             if stamp[0] > max_bytes:
@@ -270,7 +292,7 @@ def scan(
                     Skipped(relative, f"too large: {stamp[0] / 2**20:,.1f} MB, over the {max_bytes / 2**20:g} MB limit")
                 )
                 continue
-            data, sidecar, stamp = _read(relative, file)
+            data, sidecar, stamp = _read(relative, file, max_bytes)
         except (OSError, FileChanging) as exc:
             skipped.append(_unreadable(relative, exc))
             continue
@@ -428,30 +450,68 @@ class FileChanging(Exception):
     """A file whose size or modification time moved while it was read: what was read may be torn."""
 
 
+# A file whose status changed this recently may still change within the same clock tick without its stamp
+# moving (git's "racy" files): its stamp is recorded so that it never matches, and the next scan hashes it.
+RACY_NS = 2 * 10**9
+# Flags every document and sidecar is opened with: a symlink swapped in since the listing is refused (ELOOP),
+# and a FIFO is not waited on.
+OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
 def _stamp(file: str | Path) -> tuple[int, ...]:
-    info = os.stat(file)
-    return info.st_size, info.st_mtime_ns
+    """What says a file is unchanged: size, mtime, ctime and inode of the path itself (a symlink is not followed).
+
+    Size and mtime alone can be kept by an edit (utime, `cp -p`, a sync tool); the ctime cannot be set and moves
+    on every change, and a file replaced by another has another inode.
+    """
+    return stamp_of(os.stat(file, follow_symlinks=False))
 
 
-def read_whole(file: str | Path, tries: int = READ_TRIES) -> tuple[bytes, tuple[int, ...]]:
-    """A file's bytes and the (size, mtime) they were read at; raise FileChanging if it never holds still."""
+def stamp_of(info: os.stat_result, now_ns: int | None = None) -> tuple[int, ...]:
+    """The stamp of a file's status: (size, mtime_ns, ctime_ns, inode); a racy file's ctime recorded as -1."""
+    ctime = info.st_ctime_ns
+    if (time.time_ns() if now_ns is None else now_ns) - ctime < RACY_NS:
+        ctime = -1
+    return info.st_size, info.st_mtime_ns, ctime, info.st_ino
+
+
+def read_whole(file: str | Path, tries: int = READ_TRIES, limit: int = -1) -> tuple[bytes, tuple[int, ...]]:
+    """A file's bytes (at most `limit`, if given) and its stamp as read; FileChanging if it never holds still.
+
+    The file is opened without following a symlink and checked to be a regular file; the bytes and the stamp
+    both come from that open file, so nothing swapped in at the path since the listing is read.
+    """
     for _ in range(tries):
-        before = _stamp(file)
-        data = _read_regular(file)
-        after = _stamp(file)
+        descriptor = _open_regular(file)
+        with os.fdopen(descriptor, "rb") as handle:
+            before = os.fstat(descriptor)
+            # Asked for what the file holds (and one byte to see it grow), not the cap: read(n) sets n bytes aside.
+            wanted = before.st_size + 1 if limit < 0 else min(limit, before.st_size + 1)
+            data = handle.read(wanted)
+            after = os.fstat(descriptor)
         # An editor saving mid-read leaves a torn file: same look before and after, and every byte read, or again.
-        if before == after and len(data) == after[0]:
-            return data, after
+        if _same(before, after) and len(data) == (after.st_size if limit < 0 else min(after.st_size, limit)):
+            return data, stamp_of(after)
     raise FileChanging(f"changed while being read ({tries} tries); it is read again on the next reload")
 
 
-def _read_regular(file: str | Path) -> bytes:
-    """A regular file's bytes; a file swapped for a FIFO or device since the scan is refused, never waited on."""
-    descriptor = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(descriptor, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        return handle.read()
+def _same(before: os.stat_result, after: os.stat_result) -> bool:
+    fields = ("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino")
+    return all(getattr(before, name) == getattr(after, name) for name in fields)
+
+
+def _open_regular(file: str | Path) -> int:
+    """A descriptor of the regular file at `file`; a symlink, FIFO or device there is refused, never waited on."""
+    try:
+        descriptor = os.open(file, OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "a symlink, not followed") from exc
+        raise
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return descriptor
 
 
 def _reread(item: _Pending, languages: Languages, skipped: list[Skipped], readers: SandboxPool) -> _Pending | None:
@@ -487,16 +547,23 @@ def _sidecar_stamp(relative: str, file: str | Path) -> tuple[int, ...]:
         return ()
 
 
-def _read(relative: str, file: str | Path) -> tuple[bytes, bytes | None, tuple[int, ...]]:
+def _read(
+    relative: str, file: str | Path, max_bytes: int = MAX_FILE_MB * 2**20
+) -> tuple[bytes, bytes | None, tuple[int, ...]]:
     """A file's bytes, its sidecar's bytes (None without one), and the stamp of both as read."""
-    data, stamp = read_whole(file)
+    data, stamp = read_whole(file, limit=max_bytes + 1)
+    if len(data) > max_bytes:
+        raise OSError(errno.EFBIG, f"too large: over the {max_bytes / 2**20:g} MB limit")
     sidecar = _sidecar_path(relative, file)
     if sidecar is None:
         return data, None, stamp
     try:
-        extra, extra_stamp = read_whole(sidecar)
+        # One byte past the cap is enough to know the sidecar is over it: a huge one is never read whole.
+        extra, extra_stamp = read_whole(sidecar, limit=MAX_SIDECAR_BYTES + 1)
     except FileNotFoundError:
         return data, None, stamp
+    except OSError as exc:
+        raise OSError(exc.errno, f"sidecar {posixpath.basename(relative)}{SIDECAR_SUFFIX}: {exc.strerror}") from exc
     return data, extra, stamp + extra_stamp
 
 

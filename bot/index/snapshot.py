@@ -18,6 +18,7 @@ import mmap
 import os
 import shutil
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ from bot.text.languages import Languages
 
 log = logging.getLogger(__name__)
 
-VERSION = 3  # 3: documents say whether their title was made up
+VERSION = 4  # 4: stamps are (size, mtime, ctime, inode); 3: documents say whether their title was made up
 FOLDER = "snapshot"
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
@@ -93,6 +94,12 @@ class NoSnapshot(BadSnapshot):
 
 class StaleSnapshot(BadSnapshot):
     """A sound snapshot made by another citebot version or language setting: expected after a change."""
+
+
+# A snapshot folder without a manifest is still being written, perhaps by another process; one silent for this
+# long was left by a writer that died. A finished one is named current right after its manifest is written.
+ABANDONED_SECONDS = 3600.0
+SETTLED_SECONDS = 5.0
 
 
 def folder(cache_folder: Path) -> Path:
@@ -271,7 +278,7 @@ def _library(
         size = int(row["sentences"])
         document = Document(text="", **_tuples(row["document"]))
         note = Skipped(**row["note"]) if row["note"] is not None else None
-        stamp = tuple(int(x) for x in row["stamp"])  # the file's (size, mtime), then its sidecar's if it has one
+        stamp = tuple(int(x) for x in row["stamp"])  # the file's (size, mtime, ctime, inode), then its sidecar's
         paged = pages[at : at + size] if row.get("paged") else None
         language = str(row["language"])
         if language not in LANGUAGES:
@@ -321,6 +328,20 @@ def _crc32(path: Path) -> int:
 def _remove_others(root: Path, keep: str) -> None:
     # Processes still mapping an old snapshot keep their pages: unlinking a mapped file does not unmap it.
     for path in root.iterdir():
-        if path.is_dir() and path.name != keep:
+        if path.is_dir() and path.name != keep and _finished_or_abandoned(path):
             with contextlib.suppress(OSError):
                 shutil.rmtree(path)
+
+
+def _finished_or_abandoned(path: Path) -> bool:
+    """Whether a snapshot folder is no other process's write in progress: finished a while ago, or long silent."""
+    now = time.time()
+    try:
+        return now - (path / MANIFEST).stat().st_mtime > SETTLED_SECONDS
+    except FileNotFoundError:
+        try:
+            return now - path.stat().st_mtime > ABANDONED_SECONDS
+        except OSError:
+            return False
+    except OSError:
+        return False

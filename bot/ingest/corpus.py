@@ -169,7 +169,9 @@ def _vet_link(relative: str, path: str, real_root: str, files: dict[str, str], r
     if target in read_as:
         return f"symlink to the same file as {read_as[target]}, read there"
     read_as[target] = relative
-    files[relative] = path
+    # Read at the target itself: documents are opened without following symlinks (see loader.read_whole), so a
+    # link swapped for another after this check is refused rather than followed out of the corpus.
+    files[relative] = target
     return None
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
@@ -17,6 +20,23 @@ BASE_SECONDS = 20.0
 SECONDS_PER_MB = 1.0
 # Address space of a worker: a zip or image bomb fails with MemoryError instead of swapping the machine.
 WORKER_MEMORY = 3 << 30
+
+
+# Variables a worker is started without: the token and every setting (a worker reads hostile files, and needs none).
+SECRET_PREFIXES = ("TELEGRAM_", "CITEBOT_")
+# A spawned process takes the environment of the moment it starts; workers start one at a time while it is scrubbed.
+_STARTING = threading.Lock()
+
+
+@contextmanager
+def _scrubbed_environment() -> Iterator[None]:
+    """os.environ without the secrets for the moment a worker starts, then as it was."""
+    with _STARTING:
+        removed = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith(SECRET_PREFIXES)}
+        try:
+            yield
+        finally:
+            os.environ.update(removed)
 
 
 def _limit_memory() -> None:
@@ -79,7 +99,8 @@ class Sandbox:
             context = multiprocessing.get_context("spawn")
             parent, child = context.Pipe()
             self._process = context.Process(target=_serve, args=(child,), daemon=True, name="citebot-extract")
-            self._process.start()
+            with _scrubbed_environment():
+                self._process.start()
             child.close()
             self._connection = parent
         return self._connection
@@ -152,12 +173,24 @@ class SandboxPool:
         """Extract a file and wait for it."""
         return self.submit(kind, data).result()
 
-    def _extract(self, kind: str, data: bytes) -> Extracted:
+    def run(self, function: Callable[..., Any], *arguments: Any, seconds: float) -> Any:
+        """function(*arguments) in a free sandbox, and wait for it; Unreadable with the reason if it fails."""
+        sandbox = self._take()
         try:
-            sandbox = self._idle.get_nowait()
+            return sandbox.call(function, *arguments, seconds=seconds)
+        finally:
+            self._idle.put(sandbox)
+
+    def _take(self) -> Sandbox:
+        try:
+            return self._idle.get_nowait()
         except queue.Empty:
             sandbox = Sandbox()  # never more than one per thread: a thread returns its sandbox before taking a file
             self._all.append(sandbox)
+            return sandbox
+
+    def _extract(self, kind: str, data: bytes) -> Extracted:
+        sandbox = self._take()
         try:
             return sandbox.extract(kind, data)
         finally:

@@ -21,8 +21,10 @@ from bot.ingest.sources.web.fetch import user_agent
 from bot.ingest.sources.web.sync import Options, Site, SiteReport, sync
 
 PAGES = 2000
-WORDS = ("budget region water road school minister energy export grain railway hospital solar airport reserve "
-         "plant village district programme council agreement investment citizens summer winter").split()
+WORDS = (
+    "budget region water road school minister energy export grain railway hospital solar airport reserve "
+    "plant village district programme council agreement investment citizens summer winter"
+).split()
 MENU = "".join(f"<li><a href='/section/{i}'>Section number {i} of the ministry site</a></li>" for i in range(12))
 
 

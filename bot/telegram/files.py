@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import contextlib
 import logging
 import mimetypes
+
+import httpx
 
 from telegram import Message, Update
 from telegram.constants import ChatAction
@@ -22,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # The Bot API hands bots files of up to 20 MB (getFile); a larger one cannot be fetched however the bot is set.
 DOWNLOAD_LIMIT = 20 * 2**20
+# A download of a sent file may take this long between bytes before it is given up.
+DOWNLOAD_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
 def upload_limit(settings: Settings) -> int:
@@ -41,7 +46,8 @@ def _upload_name(message: Message) -> str:
 
 def _check_and_save(settings: Settings, name: str, data: bytes) -> str:
     """Check an upload and save it under uploads/ (in a worker thread: extraction blocks); its corpus path."""
-    languages = Languages.parse(settings.languages)
+    # The classifier's model is mapped from the cache folder, as a load maps it.
+    languages = dataclasses.replace(Languages.parse(settings.languages), model_home=settings.cache_dir.absolute())
     return uploads.add(settings.corpus_dir, settings.cache_dir, name, data, upload_limit(settings), languages)
 
 
@@ -88,7 +94,23 @@ async def _download(update: Update, state: BotState, name: str) -> bytes | None:
         # The message did not say how large the file is (the field is optional), so Telegram said it.
         await _not_added(update, name, say(update, "upload_download_limit"))
         return None
-    return bytes(await telegram_file.download_as_bytearray())
+    data = await _fetch(telegram_file.file_path or "", min(limit, DOWNLOAD_LIMIT))
+    if data is None:
+        # The message and getFile said less than the server is sending: the download stops at the limit.
+        await _not_added(update, name, say(update, "upload_refused_over", limit=limit / 2**20))
+    return data
+
+
+async def _fetch(url: str, limit: int) -> bytes | None:
+    """The bytes at a file URL, streamed; None as soon as they pass `limit` (sizes Telegram reports can be wrong)."""
+    received = bytearray()
+    async with httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT) as client, client.stream("GET", url) as response:
+        response.raise_for_status()
+        async for chunk in response.aiter_bytes():
+            received += chunk
+            if len(received) > limit:
+                return None
+    return bytes(received)
 
 
 async def _not_added(update: Update, name: str, reason: str) -> None:

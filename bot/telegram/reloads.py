@@ -133,7 +133,7 @@ def reload_report(library: Library, took: float, lang: str | None = None) -> str
 def _by_reason(files: list[Skipped], lang: str | None = None) -> list[str]:
     """A line per file when they are few, else per kind of reason, most common first: the count and a few names."""
     if len(files) <= REPORT_FILES:
-        return [f"- {item.path}: {item.reason}" for item in files]
+        return [f"- {render.escaped(item.path)}: {item.reason}" for item in files]
     groups: defaultdict[str, list[str]] = defaultdict(list)
     for item in files:
         groups[_reason_kind(item.reason)].append(item.path)
@@ -159,6 +159,7 @@ def _reason_kind(reason: str) -> str:
 
 def _short_name(path: str) -> str:
     """A file name short enough for a list of them in one message."""
+    path = render.escaped(path)
     return path if len(path) <= 80 else "…" + path[-79:]
 
 

@@ -78,7 +78,12 @@ async def scheduled_sync(context: ContextTypes.DEFAULT_TYPE) -> None:
         else:
             log.info(
                 "Synced %s: %d added, %d changed, %d removed, %d unchanged, %d skipped",
-                site.url, len(site.added), len(site.changed), len(site.removed), site.unchanged, len(site.skipped),
+                site.url,
+                len(site.added),
+                len(site.changed),
+                len(site.removed),
+                site.unchanged,
+                len(site.skipped),
             )
 
 

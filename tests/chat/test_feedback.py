@@ -263,3 +263,15 @@ def test_no_acknowledged_vote_is_lost_after_kill_9(tmp_path: Path) -> None:
         # The last user's second vote may have been written but not yet acknowledged when the kill came.
         allowed = {votes[-1], 0} if len(votes) == 1 else {votes[-1]}
         assert stored.get(db.user_hash(user)) in allowed, f"user {user}'s acknowledged vote was lost"
+
+
+def test_a_file_name_that_is_not_utf8_is_recorded_and_read_back_as_the_same_path(db: Feedback, clock: Clock) -> None:
+    path = os.fsdecode("Отчёт.txt".encode("cp1251"))  # lone surrogates, as os.listdir gives it
+    answer_id = db.record(USER, "q?", True, [Shown(SentenceRef(path, 3, "0000abcd"), path.removesuffix(".txt"))])
+    assert answer_id is not None
+    assert db.answer(answer_id).shown == (SentenceRef(path, 3, "0000abcd"),)
+    clock.now += 1
+    assert db.vote(answer_id, USER, up=False) == "recorded"
+    [down] = db.summary().latest
+    # Shown, the bytes that are not UTF-8 become U+FFFD: text to show, never to look a file up by.
+    assert down.document == "\ufffd" * 5 + ".txt" and down.title == "\ufffd" * 5

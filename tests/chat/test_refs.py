@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,9 @@ def test_sentence_moved_by_an_edit_is_found_and_removed_one_is_gone(tmp_path: Pa
     gone = load_library(corpus, tmp_path / "cache", previous=edited)
     with pytest.raises(DocumentGone):
         locate(gone, press.document, press.position, press.digest)
+
+
+def test_document_key_of_a_name_that_is_not_utf8_is_that_of_its_bytes() -> None:
+    cp1251, koi8 = "Отчёт.txt".encode("cp1251"), "Отчёт.txt".encode("koi8-r")
+    keys = {document_key(os.fsdecode(cp1251)), document_key(os.fsdecode(koi8)), document_key("Отчёт.txt")}
+    assert len(keys) == 3 and document_key("report.txt") == document_key(os.fsdecode(b"report.txt"))

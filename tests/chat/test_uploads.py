@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import bot.index.loader
-from bot.chat.uploads import FOLDER, Refused, add, check, remove, safe_name, save
+from bot.chat import uploads
+from bot.chat.uploads import FOLDER, Refused, add, check, remove, safe_name, save, uploaded
 from bot.index.loader import load_library
 from bot.ingest.sandbox import SandboxPool
 from bot.text.languages import Languages
@@ -31,6 +34,7 @@ TEXT = b"# Ferry timetable\n\nThe ferry to the island leaves at noon every day.\
         ("Отчёт 2025 (итог).docx", "Отчёт 2025 (итог).docx"),
         ("$(rm -rf ~);.md", "(rm -rf _).md"),
         ("x" * 300 + ".pdf", "x" * 96 + ".pdf"),
+        ("報告" * 47 + ".txt", "報告" * 40 + "報.txt"),
     ],
 )
 def test_safe_name_never_leaves_the_folder(sent: str, kept: str) -> None:
@@ -121,3 +125,67 @@ def test_remove_only_deletes_uploads(tmp_path: Path) -> None:
     assert not (tmp_path / FOLDER / "ferry.md").exists()
     with pytest.raises(Refused, match="no uploaded document called ferry.md"):
         remove(tmp_path, "ferry.md")
+
+
+def test_a_failed_write_leaves_no_file_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = b"The ferry leaves at noon.\n" * 20_000
+    real_write = os.write
+    written = {"bytes": 0}
+
+    def disk_full(descriptor: int, chunk: Any) -> int:
+        if written["bytes"] > len(data) // 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        count = real_write(descriptor, bytes(chunk[: 2**16]))
+        written["bytes"] += count
+        return count
+
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        save(tmp_path, "big.txt", data)
+    monkeypatch.undo()
+    # Neither the name nor a temporary file is left for the next reload to index.
+    assert list((tmp_path / FOLDER).iterdir()) == []
+    assert save(tmp_path, "big.txt", data) == f"{FOLDER}/big.txt"
+    assert (tmp_path / FOLDER / "big.txt").read_bytes() == data
+    assert [p.name for p in (tmp_path / FOLDER).iterdir()] == ["big.txt"]
+
+
+def test_remove_takes_the_sidecar_with_the_document(tmp_path: Path) -> None:
+    save(tmp_path, "budget.pdf", make.pdf(["The budget is ten million."]))
+    (tmp_path / FOLDER / "budget.pdf.yml").write_text("title: Budget 2024 (superseded)\n")
+    assert uploaded(tmp_path) == ["budget.pdf"]  # the sidecar goes with its document, not on its own
+    remove(tmp_path, "budget.pdf")
+    assert list((tmp_path / FOLDER).iterdir()) == []
+
+
+@pytest.mark.parametrize("stem", ["報告" * 47, "ж" * 200, "x" * 300])
+def test_long_names_are_cut_by_bytes_to_fit_with_a_counter(tmp_path: Path, stem: str) -> None:
+    name = safe_name(stem + ".pdf")
+    assert name.endswith(".pdf") and len(f"{name[:-4]} (999).pdf".encode()) <= 255
+    assert save(tmp_path, name, TEXT) == f"{FOLDER}/{name}"
+    second = save(tmp_path, name, TEXT + b"More.\n")
+    assert second == f"{FOLDER}/{name[:-4]} (2).pdf"
+
+
+def test_remove_takes_exactly_the_names_it_lists(tmp_path: Path) -> None:
+    long = safe_name("y" * 100 + ".txt")
+    save(tmp_path, long, TEXT)
+    second = save(tmp_path, long, TEXT + b"More.\n").removeprefix(f"{FOLDER}/")
+    assert uploaded(tmp_path) == sorted([long, second])
+    with pytest.raises(Refused):
+        remove(tmp_path, long[:-5] + ".txt")  # a cut of a listed name is not that name
+    assert remove(tmp_path, second) == f"{FOLDER}/{second}"
+    assert uploaded(tmp_path) == [long]
+
+
+def test_a_long_upload_is_analysed_in_a_worker_not_in_the_bot(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = b"# Ferries\n\n" + b"The ferry to the island leaves at noon every day. " * 5_000
+    assert len(text) > uploads.ANALYSE_HERE_CHARS
+
+    def not_here(*args: Any) -> Any:
+        raise AssertionError("analysed in the bot's own process")
+
+    monkeypatch.setattr(uploads, "analyze", not_here)
+    checked = check("ferries.md", text, 2**20, AUTO)
+    ferries = [s for s in checked.analyzed.sentences if s.startswith("The ferry to the island leaves at noon")]
+    assert len(ferries) == 5_000

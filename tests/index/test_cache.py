@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -202,12 +203,16 @@ def test_interrupted_write_leaves_no_partial_file(
     assert sum("not writable" in r.getMessage() for r in caplog.records) == 1, "warned once, not per document"
 
 
-def test_leftover_temporary_files_are_pruned(settings: Dirs) -> None:
+def test_leftover_temporary_files_are_pruned_but_not_another_process_s_write(settings: Dirs) -> None:
     load(settings)
-    leftover = corpus_cache_folder(settings.cache_dir, settings.corpus_dir) / f".tmp-abc{SUFFIX}"
+    folder = corpus_cache_folder(settings.cache_dir, settings.corpus_dir)
+    leftover, writing = folder / f".tmp-abc{SUFFIX}", folder / f".tmp-def{SUFFIX}"
     leftover.write_bytes(b"half a file")
+    hours_ago = time.time_ns() - 2 * 3600 * 10**9
+    os.utime(leftover, ns=(hours_ago, hours_ago))  # left by a process killed two hours ago
+    writing.write_bytes(b"being written")  # another process, writing now
     load(settings)
-    assert not leftover.exists()
+    assert not leftover.exists() and writing.exists()
 
 
 def test_cache_dir_that_is_a_file_is_tolerated(settings: Dirs, caplog: pytest.LogCaptureFixture) -> None:
@@ -281,17 +286,19 @@ def test_file_that_keeps_changing_while_read_is_reported_not_half_indexed(
     """Size or mtime differing before and after the read means a torn read: retried, then skipped by name."""
     ferry = settings.corpus_dir / "ferry.txt"
     ferry.write_text("The ferry ticket costs 100 tenge for adults.", "utf-8")
-    real_stat = os.stat
+    real_fstat = os.fstat
+    ferry_inode = ferry.stat().st_ino
     calls = {"n": 0}
 
-    def drifting(path, *args, **kwargs):  # type: ignore[no-untyped-def]
-        result = real_stat(path, *args, **kwargs)
-        if str(path).endswith("ferry.txt"):
+    def drifting(descriptor):  # type: ignore[no-untyped-def]
+        result = real_fstat(descriptor)
+        if result.st_ino == ferry_inode:
             calls["n"] += 1  # the modification time moves on every look: the file is being written
-            return SimpleNamespace(st_size=result.st_size, st_mtime_ns=result.st_mtime_ns + calls["n"])
+            fields = {name: getattr(result, name) for name in dir(result) if name.startswith("st_")}
+            return SimpleNamespace(**(fields | {"st_mtime_ns": result.st_mtime_ns + calls["n"]}))
         return result
 
-    monkeypatch.setattr(os, "stat", drifting)
+    monkeypatch.setattr(os, "fstat", drifting)
     library = load(settings)
     assert "ferry.txt" not in [d.path for d in library.documents]
     assert any(s.path == "ferry.txt" and "changed while" in s.reason for s in library.skipped)

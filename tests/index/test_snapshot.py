@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -170,3 +171,20 @@ def test_a_background_write_lands_and_only_the_newest_library_is_written(tmp_pat
     writer.flush()
     mapped = snapshot.read(corpus_cache_folder(tmp_path / "cache", corpus), third.languages)
     same(mapped, third)
+
+
+def test_a_new_snapshot_removes_old_ones_but_not_one_another_process_is_writing(tmp_path: Path, corpus: Path) -> None:
+    library = load_library(corpus, tmp_path / "cache")
+    cache_folder = corpus_cache_folder(tmp_path / "cache", corpus)
+    root = snapshot.folder(cache_folder)
+    [old] = [p for p in root.iterdir() if p.is_dir()]
+    hour_ago = time.time() - 3600
+    for path in [old, *old.iterdir()]:
+        os.utime(path, (hour_ago, hour_ago))
+    (root / "writing").mkdir()  # another process, half-way through its own snapshot: no manifest yet
+    (root / "writing" / "sentences.postings.npy").write_bytes(b"\x93NUMPY")
+    (root / "abandoned").mkdir()  # a writer killed long ago
+    os.utime(root / "abandoned", (hour_ago - 3600, hour_ago - 3600))
+    new = snapshot.write(library, cache_folder)
+    assert new is not None
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == sorted([new.name, "writing"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 import time
 from pathlib import Path
 
@@ -600,3 +602,47 @@ def test_check_lists_formats_and_skipped_reasons(tmp_path: Path, capsys: pytest.
     out = capsys.readouterr().out
     assert "formats:   html 1, pdf 2, txt 1" in out
     assert "  e.pdf: no text layer (scanned?)" in out
+
+
+def test_a_file_extracting_to_more_text_than_the_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A few kilobytes of EPUB that expand a thousandfold, as a zip of repeated text does.
+    book = make.epub([("c1.xhtml", "<p>" + "The dam holds water. " * 50_000 + "</p>")])
+    assert len(book) < 20_000
+    monkeypatch.setattr(extractors, "MAX_TEXT_CHARS", 100_000)
+    with pytest.raises(Unreadable, match="extracts to more than 100,000 characters"):
+        extract("epub", book)
+
+
+@pytest.mark.parametrize(
+    ("pages", "sentence"),
+    [
+        (
+            ["Opening text. The first turbine hall of the dam was built by the", "Engineer Rufus Firefly in 1802."],
+            "The first turbine hall of the dam was built by the Engineer Rufus Firefly in 1802.",
+        ),
+        (
+            ["Opening text. The new spillway of the northern dam was designed by", "Rufus Firefly and his crew."],
+            "The new spillway of the northern dam was designed by Rufus Firefly and his crew.",
+        ),
+    ],
+)
+def test_pdf_sentence_cut_before_a_capitalised_name_is_rejoined(build: Build, pages: list[str], sentence: str) -> None:
+    assert sentence in sentences(build({"cut.pdf": make.pdf(pages)}))
+
+
+def test_pdf_page_ending_a_heading_or_sentence_is_not_joined_to_the_next(build: Build) -> None:
+    found = extract("pdf", make.pdf(["The dam holds water.\n\nResults", "Turbines were replaced in spring."]))
+    assert "Results Turbines" not in found.text
+
+
+def test_epub_doctype_with_an_internal_subset_leaves_no_residue() -> None:
+    book = make.epub([("c1.xhtml", "<p>The dam holds water.</p>")])
+    with zipfile.ZipFile(io.BytesIO(book)) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members["OEBPS/text/c1.xhtml"] = members["OEBPS/text/c1.xhtml"].replace(
+        b"<html", b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" [\n<!ENTITY dam "the dam">\n]>\n<html', 1
+    )
+    mimetype = members.pop("mimetype").decode()
+    found = extract("epub", make._zip(members, first=("mimetype", mimetype)))
+    assert "]>" not in found.text and "ENTITY" not in found.text
+    assert found.text.strip().endswith("The dam holds water.")

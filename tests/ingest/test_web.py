@@ -215,6 +215,7 @@ def test_a_sitemap_of_many_urls_is_capped(tmp_path: Path) -> None:
 
 def test_two_syncs_at_once_take_turns(website: WebSite, tmp_path: Path) -> None:
     reports: list[SyncReport] = []
+
     def run() -> None:
         reports.append(sync([Site(website.base + "/")], options(tmp_path)))
 

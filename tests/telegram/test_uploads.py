@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -201,7 +202,7 @@ async def test_remove_touches_only_uploads_and_only_for_admins(
     api.message(f"/remove {name}", user_id=user_id)
     [reply] = await api.replies(user_id)
     expected = (
-        text("remove_failed", reason="there is no uploaded document called freedonia.md")
+        text("remove_failed", reason=f"there is no uploaded document called {name}")  # the name as given
         if user_id == ADMIN
         else text("not_admin", command="remove")
     )
@@ -267,3 +268,20 @@ async def test_removing_the_last_document_keeps_the_old_index_and_says_why(
     assert reply.params["text"].startswith(f"Removed {FOLDER}/ferries.md.\nReload failed: ")
     assert "still answering from the previous documents" in reply.params["text"]
     assert state.library is library and saved(corpus) == []
+
+
+async def test_a_download_larger_than_telegram_said_stops_at_the_limit(api: BotApi, corpus: Path) -> None:
+    served = b"The ferry leaves at noon.\n" * (12 * MB // 26)  # 12 MB, though the message says 1 KB
+    async with running(make_settings(api, corpus, max_upload_mb=1)) as state:
+        library = state.library
+        tracemalloc.start()
+        try:
+            api.document(served, "ferries.txt", file_size=1000, user_id=ADMIN)
+            [reply] = await api.replies(ADMIN, timeout=20)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    reason = text("upload_refused_over", limit=1)
+    assert reply.params["text"] == text("upload_not_added", name="ferries.txt", reason=reason)
+    assert peak < 6 * MB, "the download was read past the limit"
+    assert saved(corpus) == [] and state.library is library

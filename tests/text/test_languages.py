@@ -244,3 +244,23 @@ def test_a_warm_load_detects_nothing(
     unpacking_forbidden(monkeypatch)
     again = load_library(Path("corpus0"), Path("cache"), snapshot=snapshot)
     assert {e.document.path: e.language for e in again.entries} == {f"{code}.md": code for code in TEXTS}
+
+
+OPENINGS = {
+    "a numbers table": "| 2023 | 1 234,5 | 12% | 0,75 |\n" * 40,
+    "a column of dates": "2023-01-01 12:00 — 1 234,5\n" * 40,
+    "a heading padded with non-breaking spaces": "# " + "\u00a0" * 600 + "Report\u00a0\u00a0\n\n",
+}
+
+
+@pytest.mark.parametrize("opening", sorted(OPENINGS))
+@pytest.mark.parametrize("language", ["en", "ru", "kk"])
+def test_a_document_is_detected_by_its_words_not_what_it_opens_with(opening: str, language: str) -> None:
+    body = " ".join([TEXTS[language]] * 6)
+    assert document_language(document(OPENINGS[opening] + body)) == language
+
+
+def test_the_sample_is_taken_from_across_a_long_text() -> None:
+    # A long appendix in another language does not decide, nor does a long opening: the words across the text do.
+    text = TEXTS["de"] * 3 + " " + " ".join([TEXTS["en"]] * 200) + " " + TEXTS["de"] * 3
+    assert document_language(document(text)) == "en"

@@ -18,10 +18,22 @@ from bot.ingest.formats.html import extract_html
 from bot.ingest.formats.odt import extract_odt
 from bot.ingest.formats.pdf import extract_pdf
 
-__all__ = ["EXTRACTOR_VERSION", "FORMATS", "Extracted", "Unreadable", "extract", "format_of", "page_at"]
+__all__ = [
+    "EXTRACTOR_VERSION",
+    "FORMATS",
+    "MAX_TEXT_CHARS",
+    "Extracted",
+    "Unreadable",
+    "extract",
+    "format_of",
+    "page_at",
+]
 
 # Bump when any extractor's output changes: cached analyses of extracted files then stop matching.
-EXTRACTOR_VERSION = 1
+EXTRACTOR_VERSION = 2  # 2: PDF sentences cut before a capitalised word rejoined; no EPUB DOCTYPE residue
+# Past this many characters of text a file is refused: an archive format (EPUB, DOCX, ODT) of under a megabyte
+# can expand to millions of sentences, and the text would otherwise leave the worker for the loader to analyse.
+MAX_TEXT_CHARS = 20_000_000
 FORMATS = {".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx", ".epub": "epub", ".odt": "odt"}
 
 
@@ -43,6 +55,8 @@ def extract(kind: str, data: bytes) -> Extracted:
     if not data.strip():
         raise Unreadable("empty file")
     extracted = readers[kind](data)
+    if len(extracted.text) > MAX_TEXT_CHARS:
+        raise Unreadable(f"extracts to more than {MAX_TEXT_CHARS:,} characters of text, the limit")
     if not extracted.text.strip():
         raise Unreadable("no text found")
     return extracted

@@ -56,12 +56,25 @@ def extract_epub(data: bytes) -> Extracted:
     )
 
 
+# The HTML parser reads no DTD: an internal subset (`<!DOCTYPE html [<!ENTITY …>]>`) would be left as text.
+DOCTYPE = re.compile(rb"<!DOCTYPE[^\[>]*(?:\[.*?\]\s*)?>", re.IGNORECASE | re.DOTALL)
+
+
+def _without_doctype(data: bytes) -> bytes:
+    """The chapter without its document type declaration, which only ever comes before the root element."""
+    at = data[:4096].upper().find(b"<!DOCTYPE")
+    if at < 0:
+        return data
+    found = DOCTYPE.match(data, at)
+    return data[:at] + data[found.end() :] if found else data
+
+
 def _xhtml_text(data: bytes) -> str:
     """The text of an XHTML chapter, one paragraph per block element, headings marked as headings."""
     import lxml.html
 
     try:
-        root = lxml.html.document_fromstring(data)
+        root = lxml.html.document_fromstring(_without_doctype(data))
     except Exception:  # lxml raises a handful of types for markup it cannot make a tree of
         return ""
     for element in list(root.iter()):

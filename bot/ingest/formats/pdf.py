@@ -21,6 +21,8 @@ EDGE_LINES = 2
 PAGE_NUMBER = re.compile(r"^\W*(?:page|p\.|стр\.?|страница)?\s*\d{1,4}(?:\s*(?:of|/|из)\s*\d{1,4})?\W*$", re.IGNORECASE)
 # PDFium marks a hyphen it saw at a line end with U+FFFE (older builds: U+0002) instead of a line break.
 SOFT_HYPHENS = "\ufffe\x02"
+# A page's last paragraph this long that stops without a sentence end was cut off by the page break.
+CUT_PARAGRAPH_CHARS = 40
 SENTENCE_END = re.compile(r"[.!?:;…»\"”)]$")
 LIST_START = re.compile(r"^(?:[•▪●◦‣·–—-]\s|\(?\d{1,3}[.)]\s|\(?[a-z][.)]\s)")
 
@@ -183,10 +185,22 @@ def _join_pages(pages: list[list[str]], hyphenated: set[str]) -> tuple[str, list
             starts.append(len(text))
             text += body[following.end() :]
             continue
-        joiner = " " if text and not _ends_sentence(text) and body[:1].islower() else "\n\n" if text else ""
+        joiner = " " if text and _continues(text, body) else "\n\n" if text else ""
         starts.append(len(text) + len(joiner))
         text += joiner + body
     return text, starts
+
+
+def _continues(text: str, body: str) -> bool:
+    """Whether a page's text carries on the sentence the page before left open.
+
+    A lowercase start does; so does any word when the page before stopped mid-sentence in a paragraph of body
+    text ("…was built by the" / "Engineer Firefly…"). A short last line is a heading ("Results"), not cut off.
+    """
+    if _ends_sentence(text) or not body[:1].isalnum():
+        return False
+    last = text[text.rfind("\n") + 1 :]
+    return body[:1].islower() or len(last) >= CUT_PARAGRAPH_CHARS
 
 
 def _pdf_title(value: object, opening: str) -> str | None:
