@@ -23,7 +23,7 @@ from bot.chat.render import as_json, escaped, for_terminal, plain
 from bot.config import DeprecatedSetting, Settings, SettingsError, env_name, load_settings
 from bot.index.library import Library
 from bot.chat.loading import load_for
-from bot.ingest.corpus import CorpusError
+from bot.ingest.corpus import CorpusError, grouped
 from bot.measure.evaluation import SPLIT_PARTS, read_questions, score, select_split
 from bot.ranking.answer import answer
 from bot.ranking.ranker import ready_ranker
@@ -246,8 +246,8 @@ def check(settings: Settings) -> int:
     warned = [s for s in library.skipped if s.warning]
     print(f"skipped:   {len(skipped)}")
     # A file name may hold a newline or an escape sequence: escaped, each entry stays one line of the report.
-    for item in skipped:
-        print(f"  {escaped(item.path)}: {escaped(item.reason)}")
+    for path, reason in grouped(skipped):
+        print(f"  {escaped(path)}: {escaped(reason)}")
     if warned:
         print(f"warnings:  {len(warned)}")
         for item in warned:

@@ -25,10 +25,11 @@ from bot.ingest.corpus import (
     Document,
     Skipped,
     corpus_paths,
+    grouped,
     make_title,
     parse_file,
 )
-from bot.ingest.formats import EXTRACTOR_VERSION, Extracted, Unreadable, format_of
+from bot.ingest.formats import EXTRACTOR_VERSION, Extracted, Unreadable, format_of, missing_reader
 from bot.ingest.sandbox import SandboxPool
 from bot.ingest.sidecars import SIDECAR_SUFFIX, with_sidecar
 from bot.text.analyzers import AnalyzedDocument, joined, paragraph_pieces
@@ -233,8 +234,8 @@ def _unchanged(items: list[Entry | _Pending], previous: Library) -> bool:
 
 
 def _report(skipped: list[Skipped]) -> None:
-    for problem in skipped:
-        log.warning("%s: %s", problem.path, problem.reason)
+    for path, reason in grouped(skipped):
+        log.warning("%s: %s", path, reason)
 
 
 def scan(
@@ -254,6 +255,7 @@ def scan(
     skipped.extend(found.skipped)
     files, resources = saved_page_resources(list(found))
     skipped.extend(resources)
+    missing = {kind: missing_reader(kind) for kind in {format_of(relative) for relative, _ in files} if kind}
     for relative, file in files:
         entry = known.get(relative)
         try:
@@ -285,6 +287,9 @@ def scan(
         if kind is None:
             document, note = parse_file(relative, data)
             items.append(_pending(key, stamp, Path(file), document, note, skipped))  # type: ignore[arg-type]
+            continue
+        if missing[kind] is not None:
+            skipped.append(Skipped(relative, missing[kind]))  # reported once for all such files (corpus.grouped)
             continue
         job = _Extracting(key, stamp, Path(file), relative, sidecar, readers.submit(kind, data))
         items.append(job)

@@ -8,12 +8,14 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import frontmatter
 import yaml
+
+from bot.ingest.formats import READER_MISSING
 
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".epub", ".odt")
 # Scrapers leave a first line like " date 2025-06-01 Images | primeminister.kz": a date, a section, a site.
@@ -52,6 +54,21 @@ class Skipped:
     path: str
     reason: str
     warning: bool = False
+
+
+def grouped(skipped: Iterable[Skipped]) -> list[tuple[str, str]]:
+    """(path, reason) of each entry, but one line for all the files a missing reader left out: `12 files (a.pdf, …)`."""
+    lines: list[tuple[str, str]] = []
+    missing: dict[str, list[str]] = {}
+    for item in skipped:
+        if READER_MISSING in item.reason:
+            missing.setdefault(item.reason, []).append(item.path)
+        else:
+            lines.append((item.path, item.reason))
+    for reason, paths in missing.items():
+        shown = ", ".join(paths[:3]) + (", …" if len(paths) > 3 else "")
+        lines.append((f"{len(paths)} file{'s' if len(paths) != 1 else ''} ({shown})", reason))
+    return lines
 
 
 class CorpusError(Exception):

@@ -19,7 +19,7 @@ from telegram.ext import Application
 
 from bot.config import Settings
 from bot.chat.loading import load_for
-from bot.ingest.corpus import CorpusError
+from bot.ingest.corpus import CorpusError, grouped
 from bot.ranking.ranker import ready_ranker
 from bot.telegram.app import build_application
 from bot.telegram.commands import register_commands
@@ -159,8 +159,11 @@ async def reload_on_signal(state: BotState) -> None:
     except Exception:
         log.exception("Reload failed, keeping the previous library")
         return
+    for path, reason in grouped(s for s in library.skipped if not s.warning):
+        log.info("Skipped %s: %s", path, reason)
     for problem in library.skipped:
-        log.info("%s %s: %s", "Read with a warning" if problem.warning else "Skipped", problem.path, problem.reason)
+        if problem.warning:
+            log.info("Read with a warning %s: %s", problem.path, problem.reason)
 
 
 async def _serve_until_signalled(application: Application) -> None:

@@ -8,6 +8,7 @@ process with a time and memory limit, which is killed and replaced when a file m
 from __future__ import annotations
 
 import bisect
+import importlib.util
 import posixpath
 from collections.abc import Callable
 
@@ -18,17 +19,53 @@ from bot.ingest.formats.html import extract_html
 from bot.ingest.formats.odt import extract_odt
 from bot.ingest.formats.pdf import extract_pdf
 
-__all__ = ["EXTRACTOR_VERSION", "FORMATS", "Extracted", "Unreadable", "extract", "format_of", "page_at"]
+__all__ = [
+    "EXTRACTOR_VERSION",
+    "FORMATS",
+    "Extracted",
+    "Unreadable",
+    "extract",
+    "format_of",
+    "missing_reader",
+    "READER_MISSING",
+    "page_at",
+]
 
 # Bump when any extractor's output changes: cached analyses of extracted files then stop matching.
 EXTRACTOR_VERSION = 1
 FORMATS = {".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx", ".epub": "epub", ".odt": "odt"}
+READER_MISSING = "reader not installed"
+# What each format's reader imports, as (module, the distribution pip installs it from). lxml_html_clean is
+# jusText's (under trafilatura), named here because an old pip does not install it through jusText's extra.
+READER_MODULES = {
+    "html": (("trafilatura", "trafilatura"), ("lxml_html_clean", "lxml_html_clean")),
+    "pdf": (("pypdfium2", "pypdfium2"),),
+    "docx": (("docx", "python-docx"),),
+    "epub": (("lxml", "lxml"),),
+    "odt": (("lxml", "lxml"),),
+}
 
 
 def format_of(path: str) -> str | None:
     """The extracted format a file name asks for ("pdf", "html", …), or None for plain text and the rest."""
     suffix = posixpath.splitext(path.lower())[1]
     return FORMATS.get(suffix)
+
+
+def missing_reader(kind: str) -> str | None:
+    """Why files of this format cannot be read here (a library its reader needs is not installed), or None."""
+    missing = []
+    for module, distribution in READER_MODULES.get(kind, ()):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a parent package that fails to import, or a module without a spec
+            found = False
+        if not found:
+            missing.append(distribution)
+    if not missing:
+        return None
+    names = " ".join(missing)
+    return f"{kind.upper()} {READER_MISSING}: {names} missing (pip install {names})"
 
 
 def extract(kind: str, data: bytes) -> Extracted:
