@@ -94,7 +94,7 @@ def _languages_arguments(sub: argparse.ArgumentParser) -> None:
 def _bench_languages(settings: Settings, args: argparse.Namespace) -> int:
     from bot.measure import language_cost
 
-    return language_cost.run(args)
+    return _no_benchmarks(args, "bench-languages") or language_cost.run(args)
 
 
 def _fit_arguments(sub: argparse.ArgumentParser) -> None:
@@ -112,7 +112,21 @@ def _fit(settings: Settings, args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"citebot: {exc}", file=sys.stderr)
         return 2
-    return fit.run(args, library_for=lambda corpus: load_library(corpus, cache_dir))
+    return _no_benchmarks(args, "fit") or fit.run(args, library_for=lambda corpus: load_library(corpus, cache_dir))
+
+
+def _no_benchmarks(args: argparse.Namespace, command: str) -> int:
+    """0 with `args.benchmarks` set (--benchmarks, else CITEBOT_BENCHMARKS_DIR); 2, said, when there is no such folder."""
+    if args.benchmarks is None:
+        args.benchmarks = load_settings().benchmarks_dir
+    if args.benchmarks.is_dir():
+        return 0
+    print(
+        f"citebot {command}: benchmarks folder not found: {args.benchmarks} "
+        f"(give --benchmarks DIR or set {env_name('benchmarks_dir')})",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def _start(settings: Settings, args: argparse.Namespace) -> int:
@@ -263,6 +277,9 @@ def format_counts(library: Library) -> str:
 
 def evaluate(settings: Settings, args: argparse.Namespace) -> int:
     """Score answers to a QA file and check them against optional floors."""
+    if not args.qa_file.is_file():
+        print(f"citebot eval: QA file not found: {args.qa_file}", file=sys.stderr)
+        return 2
     questions = read_questions(args.qa_file)
     library = load(settings)
     if args.split:

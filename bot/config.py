@@ -36,6 +36,9 @@ LEGACY = frozenset(
         "log_level",
     }
 )
+# The benchmark data sets `citebot fit`, `bench-languages` and `make eval` read (never copied into the project).
+BENCHMARKS_DIR = Path("../shared/benchmarks")
+BENCHMARKS_HELP = f"the benchmarks folder (default: {PREFIX}BENCHMARKS_DIR, else {BENCHMARKS_DIR})"
 WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
@@ -122,6 +125,7 @@ class Settings(BaseSettings):
     # Sharded search on Dask (the `cluster` extra): tcp://host:8786, or "local" for two workers on 127.0.0.1.
     dask_scheduler: str = ""
     shards: int = Field(default=4, ge=1, le=1024)
+    benchmarks_dir: Path = BENCHMARKS_DIR
 
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="telegram_bot_token")
     telegram_base_url: str = Field(default="https://api.telegram.org/bot", validation_alias="telegram_base_url")

@@ -614,3 +614,44 @@ def test_ask_speaks_the_question_s_language(
     """citebot's own words follow the question's language; quotes stay as the documents wrote them."""
     code, out, _ = run(capsys, "ask", "--corpus", str(docs), question)
     assert code == 0 and messages.text("not_found", lang) in out
+
+
+# --- the benchmarks folder ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["fit", "bench-languages"])
+@pytest.mark.parametrize("given", ["option", "setting"])
+def test_a_missing_benchmarks_folder_is_named_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: str, given: str
+) -> None:
+    missing = tmp_path / "no-benchmarks"
+    if given == "option":
+        code, out, err = run(capsys, command, "--benchmarks", str(missing))
+    else:
+        monkeypatch.setenv("CITEBOT_BENCHMARKS_DIR", str(missing))
+        code, out, err = run(capsys, command)
+    assert code == 2
+    assert err == (
+        f"citebot {command}: benchmarks folder not found: {missing} "
+        "(give --benchmarks DIR or set CITEBOT_BENCHMARKS_DIR)\n"
+    )
+    assert out == ""
+
+
+def test_eval_of_a_missing_qa_file_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "eval", str(tmp_path / "none.jsonl"), "--corpus", str(SEED_CORPUS))
+    assert code == 2
+    assert err == f"citebot eval: QA file not found: {tmp_path / 'none.jsonl'}\n"
+
+
+def test_make_eval_names_a_missing_benchmarks_folder(tmp_path: Path) -> None:
+    stamp = tmp_path / "installed"  # newer than pyproject.toml and the lock: make sets up nothing
+    stamp.touch()
+    missing = tmp_path / "none"
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(REPO), "eval", f"BENCHMARKS={missing}", f"STAMP={stamp}"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"make eval: benchmarks folder not found: {missing} (make eval BENCHMARKS=DIR)\n")

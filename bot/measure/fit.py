@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.config import BENCHMARKS_HELP
 from bot.index.library import Library
 from bot.measure.evaluation import Question as QA
 from bot.measure.evaluation import matches, question_documents, read_questions, select_split
@@ -330,7 +331,7 @@ def _counts(examples: list[Example]) -> dict[str, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `citebot fit [--benchmarks DIR] [--out FILE]`."""
-    parser.add_argument("--benchmarks", type=Path, default=Path("../shared/benchmarks"), help="benchmarks folder")
+    parser.add_argument("--benchmarks", type=Path, help=BENCHMARKS_HELP)
     parser.add_argument(
         "--out", type=Path, default=MODEL_FILE, help=f"where to write the ranker (default: {MODEL_FILE})"
     )
