@@ -97,6 +97,18 @@ def _bench_languages(settings: Settings, args: argparse.Namespace) -> int:
     return _no_benchmarks(args, "bench-languages") or language_cost.run(args)
 
 
+def _first_answer_arguments(sub: argparse.ArgumentParser) -> None:
+    from bot.measure import first_answer
+
+    first_answer.add_arguments(sub)
+
+
+def _bench_first_answer(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.measure import first_answer
+
+    return first_answer.run(args)
+
+
 def _fit_arguments(sub: argparse.ArgumentParser) -> None:
     from bot.measure import fit
 
@@ -158,6 +170,13 @@ COMMANDS = (
         "time loads with and without language detection",
         _bench_languages,
         _languages_arguments,
+        settings=False,
+    ),
+    Command(
+        "bench-first-answer",
+        "time the first answer after a start against the next ones",
+        _bench_first_answer,
+        _first_answer_arguments,
         settings=False,
     ),
     Command("fit", "fit the ranker on the benchmarks' train parts", _fit, _fit_arguments, settings=False),
