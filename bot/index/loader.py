@@ -31,7 +31,7 @@ from bot.ingest.corpus import (
 )
 from bot.ingest.formats import EXTRACTOR_VERSION, Extracted, Unreadable, format_of, missing_reader
 from bot.ingest.sandbox import SandboxPool
-from bot.ingest.sidecars import SIDECAR_SUFFIX, with_sidecar
+from bot.ingest.sidecars import SIDECAR_SUFFIX, document_with_sidecar, with_sidecar
 from bot.text.analyzers import AnalyzedDocument, joined, paragraph_pieces
 from bot.text.languages import Languages, analyze_document, keep_model_in, model_home
 
@@ -285,7 +285,7 @@ def scan(
             continue
         kind = format_of(relative)
         if kind is None:
-            document, note = parse_file(relative, data)
+            document, note = text_document(relative, data, sidecar)
             items.append(_pending(key, stamp, Path(file), document, note, skipped))  # type: ignore[arg-type]
             continue
         if missing[kind] is not None:
@@ -477,8 +477,8 @@ def _reread(item: _Pending, languages: Languages, skipped: list[Skipped], reader
 
 
 def _sidecar_path(relative: str, file: str | Path) -> str | None:
-    """Where the metadata sidecar of an extracted file would be (`report.pdf.yml`); text files have front matter."""
-    return f"{file}{SIDECAR_SUFFIX}" if format_of(relative) is not None else None
+    """Where a file's metadata sidecar would be (`report.pdf.yml`, `notes.md.yml`)."""
+    return f"{file}{SIDECAR_SUFFIX}"
 
 
 def _sidecar_stamp(relative: str, file: str | Path) -> tuple[int, ...]:
@@ -508,11 +508,21 @@ def read_document(
     """A file's Document: text files parsed here, every other format extracted in a worker."""
     kind = format_of(relative)
     if kind is None:
-        return parse_file(relative, data)
+        return text_document(relative, data, sidecar)
     try:
         return document_from(relative, readers.extract(kind, data), sidecar)
     except Unreadable as exc:
         return None, Skipped(relative, str(exc))
+
+
+def text_document(relative: str, data: bytes, sidecar: bytes | None) -> tuple[Document | None, Skipped | None]:
+    """A text file's Document, its sidecar's fields over its front matter, and a warning if any."""
+    document, note = parse_file(relative, data)
+    if document is None or sidecar is None:
+        return document, note
+    document, warning = document_with_sidecar(document, sidecar)
+    notes = "; ".join(n for n in (note.reason if note else None, warning) if n)
+    return document, _kept(relative, notes or None)
 
 
 def document_from(relative: str, extracted: Extracted, sidecar: bytes | None) -> tuple[Document, Skipped | None]:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import yaml
 
+from bot.ingest.corpus import Document
 from bot.ingest.formats.common import Extracted, clean, language_tag
 
 SIDECAR_SUFFIX = ".yml"
@@ -49,3 +50,10 @@ def with_sidecar(extracted: Extracted, data: bytes) -> Extracted:
     fields, warning = read_sidecar(data)
     notes = "; ".join(n for n in (extracted.warning, warning) if n) or None
     return replace(extracted, **fields, warning=notes)  # type: ignore[arg-type]
+
+
+def document_with_sidecar(document: Document, data: bytes) -> tuple[Document, str | None]:
+    """A text file's Document with the sidecar's fields put over its front matter, and the sidecar's warning."""
+    fields, warning = read_sidecar(data)
+    made = document.title_made and "title" not in fields
+    return replace(document, **fields, title_made=made), warning  # type: ignore[arg-type]

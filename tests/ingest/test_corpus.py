@@ -143,6 +143,13 @@ def test_title_from_heading_or_first_sentence(text: str, title: str) -> None:
     assert document is not None and document.title == title
 
 
+@pytest.mark.parametrize("path", ["notes/plain.txt", "notes/marked.md"])
+def test_a_later_heading_is_the_title_over_the_opening_line_in_any_text_file(path: str) -> None:
+    # docs/documents.md: the first Markdown heading anywhere in the text, before a title made from the opening.
+    document, _ = parse("An opening line of text.\n\n# The heading further down\nBody.\n", path=path)
+    assert document is not None and (document.title, document.title_made) == ("The heading further down", False)
+
+
 @pytest.mark.parametrize(
     ("text", "made"),
     [

@@ -398,6 +398,38 @@ def test_sidecar_change_is_picked_up_by_a_reload(tmp_path: Path) -> None:
     assert [d.title for d in second.documents] == ["New title"]
 
 
+@pytest.mark.parametrize("name", ["notes.md", "notes.txt"])
+def test_sidecar_of_a_text_file_is_applied_over_its_front_matter(build: Build, name: str) -> None:
+    library = build(
+        {
+            name: "---\ntitle: Front matter title\nsource: Old desk\n---\nThe dam holds water through the spring.\n",
+            f"{name}.yml": "title: Dam notes\ndate: 2026-03-01\nurl: https://example.gov/dam\n",
+        }
+    )
+    found = document(library, name)
+    assert (found.title, found.source, found.date, found.url) == (
+        "Dam notes",
+        "Old desk",
+        "2026-03-01",
+        "https://example.gov/dam",
+    )
+    assert not found.title_made
+    assert [d.path for d in library.documents] == [name]
+
+
+def test_sidecar_of_a_text_file_warns_and_the_change_is_reloaded(tmp_path: Path) -> None:
+    root = write_files(tmp_path / "docs", {"n.txt": "The dam holds water.\n", "n.txt.yml": "title: [a, b]\n"})
+    first = load_library(root, tmp_path / "cache")
+    assert [(s.path, s.reason, s.warning) for s in first.skipped] == [
+        ("n.txt", "sidecar title ignored (not text)", True)
+    ]
+    (root / "n.txt.yml").write_text("title: New title\n")
+    os.utime(root / "n.txt.yml", ns=(time.time_ns() + 10**9,) * 2)
+    second = load_library(root, tmp_path / "cache", previous=first)
+    assert [d.title for d in second.documents] == ["New title"]
+    assert second.skipped == ()
+
+
 # --- bad files ---------------------------------------------------------------------------------------------------
 
 
