@@ -23,7 +23,7 @@ from bot.chat.render import as_json, escaped, for_terminal, plain
 from bot.config import DeprecatedSetting, Settings, SettingsError, env_name, load_settings
 from bot.index.library import Library
 from bot.chat.loading import load_for
-from bot.ingest.corpus import CorpusError, grouped
+from bot.ingest.corpus import CorpusError, MissingCorpus, grouped
 from bot.measure.evaluation import SPLIT_PARTS, read_questions, score, select_split
 from bot.ranking.answer import answer
 from bot.ranking.ranker import ready_ranker
@@ -421,6 +421,16 @@ def settings_for(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _corpus_hint(args: argparse.Namespace, settings: Settings | None) -> str:
+    """What named the corpus folder (`--corpus`, CITEBOT_CORPUS_DIR or the default), and how to name another."""
+    variable = env_name("corpus_dir")
+    if getattr(args, "corpus", None):
+        return "(given with --corpus); create it or give another folder"
+    if settings is not None and "corpus_dir" in settings.model_fields_set:
+        return f"(set by {variable}); create it or set {variable} to another folder"
+    return f"(the default: neither --corpus nor {variable} is set); create it, or give --corpus DIR or set {variable}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `citebot` command."""
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
@@ -433,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return command.run(settings, args)  # type: ignore[arg-type]  # measurements take no settings
+    except MissingCorpus as exc:
+        print(f"citebot: {exc} {_corpus_hint(args, settings)}", file=sys.stderr)
+        return 1
     except (CorpusError, SettingsError, OSError, ValueError) as exc:
         print(f"citebot: {exc}", file=sys.stderr)
         return 1

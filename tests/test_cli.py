@@ -219,6 +219,29 @@ def test_unusable_corpus_exits_non_zero_with_the_reason(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ("option", "(given with --corpus); create it or give another folder"),
+        ("setting", "(set by CITEBOT_CORPUS_DIR); create it or set CITEBOT_CORPUS_DIR to another folder"),
+        ("default", "(the default: neither --corpus nor CITEBOT_CORPUS_DIR is set); create it, or give --corpus DIR"),
+    ],
+)
+def test_a_missing_corpus_names_the_setting_that_gave_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, given: str, named: str
+) -> None:
+    missing = tmp_path / "corpus"  # the default, relative to the working folder, which is tmp_path
+    argv = ["check"]
+    if given == "option":
+        argv += ["--corpus", str(missing)]
+    elif given == "setting":
+        monkeypatch.setenv("CITEBOT_CORPUS_DIR", str(missing))
+    code, _, err = run(capsys, *argv)
+    assert code == 1
+    assert named in err and "CORPUS_DIR or create" not in err
+    assert err.startswith(f"citebot: corpus folder {missing if given != 'default' else 'corpus'} does not exist ")
+
+
 # --- eval -------------------------------------------------------------------------------------------------
 
 

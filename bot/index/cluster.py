@@ -399,7 +399,7 @@ def shard_library(
         sentence_structures.append(client.submit(Structure, *sentence_source.extract(members), pure=False))
         passage_structures.append(client.submit(Structure, *passage_source.extract(docs), pure=False))
         rebuilt += 1
-    log.info("%d shards, %d of them built anew", len(slots), rebuilt)
+    log.info("%d shard%s, %d of them built anew", len(slots), "s" * (len(slots) != 1), rebuilt)
     version = next(_versions)
     n_terms = len(base.vocabulary)
     sentences = _weighed(client, sentence_structures, rows, version, n_terms, base.sentence_index)

@@ -75,6 +75,10 @@ class CorpusError(Exception):
     """The corpus cannot be used at all: missing, empty, or with no readable document."""
 
 
+class MissingCorpus(CorpusError):
+    """The corpus folder does not exist: the command line says which setting named it."""
+
+
 @dataclass(frozen=True)
 class CorpusFiles:
     """A corpus folder's documents, as (path relative to the root, path), and the entries left out with why."""
@@ -96,7 +100,7 @@ def corpus_paths(root: Path) -> CorpusFiles:
     corpora come from archives and git clones, and a `notes.txt -> ~/.env` must not have the bot quote its token.
     """
     if not root.exists():
-        raise CorpusError(f"corpus folder {root} does not exist; set CORPUS_DIR or create it")
+        raise MissingCorpus(f"corpus folder {root} does not exist")
     if not root.is_dir():
         raise CorpusError(f"corpus path {root} is not a folder")
     files: dict[str, str] = {}

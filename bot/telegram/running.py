@@ -19,7 +19,7 @@ from telegram.ext import Application
 
 from bot.config import Settings
 from bot.chat.loading import load_for
-from bot.ingest.corpus import CorpusError, grouped
+from bot.ingest.corpus import CorpusError, MissingCorpus, grouped
 from bot.ranking.ranker import ready_ranker
 from bot.telegram.app import build_application
 from bot.telegram.commands import register_commands
@@ -199,8 +199,11 @@ def run(settings: Settings) -> int:
     try:
         library = load_for(settings)
         ready_ranker(settings.semantic)
-        log.info("Loaded %d documents, %d sentences", len(library.documents), library.sentence_count)
+        documents, sentences = len(library.documents), library.sentence_count
+        log.info("Loaded %d document%s, %d sentence%s", documents, "s" * (documents != 1), sentences, "s" * (sentences != 1))
         asyncio.run(_serve_until_signalled(build_application(settings, library)))
+    except MissingCorpus:
+        raise  # the command line names the setting that gave the folder
     except CorpusError as exc:
         print(f"citebot: cannot load the documents: {exc}", file=sys.stderr)
         return 1

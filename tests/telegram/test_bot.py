@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -349,6 +350,19 @@ async def test_admin_commands_refuse_other_users(api: BotApi, state: BotState, c
     [reply] = await api.replies(USER)
     assert reply.params["text"] == text("not_admin", command=command)
     assert state.library is library
+
+
+async def test_reload_log_counts_one_document_in_the_singular(
+    api: BotApi, state: BotState, corpus: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for path in corpus.rglob("*"):
+        if path.is_file() and path.name != "astronomy.txt":
+            path.unlink()
+    with caplog.at_level(logging.INFO, logger="bot.telegram.reloads"):
+        api.message("/reload", user_id=ADMIN)
+        await api.replies(ADMIN, timeout=10)
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Reloaded ")]
+    assert re.match(r"Reloaded 1 document, \d+ sentences in ", line), line
 
 
 async def test_reload_swaps_in_new_documents_and_reports_skipped(api: BotApi, state: BotState, corpus: Path) -> None:
