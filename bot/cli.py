@@ -26,7 +26,6 @@ from bot.chat.loading import load_for
 from bot.ingest.corpus import CorpusError, MissingCorpus, grouped
 from bot.measure.evaluation import SPLIT_PARTS, read_questions, score, select_split
 from bot.ranking.answer import answer
-from bot.ranking.ranker import ready_ranker
 from bot.text.languages import Languages
 
 log = logging.getLogger("citebot")
@@ -128,7 +127,7 @@ def _fit(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _no_benchmarks(args: argparse.Namespace, command: str) -> int:
-    """0 with `args.benchmarks` set (--benchmarks, else CITEBOT_BENCHMARKS_DIR); 2, said, when there is no such folder."""
+    """0 with `args.benchmarks` set (--benchmarks, else CITEBOT_BENCHMARKS_DIR); 1, said, when there is no such folder."""
     if args.benchmarks is None:
         args.benchmarks = load_settings().benchmarks_dir
     if args.benchmarks.is_dir():
@@ -138,7 +137,7 @@ def _no_benchmarks(args: argparse.Namespace, command: str) -> int:
         f"(give --benchmarks DIR or set {env_name('benchmarks_dir')})",
         file=sys.stderr,
     )
-    return 2
+    return 1
 
 
 def _start(settings: Settings, args: argparse.Namespace) -> int:
@@ -199,8 +198,7 @@ def parser() -> argparse.ArgumentParser:
 def load(settings: Settings, quiet: bool = False) -> Library:
     """Load the library, telling the user on stderr how long it took."""
     started = time.perf_counter()
-    library = load_for(settings)
-    ready_ranker(settings.semantic)
+    library = load_for(settings)  # the ranker too, with a warning if embeddings were asked for and are absent
     if not quiet:
         documents, sentences = len(library.documents), library.sentence_count
         print(
@@ -296,9 +294,6 @@ def format_counts(library: Library) -> str:
 
 def evaluate(settings: Settings, args: argparse.Namespace) -> int:
     """Score answers to a QA file and check them against optional floors."""
-    if not args.qa_file.is_file():
-        print(f"citebot eval: QA file not found: {args.qa_file}", file=sys.stderr)
-        return 2
     questions = read_questions(args.qa_file)
     library = load(settings)
     if args.split:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from bot.index.library import Library
 from bot.index.loader import load_library
 from bot.ingest.corpus import Document
 from bot.text.analyzers import AnalyzedDocument
+from bot.text import languages
 from bot.text.embeddings import Embedder, default_embedder
 from bot.text.languages import Languages
 from tests.helpers import MINI_CORPUS, SEED_CORPUS, Build, write_files
@@ -43,6 +45,37 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(tmp_path)  # `.env` is read from the working directory: there is none here.
     return tmp_path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def language_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The language classifier's model (45 MB), unpacked once for the whole session; this process maps it from here.
+
+    Without it, each process that detects a language unpacks its own copy into its test's cache folder.
+    """
+    previous = languages.model_home()
+    languages.keep_model_in(tmp_path_factory.mktemp("language-model"))
+    try:
+        folder = languages._model_folder()
+        assert folder is not None
+        languages._model.cache_clear()
+        languages._model()  # unpacks into `folder`, then every later load in this process maps this one
+    finally:
+        languages.keep_model_in(previous)
+    return folder
+
+
+@pytest.fixture
+def model_in_cache(tmp_path: Path, language_model: Path) -> Path:
+    """`tmp_path/cache` holding the session's unpacked language model (hard links), for a citebot subprocess to map."""
+    kept = tmp_path / "cache" / language_model.name
+    kept.mkdir(parents=True)
+    for file in language_model.iterdir() if language_model.is_dir() else ():  # not kept: the subprocess unpacks it
+        try:
+            os.link(file, kept / file.name)
+        except OSError:
+            shutil.copyfile(file, kept / file.name)  # another file system: a copy still spares the unpacking
+    return tmp_path / "cache"
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from telegram.ext import Application
 from bot.config import Settings
 from bot.chat.loading import load_for
 from bot.ingest.corpus import CorpusError, MissingCorpus, grouped
-from bot.ranking.ranker import ready_ranker
 from bot.telegram.app import build_application
 from bot.telegram.commands import register_commands
 from bot.telegram.delivery import POLL_BACKOFF_MAX
@@ -197,8 +196,7 @@ def run(settings: Settings) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = {signum: signal.signal(signum, handler) for signum, handler in while_loading.items()}
     try:
-        library = load_for(settings)
-        ready_ranker(settings.semantic)
+        library = load_for(settings)  # the ranker too, with a warning if embeddings were asked for and are absent
         documents, sentences = len(library.documents), library.sentence_count
         log.info("Loaded %d document%s, %d sentence%s", documents, "s" * (documents != 1), sentences, "s" * (sentences != 1))
         asyncio.run(_serve_until_signalled(build_application(settings, library)))
