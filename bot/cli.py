@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from bot import __version__
 from bot.chat import messages
 from bot.chat.feedback import Feedback, Summary, feedback_report, gaps_report, utc
 from bot.chat.render import as_json, escaped, for_terminal, plain
@@ -30,6 +31,9 @@ from bot.text.languages import Languages
 
 log = logging.getLogger("citebot")
 HISTORY_FILE = ".citebot_history"
+# The CSV columns, as `--help` names them and the rows are written.
+FEEDBACK_CSV = ("voted_at_utc", "vote", "question", "answered", "first_source", "first_source_title")
+GAPS_CSV = ("count", "question", "last_asked_utc")
 
 
 @dataclass(frozen=True)
@@ -62,12 +66,12 @@ def _eval_arguments(sub: argparse.ArgumentParser) -> None:
 
 
 def _feedback_arguments(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--csv", action="store_true", help="print every vote of the period as CSV")
+    sub.add_argument("--csv", action="store_true", help=f"print every vote of the period as CSV: {','.join(FEEDBACK_CSV)}")
     sub.add_argument("--days", type=int, default=7, help="the period, in days (default 7)")
 
 
 def _gaps_arguments(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--csv", action="store_true", help="print count,question,last_asked_utc as CSV")
+    sub.add_argument("--csv", action="store_true", help=f"print {','.join(GAPS_CSV)} as CSV")
     sub.add_argument("--days", type=int, default=30, help="the period, in days (default 30)")
     sub.add_argument("--limit", type=int, default=50, help="at most this many questions (default 50)")
 
@@ -185,6 +189,7 @@ COMMANDS = (
 def parser() -> argparse.ArgumentParser:
     """The command line's grammar: one subparser per entry of COMMANDS."""
     main = argparse.ArgumentParser(prog="citebot", description="Answers questions from your documents, with citations.")
+    main.add_argument("--version", action="version", version=f"citebot {__version__}")
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         sub = commands.add_parser(command.name, help=command.help, description=command.help)
@@ -312,7 +317,11 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
     print(f"MRR@10:      {report.mrr_at_10:.3f}")
     print("latency ms:  " + "  ".join(f"{k} {v:.2f}" for k, v in report.latency_ms.items()))
     if args.show_misses and report.misses:
-        print("misses:      " + escaped(" ".join(report.misses)))
+        print(f"misses:      {len(report.misses)}")
+        for miss in report.misses:
+            print(f"  {escaped(miss.id)}: {escaped(miss.question)}")
+            print(f"    quoted:   {escaped(miss.quoted) if miss.quoted is not None else '(not found)'}")
+            print(f"    expected: {' | '.join(escaped(e) for e in miss.expected) or '(not found)'}")
     floors = {
         "P@1": (report.p_at_1, args.min_p1),
         "Hit@3": (report.hit_at_3, args.min_hit3),
@@ -348,7 +357,7 @@ def show_feedback(settings: Settings, as_csv: bool, days: int) -> int:
         rows, summary = db.votes(days), db.summary(days)
     if as_csv:
         out = csv.writer(sys.stdout, lineterminator="\n")
-        out.writerow(["voted_at_utc", "vote", "question", "answered", "first_source", "first_source_title"])
+        out.writerow(FEEDBACK_CSV)
         for row in rows:
             out.writerow(
                 [
@@ -370,10 +379,17 @@ def show_gaps(settings: Settings, as_csv: bool, days: int, limit: int) -> int:
     db = _feedback_db(settings)
     if db is None:
         return 1
+    if not db.path.exists() and not as_csv:
+        # Without a database nothing was recorded: saying every question was found would be untrue.
+        print(
+            "No questions recorded yet: the Telegram bot records them; the terminal chat and `citebot ask` record "
+            "nothing."
+        )
+        return 0
     gaps = db.gaps(days, limit) if db.path.exists() else []
     if as_csv:
         out = csv.writer(sys.stdout, lineterminator="\n")
-        out.writerow(["count", "question", "last_asked_utc"])
+        out.writerow(GAPS_CSV)
         for gap in gaps:
             out.writerow([gap.count, gap.question, utc(gap.last_asked)])
     else:

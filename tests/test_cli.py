@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.metadata
 import io
 import json
 import os
@@ -281,7 +282,13 @@ def test_eval_prints_the_figures(capsys: pytest.CaptureFixture[str], docs: Path,
     assert 0.5 < found["MRR@10"] < 1.0
     assert "questions:   2 answerable, 1 unanswerable" in out
     assert re.search(r"^latency ms:\s+p50 [\d.]+\s+p90 [\d.]+\s+p99 [\d.]+$", out, re.M)
-    assert re.search(r"^misses:\s+miss$", out, re.M)
+    # Each miss with its question, what was quoted first and what was expected, not an id alone.
+    assert re.search(
+        r"^misses:\s+1\n  miss: What improves heavy clay soil\?\n    quoted:   Compost [^\n]+\n"
+        r"    expected: Tomatoes need six hours of direct sunlight every day\.$",
+        out,
+        re.M,
+    ), out
 
 
 @pytest.mark.parametrize(
@@ -625,6 +632,37 @@ def test_feedback_disabled_or_missing(
     code, out, err = run(capsys, "feedback", "--csv")
     assert code == 0 and out.count("\n") == 1 and "no feedback recorded yet" in err
     assert not (tmp_path / "none.sqlite3").exists()
+
+
+def test_gaps_without_a_database_says_nothing_was_recorded(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CITEBOT_FEEDBACK_DB", str(tmp_path / "none.sqlite3"))
+    code, out, _ = run(capsys, "gaps")
+    assert code == 0
+    assert out == (
+        "No questions recorded yet: the Telegram bot records them; the terminal chat and `citebot ask` record nothing.\n"
+    )
+    assert "Every question so far was found" not in out and not (tmp_path / "none.sqlite3").exists()
+
+
+@pytest.mark.parametrize(("command", "header"), [("gaps", cli.GAPS_CSV), ("feedback", cli.FEEDBACK_CSV)])
+def test_csv_help_names_the_header_written(
+    capsys: pytest.CaptureFixture[str], recorded: Path, command: str, header: tuple[str, ...]
+) -> None:
+    code, out, _ = run(capsys, command, "--csv")
+    assert code == 0 and next(csv.reader(io.StringIO(out))) == list(header)
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert ",".join(header) in shown.replace(" ", "").replace("\n", "")
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out == f"citebot {importlib.metadata.version('citebot')}\n"
 
 
 @pytest.mark.parametrize(

@@ -554,7 +554,13 @@ def test_metrics_on_a_hand_made_case() -> None:
     assert report.answered_rate == pytest.approx(3 / 4)
     assert report.precision == pytest.approx(2 / 3)
     assert report.abstention == pytest.approx(1 / 2)
-    assert report.misses == ("c", "d", "n2")
+    assert [m.id for m in report.misses] == ["c", "d", "n2"]
+    assert [(m.question, m.quoted, m.expected) for m in report.misses] == [
+        ("qc", None, ("x1", "the answer")),
+        ("qd", report.misses[1].quoted, ("the answer",)),
+        ("qn2", report.misses[2].quoted, ()),
+    ]
+    assert report.misses[2].quoted is not None  # it answered: what it quoted is shown
     assert report.latency_ms["p50"] == pytest.approx(1.0) and report.latency_ms["p99"] == pytest.approx(4.9)
 
 
