@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     languages: str = "auto"
     answer_sentences: int = Field(default=3, ge=1, le=10)
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the ranker's threshold
-    # Rank with word embeddings too (the `semantic` extra). Off by default: see README, "Quality".
+    # Rank with word embeddings too (the `semantic` extra). Off by default: see docs/quality.md.
     semantic: bool = False
     workers: int = Field(default=0, ge=0, le=64)
     max_file_mb: float = Field(default=100.0, gt=0)

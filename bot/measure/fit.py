@@ -283,7 +283,7 @@ def fit(
     for name, variant in variants.items():
         log(f"{name}: threshold {variant['threshold']:.2f}")
     return {
-        "about": "citebot's ranker, written by `citebot fit`; see README, 'How it works' and 'Quality'.",
+        "about": "citebot's ranker, written by `citebot fit`; see docs/how-it-works.md and docs/quality.md.",
         "shortlist": SHORTLIST,
         "threshold_rule": f"highest threshold at which the dev parts' answerable questions are answered at least "
         f"{ANSWERED_SHARE:.0%} of the time (mean over benchmarks)",

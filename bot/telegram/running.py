@@ -185,7 +185,7 @@ def run(settings: Settings) -> int:
     if settings.telegram_bot_token is None:
         print(
             "citebot: TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather and put its token "
-            "in the environment or in .env (see README, 'Telegram').",
+            "in the environment or in .env (see docs/telegram.md).",
             file=sys.stderr,
         )
         return 2

@@ -161,6 +161,17 @@ def test_pdf_running_header_and_page_numbers_dropped() -> None:
     assert not any(line.strip().isdigit() for line in text.splitlines())
 
 
+def test_pdf_of_two_pages_drops_the_header_both_pages_have() -> None:
+    pages = [
+        "Page 1 tells of the northern reservoir.\nIts water level rose in spring.\nThe dam held.\nThe town stayed dry.",
+        "Page 2 tells of the southern reservoir.\nIts level fell in summer.\nThe fields were watered.\nThe crops grew.",
+    ]
+    text = extract("pdf", make.pdf(pages, header="Annual report 2025 - Ministry of Energy")).text
+    assert "Annual report 2025" not in text
+    for line in ("Page 1 tells of the northern reservoir.", "The town stayed dry.", "The crops grew."):
+        assert line in text
+
+
 def test_pdf_paragraphs_rebuilt_from_lines() -> None:
     text = extract(
         "pdf", make.pdf(["Short heading\nThe first line of a paragraph that runs on\nand ends on this line."])

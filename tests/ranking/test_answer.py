@@ -423,7 +423,7 @@ def test_seed_derived_forms_are_answered_first(seed: Library, question: str, exp
 
 
 def test_seed_report_figures(seed: Library) -> None:
-    # Floors just under the figures the shipped ranker measures (README, "Quality"): lower is a regression.
+    # Floors just under the figures the shipped ranker measures (docs/quality.md): lower is a regression.
     library = seed
     report = score((q, answer(library, q.question)) for q in seed_questions())
     assert report.abstention == 1.0 and report.hit_at_3 >= 0.9
