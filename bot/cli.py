@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import logging
-import re
 import sys
 import time
 import warnings
@@ -20,10 +19,10 @@ from pathlib import Path, PurePosixPath
 from bot import __version__
 from bot.chat import messages
 from bot.chat.feedback import Feedback, Summary, feedback_report, gaps_report, utc
+from bot.chat.loading import load_for
 from bot.chat.render import as_json, escaped, for_terminal, plain
 from bot.config import DeprecatedSetting, Settings, SettingsError, env_name, load_settings
 from bot.index.library import Library
-from bot.chat.loading import load_for
 from bot.ingest.corpus import CorpusError, MissingCorpus, grouped
 from bot.measure.evaluation import SPLIT_PARTS, read_questions, score, select_split
 from bot.ranking.answer import answer

@@ -14,6 +14,8 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.ingest.corpus import MAX_FILE_MB
+
 IdList = Annotated[frozenset[int], NoDecode]
 PREFIX = "CITEBOT_"
 ENV_FILE = ".env"
@@ -119,7 +121,7 @@ class Settings(BaseSettings):
     # Rank with word embeddings too (the `semantic` extra). Off by default: see docs/quality.md.
     semantic: bool = False
     workers: int = Field(default=0, ge=0, le=64)
-    max_file_mb: float = Field(default=100.0, gt=0)
+    max_file_mb: float = Field(default=MAX_FILE_MB, gt=0)
     # Largest file an admin may add by sending it to the bot; Telegram lets bots download 20 MB at most anyway.
     max_upload_mb: float = Field(default=20.0, gt=0)
     # Sharded search on Dask (the `cluster` extra): tcp://host:8786, or "local" for two workers on 127.0.0.1.

@@ -47,22 +47,30 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def language_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The language classifier's model (45 MB), unpacked once for the whole session; this process maps it from here.
-
-    Without it, each process that detects a language unpacks its own copy into its test's cache folder.
-    """
-    previous = languages.model_home()
-    languages.keep_model_in(tmp_path_factory.mktemp("language-model"))
-    try:
-        folder = languages._model_folder()
-        assert folder is not None
-        languages._model.cache_clear()
-        languages._model()  # unpacks into `folder`, then every later load in this process maps this one
-    finally:
-        languages.keep_model_in(previous)
+    """The language classifier's model (45 MB) unpacked once for the whole session: the folder it is kept in."""
+    home = tmp_path_factory.mktemp("language-model")
+    languages._model(home)
+    folder = languages._model_folder(home)
+    assert folder is not None
     return folder
+
+
+@pytest.fixture(autouse=True)
+def one_language_model(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, language_model: Path) -> None:
+    """Each load in this process maps the session's model, whatever cache folder it names, instead of unpacking
+    a copy into every test's cache; the tests of the unpacking itself (`fresh_model`) get the real one."""
+    if "fresh_model" in request.fixturenames:
+        return
+    real = languages._model
+    home = language_model.parent
+
+    def shared(asked: Path | None) -> object:
+        return real(home)
+
+    shared.cache_clear = real.cache_clear  # type: ignore[attr-defined]  # what tests call on the real one
+    monkeypatch.setattr(languages, "_model", shared)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
-import re
 import secrets
 import sqlite3
 import threading
@@ -25,6 +24,7 @@ from typing import Literal, TypeVar
 from bot.chat import messages
 from bot.chat.refs import SentenceRef, text_digest
 from bot.ranking.answer import Answer
+from bot.text.analyzers import folded
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # A locked database is waited for this long, in a worker thread, before the write is given up.
 BUSY_TIMEOUT_MS = 2000
 DAY = 86400.0
-SPACES = re.compile(r"\s+")
 VoteResult = Literal["recorded", "unknown", "failed"]
 T = TypeVar("T")
 
@@ -137,7 +136,7 @@ class Gap:
 
 def normalize(question: str) -> str:
     """A question in the form gaps are counted by: case-folded, spaces collapsed, end punctuation dropped."""
-    return SPACES.sub(" ", question.casefold()).strip().rstrip("?!.… ").strip()
+    return folded(question).rstrip("?!.… ")
 
 
 def shown_sentences(result: Answer) -> list[Shown]:

@@ -16,7 +16,7 @@ def load_for(
 ) -> Library:
     """Load (or, given `previous`, reload) the corpus; sharded on the cluster when CITEBOT_DASK_SCHEDULER is set.
 
-    `extra` goes to `load_library` as it is (`background=True`, for one). What answering loads lazily is
+    `extra` goes to `load_library` as it is (a snapshot `writer`, for one). What answering loads lazily is
     loaded before the library is returned, so the first question is answered as fast as the next.
     """
     library = _load(settings, previous, progress, settings.loader_options() | extra)

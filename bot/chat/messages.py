@@ -7,7 +7,6 @@ Counts are written as "Documents: 12" rather than "12 documents" so no language 
 from __future__ import annotations
 
 import re
-
 from collections.abc import Mapping
 
 CYRILLIC = re.compile(r"[\u0400-\u04ff]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,19 @@ TOLERANCE = 1e-9
 LOOKUP_COST = 32
 # What an index is made of, and what a snapshot stores of it.
 ARRAYS = ("postings", "counts", "indptr", "lengths", "idf", "weights")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How `BM25.top` goes through a query's terms: their order and the bounds its checks compare."""
+
+    order: list[int]
+    times: Counter[int]
+    bounds: list[float]
+    prunable: bool
+    ceilings: list[float]
+    remaining: list[int]
+    slack: float
 
 
 class BM25:
@@ -178,36 +192,52 @@ class BM25:
         terms = self._known(query)
         if not terms or k <= 0:
             return np.empty(0, dtype=np.int32), np.empty(0)
+        rows = self._survivors(self._plan(terms), k)
+        exact = self.scores(terms, rows)
+        best = np.lexsort((rows, -exact))[:k]
+        return rows[best], exact[best]
+
+    def _plan(self, terms: list[int]) -> _Plan:
+        """The order in which `top` adds the query's terms (rarest first) and what each can add at most."""
         times = Counter(terms)
         order = sorted(times, key=lambda t: (int(self._indptr[t + 1] - self._indptr[t]), t))
         bounds = [times[t] * float(self._idf[t] * self.max_weight[t]) for t in order]
-        # What the terms after each one can add at most; a negative IDF (the floor can be one) bounds nothing.
-        prunable = all(self._idf[t] > 0 for t in order)
-        ceilings = np.cumsum(bounds[::-1])[::-1].tolist()[1:] + [0.0]
         sizes = [int(self._indptr[t + 1] - self._indptr[t]) for t in order]
-        remaining = np.cumsum(sizes[::-1])[::-1].tolist()[1:] + [0]
-        # Sums in another order differ in the last bits: rows this close to the k-th best are scored exactly.
-        slack = TOLERANCE * sum(abs(b) for b in bounds)
+        return _Plan(
+            order=order,
+            times=times,
+            bounds=bounds,
+            # What the terms after each one can add at most; a negative IDF (the floor can be one) bounds nothing.
+            prunable=all(self._idf[t] > 0 for t in order),
+            ceilings=np.cumsum(bounds[::-1])[::-1].tolist()[1:] + [0.0],
+            remaining=np.cumsum(sizes[::-1])[::-1].tolist()[1:] + [0],
+            # Sums in another order differ in the last bits: rows this close to the k-th best are scored exactly.
+            slack=TOLERANCE * sum(abs(b) for b in bounds),
+        )
+
+    def _survivors(self, plan: _Plan, k: int) -> np.ndarray:
+        """Add the terms in the plan's order until a check settles which rows can still be in the top k."""
         scores = self._buffer()
         touched: list[np.ndarray] = []
         rows: np.ndarray | None = None
         kth_bound = 0.0  # the most the k-th best row touched so far can score
         kth_floor = 0.0  # the least the k-th best row in the end will score, known from an earlier check
+        order, ceilings, slack = plan.order, plan.ceilings, plan.slack
         try:
             for i, term in enumerate(order):
-                touched.append(self._add(scores, term, times[term]))
-                kth_bound += bounds[i]
+                touched.append(self._add(scores, term, plan.times[term]))
+                kth_bound += plan.bounds[i]
                 last = i == len(order) - 1
-                if not last and (not prunable or kth_bound <= ceilings[i] + 2 * slack):
+                if not last and (not plan.prunable or kth_bound <= ceilings[i] + 2 * slack):
                     continue  # the rows found so far cannot outscore the terms still to come: no check
                 # Rows first met in a term from `essential` on score at most what that term and the ones after
                 # add, and when that falls short of the k-th best already found they need no look.
                 essential = i + 1
-                while prunable and essential > 1 and ceilings[essential - 2] < kth_floor - 2 * slack:
+                while plan.prunable and essential > 1 and ceilings[essential - 2] < kth_floor - 2 * slack:
                     essential -= 1
                 # Early, the rows left are scored by lookups in every term's postings: worth it only while
                 # they are few beside the postings still to add.
-                budget = None if last else remaining[i] / LOOKUP_COST / len(order)
+                budget = None if last else plan.remaining[i] / LOOKUP_COST / len(order)
                 rows, kth = self._settled(scores, touched[:essential], k, ceilings[i], slack, budget)
                 if rows is not None:
                     break
@@ -217,9 +247,7 @@ class BM25:
         finally:
             self._clear(scores, touched)
         assert rows is not None  # the last term's check always settles
-        exact = self.scores(terms, rows)
-        best = np.lexsort((rows, -exact))[:k]
-        return rows[best], exact[best]
+        return rows
 
     def _add(self, scores: np.ndarray, term: int, times: int) -> np.ndarray:
         """Add a term's contributions into the score buffer; return the rows it touched."""

@@ -248,7 +248,7 @@ class Library:
 
     def question_language(self, question: str) -> Guess:
         """The question's likely languages among those the corpus holds, weighed by how much it holds of each."""
-        return question_language(question, self.language_mix or {PLAIN: 1.0})
+        return question_language(question, self.language_mix or {PLAIN: 1.0}, self.languages.model_home)
 
     def question_analyzer(self, question: str) -> Analyzer | MultiAnalyzer:
         """The analyzer to search for a question with: its language's, or several languages' when unsure."""

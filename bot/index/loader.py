@@ -20,6 +20,7 @@ from bot.index import snapshot as snapshots
 from bot.index.cache import AnalysisCache
 from bot.index.library import Entry, Library, Postings, make_entry
 from bot.ingest.corpus import (
+    MAX_FILE_MB,
     SUFFIXES,
     CorpusError,
     Document,
@@ -33,7 +34,7 @@ from bot.ingest.formats import EXTRACTOR_VERSION, Extracted, Unreadable, format_
 from bot.ingest.sandbox import SandboxPool
 from bot.ingest.sidecars import SIDECAR_SUFFIX, document_with_sidecar, with_sidecar
 from bot.text.analyzers import AnalyzedDocument, joined, paragraph_pieces
-from bot.text.languages import Languages, analyze_document, keep_model_in, model_home
+from bot.text.languages import Languages, analyze_document
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ READ_TRIES = 3
 # A document longer than this many characters is analysed in pieces (see _analyze_all).
 PIECE_CHARS = 2_000_000
 # Past this size a file is skipped: one such file would hold a load for minutes and gigabytes.
-MAX_FILE_MB = 100
 
 
 def corpus_cache_folder(cache_dir: Path, corpus_dir: Path) -> Path:
@@ -112,7 +112,7 @@ def _rejoined(
 
 def _analyze_in_pool(documents: list[Document], languages: Languages, workers: int) -> Iterator[AnalyzedDocument]:
     # Workers detect the languages of the documents they analyse: they map the model from the same folder.
-    with ProcessPoolExecutor(max_workers=workers or None, initializer=keep_model_in, initargs=(model_home(),)) as pool:
+    with ProcessPoolExecutor(max_workers=workers or None) as pool:
         chunk = max(1, min(64, len(documents) // ((workers or 2) * 8)))
         yield from pool.map(analyze_document, documents, [languages] * len(documents), chunksize=chunk)
 
@@ -138,21 +138,21 @@ def load_library(
     previous: Library | None = None,
     progress: Callable[[str], None] | None = None,
     snapshot: bool = True,
-    background: bool = False,
+    writer: snapshots.SnapshotWriter | None = None,
     max_file_mb: float = MAX_FILE_MB,
 ) -> Library:
     """Load the corpus folder into a Library, re-reading only files that changed since `previous`.
 
     With `snapshot`, a first load maps the library last built for this corpus (see bot/snapshot.py) and
     re-reads only what changed since; a load that changed anything writes a new snapshot (in a thread of its
-    own with `background`, as a bot reloading while it answers wants).
+    own with a `writer`, as a bot reloading while it answers wants).
     `languages` is "auto" (each document in its own language, declared in its front matter or detected)
     or the languages documents may be in ("en,ru"; a single one forces it); ValueError for an unknown one.
     """
     started = time.perf_counter()
-    chosen = Languages.parse(languages)
+    # A document that needs detection maps the classifier's model from the cache folder.
+    chosen = dataclasses.replace(Languages.parse(languages), model_home=Path(cache_dir).absolute())
     root = Path(corpus_dir)
-    keep_model_in(Path(cache_dir).absolute())  # a document that needs detection maps the classifier's model from here
     if previous is not None and previous.languages != chosen:
         previous = None  # other analyzers: nothing of the old library can be reused
     cache_folder = corpus_cache_folder(Path(cache_dir), root)
@@ -179,7 +179,10 @@ def load_library(
         else:
             library = _build(root, items, chosen, cache, previous, workers, skipped, progress, readers)
     if changed and snapshot and cache.writable:
-        (snapshots.write_in_background if background else snapshots.write)(library, cache_folder)
+        if writer is not None:
+            writer.write_soon(library, cache_folder)
+        else:
+            snapshots.write(library, cache_folder)
     library.build_seconds = time.perf_counter() - started
     return library
 
@@ -245,7 +248,7 @@ def scan(
     previous: Library | None,
     skipped: list[Skipped],
     readers: SandboxPool,
-    max_bytes: int = MAX_FILE_MB * 2**20,
+    max_bytes: int,
 ) -> list[Entry | _Pending]:
     """The corpus's files in order: entries of `previous` that did not change, and files still to add."""
     known = {e.document.path: e for e in previous.entries} if previous is not None else {}

@@ -45,10 +45,6 @@ INDEXES = {"sentences": "sentence_index", "passages": "document_index"}
 SEPARATOR = "\n"
 CHUNK = 1 << 24
 # Background writes: one at a time, and for each corpus only the newest library.
-_write_lock = threading.Lock()
-_pending_lock = threading.Lock()
-_pending: list[threading.Thread] = []
-_newest: dict[Path, Library] = {}
 
 
 class MappedTexts(Sequence[str]):
@@ -142,37 +138,47 @@ def write(library: Library, cache_folder: Path) -> Path | None:
     return target
 
 
-def write_in_background(library: Library, cache_folder: Path) -> None:
-    """Write the snapshot in a thread, so a reload answers at once; only the newest library of a corpus is written.
+class SnapshotWriter:
+    """Writes snapshots in threads of their own, so a reload answers at once; only a corpus's newest is written.
 
-    The thread is no daemon: a process that exits waits for the write to finish rather than leave half of it.
+    Its threads are no daemons: a process that exits waits for a write to finish rather than leave half of it.
+    The bot keeps one for its reloads; whoever makes one owns the writes it starts.
     """
-    with _pending_lock:
-        _newest[cache_folder] = library
-        thread = threading.Thread(target=_write_if_newest, args=(library, cache_folder), name="citebot-snapshot")
-        _pending.append(thread)
-    thread.start()
 
+    def __init__(self) -> None:
+        self._write_lock = threading.Lock()
+        self._pending_lock = threading.Lock()
+        self._pending: list[threading.Thread] = []
+        self._newest: dict[Path, Library] = {}
 
-def flush() -> None:
-    """Wait until every snapshot written in the background is on disk."""
-    while True:
-        with _pending_lock:
-            threads = [t for t in _pending if t.is_alive() or not t.ident]
-            _pending[:] = threads
-        if not threads:
-            return
-        for thread in threads:
-            thread.join()
+    def write_soon(self, library: Library, cache_folder: Path) -> None:
+        """Write this library's snapshot in a thread, unless a newer library of the corpus comes first."""
+        with self._pending_lock:
+            self._newest[cache_folder] = library
+            thread = threading.Thread(
+                target=self._write_if_newest, args=(library, cache_folder), name="citebot-snapshot"
+            )
+            self._pending.append(thread)
+        thread.start()
 
+    def flush(self) -> None:
+        """Wait until every snapshot this writer started is on disk."""
+        while True:
+            with self._pending_lock:
+                threads = [t for t in self._pending if t.is_alive() or not t.ident]
+                self._pending[:] = threads
+            if not threads:
+                return
+            for thread in threads:
+                thread.join()
 
-def _write_if_newest(library: Library, cache_folder: Path) -> None:
-    with _write_lock:
-        with _pending_lock:
-            if _newest.get(cache_folder) is not library:
-                return  # a newer library of this corpus was loaded meanwhile: its snapshot is the one to keep
-            del _newest[cache_folder]
-        write(library, cache_folder)
+    def _write_if_newest(self, library: Library, cache_folder: Path) -> None:
+        with self._write_lock:
+            with self._pending_lock:
+                if self._newest.get(cache_folder) is not library:
+                    return  # a newer library of this corpus was loaded meanwhile: its snapshot is the one to keep
+                del self._newest[cache_folder]
+            write(library, cache_folder)
 
 
 def read(cache_folder: Path, languages: Languages) -> Library:

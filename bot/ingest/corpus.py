@@ -25,6 +25,8 @@ SCRAPED_HEADER = re.compile(r"^\s*date\s+(?P<date>\d{4}-\d{2}-\d{2})\b(?P<sectio
 HEADING = re.compile(r"^[^\S\n]{0,3}#{1,6}[^\S\n]+(?P<title>[^\n]*)", re.MULTILINE)
 # A share of undecodable bytes above which a file is binary or in a foreign encoding, not text with a typo.
 MAX_BAD_BYTES = 0.01
+# A file larger than this many megabytes is skipped, unread (CITEBOT_MAX_FILE_MB sets another limit).
+MAX_FILE_MB = 100.0
 TITLE_CHARS = 120
 # Front matter is a few lines of metadata; past this it is not parsed, so no header can stall a load.
 MAX_FRONT_MATTER_CHARS = 64_000

@@ -383,9 +383,10 @@ def run_worker(
         changed.write_bytes(original + b"\nOne more sentence about the reload benchmark.\n")
         try:
             started = time.perf_counter()
-            library = load_library(corpus, cache, previous=library, snapshot=snapshot, background=True)
+            writer = snapshots.SnapshotWriter()
+            library = load_library(corpus, cache, previous=library, snapshot=snapshot, writer=writer)
             extra["reload_seconds"] = time.perf_counter() - started
-            snapshots.flush()
+            writer.flush()
         finally:
             changed.write_bytes(original)
         # Old and new library coexist during a reload, so it has its own, higher peak.

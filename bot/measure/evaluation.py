@@ -12,6 +12,7 @@ import numpy as np
 
 from bot.index.library import Library
 from bot.ranking.answer import Answer
+from bot.text.analyzers import folded
 
 SPLITS_FILE = Path(__file__).parent.parent / "data" / "splits.json"
 SPLIT_PARTS = ("train", "dev", "test")
@@ -56,7 +57,7 @@ class Report:
 
 def normalize(text: str) -> str:
     """Case-fold and collapse white space, as the matching rule asks."""
-    return " ".join(text.casefold().split())
+    return folded(text)
 
 
 def matches(returned: str, expected: str) -> bool:

@@ -27,6 +27,7 @@ from bot.ranking.ranker import (
     answer_features,
     candidate_features,
     sigmoid,
+    sigmoids,
 )
 from bot.text.embeddings import Embedder, default_embedder
 
@@ -95,7 +96,7 @@ def fit_logistic(
     penalty[-1, -1] = 1e-6  # next to nothing, yet a file where every label is the same still solves
     beta = np.zeros(z.shape[1])
     for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(z @ beta)))
+        p = sigmoids(z @ beta)
         gradient = z.T @ (weights * (p - y)) + penalty @ beta
         hessian = (z * (weights * p * (1 - p))[:, None]).T @ z + penalty
         step = np.linalg.solve(hessian, gradient)

@@ -8,13 +8,11 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
-import numpy as np
-
 from bot.index.library import Hit, Library
 from bot.ingest.corpus import Document
 from bot.ranking.features import analyze_question
-from bot.ranking.ranker import Ranker, default_ranker, rank, ready_ranker
-from bot.text.analyzers import Analyzer, MultiAnalyzer, load_lemmatizer
+from bot.ranking.ranker import Ranker, default_ranker, rank, ready_ranker, sigmoids
+from bot.text.analyzers import Analyzer, MultiAnalyzer, folded, load_lemmatizer
 
 # A sentence is quoted beside the first only if the model thinks it at least this likely, relative to the first.
 KEEP_RATIO = 0.3
@@ -109,7 +107,7 @@ def answer(
     sources: list[Document] = []
     if hits and ranking.probability >= threshold:
         # Each sentence's own odds, from the full model: a second quote must come close to the first.
-        likely = 1.0 / (1.0 + np.exp(-ranking.scores[: len(hits)]))
+        likely = sigmoids(ranking.scores[: len(hits)])
         keep = [hit for hit, p in zip(hits, likely) if p >= KEEP_RATIO * likely[0]]
         quotes, sources = _quotes(library, keep, max_quotes, exclude)
     # The quotes' own spellings of the question's terms ("approved" for "approve"), for highlighting.
@@ -139,7 +137,7 @@ def _quotes(
     for hit in hits:
         if len(quotes) == most:
             break
-        key = " ".join(hit.sentence.text.casefold().split())
+        key = folded(hit.sentence.text)
         if key in seen or hit.sentence.id in shown:
             continue
         seen.add(key)
@@ -153,7 +151,7 @@ def _quotes(
         if context is not None:
             # Shown as context, the sentence before must not come again as a quote of its own.
             shown.add(hit.sentence.id - 1)
-            seen.add(" ".join(context.casefold().split()))
+            seen.add(folded(context))
         quotes.append(
             Quote(
                 hit.sentence.text,

@@ -169,8 +169,13 @@ def ready_ranker(semantic: bool) -> Ranker:
 
 
 def sigmoid(x: float) -> float:
-    """The logistic function."""
-    return float(1.0 / (1.0 + np.exp(-x)))
+    """The logistic function: a logit as a probability."""
+    return float(sigmoids(np.asarray(x)))
+
+
+def sigmoids(x: np.ndarray) -> np.ndarray:
+    """The logistic function of each logit."""
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 def feature_rows(

@@ -11,9 +11,3 @@ serving other chats. The modules, each importing only those before it:
 - `commands`, `errors`, `app`: the menu, /start and /help; the one error handler; the Application's wiring;
 - `logs`, `running`: a log without the token; `run` for `citebot run`, `serve` and the signals.
 """
-
-import os
-
-# PTB 22 warns, at every 429, that RetryAfter.retry_after will become a timedelta; `delivery` reads either
-# form, so the future one is taken now (PTB's documented switch) and the logs stay free of that warning.
-os.environ.setdefault("PTB_TIMEDELTA", "true")

@@ -30,6 +30,8 @@ from telegram.ext import BaseRateLimiter
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.telegram.bounded import prune
+
 log = logging.getLogger(__name__)
 
 # Pauses before retrying a request that failed for a reason that passes (5xx, timeout, network): 3 retries in 10 s.
@@ -143,11 +145,8 @@ class Delivery(BaseRateLimiter[None]):
             chat_id = int(chat_id)  # type: ignore[call-overload]
         if not (isinstance(chat_id, str) or (isinstance(chat_id, int) and chat_id < 0)):
             return contextlib.nullcontext()
-        if len(self._groups) > 512:
-            # Forget groups whose allowance has fully refilled; they start afresh anyway.
-            for key, old in list(self._groups.items()):
-                if old.has_capacity(old.max_rate):
-                    del self._groups[key]
+        # Groups whose allowance has fully refilled are forgotten; they start afresh anyway.
+        prune(self._groups, lambda old: old.has_capacity(old.max_rate))
         if chat_id not in self._groups:
             self._groups[chat_id] = AsyncLimiter(FloodLimit.MESSAGES_PER_MINUTE_PER_GROUP, 60)
         return self._groups[chat_id]

@@ -16,8 +16,8 @@ from typing import TypeVar
 from telegram import Update
 
 from bot.chat import messages, render
-from bot.index.library import Library
 from bot.chat.loading import load_for
+from bot.index.library import Library
 from bot.ingest.corpus import CorpusError, Skipped
 from bot.telegram.state import BotState, Context, language_of, reply_plain, say
 
@@ -47,7 +47,7 @@ async def reload_library(state: BotState) -> tuple[Library, float]:
             load_for,
             settings,
             state.library,
-            background=True,  # the new snapshot is written while the new library already answers
+            writer=state.snapshots,  # the new snapshot is written while the new library already answers
         )
         try:
             # Questions keep being answered from the old library while this runs in a thread.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,8 +18,8 @@ from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
-from bot.config import Settings
 from bot.chat.loading import load_for
+from bot.config import Settings
 from bot.ingest.corpus import CorpusError, MissingCorpus, grouped
 from bot.telegram.app import build_application
 from bot.telegram.commands import register_commands
@@ -182,6 +183,9 @@ def _sighup_while_loading(signum: int, frame: FrameType | None) -> None:
 def run(settings: Settings) -> int:
     """Load the library and serve Telegram (long polling, or a webhook) until SIGTERM or Ctrl-C; the exit code."""
     configure_logging(settings)
+    # PTB 22 warns, at every 429, that RetryAfter.retry_after will become a timedelta; `delivery` reads either
+    # form, so the future one is taken when the bot starts (PTB's documented switch) and the logs stay quiet.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     if settings.telegram_bot_token is None:
         print(
             "citebot: TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather and put its token "

@@ -20,6 +20,8 @@ from bot.chat import messages, render
 from bot.chat.feedback import Feedback
 from bot.config import Settings
 from bot.index.library import Library
+from bot.index.snapshot import SnapshotWriter
+from bot.telegram.bounded import prune
 from bot.telegram.delivery import Polling
 
 log = logging.getLogger(__name__)
@@ -46,8 +48,7 @@ class Refusals:
         last = self._last.get((chat_id, user_id))
         if last is not None and now - last < self.period:
             return False
-        if len(self._last) > 4096:
-            self._last = {key: at for key, at in self._last.items() if now - at < self.period}
+        prune(self._last, lambda at: now - at >= self.period)
         self._last[chat_id, user_id] = now
         return True
 
@@ -79,8 +80,7 @@ class Membership:
                     member = True
                     break
             now = time.monotonic()
-            if len(self._known) > 4096:
-                self._known = {key: value for key, value in self._known.items() if value[0] > now}
+            prune(self._known, lambda known: known[0] <= now)
             self._known[user_id] = (now + (MEMBER_TTL if member else NON_MEMBER_TTL), member)
             return member
         finally:
@@ -112,6 +112,7 @@ class BotState:
     answered: int = 0
     not_found: int = 0
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    snapshots: SnapshotWriter = field(default_factory=SnapshotWriter)  # reloads write their snapshots in threads
     refusals: Refusals = field(init=False)
     members: Membership = field(init=False)
     background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -131,11 +132,8 @@ class BotState:
         """Take one question from the user's allowance; False if they are over their rate limit."""
         limiter = self._limiters.get(user_id)
         if limiter is None:
-            if len(self._limiters) > 1024:
-                # Forget users whose bucket has fully drained; they start afresh anyway.
-                for key, old in list(self._limiters.items()):
-                    if old.has_capacity(old.max_rate):
-                        del self._limiters[key]
+            # Users whose bucket has fully drained are forgotten; they start afresh anyway.
+            prune(self._limiters, lambda old: old.has_capacity(old.max_rate))
             limiter = self._limiters[user_id] = AsyncLimiter(
                 self.settings.user_rate_limit, self.settings.user_rate_period
             )

@@ -90,6 +90,11 @@ REJOINED = frozenset({"ru", "kk"})
 CYRILLIC_INITIAL = re.compile(r"(?:^|[\s(«\"'„“.-])[А-ЯЁӘҒҚҢӨҰҮҺІ]\.$")
 
 
+def folded(text: str) -> str:
+    """Text as it is compared: case-folded, white space collapsed to single spaces."""
+    return " ".join(text.casefold().split())
+
+
 def language_code(language: str) -> str:
     """The ISO 639-1 code of a supported language, given its code or Snowball name; ValueError otherwise."""
     code = ALIASES.get(language.strip().casefold(), language.strip().casefold())

@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,22 +33,12 @@ MODEL_ARRAYS = ("ptc", "pc", "nextmove", "row", "output")
 MODEL_PREFIX = "langid-"
 
 log = logging.getLogger(__name__)
-_model_home: list[Path] = []  # where the unpacked model is kept: set by keep_model_in, empty for none
-
-
-def keep_model_in(folder: Path | None) -> None:
-    """Keep the classifier's unpacked model in this folder (a cache folder), or nowhere (None)."""
-    _model_home[:] = [Path(folder)] if folder is not None else []
-
-
-def model_home() -> Path | None:
-    """The folder the classifier's unpacked model is kept in (see keep_model_in), or None."""
-    return _model_home[0] if _model_home else None
 
 
 @functools.cache
-def _model() -> LanguageIdentifier:
-    folder = _model_folder()
+def _model(home: Path | None) -> LanguageIdentifier:
+    """The classifier, its unpacked model kept in (and mapped from) the folder `home`, or unpacked each process."""
+    folder = _model_folder(home)
     if folder is not None and folder.is_dir():
         try:
             return _mapped_model(folder)
@@ -61,16 +51,16 @@ def _model() -> LanguageIdentifier:
     return model
 
 
-def _model_folder() -> Path | None:
+def _model_folder(home: Path | None) -> Path | None:
     """The folder for this model file and these languages: another py3langid or citebot gets another one."""
-    if not _model_home:
+    if home is None:
         return None
     try:
         info = (MODEL_DIR / MODEL_FILE).stat()
     except OSError:
         return None
     key = f"{info.st_size}:{info.st_mtime_ns}:{','.join(sorted(LANGUAGES))}"
-    return _model_home[0] / f"{MODEL_PREFIX}{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}"
+    return home / f"{MODEL_PREFIX}{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}"
 
 
 def _trimmed(model: LanguageIdentifier) -> LanguageIdentifier:
@@ -165,16 +155,16 @@ def _view(array: np.ndarray) -> memoryview:
 
 
 @functools.cache
-def detectable() -> frozenset[str]:
+def detectable(home: Path | None = None) -> frozenset[str]:
     """The supported languages the classifier knows (a language it does not know is chosen only by name)."""
-    return LANGUAGES & frozenset(_model().labels)
+    return LANGUAGES & frozenset(_model(home).labels)
 
 
 @functools.cache
-def _identifier(languages: frozenset[str]) -> LanguageIdentifier:
+def _identifier(languages: frozenset[str], home: Path | None) -> LanguageIdentifier:
     # A classifier restricted to these languages: scoring a few columns is faster and never answers
     # with a language that no analyzer has or that the corpus does not hold.
-    model = _model()  # loaded once per process
+    model = _model(home)  # loaded once per process and model folder
     if languages == frozenset(model.labels):
         return model
     # A shallow copy shares the model's arrays and its DFA's row offsets (a list built from 100,000
@@ -184,23 +174,26 @@ def _identifier(languages: frozenset[str]) -> LanguageIdentifier:
     return identifier
 
 
-def _candidates(languages: Collection[str] | None) -> frozenset[str]:
-    chosen = detectable() if languages is None else frozenset(languages) & detectable()
+def _candidates(languages: Collection[str] | None, home: Path | None) -> frozenset[str]:
+    chosen = detectable(home) if languages is None else frozenset(languages) & detectable(home)
     if not chosen:
         raise ValueError(f"no detectable language among {sorted(languages or ())}")
     return chosen
 
 
-def detect(text: str, languages: Collection[str] | None = None) -> str:
-    """The most likely language of a text, among `languages` (default: every detectable one)."""
-    candidates = _candidates(languages)
+def detect(text: str, languages: Collection[str] | None = None, home: Path | None = None) -> str:
+    """The most likely language of a text, among `languages` (default: every detectable one).
+
+    `home` is a folder (the cache folder) where the classifier's unpacked model is kept for later processes.
+    """
+    candidates = _candidates(languages, home)
     if len(candidates) == 1:
         return next(iter(candidates))
-    language, _ = _identifier(candidates).classify(text[:SAMPLE_CHARS])
+    language, _ = _identifier(candidates, home).classify(text[:SAMPLE_CHARS])
     return language
 
 
-def document_language(document: Document, languages: Collection[str] | None = None) -> str:
+def document_language(document: Document, languages: Collection[str] | None = None, home: Path | None = None) -> str:
     """A document's language: its front matter's `language:` when supported, else detected from its text."""
     if document.language:
         try:
@@ -211,7 +204,7 @@ def document_language(document: Document, languages: Collection[str] | None = No
             return code
     if languages is not None and len(languages) == 1:
         return next(iter(languages))
-    return detect(f"{document.title}\n{document.text}", languages)
+    return detect(f"{document.title}\n{document.text}", languages, home)
 
 
 @dataclass(frozen=True)
@@ -219,6 +212,8 @@ class Languages:
     """The languages a corpus's documents may be in: any supported one (`auto`), or the given few."""
 
     allowed: frozenset[str] | None = None  # None: auto, each document's own language, detected or declared
+    # Where the classifier's unpacked model is kept (the cache folder): no part of what an analysis depends on.
+    model_home: Path | None = field(default=None, compare=False)
 
     @classmethod
     def parse(cls, setting: str | Iterable[str] = "auto") -> Languages:
@@ -235,7 +230,7 @@ class Languages:
 
     def of(self, document: Document) -> str:
         """The language a document is analyzed in."""
-        return document_language(document, self.allowed)
+        return document_language(document, self.allowed, self.model_home)
 
 
 def analyze_document(document: Document, languages: Languages) -> AnalyzedDocument:
@@ -270,12 +265,12 @@ class Guess:
         return tuple(out)
 
 
-def question_language(question: str, prior: Mapping[str, float]) -> Guess:
+def question_language(question: str, prior: Mapping[str, float], home: Path | None = None) -> Guess:
     """The language of a short question, among the prior's languages, weighed by how much of each the corpus holds."""
     weights = {code: share for code, share in prior.items() if share > 0}
     if not weights:
         raise ValueError("an empty prior: the corpus holds no language")
-    candidates = frozenset(weights) & detectable()
+    candidates = frozenset(weights) & detectable(home)
     undetectable = sorted(set(weights) - candidates)
     if len(weights) == 1 or not candidates:
         total = sum(weights.values())
@@ -284,7 +279,7 @@ def question_language(question: str, prior: Mapping[str, float]) -> Guess:
         )
     # py3langid's probabilities assume every language equally likely; a question of a few words is often
     # ambiguous, and then what the corpus holds should decide: weigh each by the prior and renormalize.
-    odds = {code: probability * weights[code] for code, probability in _identifier(candidates).rank(question)}
+    odds = {code: probability * weights[code] for code, probability in _identifier(candidates, home).rank(question)}
     # A language no classifier knows (chosen by front matter) keeps its prior share, undivided by evidence.
     rest = sum(weights[code] for code in undetectable) / sum(weights.values())
     total = sum(odds.values()) or 1.0

@@ -163,9 +163,10 @@ def test_the_snapshot_keeps_each_document_language(tmp_path: Path) -> None:
 def test_a_background_write_lands_and_only_the_newest_library_is_written(tmp_path: Path, corpus: Path) -> None:
     first = load_library(corpus, tmp_path / "cache", snapshot=False)
     (corpus / "garden.txt").write_text("Basil likes warm soil.\n", "utf-8")
-    second = load_library(corpus, tmp_path / "cache", previous=first, background=True)
+    writer = snapshot.SnapshotWriter()
+    second = load_library(corpus, tmp_path / "cache", previous=first, writer=writer)
     (corpus / "garden.txt").write_text("Basil likes warm soil and daily water.\n", "utf-8")
-    third = load_library(corpus, tmp_path / "cache", previous=second, background=True)
-    snapshot.flush()
+    third = load_library(corpus, tmp_path / "cache", previous=second, writer=writer)
+    writer.flush()
     mapped = snapshot.read(corpus_cache_folder(tmp_path / "cache", corpus), third.languages)
     same(mapped, third)

@@ -115,7 +115,6 @@ def fresh_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def forget() -> None:
         for cached in (languages._model, languages._identifier, languages.detectable):
             cached.cache_clear()
-        languages.keep_model_in(None)
 
     forget()
     yield
@@ -135,15 +134,15 @@ def unpacking_forbidden(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(languages.LanguageIdentifier, "from_model_file", classmethod(refuse))
 
 
-def detections() -> dict[str, str]:
-    return {language: detect(text) for language, text in TEXTS.items()}
+def detections(home: Path | None = None) -> dict[str, str]:
+    return {language: detect(text, home=home) for language, text in TEXTS.items()}
 
 
 def test_a_kept_model_is_mapped_instead_of_unpacked(
     fresh_model: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    languages.keep_model_in(tmp_path)
-    first = detections()
+    home = tmp_path
+    first = detections(home)
     [folder] = kept_folders(tmp_path)
     # Plain arrays: every file loads without pickle.
     for name in languages.MODEL_ARRAYS:
@@ -151,8 +150,8 @@ def test_a_kept_model_is_mapped_instead_of_unpacked(
     languages._model.cache_clear()
     languages._identifier.cache_clear()
     unpacking_forbidden(monkeypatch)
-    assert detections() == first == {language: language for language in TEXTS}
-    guess = question_language("С кем встретился премьер-министр?", {"en": 0.5, "ru": 0.5})
+    assert detections(home) == first == {language: language for language in TEXTS}
+    guess = question_language("С кем встретился премьер-министр?", {"en": 0.5, "ru": 0.5}, home)
     assert guess.language == "ru"
 
 
@@ -185,13 +184,13 @@ def _pickled(folder: Path) -> None:
 def test_a_spoilt_kept_model_is_unpacked_again(
     fresh_model: None, tmp_path: Path, spoil: Callable[[Path], None], caplog: pytest.LogCaptureFixture
 ) -> None:
-    languages.keep_model_in(tmp_path)
-    detections()
+    home = tmp_path
+    detections(home)
     [folder] = kept_folders(tmp_path)
     spoil(folder)
     languages._model.cache_clear()
     languages._identifier.cache_clear()
-    assert detections() == {language: language for language in TEXTS}
+    assert detections(home) == {language: language for language in TEXTS}
     assert "unusable" in caplog.text
     # Written anew, whole: the next process maps it again.
     languages._model.cache_clear()
@@ -199,7 +198,7 @@ def test_a_spoilt_kept_model_is_unpacked_again(
     monkeypatch = pytest.MonkeyPatch()
     try:
         unpacking_forbidden(monkeypatch)
-        assert detections() == {language: language for language in TEXTS}
+        assert detections(home) == {language: language for language in TEXTS}
     finally:
         monkeypatch.undo()
 
@@ -207,8 +206,8 @@ def test_a_spoilt_kept_model_is_unpacked_again(
 def test_an_unwritable_cache_folder_only_costs_the_unpacking(fresh_model: None, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    languages.keep_model_in(blocker / "cache")
-    assert detections() == {language: language for language in TEXTS}
+    home = blocker / "cache"
+    assert detections(home) == {language: language for language in TEXTS}
     assert blocker.read_text() == "not a folder"
 
 
@@ -216,8 +215,8 @@ def test_a_kept_model_of_another_version_is_removed(fresh_model: None, tmp_path:
     old = tmp_path / f"{languages.MODEL_PREFIX}0000000000000000"
     old.mkdir()
     (old / "ptc.npy").write_bytes(b"old")
-    languages.keep_model_in(tmp_path)
-    detections()
+    home = tmp_path
+    detections(home)
     assert len(kept_folders(tmp_path)) == 1 and not old.exists()
 
 
