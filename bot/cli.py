@@ -65,7 +65,8 @@ def _eval_arguments(sub: argparse.ArgumentParser) -> None:
 
 
 def _feedback_arguments(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--csv", action="store_true", help=f"print every vote of the period as CSV: {','.join(FEEDBACK_CSV)}")
+    columns = ",".join(FEEDBACK_CSV)
+    sub.add_argument("--csv", action="store_true", help=f"print every vote of the period as CSV: {columns}")
     sub.add_argument("--days", type=int, default=7, help="the period, in days (default 7)")
 
 
@@ -130,7 +131,7 @@ def _fit(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _no_benchmarks(args: argparse.Namespace, command: str) -> int:
-    """0 with `args.benchmarks` set (--benchmarks, else CITEBOT_BENCHMARKS_DIR); 1, said, when there is no such folder."""
+    """0 with `args.benchmarks` set (--benchmarks, else CITEBOT_BENCHMARKS_DIR); 1, said, without such a folder."""
     if args.benchmarks is None:
         args.benchmarks = load_settings().benchmarks_dir
     if args.benchmarks.is_dir():
@@ -397,7 +398,7 @@ def show_gaps(settings: Settings, as_csv: bool, days: int, limit: int) -> int:
 
 
 def checked_settings(**overrides: object) -> Settings:
-    """The settings, with CITEBOT_LANGUAGES read as every load will read it: an unsupported language is a bad setting."""
+    """The settings, CITEBOT_LANGUAGES read as every load reads it: an unsupported language is a bad setting."""
     settings = load_settings(**overrides)
     try:
         Languages.parse(settings.languages)

@@ -92,7 +92,8 @@ class LegacyNames(PydanticBaseSettingsSource):
             if value is None:
                 continue
             warnings.warn(
-                f"{field.upper()} is deprecated and will stop working in the next release; set {env_name(field)} instead",
+                f"{field.upper()} is deprecated and will stop working in the next release; "
+                f"set {env_name(field)} instead",
                 DeprecatedSetting,
                 stacklevel=2,
             )

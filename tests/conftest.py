@@ -18,8 +18,8 @@ from bot.config import LEGACY, PREFIX
 from bot.index.library import Library
 from bot.index.loader import load_library
 from bot.ingest.corpus import Document
-from bot.text.analyzers import AnalyzedDocument
 from bot.text import languages
+from bot.text.analyzers import AnalyzedDocument
 from bot.text.embeddings import Embedder, default_embedder
 from bot.text.languages import Languages
 from tests.helpers import MINI_CORPUS, SEED_CORPUS, Build, write_files

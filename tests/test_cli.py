@@ -641,7 +641,8 @@ def test_gaps_without_a_database_says_nothing_was_recorded(
     code, out, _ = run(capsys, "gaps")
     assert code == 0
     assert out == (
-        "No questions recorded yet: the Telegram bot records them; the terminal chat and `citebot ask` record nothing.\n"
+        "No questions recorded yet: the Telegram bot records them; "
+        "the terminal chat and `citebot ask` record nothing.\n"
     )
     assert "Every question so far was found" not in out and not (tmp_path / "none.sqlite3").exists()
 

@@ -363,7 +363,7 @@ class Layout:
 
 
 class ShardedLibrary(Library):
-    """A Library whose `sentence_index` and `document_index` are ShardedIndexes; `base` is the loaded library they came from."""
+    """A Library whose `sentence_index` and `document_index` are ShardedIndexes; `base`: the library they came from."""
 
     def __init__(self, base: Library, sentences: ShardedIndex, passages: ShardedIndex, layout: Layout) -> None:
         # Everything the base library holds (documents, offsets, vocabulary…), computed once, with its indexes swapped.

@@ -371,7 +371,7 @@ def _private_rss_mb() -> float:
 def run_worker(
     corpus: Path, cache: Path, queries: int, rank_sample: int, reload: bool, snapshot: bool = True, shards: int = 0
 ) -> Measure:
-    """Load a corpus once (cold, from the cache or from the snapshot, as the folders have it); reload, query; measure."""
+    """Load a corpus once (cold, from the cache or the snapshot, as the folders have it); reload, query; measure."""
     started = time.perf_counter()
     library = load_library(corpus, cache, snapshot=snapshot)
     load_seconds = time.perf_counter() - started

@@ -63,10 +63,8 @@ def run(args: argparse.Namespace) -> int:
             if number:
                 ratios.append(ratio)
             label = "cold (builds the cache)" if number == 0 else f"restart {number}"
-            print(
-                f"| {label} | {row['load_s']:.2f} | {row['first_ms']:.2f} | {row['next_median_ms']:.2f} | {ratio:.1f}× |",
-                flush=True,
-            )
+            cells = f"{row['load_s']:.2f} | {row['first_ms']:.2f} | {row['next_median_ms']:.2f} | {ratio:.1f}×"
+            print(f"| {label} | {cells} |", flush=True)
     if ratios:
         print(f"\nmedian ratio over {len(ratios)} restarts: {statistics.median(ratios):.1f}×")
     return 0

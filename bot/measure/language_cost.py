@@ -196,7 +196,8 @@ def run(args: argparse.Namespace) -> int:
                 continue
             for row, cells in measure(folder, work, args.runs).items():
                 cpu = " | ".join(
-                    f"{cells['en'][i]:.3f} | {cells['auto'][i]:.3f} | {100 * (cells['auto'][i] / cells['en'][i] - 1):+.0f}%"
+                    f"{cells['en'][i]:.3f} | {cells['auto'][i]:.3f} | "
+                    f"{100 * (cells['auto'][i] / cells['en'][i] - 1):+.0f}%"
                     for i in (0, 1)
                 )
                 print(f"| {corpus_name} | {row} | {cpu} |", flush=True)

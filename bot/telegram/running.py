@@ -43,7 +43,7 @@ STOP_POLLING = 2.0
 
 
 async def serve(application: Application, stop: asyncio.Event) -> None:
-    """Answer updates until `stop` is set, then stop polling and finish the answers in hand, all within STOP_WITHIN s."""
+    """Answer updates until `stop` is set, then stop polling and finish the answers in hand, within STOP_WITHIN s."""
     connecting = asyncio.create_task(_connect(application))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -202,7 +202,10 @@ def run(settings: Settings) -> int:
     try:
         library = load_for(settings)  # the ranker too, with a warning if embeddings were asked for and are absent
         documents, sentences = len(library.documents), library.sentence_count
-        log.info("Loaded %d document%s, %d sentence%s", documents, "s" * (documents != 1), sentences, "s" * (sentences != 1))
+        log.info(
+            "Loaded %d document%s, %d sentence%s",
+            *(documents, "s" * (documents != 1), sentences, "s" * (sentences != 1)),
+        )
         asyncio.run(_serve_until_signalled(build_application(settings, library)))
     except MissingCorpus:
         raise  # the command line names the setting that gave the folder

@@ -9,10 +9,10 @@ import pytest
 import simplemma
 
 import bot.index
-from bot.text import analyzers
 from bot.chat.loading import load_for
 from bot.config import Settings, SettingsError, load_settings
 from bot.index.library import Library
+from bot.text import analyzers
 from tests.helpers import MINI_CORPUS, write_files
 
 

@@ -119,7 +119,8 @@ def test_real_seed_file() -> None:
     assert document.source == "primeminister.kz"
     assert document.date == "2025-06-01"
     assert document.title == (
-        "Prime Minister of the Republic of Kazakhstan Olzhas Bektenov met with World Bank Vice President Antonella Bassani"
+        "Prime Minister of the Republic of Kazakhstan Olzhas Bektenov met with World Bank Vice President "
+        "Antonella Bassani"
     )
     sentences = Analyzer().sentences(document.text)
     assert sentences[0].startswith("Prime Minister of the Republic of Kazakhstan")

@@ -1,4 +1,4 @@
-"""Documents beyond plain text: saved web pages, PDF, DOCX, EPUB and ODT, their metadata, pages, sidecars and bad files."""
+"""Documents beyond plain text: saved web pages, PDF, DOCX, EPUB and ODT: metadata, pages, sidecars and bad files."""
 
 from __future__ import annotations
 
@@ -554,7 +554,9 @@ def test_a_saved_page_s_resource_folder_is_not_read(build: Build) -> None:
     )
     assert [d.path for d in library.documents] == ["news/Water tariffs.html", "other_files/notes.html"]
     assert skipped(library) == {
-        "news/Water tariffs_files/ad-frame.html": "part of the saved page news/Water tariffs.html, not a document of its own"
+        "news/Water tariffs_files/ad-frame.html": (
+            "part of the saved page news/Water tariffs.html, not a document of its own"
+        )
     }
 
 

@@ -19,7 +19,11 @@ PAGES = {f"page{n}.html": make.news_page() for n in range(4)}
 
 @pytest.mark.parametrize(
     ("module", "kind", "names"),
-    [("lxml_html_clean", "html", "lxml_html_clean"), ("docx", "docx", "python-docx"), ("pypdfium2", "pdf", "pypdfium2")],
+    [
+        ("lxml_html_clean", "html", "lxml_html_clean"),
+        ("docx", "docx", "python-docx"),
+        ("pypdfium2", "pdf", "pypdfium2"),
+    ],
 )
 def test_a_missing_library_names_what_to_install(
     monkeypatch: pytest.MonkeyPatch, module: str, kind: str, names: str
@@ -44,7 +48,9 @@ def test_check_says_it_once_for_all_files_of_the_format(
     ]
 
 
-def test_the_log_says_it_once(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+def test_the_log_says_it_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
     root = write_files(tmp_path / "docs", {**PAGES, "notes.txt": "Water tariffs rise by four percent in March."})
     monkeypatch.setitem(sys.modules, "lxml_html_clean", None)
     with caplog.at_level(logging.WARNING, logger="bot.index.loader"):

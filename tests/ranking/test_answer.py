@@ -263,8 +263,10 @@ def test_off_corpus_questions_are_not_answered(mini: Library, question: str) -> 
 
 
 WORLD_BANK = {
-    "meeting.md": "---\ntitle: World Bank meeting\n---\nThe minister met the World Bank vice president.\nThey discussed water projects.\n",
-    "loans.md": "---\ntitle: World Bank loans\n---\nThe World Bank approved a loan for new roads.\nThe loan covers two regions.\n",
+    "meeting.md": "---\ntitle: World Bank meeting\n---\nThe minister met the World Bank vice president.\n"
+    "They discussed water projects.\n",
+    "loans.md": "---\ntitle: World Bank loans\n---\nThe World Bank approved a loan for new roads.\n"
+    "The loan covers two regions.\n",
     "report.md": "The World Bank report expects growth of four percent.\nExports of grain rose.\n",
 }
 
