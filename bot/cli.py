@@ -8,11 +8,13 @@ import csv
 import io
 import json
 import logging
+import os
+import signal
 import sys
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -251,15 +253,16 @@ def chat(settings: Settings) -> int:
     library = load(settings)
     print("Ask a question about the documents. Ctrl-D quits.")
     try:
-        while True:
-            try:
-                question = input("? ").strip()
-            except KeyboardInterrupt:
-                print()
-                continue
-            if question:
-                result = answer(library, question, **settings.answer_options())
-                print(plain(result, messages.language_of_text(question)) + "\n")
+        with _own_terminal():
+            while True:
+                try:
+                    question = input("? ").strip()
+                except KeyboardInterrupt:
+                    print()
+                    continue
+                if question:
+                    result = answer(library, question, **settings.answer_options())
+                    print(plain(result, messages.language_of_text(question)) + "\n")
     except EOFError:
         print()
     finally:
@@ -267,6 +270,44 @@ def chat(settings: Settings) -> int:
             with contextlib.suppress(OSError):  # history is a convenience: never fail the chat for it
                 readline.write_history_file(history)
     return 0
+
+
+@contextlib.contextmanager
+def _own_terminal() -> Iterator[None]:
+    """While the chat runs, Ctrl-C at its prompt reaches it alone: the terminal's foreground is its own process group.
+
+    Otherwise the `make run` it runs under gets the Ctrl-C too, waits for the chat, and exits 130 after a Ctrl-D.
+    Nothing changes when stdin is no terminal or the chat leads its process group already (started by a shell).
+    """
+    try:
+        terminal = sys.stdin.fileno()
+        before = os.tcgetpgrp(terminal)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        yield
+        return
+    if os.getpgrp() == os.getpid() or before != os.getpgrp():
+        yield
+        return
+    blocked = {signal.SIGTTOU}  # set from a background group, the terminal would stop us with SIGTTOU
+    try:
+        os.setpgid(0, 0)
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            os.tcsetpgrp(terminal, os.getpgrp())
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            with contextlib.suppress(OSError):
+                os.tcsetpgrp(terminal, before)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def check(settings: Settings) -> int:

@@ -7,9 +7,12 @@ import importlib.metadata
 import io
 import json
 import os
+import pty
 import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -715,3 +718,44 @@ def test_make_eval_names_a_missing_benchmarks_folder(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.startswith(f"make eval: benchmarks folder not found: {missing} (make eval BENCHMARKS=DIR)\n")
+
+
+# --- make run in a terminal -----------------------------------------------------------------------------
+
+
+def _read_until(terminal: int, wanted: bytes, seconds: float = 90) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + seconds
+    while wanted not in seen:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {wanted!r} from the terminal; it showed {seen[-500:]!r}")
+        ready, _, _ = select.select([terminal], [], [], 1)
+        if ready:
+            try:
+                seen += os.read(terminal, 4096)
+            except OSError:  # the terminal's other end closed: everything was read
+                break
+    return seen
+
+
+@pytest.mark.usefixtures("model_in_cache")
+def test_make_run_exits_0_after_ctrl_c_then_ctrl_d_at_the_prompt(tmp_path: Path, docs: Path) -> None:
+    stamp = tmp_path / "installed"  # newer than pyproject.toml and the lock: make sets up nothing
+    stamp.touch()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CITEBOT_"))}
+    env |= {"HOME": str(tmp_path / "home"), "CITEBOT_CORPUS_DIR": str(docs)}
+    env |= {"CITEBOT_CACHE_DIR": str(tmp_path / "cache")}
+    command = ["make", "--no-print-directory", "-C", str(REPO), "run", f"STAMP={stamp}"]
+    pid, terminal = pty.fork()  # make in a terminal of its own, as a user types `make run`
+    if pid == 0:
+        os.execvpe("make", command, env)
+    try:
+        _read_until(terminal, b"? ")
+        os.write(terminal, b"\x03")  # Ctrl-C at the prompt: a new prompt, the chat goes on
+        _read_until(terminal, b"? ")
+        os.write(terminal, b"\x04")  # Ctrl-D: the chat ends
+        _read_until(terminal, b"\n__never__", seconds=30)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(terminal)
+    assert os.waitstatus_to_exitcode(status) == 0
