@@ -249,7 +249,7 @@ def chat(settings: Settings) -> int:
         if history.exists():
             readline.read_history_file(history)
     except (ImportError, OSError):
-        readline = None  # type: ignore[assignment]
+        readline = None  # type: ignore[assignment]  # no readline on this platform: the chat reads plain lines
     library = load(settings)
     print("Ask a question about the documents. Ctrl-D quits.")
     try:

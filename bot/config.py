@@ -226,6 +226,7 @@ def load_settings(**overrides: object) -> Settings:
     if isinstance(env_file, (str, Path)):
         read_env_file(Path(env_file))  # a .env that is not UTF-8 is named here, in one line
     try:
+        # The overrides are settings by name (and pydantic-settings' own `_env_file`), each validated by Settings.
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []

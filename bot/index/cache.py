@@ -187,7 +187,7 @@ def stored_document(header: dict[str, object], path: str) -> tuple[Document, str
     made = fields.get("title_made")
     if not isinstance(made, bool):
         raise CorruptCache("header without the title's provenance")
-    document = Document(path=path, title=title, text="", pages=tuple(pages), title_made=made, **texts)  # type: ignore[arg-type]
+    document = Document(path=path, title=title, text="", pages=tuple(pages), title_made=made, **texts)
     return document, note
 
 

@@ -368,6 +368,7 @@ class ShardedLibrary(Library):
     def __init__(self, base: Library, sentences: ShardedIndex, passages: ShardedIndex, layout: Layout) -> None:
         # Everything the base library holds (documents, offsets, vocabulary…), computed once, with its indexes swapped.
         self.__dict__.update(base.__dict__)
+        # A ShardedIndex answers the BM25 calls the library makes (submit, lookup, top): it stands in for one.
         self.sentence_index = sentences  # type: ignore[assignment]
         self.document_index = passages  # type: ignore[assignment]
         self.base = base

@@ -173,7 +173,7 @@ def load_library(
                 previous.vocabulary,
                 previous.sentence_index,
                 previous.document_index,
-                skipped,  # type: ignore[arg-type,union-attr]
+                skipped,
             )
             _report(skipped)
         else:
@@ -289,6 +289,7 @@ def scan(
         kind = format_of(relative)
         if kind is None:
             document, note = text_document(relative, data, sidecar)
+            # _pending returns None only with the reason put in `skipped`, and the Nones are dropped below.
             items.append(_pending(key, stamp, Path(file), document, note, skipped))  # type: ignore[arg-type]
             continue
         if missing[kind] is not None:
@@ -361,7 +362,7 @@ def _pending(
 ) -> _Pending | None:
     # Only files the cache had no usable entry for get here (scan asked it first): they are analysed.
     if document is None:
-        skipped.append(note)  # type: ignore[arg-type]
+        skipped.append(note)  # type: ignore[arg-type]  # a file read into no Document always has its Skipped
         return None
     return _Pending(key, stamp, file, document, note, cached=False)
 
@@ -473,7 +474,7 @@ def _reread(item: _Pending, languages: Languages, skipped: list[Skipped], reader
         return None
     document, note = read_document(relative, data, sidecar, readers)
     if document is None:
-        skipped.append(note)  # type: ignore[arg-type]
+        skipped.append(note)  # type: ignore[arg-type]  # a file read into no Document always has its Skipped
         return None
     key = digest(data, languages, sidecar, extracted=format_of(relative) is not None)
     return _Pending(key, stamp, item.file, document, note, cached=False)

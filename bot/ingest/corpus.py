@@ -221,6 +221,7 @@ class _MetadataLoader(yaml.SafeLoader):
         # An alias is how nine lines of YAML expand to gigabytes (the "billion laughs"); metadata never needs one.
         if self.check_event(yaml.AliasEvent):
             raise yaml.composer.ComposerError(None, None, "YAML aliases are not allowed", self.peek_event().start_mark)
+        # PyYAML's stubs type `index` as a Node; the composer passes whatever it was given, which is what we pass.
         return super().compose_node(parent, index)  # type: ignore[arg-type]
 
 

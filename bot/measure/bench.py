@@ -396,6 +396,7 @@ def run_worker(
         extra.update(_answers(library, queries))
         if shards:
             extra.update(_sharded(library, _queries(library, queries, seed=11), queries, shards))
+    # `extra` holds Measure's optional fields by name, each a float, int or bool as the field is.
     return Measure(library.sentence_count, len(library.documents), load_seconds, rss, **extra)  # type: ignore[arg-type]
 
 

@@ -103,7 +103,7 @@ async def _in_daemon_thread(function: Callable[[], T]) -> T:
         if future.cancelled():
             return
         if error is None:
-            future.set_result(result)  # type: ignore[arg-type]
+            future.set_result(result)  # type: ignore[arg-type]  # without an error the work returned its T
         else:
             future.set_exception(error)
 
