@@ -7,7 +7,6 @@ import importlib.metadata
 import io
 import json
 import os
-import pty
 import re
 import select
 import subprocess
@@ -738,6 +737,11 @@ def _read_until(terminal: int, wanted: bytes, seconds: float = 90) -> bytes:
     return seen
 
 
+# A process of its own gives `make run` a terminal (pty.spawn): forking the test process itself, with threads
+# other tests left running, can deadlock the child before it runs make.
+IN_A_TERMINAL = "import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))"
+
+
 @pytest.mark.usefixtures("model_in_cache")
 def test_make_run_exits_0_after_ctrl_c_then_ctrl_d_at_the_prompt(tmp_path: Path, docs: Path) -> None:
     stamp = tmp_path / "installed"  # newer than pyproject.toml and the lock: make sets up nothing
@@ -746,16 +750,19 @@ def test_make_run_exits_0_after_ctrl_c_then_ctrl_d_at_the_prompt(tmp_path: Path,
     env |= {"HOME": str(tmp_path / "home"), "CITEBOT_CORPUS_DIR": str(docs)}
     env |= {"CITEBOT_CACHE_DIR": str(tmp_path / "cache")}
     command = ["make", "--no-print-directory", "-C", str(REPO), "run", f"STAMP={stamp}"]
-    pid, terminal = pty.fork()  # make in a terminal of its own, as a user types `make run`
-    if pid == 0:
-        os.execvpe("make", command, env)
-    try:
-        _read_until(terminal, b"? ")
-        os.write(terminal, b"\x03")  # Ctrl-C at the prompt: a new prompt, the chat goes on
-        _read_until(terminal, b"? ")
-        os.write(terminal, b"\x04")  # Ctrl-D: the chat ends
-        _read_until(terminal, b"\n__never__", seconds=30)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        os.close(terminal)
-    assert os.waitstatus_to_exitcode(status) == 0
+    with subprocess.Popen(
+        [sys.executable, "-c", IN_A_TERMINAL, *command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+    ) as terminal:
+        assert terminal.stdin is not None and terminal.stdout is not None
+        output = terminal.stdout.fileno()
+        try:
+            _read_until(output, b"? ")
+            terminal.stdin.write(b"\x03")  # Ctrl-C at the prompt: a new prompt, the chat goes on
+            terminal.stdin.flush()
+            _read_until(output, b"? ")
+            terminal.stdin.write(b"\x04")  # Ctrl-D: the chat ends
+            terminal.stdin.flush()
+            code = terminal.wait(timeout=60)
+        finally:
+            terminal.kill()
+    assert code == 0
