@@ -8,14 +8,17 @@ import csv
 import io
 import json
 import logging
+import os
+import signal
 import sys
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from bot import __version__
 from bot.chat import messages
 from bot.chat.feedback import Feedback, Summary, feedback_report, gaps_report, utc
 from bot.chat.followups import Conversations, answer_in_turn
@@ -23,14 +26,16 @@ from bot.chat.loading import load_for
 from bot.chat.render import as_json, escaped, for_terminal, plain
 from bot.config import DeprecatedSetting, Settings, SettingsError, env_name, load_settings
 from bot.index.library import Library
-from bot.ingest.corpus import CorpusError
+from bot.ingest.corpus import CorpusError, MissingCorpus, grouped
 from bot.measure.evaluation import SPLIT_PARTS, read_questions, score, select_split
 from bot.ranking.answer import answer
-from bot.ranking.ranker import ready_ranker
 from bot.text.languages import Languages
 
 log = logging.getLogger("citebot")
 HISTORY_FILE = ".citebot_history"
+# The CSV columns, as `--help` names them and the rows are written.
+FEEDBACK_CSV = ("voted_at_utc", "vote", "question", "answered", "first_source", "first_source_title")
+GAPS_CSV = ("count", "question", "last_asked_utc")
 
 
 @dataclass(frozen=True)
@@ -63,12 +68,13 @@ def _eval_arguments(sub: argparse.ArgumentParser) -> None:
 
 
 def _feedback_arguments(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--csv", action="store_true", help="print every vote of the period as CSV")
+    columns = ",".join(FEEDBACK_CSV)
+    sub.add_argument("--csv", action="store_true", help=f"print every vote of the period as CSV: {columns}")
     sub.add_argument("--days", type=int, default=7, help="the period, in days (default 7)")
 
 
 def _gaps_arguments(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--csv", action="store_true", help="print count,question,last_asked_utc as CSV")
+    sub.add_argument("--csv", action="store_true", help=f"print {','.join(GAPS_CSV)} as CSV")
     sub.add_argument("--days", type=int, default=30, help="the period, in days (default 30)")
     sub.add_argument("--limit", type=int, default=50, help="at most this many questions (default 50)")
 
@@ -94,7 +100,19 @@ def _languages_arguments(sub: argparse.ArgumentParser) -> None:
 def _bench_languages(settings: Settings, args: argparse.Namespace) -> int:
     from bot.measure import language_cost
 
-    return language_cost.run(args)
+    return _no_benchmarks(args, "bench-languages") or language_cost.run(args)
+
+
+def _first_answer_arguments(sub: argparse.ArgumentParser) -> None:
+    from bot.measure import first_answer
+
+    first_answer.add_arguments(sub)
+
+
+def _bench_first_answer(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.measure import first_answer
+
+    return first_answer.run(args)
 
 
 def _sync_bench_arguments(sub: argparse.ArgumentParser) -> None:
@@ -124,7 +142,21 @@ def _fit(settings: Settings, args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"citebot: {exc}", file=sys.stderr)
         return 2
-    return fit.run(args, library_for=lambda corpus: load_library(corpus, cache_dir))
+    return _no_benchmarks(args, "fit") or fit.run(args, library_for=lambda corpus: load_library(corpus, cache_dir))
+
+
+def _no_benchmarks(args: argparse.Namespace, command: str) -> int:
+    """0 with `args.benchmarks` set (--benchmarks, else CITEBOT_BENCHMARKS_DIR); 1, said, without such a folder."""
+    if args.benchmarks is None:
+        args.benchmarks = load_settings().benchmarks_dir
+    if args.benchmarks.is_dir():
+        return 0
+    print(
+        f"citebot {command}: benchmarks folder not found: {args.benchmarks} "
+        f"(give --benchmarks DIR or set {env_name('benchmarks_dir')})",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _followups_arguments(sub: argparse.ArgumentParser) -> None:
@@ -205,6 +237,13 @@ COMMANDS = (
         _sync_bench_arguments,
         settings=False,
     ),
+    Command(
+        "bench-first-answer",
+        "time the first answer after a start against the next ones",
+        _bench_first_answer,
+        _first_answer_arguments,
+        settings=False,
+    ),
     Command("fit", "fit the ranker on the benchmarks' train parts", _fit, _fit_arguments, settings=False),
 )
 
@@ -212,6 +251,7 @@ COMMANDS = (
 def parser() -> argparse.ArgumentParser:
     """The command line's grammar: one subparser per entry of COMMANDS."""
     main = argparse.ArgumentParser(prog="citebot", description="Answers questions from your documents, with citations.")
+    main.add_argument("--version", action="version", version=f"citebot {__version__}")
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         sub = commands.add_parser(command.name, help=command.help, description=command.help)
@@ -225,8 +265,7 @@ def parser() -> argparse.ArgumentParser:
 def load(settings: Settings, quiet: bool = False) -> Library:
     """Load the library, telling the user on stderr how long it took."""
     started = time.perf_counter()
-    library = load_for(settings)
-    ready_ranker(settings.semantic)
+    library = load_for(settings)  # the ranker too, with a warning if embeddings were asked for and are absent
     if not quiet:
         documents, sentences = len(library.documents), library.sentence_count
         print(
@@ -270,26 +309,27 @@ def chat(settings: Settings) -> int:
         if history.exists():
             readline.read_history_file(history)
     except (ImportError, OSError):
-        readline = None  # type: ignore[assignment]
+        readline = None  # type: ignore[assignment]  # no readline on this platform: the chat reads plain lines
     library = load(settings)
     # One user in one chat: a short question leaning on the last ("And in which years?") keeps its subject.
     conversation = Conversations(settings.followup_minutes * 60.0)
     print("Ask a question about the documents. Ctrl-D quits.")
     try:
-        while True:
-            try:
-                question = input("? ").strip()
-            except KeyboardInterrupt:
-                print()
-                continue
-            if question:
-                now = time.monotonic()
-                before = conversation.before(0, 0, now)
-                result, reading, turn = answer_in_turn(library, question, before, now, **settings.answer_options())
-                conversation.remember(0, 0, turn)
-                if reading.follows:
-                    print(f"({for_terminal(reading.shown)})")
-                print(plain(result, messages.language_of_text(question)) + "\n")
+        with _own_terminal():
+            while True:
+                try:
+                    question = input("? ").strip()
+                except KeyboardInterrupt:
+                    print()
+                    continue
+                if question:
+                    now = time.monotonic()
+                    before = conversation.before(0, 0, now)
+                    result, reading, turn = answer_in_turn(library, question, before, now, **settings.answer_options())
+                    conversation.remember(0, 0, turn)
+                    if reading.follows:
+                        print(f"({for_terminal(reading.shown)})")
+                    print(plain(result, messages.language_of_text(question)) + "\n")
     except EOFError:
         print()
     finally:
@@ -297,6 +337,44 @@ def chat(settings: Settings) -> int:
             with contextlib.suppress(OSError):  # history is a convenience: never fail the chat for it
                 readline.write_history_file(history)
     return 0
+
+
+@contextlib.contextmanager
+def _own_terminal() -> Iterator[None]:
+    """While the chat runs, Ctrl-C at its prompt reaches it alone: the terminal's foreground is its own process group.
+
+    Otherwise the `make run` it runs under gets the Ctrl-C too, waits for the chat, and exits 130 after a Ctrl-D.
+    Nothing changes when stdin is no terminal or the chat leads its process group already (started by a shell).
+    """
+    try:
+        terminal = sys.stdin.fileno()
+        before = os.tcgetpgrp(terminal)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        yield
+        return
+    if os.getpgrp() == os.getpid() or before != os.getpgrp():
+        yield
+        return
+    blocked = {signal.SIGTTOU}  # set from a background group, the terminal would stop us with SIGTTOU
+    try:
+        os.setpgid(0, 0)
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            os.tcsetpgrp(terminal, os.getpgrp())
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            with contextlib.suppress(OSError):
+                os.tcsetpgrp(terminal, before)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def check(settings: Settings) -> int:
@@ -312,8 +390,8 @@ def check(settings: Settings) -> int:
     warned = [s for s in library.skipped if s.warning]
     print(f"skipped:   {len(skipped)}")
     # A file name may hold a newline or an escape sequence: escaped, each entry stays one line of the report.
-    for item in skipped:
-        print(f"  {escaped(item.path)}: {escaped(item.reason)}")
+    for path, reason in grouped(skipped):
+        print(f"  {escaped(path)}: {escaped(reason)}")
     if warned:
         print(f"warnings:  {len(warned)}")
         for item in warned:
@@ -347,7 +425,11 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
     print(f"MRR@10:      {report.mrr_at_10:.3f}")
     print("latency ms:  " + "  ".join(f"{k} {v:.2f}" for k, v in report.latency_ms.items()))
     if args.show_misses and report.misses:
-        print("misses:      " + escaped(" ".join(report.misses)))
+        print(f"misses:      {len(report.misses)}")
+        for miss in report.misses:
+            print(f"  {escaped(miss.id)}: {escaped(miss.question)}")
+            print(f"    quoted:   {escaped(miss.quoted) if miss.quoted is not None else '(not found)'}")
+            print(f"    expected: {' | '.join(escaped(e) for e in miss.expected) or '(not found)'}")
     floors = {
         "P@1": (report.p_at_1, args.min_p1),
         "Hit@3": (report.hit_at_3, args.min_hit3),
@@ -383,7 +465,7 @@ def show_feedback(settings: Settings, as_csv: bool, days: int) -> int:
         rows, summary = db.votes(days), db.summary(days)
     if as_csv:
         out = csv.writer(sys.stdout, lineterminator="\n")
-        out.writerow(["voted_at_utc", "vote", "question", "answered", "first_source", "first_source_title"])
+        out.writerow(FEEDBACK_CSV)
         for row in rows:
             out.writerow(
                 [
@@ -405,10 +487,17 @@ def show_gaps(settings: Settings, as_csv: bool, days: int, limit: int) -> int:
     db = _feedback_db(settings)
     if db is None:
         return 1
+    if not db.path.exists() and not as_csv:
+        # Without a database nothing was recorded: saying every question was found would be untrue.
+        print(
+            "No questions recorded yet: the Telegram bot records them; the terminal chat and `citebot ask` record "
+            "nothing."
+        )
+        return 0
     gaps = db.gaps(days, limit) if db.path.exists() else []
     if as_csv:
         out = csv.writer(sys.stdout, lineterminator="\n")
-        out.writerow(["count", "question", "last_asked_utc"])
+        out.writerow(GAPS_CSV)
         for gap in gaps:
             out.writerow([gap.count, gap.question, utc(gap.last_asked)])
     else:
@@ -417,7 +506,7 @@ def show_gaps(settings: Settings, as_csv: bool, days: int, limit: int) -> int:
 
 
 def checked_settings(**overrides: object) -> Settings:
-    """The settings, with CITEBOT_LANGUAGES read as every load will read it: an unsupported language is a bad setting."""
+    """The settings, CITEBOT_LANGUAGES read as every load reads it: an unsupported language is a bad setting."""
     settings = load_settings(**overrides)
     try:
         Languages.parse(settings.languages)
@@ -451,6 +540,16 @@ def settings_for(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _corpus_hint(args: argparse.Namespace, settings: Settings | None) -> str:
+    """What named the corpus folder (`--corpus`, CITEBOT_CORPUS_DIR or the default), and how to name another."""
+    variable = env_name("corpus_dir")
+    if getattr(args, "corpus", None):
+        return "(given with --corpus); create it or give another folder"
+    if settings is not None and "corpus_dir" in settings.model_fields_set:
+        return f"(set by {variable}); create it or set {variable} to another folder"
+    return f"(the default: neither --corpus nor {variable} is set); create it, or give --corpus DIR or set {variable}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `citebot` command."""
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
@@ -463,6 +562,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return command.run(settings, args)  # type: ignore[arg-type]  # measurements take no settings
+    except MissingCorpus as exc:
+        print(f"citebot: {exc} {_corpus_hint(args, settings)}", file=sys.stderr)
+        return 1
     except (CorpusError, SettingsError, OSError, ValueError) as exc:
         print(f"citebot: {exc}", file=sys.stderr)
         return 1

@@ -38,6 +38,9 @@ LEGACY = frozenset(
         "log_level",
     }
 )
+# The benchmark data sets `citebot fit`, `bench-languages` and `make eval` read (never copied into the project).
+BENCHMARKS_DIR = Path("../shared/benchmarks")
+BENCHMARKS_HELP = f"the benchmarks folder (default: {PREFIX}BENCHMARKS_DIR, else {BENCHMARKS_DIR})"
 WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
@@ -89,7 +92,8 @@ class LegacyNames(PydanticBaseSettingsSource):
             if value is None:
                 continue
             warnings.warn(
-                f"{field.upper()} is deprecated and will stop working in the next release; set {env_name(field)} instead",
+                f"{field.upper()} is deprecated and will stop working in the next release; "
+                f"set {env_name(field)} instead",
                 DeprecatedSetting,
                 stacklevel=2,
             )
@@ -115,7 +119,7 @@ class Settings(BaseSettings):
     languages: str = "auto"
     answer_sentences: int = Field(default=3, ge=1, le=10)
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the ranker's threshold
-    # Rank with word embeddings too (the `semantic` extra). Off by default: see README, "Quality".
+    # Rank with word embeddings too (the `semantic` extra). Off by default: see docs/quality.md.
     semantic: bool = False
     workers: int = Field(default=0, ge=0, le=64)
     max_file_mb: float = Field(default=MAX_FILE_MB, gt=0)
@@ -124,6 +128,7 @@ class Settings(BaseSettings):
     # Sharded search on Dask (the `cluster` extra): tcp://host:8786, or "local" for two workers on 127.0.0.1.
     dask_scheduler: str = ""
     shards: int = Field(default=4, ge=1, le=1024)
+    benchmarks_dir: Path = BENCHMARKS_DIR
 
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="telegram_bot_token")
     telegram_base_url: str = Field(default="https://api.telegram.org/bot", validation_alias="telegram_base_url")
@@ -231,6 +236,7 @@ def load_settings(**overrides: object) -> Settings:
     if isinstance(env_file, (str, Path)):
         read_env_file(Path(env_file))  # a .env that is not UTF-8 is named here, in one line
     try:
+        # The overrides are settings by name (and pydantic-settings' own `_env_file`), each validated by Settings.
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []

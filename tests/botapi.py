@@ -141,7 +141,8 @@ def parse_html(text: str) -> str:
             if closing:
                 if not stack or stack[-1] != name:
                     raise ParseError(
-                        f'Unmatched end tag at byte offset {len(text[:i].encode())}, expected "{stack[-1] if stack else ""}", found "{name}"'
+                        f"Unmatched end tag at byte offset {len(text[:i].encode())}, "
+                        f'expected "{stack[-1] if stack else ""}", found "{name}"'
                     )
                 stack.pop()
             else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from bot.config import LEGACY, PREFIX
 from bot.index.library import Library
 from bot.index.loader import load_library
 from bot.ingest.corpus import Document
+from bot.text import languages
 from bot.text.analyzers import AnalyzedDocument
 from bot.text.embeddings import Embedder, default_embedder
 from bot.text.languages import Languages
@@ -43,6 +45,45 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(tmp_path)  # `.env` is read from the working directory: there is none here.
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def language_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The language classifier's model (45 MB) unpacked once for the whole session: the folder it is kept in."""
+    home = tmp_path_factory.mktemp("language-model")
+    languages._model(home)
+    folder = languages._model_folder(home)
+    assert folder is not None
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def one_language_model(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, language_model: Path) -> None:
+    """Each load in this process maps the session's model, whatever cache folder it names, instead of unpacking
+    a copy into every test's cache; the tests of the unpacking itself (`fresh_model`) get the real one."""
+    if "fresh_model" in request.fixturenames:
+        return
+    real = languages._model
+    home = language_model.parent
+
+    def shared(asked: Path | None) -> object:
+        return real(home)
+
+    shared.cache_clear = real.cache_clear  # type: ignore[attr-defined]  # what tests call on the real one
+    monkeypatch.setattr(languages, "_model", shared)
+
+
+@pytest.fixture
+def model_in_cache(tmp_path: Path, language_model: Path) -> Path:
+    """`tmp_path/cache` holding the session's unpacked language model (hard links), for a citebot subprocess to map."""
+    kept = tmp_path / "cache" / language_model.name
+    kept.mkdir(parents=True)
+    for file in language_model.iterdir() if language_model.is_dir() else ():  # not kept: the subprocess unpacks it
+        try:
+            os.link(file, kept / file.name)
+        except OSError:
+            shutil.copyfile(file, kept / file.name)  # another file system: a copy still spares the unpacking
+    return tmp_path / "cache"
 
 
 @pytest.fixture

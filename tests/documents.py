@@ -186,7 +186,7 @@ def news_page(
     lang: str = "en-GB",
     saved_from: str | None = None,
 ) -> str:
-    """A saved news article with everything a real one has around the text: menus, a cookie banner, teasers, comments."""
+    """A saved news article with all a real one has around the text: menus, a cookie banner, teasers, comments."""
     comment = f"<!-- saved from url=({len(saved_from):04d}){saved_from} -->\n" if saved_from else ""
     return f"""<!DOCTYPE html>
 {comment}<html lang="{lang}"><head><meta charset="utf-8">

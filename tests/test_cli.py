@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import importlib.metadata
 import io
 import json
 import os
 import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -139,6 +142,7 @@ def test_ask_plain_from_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: p
     assert code == 0 and out.count("Q: ") == 2 and "Compost improves heavy clay soil" in out and "Mount Etna" in out
 
 
+@pytest.mark.usefixtures("model_in_cache")
 def test_python_m_bot_ask_in_a_subprocess(tmp_path: Path, docs: Path) -> None:
     env = dict(os.environ)  # the caller's citebot variables are already gone (see `isolated`)
     env.update(HOME=str(tmp_path / "home"), CITEBOT_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(REPO))
@@ -158,6 +162,7 @@ def test_python_m_bot_ask_in_a_subprocess(tmp_path: Path, docs: Path) -> None:
 @pytest.mark.parametrize(
     "command", [["check"], ["ask", "How many projects has the bank financed?"], ["ask", "--json", "Who won?"]]
 )
+@pytest.mark.usefixtures("model_in_cache")
 def test_commands_work_where_the_desktop_sets_language(tmp_path: Path, docs: Path, command: list[str]) -> None:
     """LANGUAGE=en_US:en is set on many Linux desktops; citebot never reads it, so nothing breaks."""
     env = dict(os.environ, LANGUAGE="en_US:en", HOME=str(tmp_path / "home"), PYTHONPATH=str(REPO))
@@ -219,6 +224,29 @@ def test_unusable_corpus_exits_non_zero_with_the_reason(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ("option", "(given with --corpus); create it or give another folder"),
+        ("setting", "(set by CITEBOT_CORPUS_DIR); create it or set CITEBOT_CORPUS_DIR to another folder"),
+        ("default", "(the default: neither --corpus nor CITEBOT_CORPUS_DIR is set); create it, or give --corpus DIR"),
+    ],
+)
+def test_a_missing_corpus_names_the_setting_that_gave_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, given: str, named: str
+) -> None:
+    missing = tmp_path / "corpus"  # the default, relative to the working folder, which is tmp_path
+    argv = ["check"]
+    if given == "option":
+        argv += ["--corpus", str(missing)]
+    elif given == "setting":
+        monkeypatch.setenv("CITEBOT_CORPUS_DIR", str(missing))
+    code, _, err = run(capsys, *argv)
+    assert code == 1
+    assert named in err and "CORPUS_DIR or create" not in err
+    assert err.startswith(f"citebot: corpus folder {missing if given != 'default' else 'corpus'} does not exist ")
+
+
 # --- eval -------------------------------------------------------------------------------------------------
 
 
@@ -256,7 +284,13 @@ def test_eval_prints_the_figures(capsys: pytest.CaptureFixture[str], docs: Path,
     assert 0.5 < found["MRR@10"] < 1.0
     assert "questions:   2 answerable, 1 unanswerable" in out
     assert re.search(r"^latency ms:\s+p50 [\d.]+\s+p90 [\d.]+\s+p99 [\d.]+$", out, re.M)
-    assert re.search(r"^misses:\s+miss$", out, re.M)
+    # Each miss with its question, what was quoted first and what was expected, not an id alone.
+    assert re.search(
+        r"^misses:\s+1\n  miss: What improves heavy clay soil\?\n    quoted:   Compost [^\n]+\n"
+        r"    expected: Tomatoes need six hours of direct sunlight every day\.$",
+        out,
+        re.M,
+    ), out
 
 
 @pytest.mark.parametrize(
@@ -348,6 +382,7 @@ def test_ask_json_escapes_file_names_that_are_not_utf8(capsys: pytest.CaptureFix
 
 
 @pytest.mark.parametrize("io_encoding", [None, "utf-8:strict"], ids=["C.UTF-8", "strict"])
+@pytest.mark.usefixtures("model_in_cache")
 def test_ask_json_output_is_utf8_whatever_comes_in(tmp_path: Path, docs: Path, io_encoding: str | None) -> None:
     (docs / os.fsdecode(b"caf\xe9.txt")).write_text(
         "Espresso is brewed under nine bars of pressure.\n", encoding="utf-8"
@@ -439,6 +474,7 @@ def test_chat_answers_stdin_lines_and_exits_0_on_eof(
     assert history.exists()
 
 
+@pytest.mark.usefixtures("model_in_cache")
 @pytest.mark.parametrize("minutes", ["5", "0"])
 def test_chat_answers_a_follow_up_with_the_subject_before_it(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, history: Path, minutes: str
@@ -457,6 +493,7 @@ def test_chat_answers_a_follow_up_with_the_subject_before_it(
         assert "were implemented from 1992 to 2024" in years and NOT_FOUND not in years
 
 
+@pytest.mark.usefixtures("model_in_cache")
 def test_chat_history_goes_to_home(tmp_path: Path, docs: Path) -> None:
     home = tmp_path / "elsewhere"
     home.mkdir()
@@ -618,6 +655,38 @@ def test_feedback_disabled_or_missing(
     assert not (tmp_path / "none.sqlite3").exists()
 
 
+def test_gaps_without_a_database_says_nothing_was_recorded(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CITEBOT_FEEDBACK_DB", str(tmp_path / "none.sqlite3"))
+    code, out, _ = run(capsys, "gaps")
+    assert code == 0
+    assert out == (
+        "No questions recorded yet: the Telegram bot records them; "
+        "the terminal chat and `citebot ask` record nothing.\n"
+    )
+    assert "Every question so far was found" not in out and not (tmp_path / "none.sqlite3").exists()
+
+
+@pytest.mark.parametrize(("command", "header"), [("gaps", cli.GAPS_CSV), ("feedback", cli.FEEDBACK_CSV)])
+def test_csv_help_names_the_header_written(
+    capsys: pytest.CaptureFixture[str], recorded: Path, command: str, header: tuple[str, ...]
+) -> None:
+    code, out, _ = run(capsys, command, "--csv")
+    assert code == 0 and next(csv.reader(io.StringIO(out))) == list(header)
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert ",".join(header) in shown.replace(" ", "").replace("\n", "")
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out == f"citebot {importlib.metadata.version('citebot')}\n"
+
+
 @pytest.mark.parametrize(
     ("question", "lang"),
     [
@@ -632,3 +701,87 @@ def test_ask_speaks_the_question_s_language(
     """citebot's own words follow the question's language; quotes stay as the documents wrote them."""
     code, out, _ = run(capsys, "ask", "--corpus", str(docs), question)
     assert code == 0 and messages.text("not_found", lang) in out
+
+
+# --- the benchmarks folder ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["fit", "bench-languages"])
+@pytest.mark.parametrize("given", ["option", "setting"])
+def test_a_missing_benchmarks_folder_is_named_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: str, given: str
+) -> None:
+    missing = tmp_path / "no-benchmarks"
+    if given == "option":
+        code, out, err = run(capsys, command, "--benchmarks", str(missing))
+    else:
+        monkeypatch.setenv("CITEBOT_BENCHMARKS_DIR", str(missing))
+        code, out, err = run(capsys, command)
+    assert code == 1
+    assert err == (
+        f"citebot {command}: benchmarks folder not found: {missing} "
+        "(give --benchmarks DIR or set CITEBOT_BENCHMARKS_DIR)\n"
+    )
+    assert out == ""
+
+
+def test_make_eval_names_a_missing_benchmarks_folder(tmp_path: Path) -> None:
+    stamp = tmp_path / "installed"  # newer than pyproject.toml and the lock: make sets up nothing
+    stamp.touch()
+    missing = tmp_path / "none"
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(REPO), "eval", f"BENCHMARKS={missing}", f"STAMP={stamp}"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"make eval: benchmarks folder not found: {missing} (make eval BENCHMARKS=DIR)\n")
+
+
+# --- make run in a terminal -----------------------------------------------------------------------------
+
+
+def _read_until(terminal: int, wanted: bytes, seconds: float = 90) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + seconds
+    while wanted not in seen:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {wanted!r} from the terminal; it showed {seen[-500:]!r}")
+        ready, _, _ = select.select([terminal], [], [], 1)
+        if ready:
+            try:
+                seen += os.read(terminal, 4096)
+            except OSError:  # the terminal's other end closed: everything was read
+                break
+    return seen
+
+
+# A process of its own gives `make run` a terminal (pty.spawn): forking the test process itself, with threads
+# other tests left running, can deadlock the child before it runs make.
+IN_A_TERMINAL = "import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))"
+
+
+@pytest.mark.usefixtures("model_in_cache")
+def test_make_run_exits_0_after_ctrl_c_then_ctrl_d_at_the_prompt(tmp_path: Path, docs: Path) -> None:
+    stamp = tmp_path / "installed"  # newer than pyproject.toml and the lock: make sets up nothing
+    stamp.touch()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CITEBOT_"))}
+    env |= {"HOME": str(tmp_path / "home"), "CITEBOT_CORPUS_DIR": str(docs)}
+    env |= {"CITEBOT_CACHE_DIR": str(tmp_path / "cache")}
+    command = ["make", "--no-print-directory", "-C", str(REPO), "run", f"STAMP={stamp}"]
+    with subprocess.Popen(
+        [sys.executable, "-c", IN_A_TERMINAL, *command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+    ) as terminal:
+        assert terminal.stdin is not None and terminal.stdout is not None
+        output = terminal.stdout.fileno()
+        try:
+            _read_until(output, b"? ")
+            terminal.stdin.write(b"\x03")  # Ctrl-C at the prompt: a new prompt, the chat goes on
+            terminal.stdin.flush()
+            _read_until(output, b"? ")
+            terminal.stdin.write(b"\x04")  # Ctrl-D: the chat ends
+            terminal.stdin.flush()
+            code = terminal.wait(timeout=60)
+        finally:
+            terminal.kill()
+    assert code == 0

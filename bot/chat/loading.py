@@ -8,6 +8,7 @@ from typing import Any
 from bot.config import Settings, SettingsError
 from bot.index.library import Library
 from bot.index.loader import load_library
+from bot.ranking.answer import warm_up
 
 
 def load_for(
@@ -15,9 +16,17 @@ def load_for(
 ) -> Library:
     """Load (or, given `previous`, reload) the corpus; sharded on the cluster when CITEBOT_DASK_SCHEDULER is set.
 
-    `extra` goes to `load_library` as it is (a snapshot `writer`, for one).
+    `extra` goes to `load_library` as it is (a snapshot `writer`, for one). What answering loads lazily is
+    loaded before the library is returned, so the first question is answered as fast as the next.
     """
-    options = settings.loader_options() | extra
+    library = _load(settings, previous, progress, settings.loader_options() | extra)
+    warm_up(library, settings.semantic)
+    return library
+
+
+def _load(
+    settings: Settings, previous: Library | None, progress: Callable[[str], None] | None, options: dict[str, Any]
+) -> Library:
     if not settings.dask_scheduler:
         return load_library(settings.corpus_dir, settings.cache_dir, previous=previous, progress=progress, **options)
     try:

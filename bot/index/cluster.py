@@ -363,11 +363,12 @@ class Layout:
 
 
 class ShardedLibrary(Library):
-    """A Library whose `sentence_index` and `document_index` are ShardedIndexes; `base` is the loaded library they came from."""
+    """A Library whose `sentence_index` and `document_index` are ShardedIndexes; `base`: the library they came from."""
 
     def __init__(self, base: Library, sentences: ShardedIndex, passages: ShardedIndex, layout: Layout) -> None:
         # Everything the base library holds (documents, offsets, vocabulary…), computed once, with its indexes swapped.
         self.__dict__.update(base.__dict__)
+        # A ShardedIndex answers the BM25 calls the library makes (submit, lookup, top): it stands in for one.
         self.sentence_index = sentences  # type: ignore[assignment]
         self.document_index = passages  # type: ignore[assignment]
         self.base = base
@@ -399,7 +400,7 @@ def shard_library(
         sentence_structures.append(client.submit(Structure, *sentence_source.extract(members), pure=False))
         passage_structures.append(client.submit(Structure, *passage_source.extract(docs), pure=False))
         rebuilt += 1
-    log.info("%d shards, %d of them built anew", len(slots), rebuilt)
+    log.info("%d shard%s, %d of them built anew", len(slots), "s" * (len(slots) != 1), rebuilt)
     version = next(_versions)
     n_terms = len(base.vocabulary)
     sentences = _weighed(client, sentence_structures, rows, version, n_terms, base.sentence_index)

@@ -26,12 +26,13 @@ from bot.ingest.corpus import (
     Document,
     Skipped,
     corpus_paths,
+    grouped,
     make_title,
     parse_file,
 )
-from bot.ingest.formats import EXTRACTOR_VERSION, Extracted, Unreadable, format_of
+from bot.ingest.formats import EXTRACTOR_VERSION, Extracted, Unreadable, format_of, missing_reader
 from bot.ingest.sandbox import SandboxPool
-from bot.ingest.sidecars import MAX_SIDECAR_BYTES, SIDECAR_SUFFIX, with_sidecar
+from bot.ingest.sidecars import MAX_SIDECAR_BYTES, SIDECAR_SUFFIX, document_with_sidecar, with_sidecar
 from bot.text.analyzers import AnalyzedDocument, joined, paragraph_pieces
 from bot.text.languages import Languages, analyze_document
 
@@ -186,7 +187,7 @@ def load_library(
                 previous.vocabulary,
                 previous.sentence_index,
                 previous.document_index,
-                skipped,  # type: ignore[arg-type,union-attr]
+                skipped,
             )
             _report(skipped)
         else:
@@ -258,8 +259,8 @@ def _restamped(items: list[Entry | _Pending], previous: Library | None) -> bool:
 
 
 def _report(skipped: list[Skipped]) -> None:
-    for problem in skipped:
-        log.warning("%s: %s", problem.path, problem.reason)
+    for path, reason in grouped(skipped):
+        log.warning("%s: %s", path, reason)
 
 
 def scan(
@@ -279,6 +280,7 @@ def scan(
     skipped.extend(found.skipped)
     files, resources = saved_page_resources(list(found))
     skipped.extend(resources)
+    missing = {kind: missing_reader(kind) for kind in {format_of(relative) for relative, _ in files} if kind}
     for relative, file in files:
         entry = known.get(relative)
         try:
@@ -308,8 +310,12 @@ def scan(
             continue
         kind = format_of(relative)
         if kind is None:
-            document, note = parse_file(relative, data)
+            document, note = text_document(relative, data, sidecar)
+            # _pending returns None only with the reason put in `skipped`, and the Nones are dropped below.
             items.append(_pending(key, stamp, Path(file), document, note, skipped))  # type: ignore[arg-type]
+            continue
+        if missing[kind] is not None:
+            skipped.append(Skipped(relative, missing[kind]))  # reported once for all such files (corpus.grouped)
             continue
         job = _Extracting(key, stamp, Path(file), relative, sidecar, readers.submit(kind, data))
         items.append(job)
@@ -378,7 +384,7 @@ def _pending(
 ) -> _Pending | None:
     # Only files the cache had no usable entry for get here (scan asked it first): they are analysed.
     if document is None:
-        skipped.append(note)  # type: ignore[arg-type]
+        skipped.append(note)  # type: ignore[arg-type]  # a file read into no Document always has its Skipped
         return None
     return _Pending(key, stamp, file, document, note, cached=False)
 
@@ -528,15 +534,15 @@ def _reread(item: _Pending, languages: Languages, skipped: list[Skipped], reader
         return None
     document, note = read_document(relative, data, sidecar, readers)
     if document is None:
-        skipped.append(note)  # type: ignore[arg-type]
+        skipped.append(note)  # type: ignore[arg-type]  # a file read into no Document always has its Skipped
         return None
     key = digest(data, languages, sidecar, extracted=format_of(relative) is not None)
     return _Pending(key, stamp, item.file, document, note, cached=False)
 
 
 def _sidecar_path(relative: str, file: str | Path) -> str | None:
-    """Where the metadata sidecar of an extracted file would be (`report.pdf.yml`); text files have front matter."""
-    return f"{file}{SIDECAR_SUFFIX}" if format_of(relative) is not None else None
+    """Where a file's metadata sidecar would be (`report.pdf.yml`, `notes.md.yml`)."""
+    return f"{file}{SIDECAR_SUFFIX}"
 
 
 def _sidecar_stamp(relative: str, file: str | Path) -> tuple[int, ...]:
@@ -573,11 +579,21 @@ def read_document(
     """A file's Document: text files parsed here, every other format extracted in a worker."""
     kind = format_of(relative)
     if kind is None:
-        return parse_file(relative, data)
+        return text_document(relative, data, sidecar)
     try:
         return document_from(relative, readers.extract(kind, data), sidecar)
     except Unreadable as exc:
         return None, Skipped(relative, str(exc))
+
+
+def text_document(relative: str, data: bytes, sidecar: bytes | None) -> tuple[Document | None, Skipped | None]:
+    """A text file's Document, its sidecar's fields over its front matter, and a warning if any."""
+    document, note = parse_file(relative, data)
+    if document is None or sidecar is None:
+        return document, note
+    document, warning = document_with_sidecar(document, sidecar)
+    notes = "; ".join(n for n in (note.reason if note else None, warning) if n)
+    return document, _kept(relative, notes or None)
 
 
 def document_from(relative: str, extracted: Extracted, sidecar: bytes | None) -> tuple[Document, Skipped | None]:

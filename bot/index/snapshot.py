@@ -213,6 +213,7 @@ def read(cache_folder: Path, languages: Languages) -> Library:
         arrays = {p.stem: np.load(p, mmap_mode="r", allow_pickle=False) for p in target.glob("*.npy")}
         rows = json.loads((target / "documents.json").read_text("utf-8"))
         params = tuple(float(x) for x in manifest["params"])
+        # np.load with mmap_mode gives memmaps, typed as plain arrays; `params` has the three the manifest holds.
         return _library(arrays, rows, languages, params)  # type: ignore[arg-type]
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise BadSnapshot(f"snapshot {name} unusable ({type(exc).__name__}: {exc})") from None

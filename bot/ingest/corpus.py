@@ -8,12 +8,14 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import frontmatter
 import yaml
+
+from bot.ingest.formats import READER_MISSING
 
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".epub", ".odt")
 # Scrapers leave a first line like " date 2025-06-01 Images | primeminister.kz": a date, a section, a site.
@@ -58,8 +60,27 @@ class Skipped:
     warning: bool = False
 
 
+def grouped(skipped: Iterable[Skipped]) -> list[tuple[str, str]]:
+    """(path, reason) of each entry, but one line for all the files a missing reader left out: `12 files (a.pdf, …)`."""
+    lines: list[tuple[str, str]] = []
+    missing: dict[str, list[str]] = {}
+    for item in skipped:
+        if READER_MISSING in item.reason:
+            missing.setdefault(item.reason, []).append(item.path)
+        else:
+            lines.append((item.path, item.reason))
+    for reason, paths in missing.items():
+        shown = ", ".join(paths[:3]) + (", …" if len(paths) > 3 else "")
+        lines.append((f"{len(paths)} file{'s' if len(paths) != 1 else ''} ({shown})", reason))
+    return lines
+
+
 class CorpusError(Exception):
     """The corpus cannot be used at all: missing, empty, or with no readable document."""
+
+
+class MissingCorpus(CorpusError):
+    """The corpus folder does not exist: the command line says which setting named it."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +104,7 @@ def corpus_paths(root: Path) -> CorpusFiles:
     corpora come from archives and git clones, and a `notes.txt -> ~/.env` must not have the bot quote its token.
     """
     if not root.exists():
-        raise CorpusError(f"corpus folder {root} does not exist; set CORPUS_DIR or create it")
+        raise MissingCorpus(f"corpus folder {root} does not exist")
     if not root.is_dir():
         raise CorpusError(f"corpus path {root} is not a folder")
     files: dict[str, str] = {}
@@ -204,6 +225,7 @@ class _MetadataLoader(yaml.SafeLoader):
         # An alias is how nine lines of YAML expand to gigabytes (the "billion laughs"); metadata never needs one.
         if self.check_event(yaml.AliasEvent):
             raise yaml.composer.ComposerError(None, None, "YAML aliases are not allowed", self.peek_event().start_mark)
+        # PyYAML's stubs type `index` as a Node; the composer passes whatever it was given, which is what we pass.
         return super().compose_node(parent, index)  # type: ignore[arg-type]
 
 

@@ -6,10 +6,9 @@ import multiprocessing
 import os
 import queue
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import Any
 

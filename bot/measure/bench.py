@@ -371,7 +371,7 @@ def _private_rss_mb() -> float:
 def run_worker(
     corpus: Path, cache: Path, queries: int, rank_sample: int, reload: bool, snapshot: bool = True, shards: int = 0
 ) -> Measure:
-    """Load a corpus once (cold, from the cache or from the snapshot, as the folders have it); reload, query; measure."""
+    """Load a corpus once (cold, from the cache or the snapshot, as the folders have it); reload, query; measure."""
     started = time.perf_counter()
     library = load_library(corpus, cache, snapshot=snapshot)
     load_seconds = time.perf_counter() - started
@@ -396,6 +396,7 @@ def run_worker(
         extra.update(_answers(library, queries))
         if shards:
             extra.update(_sharded(library, _queries(library, queries, seed=11), queries, shards))
+    # `extra` holds Measure's optional fields by name, each a float, int or bool as the field is.
     return Measure(library.sentence_count, len(library.documents), load_seconds, rss, **extra)  # type: ignore[arg-type]
 
 

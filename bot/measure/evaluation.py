@@ -28,6 +28,17 @@ class Question:
 
 
 @dataclass(frozen=True)
+class Miss:
+    """A question whose first quote is not right: what was asked, what was quoted first (None: not found), and what
+    was expected (empty: that nothing be found)."""
+
+    id: str
+    question: str
+    quoted: str | None
+    expected: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Report:
     """The figures of one evaluation run."""
 
@@ -41,7 +52,7 @@ class Report:
     precision: float  # share of answered answerable questions whose first quote is an expected sentence
     abstention: float  # share of unanswerable questions it rightly declined
     latency_ms: dict[str, float]
-    misses: tuple[str, ...] = ()
+    misses: tuple[Miss, ...] = ()
 
 
 def normalize(text: str) -> str:
@@ -87,7 +98,7 @@ def score(pairs: Iterable[tuple[Question, Answer]]) -> Report:
     quoted: list[bool] = []
     declined: list[bool] = []
     latencies: list[float] = []
-    misses: list[str] = []
+    misses: list[Miss] = []
     for question, answer in pairs:
         latencies.append(answer.took_ms)
         if question.expected:
@@ -96,11 +107,11 @@ def score(pairs: Iterable[tuple[Question, Answer]]) -> Report:
             answered.append(answer.answered)
             quoted.append(bool(answer.quotes) and any(matches(answer.quotes[0].text, e) for e in question.expected))
             if not quoted[-1]:
-                misses.append(question.id)
+                misses.append(_miss(question, answer))
         else:
             declined.append(not answer.answered)
             if answer.answered:
-                misses.append(question.id)
+                misses.append(_miss(question, answer))
     n = len(ranks)
     percentiles = np.percentile(latencies, [50, 90, 99]) if latencies else [0.0, 0.0, 0.0]
     return Report(
@@ -116,6 +127,11 @@ def score(pairs: Iterable[tuple[Question, Answer]]) -> Report:
         latency_ms=dict(zip(("p50", "p90", "p99"), map(float, percentiles))),
         misses=tuple(misses),
     )
+
+
+def _miss(question: Question, answer: Answer) -> Miss:
+    quoted = answer.quotes[0].text if answer.quotes else None
+    return Miss(question.id, question.question, quoted, question.expected)
 
 
 @functools.cache

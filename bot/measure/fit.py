@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.config import BENCHMARKS_HELP
 from bot.index.library import Library
 from bot.measure.evaluation import Question as QA
 from bot.measure.evaluation import matches, question_documents, read_questions, select_split
@@ -283,7 +284,7 @@ def fit(
     for name, variant in variants.items():
         log(f"{name}: threshold {variant['threshold']:.2f}")
     return {
-        "about": "citebot's ranker, written by `citebot fit`; see README, 'How it works' and 'Quality'.",
+        "about": "citebot's ranker, written by `citebot fit`; see docs/how-it-works.md and docs/quality.md.",
         "shortlist": SHORTLIST,
         "threshold_rule": f"highest threshold at which the dev parts' answerable questions are answered at least "
         f"{ANSWERED_SHARE:.0%} of the time (mean over benchmarks)",
@@ -331,7 +332,7 @@ def _counts(examples: list[Example]) -> dict[str, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `citebot fit [--benchmarks DIR] [--out FILE]`."""
-    parser.add_argument("--benchmarks", type=Path, default=Path("../shared/benchmarks"), help="benchmarks folder")
+    parser.add_argument("--benchmarks", type=Path, help=BENCHMARKS_HELP)
     parser.add_argument(
         "--out", type=Path, default=MODEL_FILE, help=f"where to write the ranker (default: {MODEL_FILE})"
     )

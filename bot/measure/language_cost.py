@@ -2,7 +2,7 @@
 
 Run from the repository (the benchmarks in ../shared/benchmarks give the texts, corpus/ is the seed):
 
-    .venv/bin/citebot bench-languages [--runs 5] [--benchmarks ../shared/benchmarks]
+    .venv/bin/citebot bench-languages [--runs 5] [--benchmarks DIR]
 
 Corpora, written to a temporary folder without a `language:` line, so every document is detected:
 the seed `corpus/`, and 20 and 1,000 documents of about 1,500 characters each, English, Russian and
@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bot.config import BENCHMARKS_DIR, BENCHMARKS_HELP
 
 BIN = Path(sys.executable).parent
 FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
@@ -177,7 +179,7 @@ def question_detection(benchmarks: Path) -> dict[str, float]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `citebot bench-languages`."""
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--benchmarks", type=Path, default=Path("../shared/benchmarks"))
+    parser.add_argument("--benchmarks", type=Path, help=BENCHMARKS_HELP)
     parser.add_argument("--seed", type=Path, default=Path("corpus"), help="the seed corpus folder (default: corpus)")
     parser.add_argument("--only", help="measure only the corpus with this name (seed, 20, 1000)")
 
@@ -194,7 +196,8 @@ def run(args: argparse.Namespace) -> int:
                 continue
             for row, cells in measure(folder, work, args.runs).items():
                 cpu = " | ".join(
-                    f"{cells['en'][i]:.3f} | {cells['auto'][i]:.3f} | {100 * (cells['auto'][i] / cells['en'][i] - 1):+.0f}%"
+                    f"{cells['en'][i]:.3f} | {cells['auto'][i]:.3f} | "
+                    f"{100 * (cells['auto'][i] / cells['en'][i] - 1):+.0f}%"
                     for i in (0, 1)
                 )
                 print(f"| {corpus_name} | {row} | {cpu} |", flush=True)
@@ -207,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m bot.measure.language_cost`, as `citebot bench-languages`."""
     parser = argparse.ArgumentParser(prog="citebot bench-languages", description=__doc__.split("\n", 1)[0])
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    args.benchmarks = args.benchmarks or BENCHMARKS_DIR
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from bot.index.library import Hit, Library
 from bot.ingest.corpus import Document
 from bot.ranking.features import analyze_question
-from bot.ranking.ranker import Ranker, default_ranker, rank, sigmoids
-from bot.text.analyzers import Analyzer, MultiAnalyzer, folded
+from bot.ranking.ranker import Ranker, default_ranker, rank, ready_ranker, sigmoids
+from bot.text.analyzers import Analyzer, MultiAnalyzer, folded, load_lemmatizer
 
 # A sentence is quoted beside the first only if the model thinks it at least this likely, relative to the first.
 KEEP_RATIO = 0.3
@@ -66,6 +66,20 @@ def lead_in(library: Library, hit: Hit) -> str | None:
 def _word_terms(analyzer: Analyzer | MultiAnalyzer, word: str) -> tuple[str, ...]:
     # Words recur from answer to answer: stemming each one once keeps highlighting off the clock.
     return tuple(analyzer.terms(word))
+
+
+def warm_up(library: Library, semantic: bool = False) -> None:
+    """Load now what the first question would wait for: the ranker, each document language's lemmatizer, a search.
+
+    One question per language (a document's title) runs the whole way once, so nothing lazy is left on its path.
+    """
+    ranker = ready_ranker(semantic)
+    titles: dict[str, str] = {}
+    for entry in library.entries:
+        titles.setdefault(entry.language, entry.document.title)
+    for language, title in titles.items():
+        load_lemmatizer(language)
+        answer(library, title, semantic=semantic, ranker=ranker)
 
 
 def answer(

@@ -21,7 +21,8 @@ DOCUMENT_SENTENCES = 80
 PREFIX = 5
 # Words that frame a request rather than say what it is about, by language (the analyzer's ISO 639-1 code).
 _ENGLISH_FILLERS = frozenset(
-    "tell explain describe know say said says mention mentioned happen happened happening please information details".split()
+    "tell explain describe know say said says mention mentioned happen happened happening please information "
+    "details".split()
 )
 _RUSSIAN_FILLERS = frozenset(
     "расскажи расскажите скажи скажите объясни объясните пожалуйста известно информация".split()
@@ -89,7 +90,8 @@ SEMANTIC_FEATURES = (
     "semantic",  # cosine similarity of the sentence's and the question's mean word vectors
     "semantic_gap",  # that similarity less the best of the shortlist's: how far it is from the closest in meaning
     "soft_found",  # share of the question's weight the sentence lacks as words but has in meaning ("talks" ~ "meeting")
-    "soft_covered",  # share of the question's weight the sentence holds, a lacking word counting its nearest word's cosine
+    # share of the question's weight the sentence holds, a lacking word counting its nearest word's cosine
+    "soft_covered",
     "soft_missing",  # share of the question's weight with neither the word nor a near one (cosine under SOFT_NEAR)
 )
 # A follow-up's borrowed subject terms weigh this share of their IDF (bot/ranking/followup.py).

@@ -36,7 +36,8 @@ ANAPHORS: Mapping[str, frozenset[str]] = {  # pronouns that stand for something 
 }
 ELLIPSES: Mapping[str, re.Pattern[str]] = {  # whole questions that ask again about the same subject
     "en": re.compile(
-        r"^((and|so) )?((in|from|since|until) )?(which|what) (years?|dates?|months?)\W*$|^(when|why|how|where)( so)?\W*$"
+        r"^((and|so) )?((in|from|since|until) )?(which|what) (years?|dates?|months?)\W*$"
+        r"|^(when|why|how|where)( so)?\W*$"
     ),
     "ru": re.compile(r"^(а |и )?(когда это было|в каких годах|в каком году|что ещё|когда|почему|зачем|где|как)\W*$"),
     "kk": re.compile(r"\bше\W*$|^(ал )?(қай жылдары|қашан|неге|қайда|қалай)\W*$"),

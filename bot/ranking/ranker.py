@@ -158,7 +158,7 @@ def default_ranker(semantic: bool = False) -> Ranker:
 
 
 def ready_ranker(semantic: bool) -> Ranker:
-    """The shipped ranker, read now rather than at the first question; warns if embeddings were asked for but are absent."""
+    """The shipped ranker, read now rather than at the first question; warns if embeddings were asked for but absent."""
     ranker = default_ranker(semantic)
     if semantic and not ranker.semantic:
         log.warning(

@@ -142,7 +142,7 @@ class Delivery(BaseRateLimiter[None]):
     def _group(self, chat_id: object) -> contextlib.AbstractAsyncContextManager[Any]:
         """The per-group limiter: groups have negative ids, channels may be named by @username."""
         with contextlib.suppress(TypeError, ValueError):
-            chat_id = int(chat_id)  # type: ignore[call-overload]
+            chat_id = int(chat_id)  # type: ignore[call-overload]  # any id PTB takes; a non-number is kept
         if not (isinstance(chat_id, str) or (isinstance(chat_id, int) and chat_id < 0)):
             return contextlib.nullcontext()
         # Groups whose allowance has fully refilled are forgotten; they start afresh anyway.

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import contextlib
+import dataclasses
 import logging
 import mimetypes
 
 import httpx
-
 from telegram import Message, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError

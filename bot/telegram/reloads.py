@@ -57,7 +57,11 @@ async def reload_library(state: BotState) -> tuple[Library, float]:
             raise
         state.library = library
         took = time.perf_counter() - started
-    log.info("Reloaded %d documents, %d sentences in %.1f s", len(library.documents), library.sentence_count, took)
+    documents, sentences = len(library.documents), library.sentence_count
+    log.info(
+        "Reloaded %d document%s, %d sentence%s in %.1f s",
+        *(documents, "s" * (documents != 1), sentences, "s" * (sentences != 1), took),
+    )
     return library, took
 
 
@@ -99,7 +103,7 @@ async def _in_daemon_thread(function: Callable[[], T]) -> T:
         if future.cancelled():
             return
         if error is None:
-            future.set_result(result)  # type: ignore[arg-type]
+            future.set_result(result)  # type: ignore[arg-type]  # without an error the work returned its T
         else:
             future.set_exception(error)
 

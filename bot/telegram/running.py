@@ -20,8 +20,7 @@ from telegram.ext import Application
 
 from bot.chat.loading import load_for
 from bot.config import Settings
-from bot.ingest.corpus import CorpusError
-from bot.ranking.ranker import ready_ranker
+from bot.ingest.corpus import CorpusError, MissingCorpus, grouped
 from bot.telegram.app import build_application
 from bot.telegram.commands import register_commands
 from bot.telegram.delivery import POLL_BACKOFF_MAX
@@ -45,7 +44,7 @@ STOP_POLLING = 2.0
 
 
 async def serve(application: Application, stop: asyncio.Event) -> None:
-    """Answer updates until `stop` is set, then stop polling and finish the answers in hand, all within STOP_WITHIN s."""
+    """Answer updates until `stop` is set, then stop polling and finish the answers in hand, within STOP_WITHIN s."""
     connecting = asyncio.create_task(_connect(application))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -163,8 +162,11 @@ async def reload_on_signal(state: BotState) -> None:
     except Exception:
         log.exception("Reload failed, keeping the previous library")
         return
+    for path, reason in grouped(s for s in library.skipped if not s.warning):
+        log.info("Skipped %s: %s", path, reason)
     for problem in library.skipped:
-        log.info("%s %s: %s", "Read with a warning" if problem.warning else "Skipped", problem.path, problem.reason)
+        if problem.warning:
+            log.info("Read with a warning %s: %s", problem.path, problem.reason)
 
 
 async def _serve_until_signalled(application: Application) -> None:
@@ -190,7 +192,7 @@ def run(settings: Settings) -> int:
     if settings.telegram_bot_token is None:
         print(
             "citebot: TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather and put its token "
-            "in the environment or in .env (see README, 'Telegram').",
+            "in the environment or in .env (see docs/telegram.md).",
             file=sys.stderr,
         )
         return 2
@@ -201,10 +203,15 @@ def run(settings: Settings) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = {signum: signal.signal(signum, handler) for signum, handler in while_loading.items()}
     try:
-        library = load_for(settings)
-        ready_ranker(settings.semantic)
-        log.info("Loaded %d documents, %d sentences", len(library.documents), library.sentence_count)
+        library = load_for(settings)  # the ranker too, with a warning if embeddings were asked for and are absent
+        documents, sentences = len(library.documents), library.sentence_count
+        log.info(
+            "Loaded %d document%s, %d sentence%s",
+            *(documents, "s" * (documents != 1), sentences, "s" * (sentences != 1)),
+        )
         asyncio.run(_serve_until_signalled(build_application(settings, library)))
+    except MissingCorpus:
+        raise  # the command line names the setting that gave the folder
     except CorpusError as exc:
         print(f"citebot: cannot load the documents: {exc}", file=sys.stderr)
         return 1

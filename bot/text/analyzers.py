@@ -141,6 +141,15 @@ def _lemma_stem(word: str, code: str, memo: dict[str, str]) -> str:
     return term
 
 
+def load_lemmatizer(language: str) -> None:
+    """Read a language's lemmatizer dictionary and stemmer now (English: a quarter second), not at the first word."""
+    code = language_code(language)
+    if code in SNOWBALL:
+        _stemmer(code)
+    if code in LEMMATIZED:
+        simplemma.lemmatize("loaded", lang=code)  # simplemma keeps each dictionary it has read
+
+
 @dataclass(frozen=True)
 class Analyzer:
     """One language's analysis: Unicode word tokens, case-folded, stop words dropped, reduced to a stem."""

@@ -61,7 +61,8 @@ class Embedder:
             fresh = dict(zip(new, self.embed(new)))
             found.update(fresh)
             if len(cache) + len(fresh) > most:
-                cache.clear()  # bounded; what recurs (common words, a topic's sentences) comes back within a few questions
+                # Bounded; what recurs (common words, a topic's sentences) comes back within a few questions.
+                cache.clear()
             cache.update(fresh)
         return np.stack([found[text] for text in texts])
 

@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import simplemma
 
 import bot.index
 from bot.chat.loading import load_for
 from bot.config import Settings, SettingsError, load_settings
 from bot.index.library import Library
+from bot.text import analyzers
 from tests.helpers import MINI_CORPUS, write_files
 
 
@@ -42,3 +44,21 @@ def test_a_scheduler_without_dask_installed_says_which_extra(tmp_path: Path, mon
     settings = Settings(corpus_dir=tmp_path, cache_dir=tmp_path / "cache", dask_scheduler="local")
     with pytest.raises(SettingsError, match=r"citebot\[cluster\]"):
         load_for(settings)
+
+
+def test_loading_reads_the_lemmatizer_before_the_first_question(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(corpus_dir=write_files(tmp_path / "corpus", MINI_CORPUS), cache_dir=tmp_path / "cache")
+    load_for(settings)  # builds the snapshot: the next load maps it and analyses nothing
+    analyzers._memo.cache_clear()  # a fresh process: no word lemmatized yet
+    languages: list[str] = []
+    real = simplemma.lemmatize
+
+    def lemmatize(word: str, lang: str) -> str:
+        languages.append(lang)
+        return real(word, lang=lang)
+
+    monkeypatch.setattr(simplemma, "lemmatize", lemmatize)
+    load_for(settings)
+    assert "en" in languages  # simplemma reads a language's dictionary at its first word

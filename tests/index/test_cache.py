@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import time
 import struct
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,7 +24,8 @@ from bot.text.analyzers import Analyzer, analyze
 from tests.helpers import write_files
 
 DOCUMENTS = {
-    "budget.md": "# Budget\n\nThe U.S. budget grew 2.5% last year. Mr. Smith said $8 billion was spent.\n\nCuts came later.",
+    "budget.md": "# Budget\n\nThe U.S. budget grew 2.5% last year. Mr. Smith said $8 billion was spent.\n\n"
+    "Cuts came later.",
     "rivers.txt": "The Nile is long. The Amazon carries more water than any other river.\n\nRivers flood in spring.",
     "notes/space.md": "---\ntitle: Space\n---\nThe Moon orbits the Earth. Mars has two moons, Phobos and Deimos.",
 }

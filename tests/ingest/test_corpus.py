@@ -119,7 +119,8 @@ def test_real_seed_file() -> None:
     assert document.source == "primeminister.kz"
     assert document.date == "2025-06-01"
     assert document.title == (
-        "Prime Minister of the Republic of Kazakhstan Olzhas Bektenov met with World Bank Vice President Antonella Bassani"
+        "Prime Minister of the Republic of Kazakhstan Olzhas Bektenov met with World Bank Vice President "
+        "Antonella Bassani"
     )
     sentences = Analyzer().sentences(document.text)
     assert sentences[0].startswith("Prime Minister of the Republic of Kazakhstan")
@@ -141,6 +142,13 @@ def test_real_seed_file() -> None:
 def test_title_from_heading_or_first_sentence(text: str, title: str) -> None:
     document, _ = parse(text, path="notes/untitled_file.md")
     assert document is not None and document.title == title
+
+
+@pytest.mark.parametrize("path", ["notes/plain.txt", "notes/marked.md"])
+def test_a_later_heading_is_the_title_over_the_opening_line_in_any_text_file(path: str) -> None:
+    # docs/documents.md: the first Markdown heading anywhere in the text, before a title made from the opening.
+    document, _ = parse("An opening line of text.\n\n# The heading further down\nBody.\n", path=path)
+    assert document is not None and (document.title, document.title_made) == ("The heading further down", False)
 
 
 @pytest.mark.parametrize(

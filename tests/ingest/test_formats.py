@@ -1,11 +1,11 @@
-"""Documents beyond plain text: saved web pages, PDF, DOCX, EPUB and ODT, their metadata, pages, sidecars and bad files."""
+"""Documents beyond plain text: saved web pages, PDF, DOCX, EPUB and ODT: metadata, pages, sidecars and bad files."""
 
 from __future__ import annotations
 
 import io
 import os
-import zipfile
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -161,6 +161,17 @@ def test_pdf_running_header_and_page_numbers_dropped() -> None:
     assert "Annual report 2025" not in text
     assert "Page 3 tells of the reservoir number 3" in text
     assert not any(line.strip().isdigit() for line in text.splitlines())
+
+
+def test_pdf_of_two_pages_drops_the_header_both_pages_have() -> None:
+    pages = [
+        "Page 1 tells of the northern reservoir.\nIts water level rose in spring.\nThe dam held.\nThe town stayed dry.",
+        "Page 2 tells of the southern reservoir.\nIts level fell in summer.\nThe fields were watered.\nThe crops grew.",
+    ]
+    text = extract("pdf", make.pdf(pages, header="Annual report 2025 - Ministry of Energy")).text
+    assert "Annual report 2025" not in text
+    for line in ("Page 1 tells of the northern reservoir.", "The town stayed dry.", "The crops grew."):
+        assert line in text
 
 
 def test_pdf_paragraphs_rebuilt_from_lines() -> None:
@@ -400,6 +411,38 @@ def test_sidecar_change_is_picked_up_by_a_reload(tmp_path: Path) -> None:
     assert [d.title for d in second.documents] == ["New title"]
 
 
+@pytest.mark.parametrize("name", ["notes.md", "notes.txt"])
+def test_sidecar_of_a_text_file_is_applied_over_its_front_matter(build: Build, name: str) -> None:
+    library = build(
+        {
+            name: "---\ntitle: Front matter title\nsource: Old desk\n---\nThe dam holds water through the spring.\n",
+            f"{name}.yml": "title: Dam notes\ndate: 2026-03-01\nurl: https://example.gov/dam\n",
+        }
+    )
+    found = document(library, name)
+    assert (found.title, found.source, found.date, found.url) == (
+        "Dam notes",
+        "Old desk",
+        "2026-03-01",
+        "https://example.gov/dam",
+    )
+    assert not found.title_made
+    assert [d.path for d in library.documents] == [name]
+
+
+def test_sidecar_of_a_text_file_warns_and_the_change_is_reloaded(tmp_path: Path) -> None:
+    root = write_files(tmp_path / "docs", {"n.txt": "The dam holds water.\n", "n.txt.yml": "title: [a, b]\n"})
+    first = load_library(root, tmp_path / "cache")
+    assert [(s.path, s.reason, s.warning) for s in first.skipped] == [
+        ("n.txt", "sidecar title ignored (not text)", True)
+    ]
+    (root / "n.txt.yml").write_text("title: New title\n")
+    os.utime(root / "n.txt.yml", ns=(time.time_ns() + 10**9,) * 2)
+    second = load_library(root, tmp_path / "cache", previous=first)
+    assert [d.title for d in second.documents] == ["New title"]
+    assert second.skipped == ()
+
+
 # --- bad files ---------------------------------------------------------------------------------------------------
 
 
@@ -513,7 +556,9 @@ def test_a_saved_page_s_resource_folder_is_not_read(build: Build) -> None:
     )
     assert [d.path for d in library.documents] == ["news/Water tariffs.html", "other_files/notes.html"]
     assert skipped(library) == {
-        "news/Water tariffs_files/ad-frame.html": "part of the saved page news/Water tariffs.html, not a document of its own"
+        "news/Water tariffs_files/ad-frame.html": (
+            "part of the saved page news/Water tariffs.html, not a document of its own"
+        )
     }
 
 

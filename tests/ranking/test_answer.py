@@ -263,8 +263,10 @@ def test_off_corpus_questions_are_not_answered(mini: Library, question: str) -> 
 
 
 WORLD_BANK = {
-    "meeting.md": "---\ntitle: World Bank meeting\n---\nThe minister met the World Bank vice president.\nThey discussed water projects.\n",
-    "loans.md": "---\ntitle: World Bank loans\n---\nThe World Bank approved a loan for new roads.\nThe loan covers two regions.\n",
+    "meeting.md": "---\ntitle: World Bank meeting\n---\nThe minister met the World Bank vice president.\n"
+    "They discussed water projects.\n",
+    "loans.md": "---\ntitle: World Bank loans\n---\nThe World Bank approved a loan for new roads.\n"
+    "The loan covers two regions.\n",
     "report.md": "The World Bank report expects growth of four percent.\nExports of grain rose.\n",
 }
 
@@ -423,7 +425,7 @@ def test_seed_derived_forms_are_answered_first(seed: Library, question: str, exp
 
 
 def test_seed_report_figures(seed: Library) -> None:
-    # Floors just under the figures the shipped ranker measures (README, "Quality"): lower is a regression.
+    # Floors just under the figures the shipped ranker measures (docs/quality.md): lower is a regression.
     library = seed
     report = score((q, answer(library, q.question)) for q in seed_questions())
     assert report.abstention == 1.0 and report.hit_at_3 >= 0.9
@@ -554,7 +556,13 @@ def test_metrics_on_a_hand_made_case() -> None:
     assert report.answered_rate == pytest.approx(3 / 4)
     assert report.precision == pytest.approx(2 / 3)
     assert report.abstention == pytest.approx(1 / 2)
-    assert report.misses == ("c", "d", "n2")
+    assert [m.id for m in report.misses] == ["c", "d", "n2"]
+    assert [(m.question, m.quoted, m.expected) for m in report.misses] == [
+        ("qc", None, ("x1", "the answer")),
+        ("qd", report.misses[1].quoted, ("the answer",)),
+        ("qn2", report.misses[2].quoted, ()),
+    ]
+    assert report.misses[2].quoted is not None  # it answered: what it quoted is shown
     assert report.latency_ms["p50"] == pytest.approx(1.0) and report.latency_ms["p99"] == pytest.approx(4.9)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -349,6 +350,19 @@ async def test_admin_commands_refuse_other_users(api: BotApi, state: BotState, c
     [reply] = await api.replies(USER)
     assert reply.params["text"] == text("not_admin", command=command)
     assert state.library is library
+
+
+async def test_reload_log_counts_one_document_in_the_singular(
+    api: BotApi, state: BotState, corpus: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for path in corpus.rglob("*"):
+        if path.is_file() and path.name != "astronomy.txt":
+            path.unlink()
+    with caplog.at_level(logging.INFO, logger="bot.telegram.reloads"):
+        api.message("/reload", user_id=ADMIN)
+        await api.replies(ADMIN, timeout=10)
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Reloaded ")]
+    assert re.match(r"Reloaded 1 document, \d+ sentences in ", line), line
 
 
 async def test_reload_swaps_in_new_documents_and_reports_skipped(api: BotApi, state: BotState, corpus: Path) -> None:
@@ -772,6 +786,7 @@ def start_process(api: BotApi, corpus: Path, token: str | None = TOKEN) -> subpr
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+@pytest.mark.usefixtures("model_in_cache")
 def test_run_answers_pending_updates_and_stops_cleanly_without_leaking_token(
     api: BotApi, corpus: Path, stop: signal.Signals
 ) -> None:
@@ -826,6 +841,7 @@ def remove_every_file(corpus: Path) -> None:
     ],
     ids=["reloads-the-documents", "an-unusable-corpus-keeps-the-old-documents"],
 )
+@pytest.mark.usefixtures("model_in_cache")
 def test_sighup_reloads_and_the_bot_keeps_running(
     api: BotApi, corpus: Path, change: Callable[[Path], None], logged: str, question: str, quoted: str
 ) -> None:
@@ -846,6 +862,7 @@ def test_sighup_reloads_and_the_bot_keeps_running(
 
 
 @pytest.mark.parametrize(("send_wait", "delivered"), [(4, True), (60, False)], ids=["answer-sent", "answer-dropped"])
+@pytest.mark.usefixtures("model_in_cache")
 def test_sigterm_during_flood_waits_stops_within_ten_seconds(
     api: BotApi, corpus: Path, send_wait: int, delivered: bool
 ) -> None:
@@ -870,6 +887,7 @@ def test_sigterm_during_flood_waits_stops_within_ten_seconds(
     assert bool(api.sent(USER)) is delivered, output.text()
 
 
+@pytest.mark.usefixtures("model_in_cache")
 def test_run_without_token_explains_and_fails(api: BotApi, corpus: Path) -> None:
     process = start_process(api, corpus, token=None)
     output, _ = process.communicate(timeout=30)
@@ -877,6 +895,7 @@ def test_run_without_token_explains_and_fails(api: BotApi, corpus: Path) -> None
     assert "TELEGRAM_BOT_TOKEN is not set" in output and "Traceback" not in output
 
 
+@pytest.mark.usefixtures("model_in_cache")
 def test_run_with_rejected_token_fails_without_printing_it(api: BotApi, corpus: Path) -> None:
     wrong = "654321:WRONG-secret-xyz"
     process = start_process(api, corpus, token=wrong)

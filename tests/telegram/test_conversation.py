@@ -419,6 +419,7 @@ async def test_webhook_takes_updates_with_the_right_secret_only(api: BotApi, cor
     assert not api.calls_to("getUpdates")
 
 
+@pytest.mark.usefixtures("model_in_cache")
 def test_citebot_run_serves_the_webhook_and_stops_on_sigterm(api: BotApi, corpus: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "CITEBOT_"))}

@@ -8,6 +8,7 @@ process with a time and memory limit, which is killed and replaced when a file m
 from __future__ import annotations
 
 import bisect
+import importlib.util
 import posixpath
 from collections.abc import Callable
 
@@ -26,6 +27,8 @@ __all__ = [
     "Unreadable",
     "extract",
     "format_of",
+    "missing_reader",
+    "READER_MISSING",
     "page_at",
 ]
 
@@ -35,12 +38,38 @@ EXTRACTOR_VERSION = 2  # 2: PDF sentences cut before a capitalised word rejoined
 # can expand to millions of sentences, and the text would otherwise leave the worker for the loader to analyse.
 MAX_TEXT_CHARS = 20_000_000
 FORMATS = {".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx", ".epub": "epub", ".odt": "odt"}
+READER_MISSING = "reader not installed"
+# What each format's reader imports, as (module, the distribution pip installs it from). lxml_html_clean is
+# jusText's (under trafilatura), named here because an old pip does not install it through jusText's extra.
+READER_MODULES = {
+    "html": (("trafilatura", "trafilatura"), ("lxml_html_clean", "lxml_html_clean")),
+    "pdf": (("pypdfium2", "pypdfium2"),),
+    "docx": (("docx", "python-docx"),),
+    "epub": (("lxml", "lxml"),),
+    "odt": (("lxml", "lxml"),),
+}
 
 
 def format_of(path: str) -> str | None:
     """The extracted format a file name asks for ("pdf", "html", …), or None for plain text and the rest."""
     suffix = posixpath.splitext(path.lower())[1]
     return FORMATS.get(suffix)
+
+
+def missing_reader(kind: str) -> str | None:
+    """Why files of this format cannot be read here (a library its reader needs is not installed), or None."""
+    missing = []
+    for module, distribution in READER_MODULES.get(kind, ()):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a parent package that fails to import, or a module without a spec
+            found = False
+        if not found:
+            missing.append(distribution)
+    if not missing:
+        return None
+    names = " ".join(missing)
+    return f"{kind.upper()} {READER_MISSING}: {names} missing (pip install {names})"
 
 
 def extract(kind: str, data: bytes) -> Extracted:

@@ -13,7 +13,8 @@ from bot.ingest.formats.common import (
     clean,
 )
 
-# Running headers and footers: lines at the top or bottom of at least this share of pages (and 3 pages).
+# Running headers and footers: lines at the top or bottom of at least this share of pages (and 3 pages), or of
+# every page of a document of 2 pages or more.
 RUNNING_SHARE = 0.5
 RUNNING_MIN_PAGES = 3
 EDGE_LINES = 2
@@ -100,6 +101,8 @@ def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
         tops.update({_edge_key(lines[i]) for i in top})
         bottoms.update({_edge_key(lines[i]) for i in bottom})
     need = max(RUNNING_MIN_PAGES, RUNNING_SHARE * len(pages))
+    if len(pages) >= 2:
+        need = min(need, len(pages))  # on every page: running, however few pages there are
     running_top = {key for key, n in tops.items() if n >= need}
     running_bottom = {key for key, n in bottoms.items() if n >= need}
     cleaned = []

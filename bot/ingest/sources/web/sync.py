@@ -19,13 +19,28 @@ from urllib.parse import urlsplit
 import yaml
 
 from bot.ingest.sources.web import pages
-from bot.ingest.sources.web.discover import Entry, NotReadable, SitemapLimits, SitemapReader, feed_links, kind_of
-from bot.ingest.sources.web.discover import read_feed
+from bot.ingest.sources.web.discover import (
+    Entry,
+    NotReadable,
+    SitemapLimits,
+    SitemapReader,
+    feed_links,
+    kind_of,
+    read_feed,
+)
 from bot.ingest.sources.web.fetch import Fetcher, FetchError, Limits, Response, same_site
 from bot.ingest.sources.web.robots import Robots, read_robots
 from bot.ingest.sources.web.safety import Refused, check_scheme
-from bot.ingest.sources.web.state import atomic_write, load_state, raw_folder, remove, save_state, slug
-from bot.ingest.sources.web.state import state_path, sync_lock
+from bot.ingest.sources.web.state import (
+    atomic_write,
+    load_state,
+    raw_folder,
+    remove,
+    save_state,
+    slug,
+    state_path,
+    sync_lock,
+)
 
 WEB_FOLDER = "web"
 HTML_TYPES = ("text/html", "application/xhtml+xml", "")
@@ -204,7 +219,7 @@ class SiteRun:
             requests=self.fetcher.requests,
             wire_bytes=self.fetcher.wire_bytes,
             seconds=seconds,
-            finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
 
     def run(self) -> None:
