@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from bot.chat import messages
+from bot.chat.render import escaped
 from bot.chat.refs import SentenceRef, text_digest
 from bot.ranking.answer import Answer
 
@@ -68,6 +69,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 BUSY_TIMEOUT_MS = 2000
 DAY = 86400.0
 SPACES = re.compile(r"\s+")
+# Bidirectional overrides and isolates: they would let a stored question reorder the rest of its report line.
+BIDI = re.compile(r"[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 VoteResult = Literal["recorded", "unknown", "failed"]
 T = TypeVar("T")
 
@@ -349,6 +352,11 @@ def utc(timestamp: float) -> str:
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def one_line(text: str) -> str:
+    """Stored text shown as one line of a report: line breaks, control and direction characters as escapes."""
+    return BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", escaped(text))
+
+
 def feedback_report(summary: Summary, lang: str | None = None) -> str:
     """What /feedback and `citebot feedback` say about a summary."""
     lines = [messages.text("feedback_summary", lang, days=summary.days, up=summary.up, down=summary.down), ""]
@@ -356,8 +364,8 @@ def feedback_report(summary: Summary, lang: str | None = None) -> str:
         return "\n".join([*lines, messages.text("feedback_none", lang)])
     lines.append(messages.text("feedback_latest", lang))
     for down in summary.latest:
-        source = down.title or down.document or messages.text("no_source", lang)
-        lines.append(f'- {utc(down.voted_at)[:10]} "{down.question}" — {source}')
+        source = one_line(down.title or down.document or messages.text("no_source", lang))
+        lines.append(f'- {utc(down.voted_at)[:10]} "{one_line(down.question)}" — {source}')
     return "\n".join(lines)
 
 
@@ -365,7 +373,7 @@ def gaps_report(gaps: list[Gap], lang: str | None = None) -> str:
     """What /gaps and `citebot gaps` say about the gaps."""
     if not gaps:
         return messages.text("gaps_none", lang)
-    return "\n".join([messages.text("gaps_heading", lang), *(f"{gap.count} × {gap.question}" for gap in gaps)])
+    return "\n".join([messages.text("gaps_heading", lang), *(f"{gap.count} × {one_line(gap.question)}" for gap in gaps)])
 
 
 def migrate(db: sqlite3.Connection) -> int:

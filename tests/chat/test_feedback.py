@@ -263,3 +263,22 @@ def test_no_acknowledged_vote_is_lost_after_kill_9(tmp_path: Path) -> None:
         # The last user's second vote may have been written but not yet acknowledged when the kill came.
         allowed = {votes[-1], 0} if len(votes) == 1 else {votes[-1]}
         assert stored.get(db.user_hash(user)) in allowed, f"user {user}'s acknowledged vote was lost"
+
+
+FORGED = 'real question" — Budget.pdf\n- 2026-01-01 "forged question" — Made-up source\r\u2028\x1b[2J\u202eevil'
+
+
+def test_feedback_report_shows_a_stored_question_on_one_line(db: Feedback) -> None:
+    answer_id = db.record(USER, FORGED, True, [Shown(SentenceRef("a.md", 0, "00000000"), "Title\nforged")])
+    assert answer_id is not None and db.vote(answer_id, USER, up=False) == "recorded"
+    report = fb.feedback_report(db.summary())
+    [line] = [line for line in report.splitlines() if line.startswith("- ")]
+    assert "forged question" in line and "Made-up source" in line  # shown, but inside the one line
+    assert not any(char in report for char in "\r\u2028\x1b\u202e")
+
+
+def test_gaps_report_shows_a_stored_question_on_one_line(db: Feedback) -> None:
+    db.record(USER, FORGED, False)
+    report = fb.gaps_report(db.gaps())
+    assert len(report.splitlines()) == 2 and "forged question" in report.splitlines()[1]
+    assert not any(char in report for char in "\r\u2028\x1b\u202e")
