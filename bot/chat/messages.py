@@ -175,6 +175,11 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "ru": "Спасибо! Учтено: 👎 — администраторы увидят этот вопрос.",
         "kk": "Рақмет! Есепке алынды: 👎 — әкімшілер бұл сұрақты көреді.",
     },
+    "vote_pending": {
+        "en": "Thanks! Your vote will be recorded in a moment.",
+        "ru": "Спасибо! Ваш голос будет учтён через минуту.",
+        "kk": "Рақмет! Дауысыңыз сәлден соң есепке алынады.",
+    },
     "vote_failed": {
         "en": "Sorry, I couldn't record your vote just now.",
         "ru": "Извините, сейчас не удалось учесть ваш голос.",

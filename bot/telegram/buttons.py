@@ -16,6 +16,9 @@ from bot.telegram.state import Context, language_of, say
 
 log = logging.getLogger(__name__)
 
+# Seconds a vote's toast waits for the write; a database locked longer gets "will be recorded in a moment".
+VOTE_WAIT = 3.0
+
 
 async def button(update: Update, context: Context) -> None:
     """A press of 📄, ➕, 👍 or 👎: acknowledged at once with a toast; forged or stale data gets a polite one."""
@@ -59,13 +62,18 @@ async def show_source(update: Update, context: Context, query: CallbackQuery, pr
 
 
 async def vote(update: Update, context: Context, query: CallbackQuery, press: refs.Vote) -> None:
-    """👍/👎: written to the database before the toast says so; a second press changes the vote."""
+    """👍/👎: the toast says "recorded" once it is written; a second press changes the vote."""
     state = context.state
-    outcome = "failed"
-    if state.feedback is not None:
-        outcome = await asyncio.to_thread(state.feedback.vote, press.answer_id, update.effective_user.id, press.up)
-    key = {"recorded": "voted_up" if press.up else "voted_down", "unknown": "answer_gone"}.get(outcome, "vote_failed")
-    await query.answer(say(update, key))
+    outcome: object = "failed"
+    written = state.recorder.vote(press.answer_id, update.effective_user.id, press.up) if state.recorder else None
+    if written is not None:
+        try:
+            # Shielded: giving up waiting must not cancel the write, which lands once the database is free.
+            outcome = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(written)), VOTE_WAIT)
+        except TimeoutError:
+            outcome = "pending"
+    key = {"recorded": "voted_up" if press.up else "voted_down", "unknown": "answer_gone", "pending": "vote_pending"}
+    await query.answer(say(update, key.get(str(outcome), "vote_failed")))
 
 
 async def more(update: Update, context: Context, query: CallbackQuery, press: refs.More) -> None:

@@ -40,6 +40,8 @@ POLL_TIMEOUT = 10
 STOP_WITHIN = 6.0
 # Confirming the updates already fetched, the first step of stopping, gets at most this long.
 STOP_POLLING = 2.0
+# Feedback still queued for a locked database gets this long to be written once the bot has stopped.
+RECORDS_WITHIN = 2.0
 
 
 async def serve(application: Application, stop: asyncio.Event) -> None:
@@ -70,6 +72,14 @@ async def serve(application: Application, stop: asyncio.Event) -> None:
     finally:
         stopping.cancel()
         await application.shutdown()
+        await _close_recorder(application)
+
+
+async def _close_recorder(application: Application) -> None:
+    """Write the feedback still queued, for at most RECORDS_WITHIN s (a locked database is not waited out)."""
+    recorder = application.bot_data[STATE].recorder
+    if recorder is not None:
+        await asyncio.to_thread(recorder.close, RECORDS_WITHIN)
 
 
 def webhook_options(settings: Settings) -> dict[str, Any]:

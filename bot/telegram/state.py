@@ -17,7 +17,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackContext, ExtBot
 
 from bot.chat import messages, render
-from bot.chat.feedback import Feedback
+from bot.chat.feedback import Feedback, Recorder
 from bot.config import Settings
 from bot.index.library import Library
 from bot.telegram.delivery import Polling
@@ -106,7 +106,8 @@ class BotState:
     settings: Settings
     library: Library
     polling: Polling = field(default_factory=Polling)
-    feedback: Feedback | None = None
+    feedback: Feedback | None = None  # reads (/feedback, ➕); writes go through the recorder
+    recorder: Recorder | None = None
     key: bytes = b""  # signs the buttons' callback data
     started: float = field(default_factory=time.monotonic)
     answered: int = 0
