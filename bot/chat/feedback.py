@@ -410,6 +410,7 @@ class Recorder:
         self._abandon = threading.Event()
         self._last_drop_log = -DROP_LOG_PERIOD
         self._unlogged = 0
+        self._records: dict[int, Future[object]] = {}  # answer id -> its record's write, until it is done
 
     def record(
         self,
@@ -426,7 +427,16 @@ class Recorder:
         write = functools.partial(
             self.feedback.record, user_id, question, answered, shown, parent=parent, via=via, answer_id=answer_id
         )
-        return answer_id if self._put(write, "a question") is not None else None
+        written = self._put(write, "a question")
+        if written is None:
+            return None
+        self._records[answer_id] = written
+        written.add_done_callback(lambda _: self._records.pop(answer_id, None))
+        return answer_id
+
+    def pending(self, answer_id: int) -> Future[object] | None:
+        """The write of an answer's record while it is still queued or under way, else None."""
+        return self._records.get(answer_id)
 
     def vote(self, answer_id: int, user_id: int, up: bool) -> Future[object] | None:
         """Queue a vote; a future of its VoteResult, or None if the queue is full (the vote is dropped)."""

@@ -10,9 +10,10 @@ from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
 from bot.chat import refs, render
+from bot.chat.feedback import Recorded
 from bot.ranking.answer import answer
 from bot.telegram.answers import keyboard, record, send_answer
-from bot.telegram.state import Context, language_of, say
+from bot.telegram.state import BotState, Context, in_turn, language_of, say
 
 log = logging.getLogger(__name__)
 
@@ -83,28 +84,44 @@ async def more(update: Update, context: Context, query: CallbackQuery, press: re
     if not await state.admit(user_id):
         await query.answer(say(update, "slow_down"), show_alert=True)
         return
-    recorded = await asyncio.to_thread(state.feedback.answer, press.answer_id) if state.feedback else None
+    if not in_turn(update, context, user_id, lambda: more_passages(update, context, query, press)):
+        await query.answer(say(update, "one_at_a_time"), show_alert=True)
+
+
+async def more_passages(update: Update, context: Context, query: CallbackQuery, press: refs.More) -> None:
+    """➕ in the user's turn: the recorded question answered again without what it showed already."""
+    state = context.state
+    recorded = await _recorded(state, press.answer_id)
     if recorded is None:
         await query.answer(say(update, "answer_gone"), show_alert=True)
         return
-    async with state.one_at_a_time(user_id):
-        library = state.library
-        shown = refs.sentence_ids(library, list(recorded.shown))
-        result = await asyncio.to_thread(
-            answer, library, recorded.question, **state.settings.answer_options(), exclude=shown
-        )
-        message = _answer_message(query)
-        if not result.answered:
-            await query.answer(say(update, "nothing_more"), show_alert=True)
-            if message is not None:
-                await _drop_more_button(message, state.key)
-            return
-        await query.answer(say(update, "more_sent"))
-        answer_id = await record(state, user_id, result, parent=press.answer_id)
+    library = state.library
+    shown = refs.sentence_ids(library, list(recorded.shown))
+    options = state.settings.answer_options()
+    result = await asyncio.to_thread(answer, library, recorded.question, **options, exclude=shown)
+    message = _answer_message(query)
+    if not result.answered:
+        await query.answer(say(update, "nothing_more"), show_alert=True)
         if message is not None:
-            lang = language_of(update)
             await _drop_more_button(message, state.key)
-            await send_answer(message, result, keyboard(state, result, answer_id, lang), lang)
+        return
+    await query.answer(say(update, "more_sent"))
+    answer_id = await record(state, update.effective_user.id, result, parent=press.answer_id)
+    if message is not None:
+        lang = language_of(update)
+        await _drop_more_button(message, state.key)
+        await send_answer(message, result, keyboard(state, result, answer_id, lang), lang)
+
+
+async def _recorded(state: BotState, answer_id: int) -> Recorded | None:
+    """A recorded answer, waiting (a little) for its record if it is still on its way to the database."""
+    if state.feedback is None:
+        return None
+    pending = state.recorder.pending(answer_id) if state.recorder is not None else None
+    if pending is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(pending)), VOTE_WAIT)
+    return await asyncio.to_thread(state.feedback.answer, answer_id)
 
 
 async def _drop_more_button(message: Message, key: bytes) -> None:

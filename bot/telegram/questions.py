@@ -12,7 +12,7 @@ from telegram.error import TelegramError
 from bot.ranking.answer import answer
 from bot.telegram.access import mentions_bot, replies_to_bot
 from bot.telegram.answers import MAX_QUESTION_LENGTH, keyboard, record, send_answer
-from bot.telegram.state import Context, language_of, say
+from bot.telegram.state import Context, in_turn, language_of, say
 
 
 async def ask(update: Update, context: Context) -> None:
@@ -52,7 +52,7 @@ async def unknown_command(update: Update, context: Context) -> None:
 
 
 async def answer_question(update: Update, context: Context, question: str, usage: str) -> None:
-    """Rate-limit, score off the event loop, and send the rendered answer (HTML, plain text if rejected)."""
+    """Rate-limit, then queue the question for the user's turn; the handler returns at once."""
     state = context.state
     message = update.effective_message
     user_id = update.effective_user.id if update.effective_user else message.chat.id
@@ -68,15 +68,23 @@ async def answer_question(update: Update, context: Context, question: str, usage
     if len(question) > MAX_QUESTION_LENGTH:
         await message.reply_text(say(update, "too_long", limit=MAX_QUESTION_LENGTH))
         return
-    async with state.one_at_a_time(user_id):
-        with contextlib.suppress(TelegramError):  # the typing indicator is cosmetic
-            await message.reply_chat_action(ChatAction.TYPING)
-        # Read the library once: a reload may swap it while we score, and that's fine.
-        result = await asyncio.to_thread(answer, state.library, question, **state.settings.answer_options())
-        if result.answered:
-            state.answered += 1
-        else:
-            state.not_found += 1
-        answer_id = await record(state, user_id, result)
-        lang = language_of(update)
-        await send_answer(message, result, keyboard(state, result, answer_id, lang), lang)
+    if not in_turn(update, context, user_id, lambda: reply_with_answer(update, context, user_id, question)):
+        if state.queues.first_refusal(user_id):
+            await message.reply_text(say(update, "one_at_a_time"))
+
+
+async def reply_with_answer(update: Update, context: Context, user_id: int, question: str) -> None:
+    """Score off the event loop, record, and send the rendered answer (HTML, plain text if rejected)."""
+    state = context.state
+    message = update.effective_message
+    with contextlib.suppress(TelegramError):  # the typing indicator is cosmetic
+        await message.reply_chat_action(ChatAction.TYPING)
+    # Read the library once: a reload may swap it while we score, and that's fine.
+    result = await asyncio.to_thread(answer, state.library, question, **state.settings.answer_options())
+    if result.answered:
+        state.answered += 1
+    else:
+        state.not_found += 1
+    answer_id = await record(state, user_id, result)
+    lang = language_of(update)
+    await send_answer(message, result, keyboard(state, result, answer_id, lang), lang)

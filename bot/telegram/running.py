@@ -125,8 +125,13 @@ async def _stop(application: Application) -> None:
     try:
         async with asyncio.timeout_at(deadline):
             await application.stop()
+            await state.queues.finish()
     except TimeoutError:
-        log.warning("Stopped with answers still unsent after %.0f s", STOP_WITHIN)
+        log.warning(
+            "Stopped with answers still unsent after %.0f s (%d users' questions dropped)",
+            STOP_WITHIN,
+            state.queues.cancel(),
+        )
 
 
 @contextlib.contextmanager
