@@ -43,9 +43,14 @@ def _answer_message(query: CallbackQuery) -> Message | None:
 
 async def show_source(update: Update, context: Context, query: CallbackQuery, press: refs.Source) -> None:
     """📄: the quoted sentence among its neighbours, with the document's title, source, date and link."""
-    library = context.state.library
+    state = context.state
+    if not await state.admit(update.effective_user.id):
+        await query.answer(say(update, "slow_down"), show_alert=True)
+        return
+    library = state.library
     try:
-        found = refs.locate(library, press.document, press.position, press.digest)
+        # Off the event loop: a sentence that moved is looked for through its whole document.
+        found = await asyncio.to_thread(refs.locate, library, press.document, press.position, press.digest)
     except refs.DocumentGone:
         await query.answer(say(update, "document_gone"), show_alert=True)
         return
@@ -96,7 +101,7 @@ async def more_passages(update: Update, context: Context, query: CallbackQuery, 
         await query.answer(say(update, "answer_gone"), show_alert=True)
         return
     library = state.library
-    shown = refs.sentence_ids(library, list(recorded.shown))
+    shown = await asyncio.to_thread(refs.sentence_ids, library, list(recorded.shown))  # may search documents
     options = state.settings.answer_options()
     result = await asyncio.to_thread(answer, library, recorded.question, **options, exclude=shown)
     message = _answer_message(query)

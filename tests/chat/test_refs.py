@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.chat import refs
 from bot.chat.refs import (
     CALLBACK_LIMIT,
     DocumentGone,
@@ -98,3 +99,24 @@ def test_sentence_moved_by_an_edit_is_found_and_removed_one_is_gone(tmp_path: Pa
     gone = load_library(corpus, tmp_path / "cache", previous=edited)
     with pytest.raises(DocumentGone):
         locate(gone, press.document, press.position, press.digest)
+
+
+def test_a_moved_sentence_is_found_through_an_index_built_once_per_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = write_files(tmp_path / "docs", MINI_CORPUS)
+    before = load_library(corpus, tmp_path / "cache")
+    targets = [s for i in range(before.sentence_count) if (s := before.sentence(i)).document.path == "garden.txt"]
+    garden = corpus / "garden.txt"
+    garden.write_text("A new opening line about seeds.\n\n" + garden.read_text(encoding="utf-8"), encoding="utf-8")
+    moved = load_library(corpus, tmp_path / "cache", previous=before)
+    hashed: list[str] = []
+    digest = refs.text_digest
+    monkeypatch.setattr(refs, "text_digest", lambda text: hashed.append(text) or digest(text))
+    for target in targets:
+        press = source_button(target)
+        found = locate(moved, press.document, press.position, press.digest)
+        assert moved.sentence(found.sentence_id).text == target.text
+    # Each press hashes its own sentence twice (making the button, checking its old position); the first stale
+    # one hashes the document once more, and the others look it up: a scan per press would hash 15 sentences.
+    assert len(hashed) == 2 * len(targets) + len(moved.entries[found.number].sentences)

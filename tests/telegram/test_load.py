@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 
 from bot.chat import feedback as fb
+from bot.chat import refs
 from bot.chat.messages import text
 from bot.index.library import Library
 from bot.ranking.answer import Answer, answer
 from bot.telegram import questions
 from bot.telegram.state import QUESTIONS_WAITING
-from tests.botapi import BotApi, serve
-from tests.telegram_setup import DOCUMENTS, OTHER, TOKEN, USER, make_settings, running, write_corpus
+from tests.botapi import BotApi, Call, serve
+from tests.telegram_setup import ADMIN, DOCUMENTS, OTHER, TOKEN, USER, make_settings, running, write_corpus
 
 CAPITAL = "What is the capital of Freedonia?"
 
@@ -145,3 +146,61 @@ async def test_questions_over_the_queue_get_one_note_to_ask_one_at_a_time(
     assert note.params["text"] == text("one_at_a_time")
     assert len(api.sent(USER)) == 2 + QUESTIONS_WAITING and gate.waiting == 1 + QUESTIONS_WAITING
     assert all("Fredville" in r.params["text"] for r in replies[1:])
+
+
+class SlowDigest:
+    """refs.text_digest, but hashing `text` waits (in whatever thread it runs) until `release` is set."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.release = threading.Event()
+        self.reached = threading.Event()
+        self.waited_out = False  # nobody released it: whatever was waiting for the release was blocked
+        self._digest = refs.text_digest
+
+    def __call__(self, text: str) -> str:
+        if text == self.text:
+            self.reached.set()
+            self.waited_out = not self.release.wait(5)
+        return self._digest(text)
+
+
+async def _moved_source_button(api: BotApi, corpus: Path) -> tuple[Call, str]:
+    """Ask, then move the quoted sentence down its document with a reload; the reply and its stale 📄 data."""
+    api.message(CAPITAL)
+    [reply] = await api.replies(USER)
+    freedonia = corpus / "freedonia.md"
+    freedonia.write_text(freedonia.read_text().replace("Freedonia is a small", "Welcome. Freedonia is a small"))
+    api.message("/reload", user_id=ADMIN)
+    await api.replies(ADMIN)
+    [source] = [d for t, d in api.buttons(reply) if "Source" in t]
+    return reply, source
+
+
+async def test_finding_a_moved_sentence_does_not_stall_other_users(
+    api: BotApi, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running(make_settings(api, corpus)):
+        reply, source = await _moved_source_button(api, corpus)
+        slow = SlowDigest("Welcome.")  # only a search through the whole document hashes this sentence
+        monkeypatch.setattr(refs, "text_digest", slow)
+        pressed = api.press(reply.result, source)
+        await api.until(slow.reached.is_set)
+        try:
+            api.message("What does the moon Kerbin orbit?", user_id=OTHER)
+            [other] = await api.replies(OTHER, timeout=5)
+        finally:
+            slow.release.set()
+        [toast] = await api.until(lambda: api.toasts(pressed))
+    assert not slow.waited_out, "the event loop stood still while the document was searched"
+    assert "Jool" in other.params["text"] and toast.params["text"] == text("source_sent")
+
+
+async def test_source_presses_share_the_question_allowance(api: BotApi, corpus: Path) -> None:
+    async with running(make_settings(api, corpus, user_rate_limit=3, user_rate_period=60)):
+        reply, source = await _moved_source_button(api, corpus)
+        toasts = []
+        for _ in range(3):
+            pressed = api.press(reply.result, source)
+            toasts.append((await api.until(lambda p=pressed: api.toasts(p)))[0].params["text"])
+    assert toasts == [text("source_sent"), text("source_sent"), text("slow_down")]
