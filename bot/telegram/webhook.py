@@ -17,6 +17,7 @@ import logging
 import re
 import socket
 import time
+from collections import OrderedDict
 from http import HTTPStatus
 from typing import Any
 
@@ -35,7 +36,7 @@ MAX_HEADERS = 16 * 1024
 # A connection that sends no request (or no whole header) for this long is closed; so is a body this slow.
 IDLE_TIMEOUT = 30.0
 BODY_TIMEOUT = 30.0
-# Telegram opens at most 100 connections per bot (40 by default); anything past this is closed at once.
+# Telegram opens at most 100 connections per bot (40 by default); past this many the oldest is closed.
 MAX_CONNECTIONS = 200
 # When the process runs out of file descriptors, accepting pauses this long; the error is logged once a minute.
 ACCEPT_PAUSE = 1.0
@@ -107,21 +108,22 @@ class Server(HTTPServer):
     def initialize(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         """Tornado's set-up, plus the counters."""
         super().initialize(*args, **kwargs)
-        self.open = 0
+        self.streams: OrderedDict[IOStream, None] = OrderedDict()  # open connections, oldest first
         self.sockets: list[socket.socket] = []
         self._last_fd_log = -FD_LOG_PERIOD
 
     def handle_stream(self, stream: IOStream, address: Any) -> None:
-        """A new connection: served, unless MAX_CONNECTIONS are open already."""
-        if self.open >= MAX_CONNECTIONS:
-            stream.close()
-            return
-        self.open += 1
+        """A new connection: served; with MAX_CONNECTIONS open already, the oldest is closed to make room (a
+        flood of idle connections then delays a real update by reconnecting it, rather than shutting it out)."""
+        while len(self.streams) >= MAX_CONNECTIONS:
+            oldest, _ = self.streams.popitem(last=False)
+            oldest.close()
+        self.streams[stream] = None
         super().handle_stream(stream, address)
 
     def on_close(self, server_conn: object) -> None:
         """A connection closed."""
-        self.open -= 1
+        self.streams.pop(getattr(server_conn, "stream", None), None)  # type: ignore[arg-type]
         super().on_close(server_conn)
 
     def serve(self, sockets: list[socket.socket]) -> None:
@@ -154,7 +156,7 @@ class Server(HTTPServer):
             log.error(
                 "Webhook: cannot accept connections (%s); %d open, pausing %.0f s (raise LimitNOFILE?)",
                 exc.strerror,
-                self.open,
+                len(self.streams),
                 ACCEPT_PAUSE,
             )
             self._last_fd_log = now
@@ -181,6 +183,7 @@ def start(application: Application, path: str, secret: str, listen: str, port: i
     app = tornado.web.Application(
         [(rf"{re.escape(path.rstrip('/'))}/?", Updates, {"bot_application": application, "secret": secret})],
         default_handler_class=Refused,
+        log_function=lambda handler: None,  # a flood of refusals must not become a flood of log lines
     )
     server = Server(
         app,
