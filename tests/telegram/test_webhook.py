@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import tornado.web
 
 from bot.telegram import webhook
 from tests.botapi import BotApi, serve
@@ -121,3 +124,38 @@ async def test_idle_connections_are_closed_and_their_number_bounded(short_timeou
             connection.close()
     assert all(closed), "an idle connection stayed open"
     assert took < 10
+
+
+class Exhausted:
+    """A listening socket whose accept() fails as it does once the process has no file descriptor left."""
+
+    def __init__(self, listener: socket.socket) -> None:
+        self.listener = listener
+        self.calls = 0
+
+    def fileno(self) -> int:
+        return self.listener.fileno()
+
+    def accept(self) -> tuple[socket.socket, object]:
+        self.calls += 1
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+async def test_running_out_of_descriptors_pauses_accepting_and_logs_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(webhook, "ACCEPT_PAUSE", 0.05)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    exhausted = Exhausted(listener)
+    server = webhook.Server(tornado.web.Application())
+    server.serve([exhausted])  # type: ignore[list-item]
+    with socket.create_connection(listener.getsockname()), caplog.at_level(logging.ERROR):
+        await asyncio.sleep(0.5)  # a connection waits to be accepted all along: the socket stays readable
+        await server.close()
+    # Tried again after each pause, not thousands of times a second; one log line, not one per try.
+    assert 2 <= exhausted.calls <= 12
+    assert caplog.text.count("cannot accept connections") == 1
