@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     dask_scheduler: str = ""
     shards: int = Field(default=4, ge=1, le=1024)
     benchmarks_dir: Path = BENCHMARKS_DIR
+    # A remote scheduler is reached over tls:// with these files; a plain tcp:// one only if explicitly allowed.
+    dask_tls_ca: Path | None = None
+    dask_tls_cert: Path | None = None
+    dask_tls_key: Path | None = None
+    dask_allow_plain: bool = False
 
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="telegram_bot_token")
     telegram_base_url: str = Field(default="https://api.telegram.org/bot", validation_alias="telegram_base_url")

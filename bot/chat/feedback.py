@@ -9,15 +9,18 @@ A database that is locked, full or unwritable never stops the bot: the write is 
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import logging
 import os
+import queue
 import re
 import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,7 @@ from typing import Literal, TypeVar
 
 from bot.chat import messages
 from bot.chat.refs import SentenceRef, text_digest
+from bot.chat.render import escaped
 from bot.ranking.answer import Answer
 from bot.text.analyzers import folded
 
@@ -69,6 +73,17 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # A locked database is waited for this long, in a worker thread, before the write is given up.
 BUSY_TIMEOUT_MS = 2000
 DAY = 86400.0
+# Writes waiting for the database at most; past this they are dropped (and logged), so memory stays bounded.
+QUEUE_LIMIT = 1000
+# Answer ids are chosen before the answer is sent, at random below this bound: 14 digits fit the buttons' data.
+ID_BOUND = 10**14
+# A write refused because the database is locked is tried again after this pause, doubling up to RETRY_MAX.
+RETRY_PAUSE = 0.05
+RETRY_MAX = 1.0
+# A dropped write is logged at most once in this many seconds, with the count since the last line.
+DROP_LOG_PERIOD = 10.0
+# Bidirectional overrides and isolates: they would let a stored question reorder the rest of its report line.
+BIDI = re.compile(r"[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
 VoteResult = Literal["recorded", "unknown", "failed"]
 T = TypeVar("T")
@@ -76,6 +91,19 @@ T = TypeVar("T")
 
 class FeedbackError(Exception):
     """The database file cannot be used by this version of citebot."""
+
+
+class Locked(Exception):
+    """The database stayed locked by another connection for the whole busy timeout."""
+
+
+def _is_locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and any(w in str(exc).lower() for w in ("locked", "busy"))
+
+
+def new_answer_id() -> int:
+    """A fresh answer id, chosen before the answer is recorded so the answer need not wait for the database."""
+    return secrets.randbelow(ID_BOUND - 1) + 1
 
 
 @dataclass(frozen=True)
@@ -197,18 +225,26 @@ class Feedback:
             raise
         db.execute("COMMIT")
 
-    def _safely(self, what: str, default: T, operation: Callable[[], T]) -> T:
-        """Run a database operation; on any database or disk error log it and return `default`."""
+    def _safely(self, what: str, default: T, operation: Callable[[], T], raise_locked: bool = False) -> T:
+        """Run a database operation; on any database or disk error log it and return `default`.
+
+        With `raise_locked`, a database locked past the busy timeout raises Locked instead, for a retry."""
         with self._lock:
             try:
                 return operation()
             except (sqlite3.Error, OSError, FeedbackError) as exc:
+                if raise_locked and _is_locked(exc):
+                    self._reset()
+                    raise Locked(str(exc)) from exc
                 log.warning("Feedback database %s: could not %s (%s); skipped", self.path, what, exc)
-                if self._db is not None:
-                    # Reopened next time: a connection left in a bad state must not fail every later call.
-                    self._db.close()
-                    self._db = None
+                # Reopened next time: a connection left in a bad state must not fail every later call.
+                self._reset()
                 return default
+
+    def _reset(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def close(self) -> None:
         """Close the connection (a later call opens it again)."""
@@ -232,32 +268,52 @@ class Feedback:
         *,
         parent: int | None = None,
         via: str = "chat",
+        answer_id: int | None = None,
+        raise_locked: bool = False,
     ) -> int | None:
-        """Record a question and what was shown for it; the answer's id, or None if it could not be written."""
+        """Record a question and what was shown for it (as `answer_id` if given); its id, or None if not written."""
+        asked_at = self.clock()
 
         def write() -> int:
             with self._transaction() as db:
                 cursor = db.execute(
-                    "INSERT INTO answers (asked_at, user_hash, question, normalized, answered, parent, via) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (self.clock(), self.user_hash(user_id), question, normalize(question), int(answered), parent, via),
+                    "INSERT INTO answers (id, asked_at, user_hash, question, normalized, answered, parent, via) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        answer_id,
+                        asked_at,
+                        self.user_hash(user_id),
+                        question,
+                        normalize(question),
+                        int(answered),
+                        parent,
+                        via,
+                    ),
                 )
-                answer_id = int(cursor.lastrowid or 0)
+                written = int(cursor.lastrowid or 0)
                 db.executemany(
                     "INSERT INTO shown (answer_id, rank, document, title, position, digest, quoted) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (answer_id, rank, stored_path(s.ref.path), shown_text(s.title), s.ref.position, s.ref.digest)
-                        + (int(s.quoted),)
+                        (
+                            written,
+                            rank,
+                            stored_path(s.ref.path),
+                            shown_text(s.title),
+                            s.ref.position,
+                            s.ref.digest,
+                            int(s.quoted),
+                        )
                         for rank, s in enumerate(shown)
                     ],
                 )
-            return answer_id
+            return written
 
-        return self._safely("record a question", None, write)
+        return self._safely("record a question", None, write, raise_locked)
 
-    def vote(self, answer_id: int, user_id: int, up: bool) -> VoteResult:
+    def vote(self, answer_id: int, user_id: int, up: bool, raise_locked: bool = False) -> VoteResult:
         """Record a user's verdict on an answer; a second vote replaces the first."""
+        voted_at = self.clock()
 
         def write() -> VoteResult:
             with self._transaction() as db:
@@ -266,11 +322,11 @@ class Feedback:
                 db.execute(
                     "INSERT INTO votes (answer_id, user_hash, up, voted_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (answer_id, user_hash) DO UPDATE SET up = excluded.up, voted_at = excluded.voted_at",
-                    (answer_id, self.user_hash(user_id), int(up), self.clock()),
+                    (answer_id, self.user_hash(user_id), int(up), voted_at),
                 )
             return "recorded"
 
-        return self._safely("record a vote", "failed", write)
+        return self._safely("record a vote", "failed", write, raise_locked)
 
     # ---- reads -------------------------------------------------------------------------------
 
@@ -375,9 +431,128 @@ def shown_text(text: str) -> str:
     return SURROGATE.sub("\ufffd", text)
 
 
+class Recorder:
+    """Writes to the feedback database from one thread of its own, so that no answer waits for the database.
+
+    At most `limit` writes wait; past that a write is dropped and logged. A database locked by another
+    connection is waited out: the write is tried again until it goes through or the recorder is closed.
+    """
+
+    def __init__(self, feedback: Feedback, limit: int = QUEUE_LIMIT) -> None:
+        self.feedback = feedback
+        self.dropped = 0
+        self._queue: queue.Queue[tuple[Callable[[], object], Future[object]]] = queue.Queue(limit)
+        self._thread: threading.Thread | None = None
+        self._started = threading.Lock()
+        self._stopping = threading.Event()
+        self._abandon = threading.Event()
+        self._last_drop_log = -DROP_LOG_PERIOD
+        self._unlogged = 0
+        self._records: dict[int, Future[object]] = {}  # answer id -> its record's write, until it is done
+
+    def record(
+        self,
+        user_id: int,
+        question: str,
+        answered: bool,
+        shown: Sequence[Shown] = (),
+        *,
+        parent: int | None = None,
+        via: str = "chat",
+    ) -> int | None:
+        """Queue a question's record; the id it will have, or None if the queue is full (the record is dropped)."""
+        answer_id = new_answer_id()
+        write = functools.partial(
+            self.feedback.record, user_id, question, answered, shown, parent=parent, via=via, answer_id=answer_id
+        )
+        written = self._put(write, "a question")
+        if written is None:
+            return None
+        self._records[answer_id] = written
+        written.add_done_callback(lambda _: self._records.pop(answer_id, None))
+        return answer_id
+
+    def pending(self, answer_id: int) -> Future[object] | None:
+        """The write of an answer's record while it is still queued or under way, else None."""
+        return self._records.get(answer_id)
+
+    def vote(self, answer_id: int, user_id: int, up: bool) -> Future[object] | None:
+        """Queue a vote; a future of its VoteResult, or None if the queue is full (the vote is dropped)."""
+        return self._put(functools.partial(self.feedback.vote, answer_id, user_id, up), "a vote")
+
+    def _put(self, write: Callable[..., object], what: str) -> Future[object] | None:
+        future: Future[object] = Future()
+        try:
+            self._queue.put_nowait((functools.partial(write, raise_locked=True), future))
+        except queue.Full:
+            self._dropped(what)
+            return None
+        self._start()
+        return future
+
+    def _dropped(self, what: str) -> None:
+        self.dropped += 1
+        self._unlogged += 1
+        now = time.monotonic()
+        if now - self._last_drop_log >= DROP_LOG_PERIOD:
+            log.warning(
+                "Feedback database %s: %d writes already waiting; dropped %d (the last: %s)",
+                self.feedback.path,
+                self._queue.maxsize,
+                self._unlogged,
+                what,
+            )
+            self._last_drop_log, self._unlogged = now, 0
+
+    def _start(self) -> None:
+        with self._started:
+            if self._thread is None and not self._stopping.is_set():
+                self._thread = threading.Thread(target=self._run, name="feedback-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not (self._stopping.is_set() and self._queue.empty()):
+            try:
+                write, future = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            future.set_result(self._write(write))
+
+    def _write(self, write: Callable[[], object]) -> object:
+        pause = RETRY_PAUSE
+        while True:
+            try:
+                return write()
+            except Locked:
+                if self._abandon.wait(pause):
+                    return None
+                pause = min(RETRY_MAX, pause * 2)
+
+    def close(self, timeout: float) -> None:
+        """Write what is queued within `timeout` seconds, then stop; writes still waiting are logged as lost."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                self._abandon.set()
+                log.warning(
+                    "Feedback database %s still locked at exit: %d writes not recorded",
+                    self.feedback.path,
+                    self._queue.qsize() + 1,
+                )
+                thread.join(1.0)
+        self.feedback.close()
+
+
 def utc(timestamp: float) -> str:
     """A timestamp as UTC date and time, the way the reports and CSV show it."""
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def one_line(text: str) -> str:
+    """Stored text shown as one line of a report: line breaks, control and direction characters as escapes."""
+    return BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", escaped(text))
 
 
 def feedback_report(summary: Summary, lang: str | None = None) -> str:
@@ -387,8 +562,8 @@ def feedback_report(summary: Summary, lang: str | None = None) -> str:
         return "\n".join([*lines, messages.text("feedback_none", lang)])
     lines.append(messages.text("feedback_latest", lang))
     for down in summary.latest:
-        source = down.title or down.document or messages.text("no_source", lang)
-        lines.append(f'- {utc(down.voted_at)[:10]} "{down.question}" — {source}')
+        source = one_line(down.title or down.document or messages.text("no_source", lang))
+        lines.append(f'- {utc(down.voted_at)[:10]} "{one_line(down.question)}" — {source}')
     return "\n".join(lines)
 
 
@@ -396,11 +571,15 @@ def gaps_report(gaps: list[Gap], lang: str | None = None) -> str:
     """What /gaps and `citebot gaps` say about the gaps."""
     if not gaps:
         return messages.text("gaps_none", lang)
-    return "\n".join([messages.text("gaps_heading", lang), *(f"{gap.count} × {gap.question}" for gap in gaps)])
+    lines = (f"{gap.count} × {one_line(gap.question)}" for gap in gaps)
+    return "\n".join([messages.text("gaps_heading", lang), *lines])
 
 
 def migrate(db: sqlite3.Connection) -> int:
     """Bring the schema to SCHEMA_VERSION (in one transaction per step); return the version found."""
+    current = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if current == SCHEMA_VERSION:
+        return current  # nothing to write: opening needs no write lock, so a locked file can still be read
     db.execute("BEGIN IMMEDIATE")
     try:
         # Read inside the transaction: another process may have migrated the file a moment ago.
@@ -419,5 +598,8 @@ def migrate(db: sqlite3.Connection) -> int:
 
 
 def _salt(db: sqlite3.Connection) -> str:
+    row = db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+    if row is not None:
+        return str(row[0])
     db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?)", (secrets.token_hex(16),))
     return str(db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()[0])

@@ -155,6 +155,11 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "ru": "Вы присылаете вопросы быстрее, чем я успеваю отвечать. Подождите минуту и спросите снова.",
         "kk": "Сұрақтарды мен жауап беріп үлгергеннен жылдам жіберіп жатырсыз. Бір минут күтіп, қайта сұраңыз.",
     },
+    "one_at_a_time": {
+        "en": "I'm still answering your earlier questions. Please send the next one when they're answered.",
+        "ru": "Я ещё отвечаю на ваши предыдущие вопросы. Пришлите следующий, когда получите ответы.",
+        "kk": "Мен әлі алдыңғы сұрақтарыңызға жауап беріп жатырмын. Жауап алған соң келесісін жіберіңіз.",
+    },
     "ask_usage": {
         "en": "Usage: /ask <your question>, for example: /ask when was the library founded?",
         "ru": "Как спросить: /ask <ваш вопрос>, например: /ask когда основана библиотека?",
@@ -198,6 +203,11 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "en": "Thanks! Recorded: 👎 — the admins will see this question.",
         "ru": "Спасибо! Учтено: 👎 — администраторы увидят этот вопрос.",
         "kk": "Рақмет! Есепке алынды: 👎 — әкімшілер бұл сұрақты көреді.",
+    },
+    "vote_pending": {
+        "en": "Thanks! Your vote will be recorded in a moment.",
+        "ru": "Спасибо! Ваш голос будет учтён через минуту.",
+        "kk": "Рақмет! Дауысыңыз сәлден соң есепке алынады.",
     },
     "vote_failed": {
         "en": "Sorry, I couldn't record your vote just now.",

@@ -13,14 +13,20 @@ import hashlib
 import hmac
 import os
 import re
+import threading
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
+
+import numpy as np
 
 from bot.index.library import Library, Sentence
 
 # Telegram's limit on callback_data, in bytes.
 CALLBACK_LIMIT = 64
 TAG_CHARS = 8
+# Sentences whose digests are kept indexed, per library, for finding moved sentences (8 bytes each).
+INDEXED_SENTENCES = 4_000_000
 PAYLOAD = re.compile(
     r"(?:s:(?P<doc>[0-9a-f]{10}):(?P<pos>[0-9]{1,7}):(?P<text>[0-9a-f]{8})|(?P<kind>[mud]):(?P<id>[0-9]{1,15}))"
 )
@@ -165,10 +171,60 @@ def locate(library: Library, document: str, position: int, digest: str) -> Found
     if position < len(texts) and text_digest(texts[position]) == digest:
         return Found(number, ids[position])
     # An edit above the sentence moves it; the same text elsewhere in the document is the same quote.
-    for moved, text in enumerate(texts):
-        if text_digest(text) == digest:
-            return Found(number, ids[moved])
-    raise SentenceGone(document)
+    moved = _digests(library).position(number, texts, digest)
+    if moved is None:
+        raise SentenceGone(document)
+    return Found(number, ids[moved])
+
+
+class _Digests:
+    """Each document's sentence digests, sorted for lookup: built when first needed, the least recently used
+    dropped past INDEXED_SENTENCES, so a moved sentence costs the document's hashing once, not per press."""
+
+    def __init__(self) -> None:
+        self._documents: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._sentences = 0
+        self._lock = threading.Lock()
+
+    def position(self, number: int, texts: tuple[str, ...] | list[str], digest: str) -> int | None:
+        """The first position in document `number` whose sentence has this digest, or None."""
+        with self._lock:
+            indexed = self._documents.get(number)
+            if indexed is not None:
+                self._documents.move_to_end(number)
+        if indexed is None:
+            indexed = self._index(number, texts)
+        keys, order = indexed
+        wanted = int(digest, 16)
+        at = int(np.searchsorted(keys, wanted))
+        return int(order[at]) if at < len(keys) and keys[at] == wanted else None
+
+    def _index(self, number: int, texts: tuple[str, ...] | list[str]) -> tuple[np.ndarray, np.ndarray]:
+        digests = np.fromiter((int(text_digest(text), 16) for text in texts), dtype=np.uint32, count=len(texts))
+        # Stable, so among equal texts the first position comes first, as a scan from the top would find.
+        order = np.argsort(digests, kind="stable").astype(np.int64)
+        indexed = (digests[order], order)
+        with self._lock:
+            if number not in self._documents:
+                self._documents[number] = indexed
+                self._sentences += len(texts)
+            while self._sentences > INDEXED_SENTENCES and len(self._documents) > 1:
+                _, (dropped, _) = self._documents.popitem(last=False)
+                self._sentences -= len(dropped)
+        return indexed
+
+
+_indexes: weakref.WeakKeyDictionary[Library, _Digests] = weakref.WeakKeyDictionary()
+_indexes_lock = threading.Lock()
+
+
+def _digests(library: Library) -> _Digests:
+    """The digest indexes of a library (a reload makes a new library, and with it new indexes)."""
+    with _indexes_lock:
+        digests = _indexes.get(library)
+        if digests is None:
+            digests = _indexes[library] = _Digests()
+        return digests
 
 
 def sentence_ids(library: Library, refs: list[SentenceRef]) -> set[int]:

@@ -20,6 +20,7 @@ import atexit
 import hashlib
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,9 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 from dask.sizeof import sizeof
 from distributed import Client, Future, LocalCluster, wait
+from distributed.security import Security
 
 from bot.index.bm25 import BM25, _idf, _weights
 from bot.index.library import Library
@@ -45,6 +48,13 @@ RETRIES = 3
 # Before restarting shard servers, time for the scheduler to notice a dead worker and not pick it again.
 RESTART_PAUSE = 0.2
 _versions = itertools.count(1)
+# What a worker's environment must not hold: the token, the webhook secret, anything else of the bot's.
+SECRETS = ("TELEGRAM_", "CITEBOT_")
+PLAIN = (
+    "a plain tcp:// scheduler lets anyone who can reach it run code as citebot; use tls:// with "
+    "CITEBOT_DASK_TLS_CA, CITEBOT_DASK_TLS_CERT and CITEBOT_DASK_TLS_KEY, or set CITEBOT_DASK_ALLOW_PLAIN=true "
+    "on a network only citebot can reach"
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -463,22 +473,51 @@ _clients: dict[str, tuple[Client, LocalCluster | None]] = {}
 _lock = threading.Lock()
 
 
-def connect(address: str) -> Client:
-    """A client of the scheduler at `address` (tcp://host:8786), or of a LocalCluster on 127.0.0.1 for `local`."""
+def dask_setup(worker: object) -> None:
+    """Run in each local worker process before it serves (it is the workers' preload): drop the bot's secrets
+    from its environment, so no code that reaches a worker finds them there."""
+    for name in [name for name in os.environ if name.startswith(SECRETS)]:
+        del os.environ[name]
+
+
+def _local_cluster() -> tuple[Client, LocalCluster]:
+    """Two workers on 127.0.0.1 speaking TLS with a certificate only this process holds, and no HTTP routes."""
+    security = Security.temporary()
+    # No dashboard, no health or metrics routes; the HTTP server Dask starts anyway gets a random port.
+    with dask.config.set({"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}):
+        cluster = LocalCluster(
+            n_workers=LOCAL_WORKERS,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            protocol="tls://",
+            security=security,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            preload=[__name__],  # a keyword LocalCluster passes on to each worker
+        )
+    return Client(cluster, security=security), cluster
+
+
+def connect(address: str, *, tls: tuple[Path, Path, Path] | None = None, allow_plain: bool = False) -> Client:
+    """A client of the scheduler at `address` (tls://host:8786, with `tls` = CA, certificate and key files), or of
+    a LocalCluster on 127.0.0.1 for `local`. A plain tcp:// address raises ValueError unless `allow_plain`."""
+    if address != LOCAL and not address.startswith("tls://") and not allow_plain:
+        raise ValueError(f"{address}: {PLAIN}")
     with _lock:
         if address not in _clients:
             # Dask narrates every connection at INFO; citebot's own INFO lines should not drown in it.
             logging.getLogger("distributed").setLevel(max(logging.WARNING, logging.getLogger().level))
-            cluster = None
             if address == LOCAL:
-                cluster = LocalCluster(
-                    n_workers=LOCAL_WORKERS,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                )
-            _clients[address] = (Client(cluster if cluster is not None else address), cluster)
+                _clients[address] = _local_cluster()
+            else:
+                security = None
+                if tls is not None:
+                    ca, cert, key = (str(path) for path in tls)
+                    security = Security(
+                        tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True
+                    )
+                _clients[address] = (Client(address, security=security), None)
         return _clients[address][0]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,9 @@ DOCUMENT_CANDIDATES = 3
 DOCUMENT_SENTENCES = 80
 # Words sharing this many first letters are taken as forms of one word ("Kazakh", "Kazakhstan").
 PREFIX = 5
+# Most distinct corpus terms a question is searched for, the rarest kept: a question's cost grows with its
+# common terms' postings, and past a couple of dozen terms the rarest ones decide the answer anyway.
+MAX_TERMS = 32
 # Words that frame a request rather than say what it is about, by language (the analyzer's ISO 639-1 code).
 _ENGLISH_FILLERS = frozenset(
     "tell explain describe know say said says mention mentioned happen happened happening please information "
@@ -141,6 +145,19 @@ def _content_words(analyzer: Analyzer | MultiAnalyzer, text: str) -> list[tuple[
     return [(word, term) for term, word in out.items()]
 
 
+def _rarest(
+    pairs: list[tuple[str, str]], ids: Sequence[int], idf: np.ndarray, n_terms: int
+) -> tuple[list[tuple[str, str]], tuple[int, ...]]:
+    """The pairs and ids with at most MAX_TERMS corpus terms, the highest IDF kept, in question order; terms the
+    corpus lacks are all kept (looking for them costs nothing)."""
+    known = [i for i, t in enumerate(ids) if 0 <= t < n_terms]
+    if len(known) <= MAX_TERMS:
+        return pairs, tuple(ids)
+    dropped = set(sorted(known, key=lambda i: (-float(idf[ids[i]]), i))[MAX_TERMS:])
+    kept = [i for i in range(len(pairs)) if i not in dropped]
+    return [pairs[i] for i in kept], tuple(ids[i] for i in kept)
+
+
 def analyze_question(library: Library, question: str, context: str = "") -> Question:
     """Read a question into search terms, weights and the kind of answer it wants.
 
@@ -150,16 +167,15 @@ def analyze_question(library: Library, question: str, context: str = "") -> Ques
     analyzer = question_analyzer(library, f"{question} {context}" if context else question)
     wanted, topic = wanted_type(question)
     pairs = _content_words(analyzer, topic) or _content_words(analyzer, question)
-    mine = len(pairs)
+    own = {term for _, term in pairs}
     if context:
-        have = {term for _, term in pairs}
-        pairs += [(w, t) for w, t in _content_words(analyzer, wanted_type(context)[1]) if t not in have]
-    terms = tuple(term for _, term in pairs)
-    ids = tuple(library.term_ids(terms))
+        pairs += [(w, t) for w, t in _content_words(analyzer, wanted_type(context)[1]) if t not in own]
     index = library.sentence_index
+    pairs, ids = _rarest(pairs, library.term_ids([term for _, term in pairs]), index.idf, index.n_terms)
+    terms = tuple(term for _, term in pairs)
     ceiling = math.log((index.n_rows - 0.5) / 1.5) if index.n_rows > 2 else 1.0
     weights = np.array([max(float(index.idf[t]), 0.05) if 0 <= t < index.n_terms else ceiling for t in ids])
-    weights[mine:] *= CONTEXT_WEIGHT
+    weights[[term not in own for term in terms]] *= CONTEXT_WEIGHT
     return Question(
         text=question,
         analyzer=analyzer,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -24,11 +23,10 @@ ROW = 4
 async def record(
     state: BotState, user_id: int, result: Answer, parent: int | None = None, via: str = "chat"
 ) -> int | None:
-    """Record a question in the feedback database, off the event loop; its answer id, or None."""
-    if state.feedback is None:
+    """Queue a question's record for the feedback database; its answer id, or None. Never waits for the database."""
+    if state.recorder is None:
         return None
-    return await asyncio.to_thread(
-        state.feedback.record,
+    return state.recorder.record(
         user_id,
         result.question,
         result.answered,

@@ -19,7 +19,7 @@ from telegram.ext import (
 )
 
 from bot.chat import refs
-from bot.chat.feedback import Feedback
+from bot.chat.feedback import Feedback, Recorder
 from bot.config import Settings
 from bot.index.library import Library
 from bot.telegram import admin, buttons, commands, files, questions, sync
@@ -44,6 +44,8 @@ def build_application(settings: Settings, library: Library, *, delivery: Deliver
         settings=settings,
         library=library,
         feedback=Feedback(path) if path is not None else None,
+        # Its own connection: reads are not held up behind a write waiting out another process's lock.
+        recorder=Recorder(Feedback(path)) if path is not None else None,
         key=refs.signing_key(token),
     )
     application = (

@@ -10,11 +10,15 @@ from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
 from bot.chat import refs, render
+from bot.chat.feedback import Recorded
 from bot.ranking.answer import answer
 from bot.telegram.answers import keyboard, record, send_answer
-from bot.telegram.state import Context, language_of, say
+from bot.telegram.state import BotState, Context, in_turn, language_of, say
 
 log = logging.getLogger(__name__)
+
+# Seconds a vote's toast waits for the write; a database locked longer gets "will be recorded in a moment".
+VOTE_WAIT = 3.0
 
 
 async def button(update: Update, context: Context) -> None:
@@ -39,9 +43,14 @@ def _answer_message(query: CallbackQuery) -> Message | None:
 
 async def show_source(update: Update, context: Context, query: CallbackQuery, press: refs.Source) -> None:
     """📄: the quoted sentence among its neighbours, with the document's title, source, date and link."""
-    library = context.state.library
+    state = context.state
+    if not await state.admit(update.effective_user.id):
+        await query.answer(say(update, "slow_down"), show_alert=True)
+        return
+    library = state.library
     try:
-        found = refs.locate(library, press.document, press.position, press.digest)
+        # Off the event loop: a sentence that moved is looked for through its whole document.
+        found = await asyncio.to_thread(refs.locate, library, press.document, press.position, press.digest)
     except refs.DocumentGone:
         await query.answer(say(update, "document_gone"), show_alert=True)
         return
@@ -59,13 +68,18 @@ async def show_source(update: Update, context: Context, query: CallbackQuery, pr
 
 
 async def vote(update: Update, context: Context, query: CallbackQuery, press: refs.Vote) -> None:
-    """👍/👎: written to the database before the toast says so; a second press changes the vote."""
+    """👍/👎: the toast says "recorded" once it is written; a second press changes the vote."""
     state = context.state
-    outcome = "failed"
-    if state.feedback is not None:
-        outcome = await asyncio.to_thread(state.feedback.vote, press.answer_id, update.effective_user.id, press.up)
-    key = {"recorded": "voted_up" if press.up else "voted_down", "unknown": "answer_gone"}.get(outcome, "vote_failed")
-    await query.answer(say(update, key))
+    outcome: object = "failed"
+    written = state.recorder.vote(press.answer_id, update.effective_user.id, press.up) if state.recorder else None
+    if written is not None:
+        try:
+            # Shielded: giving up waiting must not cancel the write, which lands once the database is free.
+            outcome = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(written)), VOTE_WAIT)
+        except TimeoutError:
+            outcome = "pending"
+    key = {"recorded": "voted_up" if press.up else "voted_down", "unknown": "answer_gone", "pending": "vote_pending"}
+    await query.answer(say(update, key.get(str(outcome), "vote_failed")))
 
 
 async def more(update: Update, context: Context, query: CallbackQuery, press: refs.More) -> None:
@@ -75,28 +89,44 @@ async def more(update: Update, context: Context, query: CallbackQuery, press: re
     if not await state.admit(user_id):
         await query.answer(say(update, "slow_down"), show_alert=True)
         return
-    recorded = await asyncio.to_thread(state.feedback.answer, press.answer_id) if state.feedback else None
+    if not in_turn(update, context, user_id, lambda: more_passages(update, context, query, press)):
+        await query.answer(say(update, "one_at_a_time"), show_alert=True)
+
+
+async def more_passages(update: Update, context: Context, query: CallbackQuery, press: refs.More) -> None:
+    """➕ in the user's turn: the recorded question answered again without what it showed already."""
+    state = context.state
+    recorded = await _recorded(state, press.answer_id)
     if recorded is None:
         await query.answer(say(update, "answer_gone"), show_alert=True)
         return
-    async with state.one_at_a_time(user_id):
-        library = state.library
-        shown = refs.sentence_ids(library, list(recorded.shown))
-        result = await asyncio.to_thread(
-            answer, library, recorded.question, **state.settings.answer_options(), exclude=shown
-        )
-        message = _answer_message(query)
-        if not result.answered:
-            await query.answer(say(update, "nothing_more"), show_alert=True)
-            if message is not None:
-                await _drop_more_button(message, state.key)
-            return
-        await query.answer(say(update, "more_sent"))
-        answer_id = await record(state, user_id, result, parent=press.answer_id)
+    library = state.library
+    shown = await asyncio.to_thread(refs.sentence_ids, library, list(recorded.shown))  # may search documents
+    options = state.settings.answer_options()
+    result = await asyncio.to_thread(answer, library, recorded.question, **options, exclude=shown)
+    message = _answer_message(query)
+    if not result.answered:
+        await query.answer(say(update, "nothing_more"), show_alert=True)
         if message is not None:
-            lang = language_of(update)
             await _drop_more_button(message, state.key)
-            await send_answer(message, result, keyboard(state, result, answer_id, lang), lang)
+        return
+    await query.answer(say(update, "more_sent"))
+    answer_id = await record(state, update.effective_user.id, result, parent=press.answer_id)
+    if message is not None:
+        lang = language_of(update)
+        await _drop_more_button(message, state.key)
+        await send_answer(message, result, keyboard(state, result, answer_id, lang), lang)
+
+
+async def _recorded(state: BotState, answer_id: int) -> Recorded | None:
+    """A recorded answer, waiting (a little) for its record if it is still on its way to the database."""
+    if state.feedback is None:
+        return None
+    pending = state.recorder.pending(answer_id) if state.recorder is not None else None
+    if pending is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(pending)), VOTE_WAIT)
+    return await asyncio.to_thread(state.feedback.answer, answer_id)
 
 
 async def _drop_more_button(message: Message, key: bytes) -> None:

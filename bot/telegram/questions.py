@@ -14,7 +14,7 @@ from telegram.error import TelegramError
 from bot.chat.followups import answer_in_turn
 from bot.telegram.access import mentions_bot, replies_to_bot
 from bot.telegram.answers import MAX_QUESTION_LENGTH, keyboard, record, send_answer
-from bot.telegram.state import Context, language_of, say
+from bot.telegram.state import Context, in_turn, language_of, say
 
 
 async def ask(update: Update, context: Context) -> None:
@@ -54,7 +54,7 @@ async def unknown_command(update: Update, context: Context) -> None:
 
 
 async def answer_question(update: Update, context: Context, question: str, usage: str) -> None:
-    """Rate-limit, score off the event loop, and send the rendered answer (HTML, plain text if rejected)."""
+    """Rate-limit, then queue the question for the user's turn; the handler returns at once."""
     state = context.state
     message = update.effective_message
     user_id = update.effective_user.id if update.effective_user else message.chat.id
@@ -70,24 +70,32 @@ async def answer_question(update: Update, context: Context, question: str, usage
     if len(question) > MAX_QUESTION_LENGTH:
         await message.reply_text(say(update, "too_long", limit=MAX_QUESTION_LENGTH))
         return
-    async with state.one_at_a_time(user_id):
-        with contextlib.suppress(TelegramError):  # the typing indicator is cosmetic
-            await message.reply_chat_action(ChatAction.TYPING)
-        # A follow-up ("And in which years?") is answered with the subject of the user's question before it.
-        chat_id, now = message.chat.id, time.monotonic()
-        replying = replies_to_bot(message, context.bot.id)
-        replied = message.reply_to_message.message_id if replying else None  # type: ignore[union-attr]
-        before = state.conversations.before(chat_id, user_id, now, replied)
-        # Read the library once: a reload may swap it while we score, and that's fine.
-        result, reading, turn = await asyncio.to_thread(
-            answer_in_turn, state.library, question, before, now, **state.settings.answer_options()
-        )
-        if result.answered:
-            state.answered += 1
-        else:
-            state.not_found += 1
-        # Recorded as read, so ➕ More and the admins' reports see the subject the follow-up was about.
-        answer_id = await record(state, user_id, dataclasses.replace(result, question=reading.shown))
-        lang = language_of(update)
-        sent = await send_answer(message, result, keyboard(state, result, answer_id, lang), lang)
-        state.conversations.remember(chat_id, user_id, turn, [m.message_id for m in sent])
+    if not in_turn(update, context, user_id, lambda: reply_with_answer(update, context, user_id, question)):
+        if state.queues.first_refusal(user_id):
+            await message.reply_text(say(update, "one_at_a_time"))
+
+
+async def reply_with_answer(update: Update, context: Context, user_id: int, question: str) -> None:
+    """Score off the event loop (a follow-up with the subject before it), record, and send the rendered answer."""
+    state = context.state
+    message = update.effective_message
+    with contextlib.suppress(TelegramError):  # the typing indicator is cosmetic
+        await message.reply_chat_action(ChatAction.TYPING)
+    # A follow-up ("And in which years?") is answered with the subject of the user's question before it.
+    chat_id, now = message.chat.id, time.monotonic()
+    replying = replies_to_bot(message, context.bot.id)
+    replied = message.reply_to_message.message_id if replying else None  # type: ignore[union-attr]
+    before = state.conversations.before(chat_id, user_id, now, replied)
+    # Read the library once: a reload may swap it while we score, and that's fine.
+    result, reading, turn = await asyncio.to_thread(
+        answer_in_turn, state.library, question, before, now, **state.settings.answer_options()
+    )
+    if result.answered:
+        state.answered += 1
+    else:
+        state.not_found += 1
+    # Recorded as read, so ➕ More and the admins' reports see the subject the follow-up was about.
+    answer_id = await record(state, user_id, dataclasses.replace(result, question=reading.shown))
+    lang = language_of(update)
+    sent = await send_answer(message, result, keyboard(state, result, answer_id, lang), lang)
+    state.conversations.remember(chat_id, user_id, turn, [m.message_id for m in sent])

@@ -21,6 +21,7 @@ from telegram.ext import Application
 from bot.chat.loading import load_for
 from bot.config import Settings
 from bot.ingest.corpus import CorpusError, MissingCorpus, grouped
+from bot.telegram import webhook
 from bot.telegram.app import build_application
 from bot.telegram.commands import register_commands
 from bot.telegram.delivery import POLL_BACKOFF_MAX
@@ -41,6 +42,8 @@ POLL_TIMEOUT = 10
 STOP_WITHIN = 6.0
 # Confirming the updates already fetched, the first step of stopping, gets at most this long.
 STOP_POLLING = 2.0
+# Feedback still queued for a locked database gets this long to be written once the bot has stopped.
+RECORDS_WITHIN = 2.0
 
 
 async def serve(application: Application, stop: asyncio.Event) -> None:
@@ -58,35 +61,49 @@ async def serve(application: Application, stop: asyncio.Event) -> None:
         settings: Settings = application.bot_data[STATE].settings
         # bootstrap_retries=-1: a network that is down at boot is waited out; a bad token still aborts.
         if settings.webhook_url:
-            await application.updater.start_webhook(**webhook_options(settings), bootstrap_retries=-1)
-            log.info(
-                "Serving the webhook %s on %s:%d", settings.webhook_url, settings.webhook_listen, settings.webhook_port
-            )
+            server = await _serve_webhook(application, settings)
+            stop_receiving: Callable[[], Coroutine[Any, Any, None]] = server.close
         else:
             await application.updater.start_polling(**POLLING, timeout=POLL_TIMEOUT, bootstrap_retries=-1)
             log.info("Polling Telegram for updates")
+            stop_receiving = application.updater.stop
         await application.start()
         watcher = start_watching(application)
         await stopping
         await watcher.stop()
-        await _stop(application)
+        await _stop(application, stop_receiving)
     finally:
         stopping.cancel()
         await application.shutdown()
+        await _close_recorder(application)
 
 
-def webhook_options(settings: Settings) -> dict[str, Any]:
-    """How the webhook server starts: at the path of CITEBOT_WEBHOOK_URL, checking CITEBOT_WEBHOOK_SECRET."""
+async def _close_recorder(application: Application) -> None:
+    """Write the feedback still queued, for at most RECORDS_WITHIN s (a locked database is not waited out)."""
+    recorder = application.bot_data[STATE].recorder
+    if recorder is not None:
+        await asyncio.to_thread(recorder.close, RECORDS_WITHIN)
+
+
+async def _serve_webhook(application: Application, settings: Settings) -> webhook.Server:
+    """Listen at the path of CITEBOT_WEBHOOK_URL, then tell Telegram to send updates there with the secret."""
     url = settings.webhook_url or ""
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    return {
-        "listen": settings.webhook_listen,
-        "port": settings.webhook_port,
-        "url_path": urlsplit(url).path,
-        "webhook_url": url,
-        "secret_token": secret,
-        **POLLING,
-    }
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    server = webhook.start(application, urlsplit(url).path, secret, settings.webhook_listen, settings.webhook_port)
+    pause = 1.0
+    while True:
+        try:
+            await application.bot.set_webhook(url, allowed_updates=ALLOWED_UPDATES, secret_token=secret)
+            break
+        except InvalidToken:
+            await server.close()
+            raise
+        except TelegramError as exc:
+            log.warning("Cannot register the webhook with Telegram (%s); retrying in %.0f s", exc, pause)
+        await asyncio.sleep(pause)
+        pause = min(POLL_BACKOFF_MAX, pause * 2)
+    log.info("Serving the webhook %s on %s:%d", url, settings.webhook_listen, settings.webhook_port)
+    return server
 
 
 async def _connect(application: Application) -> None:
@@ -104,22 +121,27 @@ async def _connect(application: Application) -> None:
         pause = min(POLL_BACKOFF_MAX, pause * 2)
 
 
-async def _stop(application: Application) -> None:
-    """Stop fetching updates at once, then give the answers in hand what is left of STOP_WITHIN."""
+async def _stop(application: Application, stop_receiving: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Stop taking updates at once, then give the answers in hand what is left of STOP_WITHIN."""
     deadline = asyncio.get_running_loop().time() + STOP_WITHIN
     state: BotState = application.bot_data[STATE]
     log.info("Stopping: no new updates; answers in hand get up to %.0f s", STOP_WITHIN)
     state.polling.stopping = True
     try:
         async with asyncio.timeout(STOP_POLLING):
-            await application.updater.stop()
+            await stop_receiving()
     except TimeoutError:
         log.warning("Could not confirm the last updates to Telegram in time; they may come again at the next start")
     try:
         async with asyncio.timeout_at(deadline):
             await application.stop()
+            await state.queues.finish()
     except TimeoutError:
-        log.warning("Stopped with answers still unsent after %.0f s", STOP_WITHIN)
+        log.warning(
+            "Stopped with answers still unsent after %.0f s (%d users' questions dropped)",
+            STOP_WITHIN,
+            state.queues.cancel(),
+        )
 
 
 @contextlib.contextmanager

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackContext, ExtBot
 
 from bot.chat import messages, render
-from bot.chat.feedback import Feedback
+from bot.chat.feedback import Feedback, Recorder
 from bot.chat.followups import Conversations
 from bot.config import Settings
 from bot.index.library import Library
@@ -34,6 +34,61 @@ STATE = "citebot"
 MEMBER_TTL = 600.0
 NON_MEMBER_TTL = 60.0
 MEMBER_STATUSES = frozenset({ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
+# Questions of one user waiting behind the one being answered; past this they are refused, politely.
+QUESTIONS_WAITING = 3
+
+Job = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Queues:
+    """A queue of work per user, served by a task of its own: one user's questions are answered one at a time,
+    and a burst waits in its queue, not in one of the Application's concurrent-update slots."""
+
+    limit: int = QUESTIONS_WAITING
+    _waiting: dict[int, deque[Job]] = field(default_factory=dict)
+    _tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    _refused: set[int] = field(default_factory=set)
+    _busy: set[int] = field(default_factory=set)
+
+    def put(self, user_id: int, job: Job) -> bool:
+        """Queue a job for the user (it starts at once if they are not busy); False if their queue is full."""
+        waiting = self._waiting.setdefault(user_id, deque())
+        if len(waiting) - (user_id not in self._busy) >= self.limit:
+            return False
+        waiting.append(job)
+        if user_id not in self._tasks:
+            self._tasks[user_id] = asyncio.create_task(self._serve(user_id, waiting))
+        return True
+
+    def first_refusal(self, user_id: int) -> bool:
+        """True the first time a user is refused since their queue was last empty, so the note goes out once."""
+        if user_id in self._refused:
+            return False
+        self._refused.add(user_id)
+        return True
+
+    async def _serve(self, user_id: int, waiting: deque[Job]) -> None:
+        try:
+            while waiting:
+                job = waiting.popleft()
+                self._busy.add(user_id)
+                await job()
+        finally:
+            del self._tasks[user_id], self._waiting[user_id]
+            self._refused.discard(user_id)
+            self._busy.discard(user_id)
+
+    async def finish(self) -> None:
+        """Wait until every queued job is done."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    def cancel(self) -> int:
+        """Cancel every job running or waiting; how many users had work in hand."""
+        for task in self._tasks.values():
+            task.cancel()
+        return len(self._tasks)
 
 
 @dataclass
@@ -107,7 +162,8 @@ class BotState:
     settings: Settings
     library: Library
     polling: Polling = field(default_factory=Polling)
-    feedback: Feedback | None = None
+    feedback: Feedback | None = None  # reads (/feedback, ➕); writes go through the recorder
+    recorder: Recorder | None = None
     key: bytes = b""  # signs the buttons' callback data
     started: float = field(default_factory=time.monotonic)
     answered: int = 0
@@ -123,8 +179,7 @@ class BotState:
     refresh_again: bool = False
     _limiters: dict[int, AsyncLimiter] = field(default_factory=dict)
     _warned: set[int] = field(default_factory=set)
-    _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
-    _waiting: dict[int, int] = field(default_factory=dict)
+    queues: Queues = field(default_factory=Queues)
 
     def __post_init__(self) -> None:
         self.refusals = Refusals(self.settings.user_rate_period)
@@ -154,19 +209,6 @@ class BotState:
         self._warned.add(user_id)
         return True
 
-    @contextlib.asynccontextmanager
-    async def one_at_a_time(self, user_id: int) -> AsyncIterator[None]:
-        """Serialize one user's questions so a burst from them takes one worker, not all."""
-        lock = self._locks.setdefault(user_id, asyncio.Lock())
-        self._waiting[user_id] = self._waiting.get(user_id, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._waiting[user_id] -= 1
-            if not self._waiting[user_id]:
-                del self._waiting[user_id], self._locks[user_id]
-
 
 class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
     """The handlers' context, with the state they share typed (as in PTB's contexttypesbot example)."""
@@ -175,6 +217,19 @@ class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict
     def state(self) -> BotState:
         """The library, the feedback database, the counters and the flood guards."""
         return self.bot_data[STATE]
+
+
+def in_turn(update: Update, context: Context, user_id: int, work: Job) -> bool:
+    """Queue work for the user's turn (see Queues); what it raises goes to the error handler, as a handler's would.
+    False if the user's queue is full."""
+
+    async def job() -> None:
+        try:
+            await work()
+        except Exception as exc:
+            await context.application.process_error(update, exc)
+
+    return context.state.queues.put(user_id, job)
 
 
 def language_of(update: Update) -> str:

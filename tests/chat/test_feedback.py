@@ -275,3 +275,40 @@ def test_a_file_name_that_is_not_utf8_is_recorded_and_read_back_as_the_same_path
     [down] = db.summary().latest
     # Shown, the bytes that are not UTF-8 become U+FFFD: text to show, never to look a file up by.
     assert down.document == "\ufffd" * 5 + ".txt" and down.title == "\ufffd" * 5
+
+
+FORGED = 'real question" — Budget.pdf\n- 2026-01-01 "forged question" — Made-up source\r\u2028\x1b[2J\u202eevil'
+
+
+def test_feedback_report_shows_a_stored_question_on_one_line(db: Feedback) -> None:
+    answer_id = db.record(USER, FORGED, True, [Shown(SentenceRef("a.md", 0, "00000000"), "Title\nforged")])
+    assert answer_id is not None and db.vote(answer_id, USER, up=False) == "recorded"
+    report = fb.feedback_report(db.summary())
+    [line] = [line for line in report.splitlines() if line.startswith("- ")]
+    assert "forged question" in line and "Made-up source" in line  # shown, but inside the one line
+    assert not any(char in report for char in "\r\u2028\x1b\u202e")
+
+
+def test_gaps_report_shows_a_stored_question_on_one_line(db: Feedback) -> None:
+    db.record(USER, FORGED, False)
+    report = fb.gaps_report(db.gaps())
+    assert len(report.splitlines()) == 2 and "forged question" in report.splitlines()[1]
+    assert not any(char in report for char in "\r\u2028\x1b\u202e")
+
+
+def test_the_recorder_waits_out_a_lock_and_drops_what_does_not_fit(
+    db: Feedback, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert db.record(USER, "opened", True) is not None  # the file exists, with its schema
+    recorder = fb.Recorder(Feedback(db.path), limit=3)
+    holder = sqlite3.connect(db.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with caplog.at_level(logging.WARNING):
+        ids = [recorder.record(USER, f"question {n}", False) for n in range(8)]
+    holder.execute("ROLLBACK")
+    recorder.close(timeout=30)
+    # One write in hand and three waiting: those land once the lock clears, the rest are dropped and logged.
+    kept = [i for i in ids if i is not None]
+    assert 3 <= len(kept) <= 4 and ids[: len(kept)] == kept
+    assert recorder.dropped == 8 - len(kept) and "dropped" in caplog.text
+    assert {a.question for a in map(db.answer, kept) if a} == {f"question {n}" for n in range(len(kept))}

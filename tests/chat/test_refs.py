@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.chat import refs
 from bot.chat.refs import (
     CALLBACK_LIMIT,
     DocumentGone,
@@ -105,3 +106,24 @@ def test_document_key_of_a_name_that_is_not_utf8_is_that_of_its_bytes() -> None:
     cp1251, koi8 = "Отчёт.txt".encode("cp1251"), "Отчёт.txt".encode("koi8-r")
     keys = {document_key(os.fsdecode(cp1251)), document_key(os.fsdecode(koi8)), document_key("Отчёт.txt")}
     assert len(keys) == 3 and document_key("report.txt") == document_key(os.fsdecode(b"report.txt"))
+
+
+def test_a_moved_sentence_is_found_through_an_index_built_once_per_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = write_files(tmp_path / "docs", MINI_CORPUS)
+    before = load_library(corpus, tmp_path / "cache")
+    targets = [s for i in range(before.sentence_count) if (s := before.sentence(i)).document.path == "garden.txt"]
+    garden = corpus / "garden.txt"
+    garden.write_text("A new opening line about seeds.\n\n" + garden.read_text(encoding="utf-8"), encoding="utf-8")
+    moved = load_library(corpus, tmp_path / "cache", previous=before)
+    hashed: list[str] = []
+    digest = refs.text_digest
+    monkeypatch.setattr(refs, "text_digest", lambda text: hashed.append(text) or digest(text))
+    for target in targets:
+        press = source_button(target)
+        found = locate(moved, press.document, press.position, press.digest)
+        assert moved.sentence(found.sentence_id).text == target.text
+    # Each press hashes its own sentence twice (making the button, checking its old position); the first stale
+    # one hashes the document once more, and the others look it up: a scan per press would hash 15 sentences.
+    assert len(hashed) == 2 * len(targets) + len(moved.entries[found.number].sentences)

@@ -6,8 +6,11 @@ import dataclasses
 import os
 import random
 import signal
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,10 +18,20 @@ import pytest
 pytest.importorskip("distributed", reason="Dask is not installed: pip install '.[cluster]'")
 
 from distributed import Client, LocalCluster  # noqa: E402
+from distributed.security import Security  # noqa: E402
 
 from bot.chat.loading import load_for  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.index.cluster import ShardedIndex, ShardedLibrary, disconnect, load_sharded, shard_library  # noqa: E402
+from bot.config import Settings, SettingsError  # noqa: E402
+from bot.index.cluster import (  # noqa: E402
+    LOCAL,
+    LOCAL_WORKERS,
+    ShardedIndex,
+    ShardedLibrary,
+    connect,
+    disconnect,
+    load_sharded,
+    shard_library,
+)
 from bot.index.library import Library  # noqa: E402
 from bot.index.loader import load_library  # noqa: E402
 from bot.ranking.answer import Answer, answer  # noqa: E402
@@ -185,7 +198,9 @@ def test_settings_choose_the_cluster(
 ) -> None:
     address = client.scheduler.address
     assert address.startswith("tcp://127.0.0.1:")
-    settings = Settings(corpus_dir=corpus, cache_dir=tmp_path / "cache", dask_scheduler=address, shards=3)
+    settings = Settings(
+        corpus_dir=corpus, cache_dir=tmp_path / "cache", dask_scheduler=address, dask_allow_plain=True, shards=3
+    )
     request.addfinalizer(disconnect)
     sharded = load_for(settings)
     assert isinstance(sharded, ShardedLibrary) and len(sharded.layout.slots) == 3
@@ -210,3 +225,46 @@ def test_a_killed_worker_costs_a_retry_not_an_answer(client: Client, corpus: Pat
             assert comparable(answer(sharded, question)) == expected[number], question
     # The nanny started a new worker; the dead one's shards were recomputed on a live one.
     assert holder not in client.scheduler_info()["workers"]
+
+
+@pytest.fixture
+def local(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Client:
+    """The cluster CITEBOT_DASK_SCHEDULER=local starts, from a process whose environment holds secrets."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:TEST-secret-token")
+    monkeypatch.setenv("CITEBOT_WEBHOOK_SECRET", "webhook-secret")
+    request.addfinalizer(disconnect)
+    return connect(LOCAL)
+
+
+def test_the_local_cluster_speaks_tls_and_refuses_clients_without_its_certificate(local: Client) -> None:
+    address = local.scheduler.address
+    assert address.startswith("tls://127.0.0.1:")
+    assert local.submit(sum, [1, 2]).result() == 3  # the bot's own client holds the certificate
+    with pytest.raises((OSError, TimeoutError, TypeError)):  # TypeError: no certificate to speak TLS with
+        Client(address, timeout=3)
+    with pytest.raises((OSError, TimeoutError)):
+        Client(address, security=Security.temporary(), timeout=3)  # a certificate, but not the cluster's
+    with pytest.raises((OSError, TimeoutError)):
+        Client(address.replace("tls://", "tcp://"), timeout=3)
+
+
+def test_the_local_workers_environment_holds_no_secret(local: Client) -> None:
+    seen = local.run(lambda: {k: v for k, v in os.environ.items() if k.startswith(("TELEGRAM_", "CITEBOT_"))})
+    assert len(seen) == LOCAL_WORKERS and all(env == {} for env in seen.values())
+
+
+def test_the_local_scheduler_serves_no_dashboard_or_http_routes(local: Client) -> None:
+    def ports(dask_scheduler: Any) -> list[int]:
+        return [s.getsockname()[1] for s in dask_scheduler.http_server._sockets.values()]
+
+    [port] = local.run_on_scheduler(ports)
+    assert port != 8787
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+    assert refused.value.code == 404  # Dask's routes (health, metrics, the dashboard) are all off
+
+
+def test_a_plain_tcp_scheduler_is_refused_unless_allowed(tmp_path: Path) -> None:
+    settings = Settings(corpus_dir=tmp_path, cache_dir=tmp_path / "cache", dask_scheduler="tcp://10.0.0.5:8786")
+    with pytest.raises(SettingsError, match="tls://.*CITEBOT_DASK_ALLOW_PLAIN"):
+        load_for(settings)

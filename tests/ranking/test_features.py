@@ -165,3 +165,15 @@ def test_question_analysis_goes_through_the_librarys_question_analyzer(
     monkeypatch.setattr(library, "question_analyzer", lambda question: russian, raising=False)
     analyzed = features.analyze_question(library, "Новые дороги?")
     assert analyzed.analyzer is russian and analyzed.terms == ("ru:нов", "ru:дорог")
+
+
+def test_a_question_of_many_terms_searches_only_the_rarest(build: Build) -> None:
+    # Word i is in i + 1 sentences: the lower i, the rarer the word.
+    words = [f"zor{a}{v}t" for a in "bdfgklmnpr" for v in "aiou"][:44]
+    sentences = [f"{word.capitalize()} lorem." for i, word in enumerate(words) for _ in range(i + 1)]
+    library = build({"many.md": "---\nlanguage: en\n---\n" + " ".join(sentences) + "\n"})
+    analyzed = features.analyze_question(library, " ".join(reversed(words)) + " unheardofword")
+    known = [word for word, term_id in zip(analyzed.words, analyzed.ids) if term_id >= 0]
+    assert sorted(known) == sorted(words[: features.MAX_TERMS])
+    assert "unheardofword" in analyzed.words  # a word the corpus lacks costs nothing to look for
+    assert len(analyzed.weights) == len(analyzed.terms) == len(analyzed.prefixes) == len(analyzed.ids)
