@@ -28,7 +28,6 @@ MODEL_FILE = Path(__file__).parent.parent / "data" / "ranker.json"
 ANSWER_FEATURES = (
     "best_logit",
     "question_terms",
-    "sentence_bm25_abs",
     "idf_covered",
     "derived",
     "type_found",
@@ -184,12 +183,48 @@ def feature_rows(
         return rows, np.empty((0, len(ranker.second.names)))
     stage = features.index_stage(library, question, rows)
     # The text of every candidate costs too much to read; the first pass picks which ones are read.
-    order = np.lexsort((rows, -ranker.first.logits(stage.features)))[: ranker.shortlist]
+    order = np.lexsort((rows, -ranker.first.logits(stage.features)))
+    order = np.concatenate([order[: ranker.shortlist], first_under(library, rows, order, ranker.shortlist)])
     rows, cheap = rows[order], stage.features[order]
     full = [cheap, features.text_features(library, question, rows, stage.hits[order], stage.lead_hits[order])]
     if ranker.embedder is not None:
         full.append(features.semantic_features(library, question, rows, ranker.embedder, stage.hits[order]))
     return rows, np.column_stack(full)
+
+
+def first_under(library: Library, rows: np.ndarray, order: np.ndarray, size: int) -> np.ndarray:
+    """Indexes into `rows` of the candidates that open the text under a heading of the first `size` in `order`,
+    when not among them: a heading that matches the question hands the answer to the sentence under it."""
+    short = rows[order[:size]]
+    headings = short[library.heads[short] == short]
+    if len(headings) == 0 or len(order) <= size:
+        return np.empty(0, dtype=np.int64)
+    rest = order[size:]
+    opening = rest[np.isin(rows[rest] - 1, headings) & np.isin(library.heads[rows[rest]], headings)]
+    return opening.astype(np.int64)
+
+
+def first_under_headings(library: Library, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """The ranking order (indexes into rows, best first), each heading right after the best sentence under it,
+    or last when none is a candidate: a heading is context, never shown first while a sentence answers."""
+    order = np.lexsort((rows, -scores))
+    ranked = rows[order]
+    heads = library.heads[ranked]
+    headings = heads == ranked
+    if not headings.any():
+        return order
+    out: list[int] = []
+    placed: set[int] = set()
+    waiting = {int(row): int(i) for row, i in zip(ranked[headings], order[headings])}
+    for i, row, head, is_heading in zip(order.tolist(), ranked.tolist(), heads.tolist(), headings.tolist()):
+        if is_heading:
+            continue
+        out.append(i)
+        if head in waiting and head not in placed:
+            out.append(waiting[head])
+            placed.add(head)
+    out.extend(i for row, i in waiting.items() if row not in placed)
+    return np.array(out, dtype=np.int64)
 
 
 def answer_features(
@@ -210,7 +245,7 @@ def rank(library: Library, question: Question, ranker: Ranker, exclude: Collecti
     if len(rows) == 0:
         return Ranking(rows, np.empty(0), 0.0, ranker.threshold)
     scores = ranker.second.logits(x)
-    order = np.lexsort((rows, -scores))
+    order = first_under_headings(library, rows, scores)
     evidence = answer_features(x, scores, order, len(question.terms), ranker.semantic)
     probability = sigmoid(ranker.answers.logits(evidence[None])[0])
     return Ranking(rows[order], scores[order], probability, ranker.threshold)

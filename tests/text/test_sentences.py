@@ -168,3 +168,31 @@ def test_russian_and_kazakh_initials_and_abbreviations_stay_inside_their_sentenc
     language: str, text: str, expected: list[str]
 ) -> None:
     assert Analyzer(language).sentences(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences", "heads"),
+    [
+        (
+            "# Title\n\n## How do I pay?\n\nBy card. Or in cash.",
+            ["Title", "How do I pay?", "By card.", "Or in cash."],
+            [0, 1, 1, 1],
+        ),
+        (
+            "City opens new bridge\n\nThe bridge opened on Monday.",
+            ["City opens new bridge", "The bridge opened on Monday."],
+            [0, 0],
+        ),
+        (
+            "The bridge opened on Monday.\n\nTraffic: light.",
+            ["The bridge opened on Monday.", "Traffic: light."],
+            [-1, -1],
+        ),
+        ("Prices rose.\nWages did not\n\n- one item", ["Prices rose.", "Wages did not", "one item"], [-1, -1, -1]),
+    ],
+    ids=["markdown", "title-line", "prose", "wrapped-and-list"],
+)
+def test_split_marks_headings_and_the_heading_each_sentence_sits_under(
+    text: str, sentences: list[str], heads: list[int]
+) -> None:
+    assert Analyzer("en").split(text) == (sentences, heads)
