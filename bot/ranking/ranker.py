@@ -205,25 +205,30 @@ def first_under(library: Library, rows: np.ndarray, order: np.ndarray, size: int
 
 
 def first_under_headings(library: Library, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """The ranking order (indexes into rows, best first), each heading right after the best sentence under it,
-    or last when none is a candidate: a heading is context, never shown first while a sentence answers."""
+    """The ranking order (indexes into rows, best first) where a heading hands its place to the best sentence
+    under it, and follows it; a heading with no candidate under it goes last. A heading is context: a question
+    that repeats it is answered by what it heads."""
     order = np.lexsort((rows, -scores))
     ranked = rows[order]
     heads = library.heads[ranked]
     headings = heads == ranked
     if not headings.any():
         return order
+    best_under: dict[int, int] = {}
+    for i, row, head in zip(order.tolist(), ranked.tolist(), heads.tolist()):
+        if head >= 0 and head != row:
+            best_under.setdefault(head, i)
     out: list[int] = []
     placed: set[int] = set()
-    waiting = {int(row): int(i) for row, i in zip(ranked[headings], order[headings])}
-    for i, row, head, is_heading in zip(order.tolist(), ranked.tolist(), heads.tolist(), headings.tolist()):
-        if is_heading:
+    for i, row, is_heading in zip(order.tolist(), ranked.tolist(), headings.tolist()):
+        if i in placed or (is_heading and row not in best_under):
             continue
+        if is_heading and best_under[row] not in placed:
+            out.append(best_under[row])
+            placed.add(best_under[row])
         out.append(i)
-        if head in waiting and head not in placed:
-            out.append(waiting[head])
-            placed.add(head)
-    out.extend(i for row, i in waiting.items() if row not in placed)
+        placed.add(i)
+    out.extend(i for i, is_heading in zip(order.tolist(), headings.tolist()) if i not in placed)
     return np.array(out, dtype=np.int64)
 
 
