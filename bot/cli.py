@@ -64,6 +64,12 @@ def _eval_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--min-shown", type=float, default=0.0, help="exit 1 if the right sentence is shown first less often"
     )
+    sub.add_argument(
+        "--min-bare",
+        type=float,
+        default=0.0,
+        help="exit 1 if fewer unanswerable questions are declined with no closest passage",
+    )
     sub.add_argument("--show-misses", action="store_true", help="list the questions whose first quote is not right")
     sub.add_argument(
         "--split", choices=SPLIT_PARTS, help="only the questions about this part's articles (bot/data/splits.json)"
@@ -302,6 +308,7 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
             "Hit@3": report.hit_at_3,
             "MRR@10": report.mrr_at_10,
             "abstention": report.abstention,
+            "bare": report.bare_declined,
             "answered": report.answered_rate,
         },
     )
@@ -333,7 +340,7 @@ def evaluate_sets(settings: Settings, args: argparse.Namespace) -> int:
         "shown first": sum(r.shown_right for r in reports) / answerable,
         "abstention": sum(r.declined for r in reports) / off_topic,
     }
-    bare = sum(r.bare for r in reports) / off_topic
+    totals["bare"] = bare = sum(r.bare for r in reports) / off_topic
     print(
         f"{'all':<14} {sum(r.answerable for r in reports):>10} {totals['P@1']:>6.3f} {totals['shown first']:>6.3f} "
         f"{sum(r.unanswerable for r in reports):>9} {totals['abstention']:>8.3f} {bare:>6.3f}"
@@ -351,6 +358,7 @@ def _floors(args: argparse.Namespace, values: dict[str, float]) -> int:
         "Hit@3": args.min_hit3,
         "MRR@10": args.min_mrr,
         "abstention": args.min_abstention,
+        "bare": args.min_bare,
         "answered": args.min_answered,
     }
     floors = {name: (value, options[name]) for name, value in values.items()}
