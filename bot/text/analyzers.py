@@ -85,6 +85,8 @@ ANALYZER_VERSION = 9
 # ending in a full stop, colon or semicolon is prose, or introduces prose.
 TITLE_WORDS = 15
 PROSE_END = frozenset(".:;,…!")
+# White space, control characters and terminal escape sequences at a line's end say nothing of how it ends.
+TRAILING_CONTROL = re.compile(r"(?:\s|[\x00-\x1f\x7f-\x9f]|\x1b\[[0-?]*[ -/]*[@-~])+$")
 # A piece sentencex cuts off is joined again to the one before when it cannot open a sentence: in any language when it
 # opens with a comma, colon, semicolon or closing bracket ("Merit Network, Inc." + ", независимая корпорация…"); in
 # Russian and Kazakh also when sentencex cut at a name's initials ("Э. И. Дюпон", "Д. Қонаев", "П.К.Эссен") or after an
@@ -259,7 +261,8 @@ def blocks(text: str) -> Iterable[str]:
 
 def marked_blocks(text: str) -> Iterable[tuple[str, bool]]:
     """blocks(text), each with whether it is a heading: a Markdown heading line, or a title line (`is_title_line`)."""
-    for paragraph in BLANK_LINE.split(text.replace("\r\n", "\n").replace("\r", "\n")):
+    paragraphs = [p for p in BLANK_LINE.split(text.replace("\r\n", "\n").replace("\r", "\n")) if p.strip()]
+    for number, paragraph in enumerate(paragraphs):
         lines: list[str] = []
         kept = [line for line in paragraph.split("\n") if line.strip()]
         for line in kept:
@@ -272,14 +275,16 @@ def marked_blocks(text: str) -> Iterable[tuple[str, bool]]:
             if HEADING_LINE.match(line):
                 yield from ((piece, True) for piece in _cut(" ".join(lines)))
                 lines = []
-        title = len(kept) == 1 and not BLOCK_LINE.match(kept[0]) and is_title_line(kept[0])
+        # A title line heads what follows it: the last paragraph of a text heads nothing.
+        title = number + 1 < len(paragraphs) and len(kept) == 1 and not BLOCK_LINE.match(kept[0])
+        title = title and is_title_line(kept[0])
         yield from ((piece, title) for piece in _cut(" ".join(lines)))
 
 
 def is_title_line(line: str) -> bool:
     """A line that reads as a heading: at most TITLE_WORDS words, with letters, not ending as prose does."""
     words = line.split()
-    end = line.rstrip()[-1:]
+    end = TRAILING_CONTROL.sub("", line)[-1:]
     return 0 < len(words) <= TITLE_WORDS and end not in PROSE_END and any(c.isalpha() for c in line)
 
 

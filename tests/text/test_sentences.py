@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.text.analyzers import Analyzer
+from bot.text.analyzers import Analyzer, is_title_line
 
 CASES = [
     (
@@ -196,3 +196,20 @@ def test_split_marks_headings_and_the_heading_each_sentence_sits_under(
     text: str, sentences: list[str], heads: list[int]
 ) -> None:
     assert Analyzer("en").split(text) == (sentences, heads)
+
+
+@pytest.mark.parametrize(
+    ("text", "heads"),
+    [
+        ("The ferry ticket costs 100 tenge for adults", [-1]),
+        ("Opening hours\n\nMonday to Friday", [0, 0]),
+    ],
+    ids=["only-line", "last-line"],
+)
+def test_a_line_that_heads_nothing_is_no_heading(text: str, heads: list[int]) -> None:
+    assert Analyzer("en").split(text)[1] == heads
+
+
+def test_a_line_ending_a_sentence_behind_escape_sequences_is_no_title_line() -> None:
+    assert not is_title_line("Prices rose.\x1b[0m \x07")
+    assert is_title_line("Water tariffs\x1b[0m") and is_title_line("How do I pay?")
