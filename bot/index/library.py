@@ -170,13 +170,10 @@ class Library:
             held[entry.language] += len(entry.sentences)
         self.language_mix = {code: count / max(self.sentence_count, 1) for code, count in held.items() if count}
         # The sentence id of the heading each sentence sits under (its own id: a heading; -1: none).
-        heads = [
-            np.where(e.heads >= 0, e.heads.astype(np.int64) + start, -1)
-            if e.heads is not None
-            else np.full(len(e.sentences), -1, np.int64)
-            for e, start in zip(self.entries, self.offsets[:-1].tolist())
-        ]
-        self.heads = np.concatenate(heads) if heads else np.zeros(0, np.int64)
+        sizes = np.diff(self.offsets)
+        local = [e.heads if e.heads is not None else np.full(len(e.sentences), -1, np.int32) for e in self.entries]
+        within = np.concatenate(local).astype(np.int64) if local else np.zeros(0, np.int64)
+        self.heads = np.where(within >= 0, within + np.repeat(self.offsets[:-1], sizes), -1)
 
     @classmethod
     def build(
