@@ -192,13 +192,21 @@ def feature_rows(
     return rows, np.column_stack(full)
 
 
+# Headings among the first pass's best this many hand over to a sentence under them, which joins the shortlist
+# when none is in it already: reading one more sentence's text for each costs little; for every heading, a lot.
+HANDOVER = 5
+
+
 def first_under(library: Library, rows: np.ndarray, order: np.ndarray, size: int) -> np.ndarray:
-    """Indexes into `rows` of the candidates that open the text under a heading of the first `size` in `order`,
-    when not among them: a heading that matches the question hands the answer to the sentence under it."""
+    """Indexes into `rows` of the sentences that open the text under a heading among the first HANDOVER in
+    `order`, when no sentence under it is among the first `size`: a heading hands its place to what it heads."""
     short = rows[order[:size]]
-    headings = short[library.heads[short] == short]
+    top = short[:HANDOVER]
+    headings = top[library.heads[top] == top]
     if len(headings) == 0 or len(order) <= size:
         return np.empty(0, dtype=np.int64)
+    covered = library.heads[short][library.heads[short] != short]
+    headings = headings[~np.isin(headings, covered)]
     rest = order[size:]
     opening = rest[np.isin(rows[rest] - 1, headings) & np.isin(library.heads[rows[rest]], headings)]
     return opening.astype(np.int64)
