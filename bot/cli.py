@@ -27,7 +27,7 @@ from bot.chat.render import as_json, escaped, for_terminal, plain
 from bot.config import DeprecatedSetting, Settings, SettingsError, env_name, load_settings
 from bot.index.library import Library
 from bot.ingest.corpus import CorpusError, MissingCorpus, grouped
-from bot.measure.evaluation import SPLIT_PARTS, read_questions, score, select_split
+from bot.measure.evaluation import SPLIT_PARTS, read_questions, score, select_split, set_folders
 from bot.ranking.answer import answer
 from bot.text.languages import Languages
 
@@ -56,11 +56,25 @@ def _ask_arguments(sub: argparse.ArgumentParser) -> None:
 
 
 def _eval_arguments(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("qa_file", type=Path, metavar="QA.jsonl")
+    sub.add_argument(
+        "qa_file",
+        type=Path,
+        metavar="QA.jsonl",
+        help="a QA file, or a folder of sets (each sub-folder with corpus/ and questions.jsonl): a table per set",
+    )
     for metric in ("p1", "hit3", "mrr"):
         sub.add_argument(f"--min-{metric}", type=float, default=0.0, help=f"exit 1 if {metric} falls below this")
     sub.add_argument("--min-abstention", type=float, default=0.0, help="exit 1 if abstention accuracy falls below")
     sub.add_argument("--min-answered", type=float, default=0.0, help="exit 1 if the answered share falls below")
+    sub.add_argument(
+        "--min-shown", type=float, default=0.0, help="exit 1 if the right sentence is shown first less often"
+    )
+    sub.add_argument(
+        "--min-bare",
+        type=float,
+        default=0.0,
+        help="exit 1 if fewer unanswerable questions are declined with no closest passage",
+    )
     sub.add_argument("--show-misses", action="store_true", help="list the questions whose first quote is not right")
     sub.add_argument(
         "--split", choices=SPLIT_PARTS, help="only the questions about this part's articles (bot/data/splits.json)"
@@ -406,7 +420,9 @@ def format_counts(library: Library) -> str:
 
 
 def evaluate(settings: Settings, args: argparse.Namespace) -> int:
-    """Score answers to a QA file and check them against optional floors."""
+    """Score answers to a QA file, or to each set of a folder, and check them against optional floors."""
+    if args.qa_file.is_dir():
+        return evaluate_sets(settings, args)
     questions = read_questions(args.qa_file)
     library = load(settings)
     if args.split:
@@ -417,10 +433,12 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
         + (f" (split {args.split})" if args.split else "")
     )
     print(f'P@1:         {report.p_at_1:.3f} (the first quote is an expected sentence; "not found" is a miss)')
+    print(f"shown first: {report.shown_first:.3f} (an expected sentence as the first quote or as the closest passage)")
     print(f"answered:    {report.answered_rate:.3f} of answerable questions")
     print(f"precision:   {report.precision:.3f} of answered questions have an expected sentence first")
     if report.unanswerable:
         print(f"abstention:  {report.abstention:.3f} of unanswerable questions declined")
+        print(f"bare:        {report.bare_declined:.3f} of unanswerable questions declined with no closest passage")
     print(f"Hit@3:       {report.hit_at_3:.3f} (ranking: the ten best sentences, answered or not)")
     print(f"MRR@10:      {report.mrr_at_10:.3f}")
     print("latency ms:  " + "  ".join(f"{k} {v:.2f}" for k, v in report.latency_ms.items()))
@@ -430,13 +448,68 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
             print(f"  {escaped(miss.id)}: {escaped(miss.question)}")
             print(f"    quoted:   {escaped(miss.quoted) if miss.quoted is not None else '(not found)'}")
             print(f"    expected: {' | '.join(escaped(e) for e in miss.expected) or '(not found)'}")
-    floors = {
-        "P@1": (report.p_at_1, args.min_p1),
-        "Hit@3": (report.hit_at_3, args.min_hit3),
-        "MRR@10": (report.mrr_at_10, args.min_mrr),
-        "abstention": (report.abstention, args.min_abstention),
-        "answered": (report.answered_rate, args.min_answered),
+    return _floors(
+        args,
+        {
+            "P@1": report.p_at_1,
+            "shown first": report.shown_first,
+            "Hit@3": report.hit_at_3,
+            "MRR@10": report.mrr_at_10,
+            "abstention": report.abstention,
+            "bare": report.bare_declined,
+            "answered": report.answered_rate,
+        },
+    )
+
+
+def evaluate_sets(settings: Settings, args: argparse.Namespace) -> int:
+    """`citebot eval FOLDER`: each set of the folder on its own corpus, a row per set, then the totals."""
+    folders = set_folders(args.qa_file)
+    if not folders:
+        print(f"citebot: {escaped(str(args.qa_file))} holds no set (a folder with corpus/ and questions.jsonl)")
+        return 2
+    print(f"{'set':<14} {'answerable':>10} {'P@1':>6} {'shown':>6} {'off-topic':>9} {'declined':>8} {'bare':>6}")
+    reports = []
+    for folder in folders:
+        library = load(settings.model_copy(update={"corpus_dir": folder / "corpus"}), quiet=True)
+        questions = read_questions(folder / "questions.jsonl")
+        report = score((q, answer(library, q.question, **settings.answer_options())) for q in questions)
+        reports.append(report)
+        print(
+            f"{escaped(folder.name):<14} {report.answerable:>10} {report.p_at_1:>6.3f} {report.shown_first:>6.3f} "
+            f"{report.unanswerable:>9} {report.abstention:>8.3f} {report.bare_declined:>6.3f}"
+        )
+        if args.show_misses and report.misses:
+            print("  misses: " + escaped(" ".join(miss.id for miss in report.misses)))
+    answerable = sum(r.answerable for r in reports) or 1
+    off_topic = sum(r.unanswerable for r in reports) or 1
+    totals = {
+        "P@1": sum(r.quoted_right for r in reports) / answerable,
+        "shown first": sum(r.shown_right for r in reports) / answerable,
+        "abstention": sum(r.declined for r in reports) / off_topic,
     }
+    totals["bare"] = bare = sum(r.bare for r in reports) / off_topic
+    print(
+        f"{'all':<14} {sum(r.answerable for r in reports):>10} {totals['P@1']:>6.3f} {totals['shown first']:>6.3f} "
+        f"{sum(r.unanswerable for r in reports):>9} {totals['abstention']:>8.3f} {bare:>6.3f}"
+    )
+    print("shown: the right sentence first as the answer or as the closest passage; bare: off-topic questions")
+    print("declined with no closest passage either")
+    return _floors(args, totals)
+
+
+def _floors(args: argparse.Namespace, values: dict[str, float]) -> int:
+    """Exit status 1, with a note on stderr, when a figure is under the floor the options set."""
+    options = {
+        "P@1": args.min_p1,
+        "shown first": args.min_shown,
+        "Hit@3": args.min_hit3,
+        "MRR@10": args.min_mrr,
+        "abstention": args.min_abstention,
+        "bare": args.min_bare,
+        "answered": args.min_answered,
+    }
+    floors = {name: (value, options[name]) for name, value in values.items()}
     failed = [f"{name} {value:.3f} < {floor}" for name, (value, floor) in floors.items() if value < floor]
     if failed:
         print("below the floor: " + ", ".join(failed), file=sys.stderr)

@@ -272,7 +272,7 @@ def qa(tmp_path: Path) -> Path:
 
 
 def figures(out: str) -> dict[str, float]:
-    pattern = r"^(P@1|Hit@3|MRR@10|answered|precision|abstention):\s+([\d.]+)"
+    pattern = r"^(P@1|shown first|Hit@3|MRR@10|answered|precision|abstention|bare):\s+([\d.]+)"
     return {name: float(value) for name, value in re.findall(pattern, out, re.M)}
 
 
@@ -319,8 +319,30 @@ def test_eval_on_the_seed_set(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 0
     found = figures(out)
-    assert set(found) == {"P@1", "Hit@3", "MRR@10", "answered", "precision", "abstention"}
+    assert set(found) == {"P@1", "shown first", "Hit@3", "MRR@10", "answered", "precision", "abstention", "bare"}
+    assert found["shown first"] >= found["P@1"]
     assert "questions:   20 answerable, 12 unanswerable" in out
+
+
+def test_eval_of_a_folder_runs_each_set_on_its_own_corpus(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    group = tmp_path / "group"
+    volcano = {"id": "v", "question": "Which is Europe's most active volcano?", "expected": ["Mount Etna is the most"]}
+    off = {"id": "o", "question": "Who won the football World Cup in 2018?", "expected": []}
+    for name, rows in (("a_set", [volcano, off]), ("b_set", [volcano])):
+        write_files(group / name / "corpus", MINI_CORPUS)
+        (group / name / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (group / "notes.txt").write_text("not a set", encoding="utf-8")
+    code, out, _ = run(capsys, "eval", str(group), "--min-p1", "1.0", "--min-shown", "1.0", "--min-abstention", "1.0")
+    assert code == 0
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:4]}
+    assert rows == {
+        "a_set": ["1", "1.000", "1.000", "1", "1.000", "1.000"],
+        "b_set": ["1", "1.000", "1.000", "0", "0.000", "0.000"],
+        "all": ["2", "1.000", "1.000", "1", "1.000", "1.000"],
+    }
+    (tmp_path / "empty_group").mkdir()
+    code, out, _ = run(capsys, "eval", str(tmp_path / "empty_group"))
+    assert code == 2 and "holds no set" in out
 
 
 @pytest.mark.parametrize(

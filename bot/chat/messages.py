@@ -120,6 +120,11 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "ru": "Я не нашёл этого в документах.",
         "kk": "Бұл туралы құжаттардан ештеңе таппадым.",
     },
+    "closest": {
+        "en": "I found no confident answer. The closest passage in the documents:",
+        "ru": "Уверенного ответа я не нашёл. Ближе всего к вопросу этот фрагмент документов:",
+        "kk": "Сенімді жауап таппадым. Құжаттардағы сұраққа ең жақын үзінді:",
+    },
     "not_found_hint": {
         "en": "Try other words for the same question, name the subject more precisely, or ask something the "
         "documents cover.",

@@ -184,13 +184,21 @@ def chunks(answer: Answer, limit: int = TELEGRAM_LIMIT, lang: str | None = None)
     """
     if limit < MIN_LIMIT:
         raise ValueError(f"a message limit under {MIN_LIMIT} characters cannot hold a citation")
-    if not answer.answered:
+    if not answer.answered and answer.closest is None:
         found, hint = fixed_text("not_found", lang), fixed_text("not_found_hint", lang)
         return [
             Chunk(f"{html.escape(found, quote=False)}\n<i>{html.escape(hint, quote=False)}</i>", f"{found}\n{hint}")
         ]
     bold = functools.partial(highlight, words=answer.words)
-    blocks = [block for quote in answer.quotes for block in _quote(quote, limit, bold)]
+    if answer.closest is not None and not answer.answered:
+        # Not an answer: labelled as the closest passage, with its one citation, so the reader judges it.
+        label = fixed_text("closest", lang)
+        intro = Chunk(f"<i>{html.escape(label, quote=False)}</i>", label)
+        quotes: tuple[Quote, ...] = (answer.closest,)
+        answer = dataclasses.replace(answer, quotes=quotes, sources=(answer.closest.document,))
+        blocks = [intro, *(block for block in _quote(answer.closest, limit, bold))]
+    else:
+        blocks = [block for quote in answer.quotes for block in _quote(quote, limit, bold)]
     label = fixed_text("sources", lang)
     heading = Chunk(f"<b>{html.escape(label, quote=False)}</b>", f"{label}:")
     room = limit - max(length(heading.html), length(heading.plain)) - 1
@@ -345,6 +353,7 @@ def as_json(answer: Answer) -> dict[str, object]:
             "url": document.url,
         }
 
+    closest = answer.closest
     data = {
         "question": answer.question,
         "answered": answer.answered,
@@ -353,6 +362,10 @@ def as_json(answer: Answer) -> dict[str, object]:
             {"text": q.text, "citation": q.citation, "context": q.context, "page": q.page, **cite(q.document)}
             for q in answer.quotes
         ],
+        # Declined, the sentence shown as the closest passage (None when none is shown).
+        "closest": None
+        if closest is None
+        else {"text": closest.text, "context": closest.context, "page": closest.page, **cite(closest.document)},
         "sources": [{"citation": n, **cite(d)} for n, d in enumerate(answer.sources, 1)],
         "results": [
             {

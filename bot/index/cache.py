@@ -28,9 +28,9 @@ from bot.text.analyzers import LANGUAGES, AnalyzedDocument
 log = logging.getLogger(__name__)
 
 MAGIC = b"CITEBOT\x00"
-VERSION = (
-    4  # 2: the document's metadata and pages; 3: the language it was analyzed in; 4: whether its title was made up
-)
+# 2: the document's metadata and pages; 3: the language it was analyzed in; 4: whether its title was made up;
+# 5: the heading each sentence sits under
+VERSION = 5
 SUFFIX = ".cba"
 # Files being written are named so; one left this long after its last write is a crash's, and pruned.
 TEMPORARY_PREFIX = ".tmp-"
@@ -39,7 +39,7 @@ PREAMBLE = struct.Struct("<8sII")
 INT32 = np.dtype("<i4")
 # Headers are a few hundred bytes; anything far larger is not ours.
 MAX_HEADER = 1 << 20
-ARRAYS = ("ends", "lengths", "rows", "columns", "counts", "pages")
+ARRAYS = ("ends", "lengths", "rows", "columns", "counts", "pages", "heads")
 TEXTS = ("sentences", "terms", "title_terms")
 # Terms are runs of word characters, so a newline can never occur inside one.
 TERM_SEPARATOR = "\n"
@@ -89,6 +89,7 @@ def encode_chunks(
         "columns": np.ascontiguousarray(analyzed.columns, dtype=INT32),
         "counts": np.ascontiguousarray(analyzed.counts, dtype=INT32),
         "pages": np.ascontiguousarray(analyzed.pages, dtype=INT32),
+        "heads": np.ascontiguousarray(analyzed.heads, dtype=INT32),
     }
     parts: list[bytes | memoryview] = [texts[name] for name in TEXTS] + [
         memoryview(arrays[name]).cast("B") for name in ARRAYS
@@ -218,6 +219,8 @@ def _assemble(
     if (
         len(arrays["lengths"]) != n
         or len(arrays["pages"]) not in (0, n)
+        or len(arrays["heads"]) not in (0, n)
+        or (len(arrays["heads"]) and (arrays["heads"].min() < -1 or arrays["heads"].max() >= n))
         or len(arrays["columns"]) != pairs
         or len(arrays["counts"]) != pairs
         or (n and (int(ends[-1]) != len(joined) or np.any(np.diff(ends) < 0) or ends[0] < 0))
@@ -238,6 +241,7 @@ def _assemble(
         title_terms=_split_terms(texts["title_terms"]),
         pages=arrays["pages"],
         language=language,
+        heads=arrays["heads"],
     )
 
 

@@ -45,6 +45,7 @@ class Entry:
     note: Skipped | None = None
     pages: np.ndarray | None = None  # int32 page of each sentence, for documents with pages
     language: str = PLAIN  # the language the document was analyzed in
+    heads: np.ndarray | None = None  # int32 position of the heading each sentence sits under (its own: a heading)
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +79,8 @@ def make_entry(
     weights = np.concatenate([totals[held], np.ones(len(analyzed.title_terms))])
     passage_terms, inverse = np.unique(every, return_inverse=True)
     pages = analyzed.pages if len(analyzed.pages) else None
-    entry = Entry(digest, stamp, untexted(analyzed.document), analyzed.sentences, note, pages, analyzed.language)
+    heads = analyzed.heads if len(analyzed.heads) == len(analyzed.sentences) else None
+    entry = Entry(digest, stamp, untexted(analyzed.document), analyzed.sentences, note, pages, analyzed.language, heads)
     counts = Counts(
         lengths=analyzed.lengths,
         rows=analyzed.rows,
@@ -167,6 +169,11 @@ class Library:
         for entry in self.entries:
             held[entry.language] += len(entry.sentences)
         self.language_mix = {code: count / max(self.sentence_count, 1) for code, count in held.items() if count}
+        # The sentence id of the heading each sentence sits under (its own id: a heading; -1: none).
+        sizes = np.diff(self.offsets)
+        local = [e.heads if e.heads is not None else np.full(len(e.sentences), -1, np.int32) for e in self.entries]
+        within = np.concatenate(local).astype(np.int64) if local else np.zeros(0, np.int64)
+        self.heads = np.where(within >= 0, within + np.repeat(self.offsets[:-1], sizes), -1)
 
     @classmethod
     def build(
@@ -265,6 +272,10 @@ class Library:
         """The (document number, position) of a sentence id."""
         number = int(np.searchsorted(self.offsets, sentence_id, side="right")) - 1
         return number, sentence_id - int(self.offsets[number])
+
+    def is_heading(self, sentence_id: int) -> bool:
+        """Whether the sentence is a heading (a heading line or a title line)."""
+        return int(self.heads[sentence_id]) == sentence_id
 
     def sentence(self, sentence_id: int) -> Sentence:
         """The sentence with this id."""

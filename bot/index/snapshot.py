@@ -36,7 +36,7 @@ from bot.text.languages import Languages
 
 log = logging.getLogger(__name__)
 
-VERSION = 4  # 4: stamps are (size, mtime, ctime, inode); 3: documents say whether their title was made up
+VERSION = 5  # 5: the heading each sentence sits under; 4: stamps are (size, mtime, ctime, inode)
 FOLDER = "snapshot"
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
@@ -235,6 +235,9 @@ def _arrays(library: Library) -> dict[str, np.ndarray]:
     # The page of each sentence, 0 for documents without pages.
     pages = [e.pages if e.pages is not None else np.zeros(len(e.sentences), np.int32) for e in library.entries]
     arrays["pages"] = np.concatenate(pages).astype(np.int32) if pages else np.zeros(0, np.int32)
+    # The position of the heading each sentence sits under, in its document (-1: none).
+    heads = [e.heads if e.heads is not None else np.full(len(e.sentences), -1, np.int32) for e in library.entries]
+    arrays["heads"] = np.concatenate(heads).astype(np.int32) if heads else np.zeros(0, np.int32)
     return arrays
 
 
@@ -271,8 +274,13 @@ def _library(
 ) -> Library:
     indexes = [BM25(**{name: arrays[f"{index}.{name}"] for name in ARRAYS}, params=params) for index in INDEXES]
     terms = _split(arrays["terms"], indexes[0].n_terms)
-    blob, ends, pages = arrays["texts"], arrays["text_ends"], arrays["pages"]
-    if len(ends) != indexes[0].n_rows or len(pages) != len(ends) or (len(ends) and int(ends[-1]) != len(blob)):
+    blob, ends, pages, heads = arrays["texts"], arrays["text_ends"], arrays["pages"], arrays["heads"]
+    if (
+        len(ends) != indexes[0].n_rows
+        or len(pages) != len(ends)
+        or len(heads) != len(ends)
+        or (len(ends) and int(ends[-1]) != len(blob))
+    ):
         raise ValueError("sentence texts and index disagree")
     entries, at = [], 0
     for row in rows:
@@ -285,7 +293,7 @@ def _library(
         if language not in LANGUAGES:
             raise ValueError(f"a document in an unknown language {language!r}")
         texts = MappedTexts(blob, ends, at, at + size)
-        entries.append(Entry(str(row["digest"]), stamp, document, texts, note, paged, language))
+        entries.append(Entry(str(row["digest"]), stamp, document, texts, note, paged, language, heads[at : at + size]))
         at += size
     if at != len(ends) or len(entries) != indexes[1].n_rows:
         raise ValueError("documents and indexes disagree")

@@ -53,6 +53,12 @@ class Report:
     abstention: float  # share of unanswerable questions it rightly declined
     latency_ms: dict[str, float]
     misses: tuple[Miss, ...] = ()
+    shown_first: float = 0.0  # share of answerable questions whose right sentence is shown first: answer or closest
+    bare_declined: float = 0.0  # share of unanswerable questions declined with no closest passage either
+    shown_right: int = 0  # answerable questions with the right sentence shown first (for totals over sets)
+    quoted_right: int = 0  # answerable questions with the right first quote
+    declined: int = 0  # unanswerable questions declined
+    bare: int = 0  # unanswerable questions declined with no closest passage
 
 
 def normalize(text: str) -> str:
@@ -64,6 +70,11 @@ def matches(returned: str, expected: str) -> bool:
     """A returned sentence matches when it contains the expected one, or is a large enough part of it."""
     got, want = normalize(returned), normalize(expected)
     return want in got or (got in want and len(got) * 2 >= len(want))
+
+
+def set_folders(group: Path) -> list[Path]:
+    """The evaluation sets in a group folder: each sub-folder holding corpus/ and questions.jsonl, by name."""
+    return sorted(p for p in group.iterdir() if (p / "corpus").is_dir() and (p / "questions.jsonl").is_file())
 
 
 def read_questions(path: Path) -> list[Question]:
@@ -99,6 +110,8 @@ def score(pairs: Iterable[tuple[Question, Answer]]) -> Report:
     declined: list[bool] = []
     latencies: list[float] = []
     misses: list[Miss] = []
+    shown: list[bool] = []
+    bare: list[bool] = []
     for question, answer in pairs:
         latencies.append(answer.took_ms)
         if question.expected:
@@ -106,10 +119,13 @@ def score(pairs: Iterable[tuple[Question, Answer]]) -> Report:
             ranks.append(rank)
             answered.append(answer.answered)
             quoted.append(bool(answer.quotes) and any(matches(answer.quotes[0].text, e) for e in question.expected))
+            closest = answer.closest.text if answer.closest is not None and not answer.answered else None
+            shown.append(quoted[-1] or (closest is not None and any(matches(closest, e) for e in question.expected)))
             if not quoted[-1]:
                 misses.append(_miss(question, answer))
         else:
             declined.append(not answer.answered)
+            bare.append(not answer.answered and answer.closest is None)
             if answer.answered:
                 misses.append(_miss(question, answer))
     n = len(ranks)
@@ -126,6 +142,12 @@ def score(pairs: Iterable[tuple[Question, Answer]]) -> Report:
         abstention=sum(declined) / len(declined) if declined else 0.0,
         latency_ms=dict(zip(("p50", "p90", "p99"), map(float, percentiles))),
         misses=tuple(misses),
+        shown_first=sum(shown) / n if n else 0.0,
+        bare_declined=sum(bare) / len(bare) if bare else 0.0,
+        shown_right=sum(shown),
+        quoted_right=sum(quoted),
+        declined=sum(declined),
+        bare=sum(bare),
     )
 
 

@@ -26,6 +26,8 @@ from bot.ranking.ranker import (
     answer_feature_names,
     answer_features,
     candidate_features,
+    first_under,
+    first_under_headings,
     sigmoid,
     sigmoids,
 )
@@ -188,7 +190,8 @@ def shortlist(examples: list[Example], first: LinearModel) -> None:
         if len(e.rows) == 0:
             e.x = np.empty((0, len(INDEX_FEATURES) + len(TEXT_FEATURES)))
             continue
-        order = np.lexsort((e.rows, -first.logits(e.x)))[:SHORTLIST]
+        order = np.lexsort((e.rows, -first.logits(e.x)))
+        order = np.concatenate([order[:SHORTLIST], first_under(e.library, e.rows, order, SHORTLIST)])
         e.rows, e.x, e.y = e.rows[order], e.x[order], e.y[order]
         covered = features.term_hits(e.library, e.question, e.rows)
         e.x = np.column_stack([e.x, features.text_features(e.library, e.question, e.rows, covered)])
@@ -215,7 +218,7 @@ def decide(
             continue
         x = e.features(semantic)
         scores = second.logits(x)
-        order = np.lexsort((e.rows, -scores))
+        order = first_under_headings(e.library, e.rows, scores)
         evidence = answer_features(x, scores, order, len(e.question.terms), semantic)
         out.append((evidence, e.answerable, bool(e.y[order[0]])))
     return out

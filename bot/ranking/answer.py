@@ -8,9 +8,11 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
+import numpy as np
+
 from bot.index.library import Hit, Library
 from bot.ingest.corpus import Document
-from bot.ranking.features import analyze_question
+from bot.ranking.features import Question, analyze_question
 from bot.ranking.ranker import Ranker, default_ranker, rank, ready_ranker, sigmoids
 from bot.text.analyzers import Analyzer, MultiAnalyzer, folded, load_lemmatizer
 
@@ -20,6 +22,14 @@ RESULTS = 10
 # The default of the knob a deployment sets: how many sentences to quote. The abstention bar's default is
 # the ranker's own threshold, chosen on the benchmarks' dev parts (bot/data/ranker.json).
 MAX_QUOTES = 3
+# A declined question still gets its best sentence as "the closest passage" when that sentence (with the heading
+# it sits under) holds the question's most specific words: one of its heaviest terms by IDF in this corpus (a word
+# the corpus lacks weighing as much as one it has once), every name it capitalises, and at least this share of its
+# IDF weight. An off-topic question, sharing no specific word with the corpus, gets none.
+CLOSEST_SHARE = 0.3
+# A capitalised word after the first of a question is a name ("Bitcoin", "Sunday", "Астана"): a passage without it
+# is about something else.
+NAME = re.compile(r"(?<=[\s(«\"'])[^\W\d_]*[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]\w*")
 # A sentence that opens with one of these leans on the one before it, so that one is shown too.
 LEANS_BACK = re.compile(
     r"^(it|its|this|that|these|those|he|she|they|his|her|their|such|thus|therefore|in this context|specifically"
@@ -53,6 +63,7 @@ class Answer:
     probability: float  # the ranker's estimate that the first sentence answers the question
     took_ms: float
     words: tuple[str, ...] = ()  # words of the quotes that match the question's terms, for highlighting
+    closest: Quote | None = None  # declined, the best sentence when it holds the question's most specific words
 
 
 def lead_in(library: Library, hit: Hit) -> str | None:
@@ -112,9 +123,11 @@ def answer(
         likely = sigmoids(ranking.scores[: len(hits)])
         keep = [hit for hit, p in zip(hits, likely) if p >= KEEP_RATIO * likely[0]]
         quotes, sources = _quotes(library, keep, max_quotes, exclude)
+    closest = None if quotes else closest_passage(library, analyzed, ranking.rows[:RESULTS], exclude)
     # The quotes' own spellings of the question's terms ("approved" for "approve"), for highlighting.
     wanted = set(analyzed.terms)
-    quoted = {w for q in quotes for w in analyzed.analyzer.words(f"{q.context or ''} {q.text}")}
+    shown = quotes or ([closest] if closest is not None else [])
+    quoted = {w for q in shown for w in analyzed.analyzer.words(f"{q.context or ''} {q.text}")}
     words = tuple(sorted(w for w in quoted if not wanted.isdisjoint(_word_terms(analyzed.analyzer, w))))
     return Answer(
         question=question,
@@ -125,7 +138,34 @@ def answer(
         probability=ranking.probability,
         took_ms=(time.perf_counter() - started) * 1000,
         words=words,
+        closest=closest,
     )
+
+
+def closest_passage(
+    library: Library, question: Question, rows: np.ndarray, exclude: Collection[int] = frozenset()
+) -> Quote | None:
+    """The best-ranked sentence that is not a heading, as a quote, when it holds the question's most specific
+    words (see CLOSEST_SHARE); None otherwise."""
+    row = next((int(r) for r in rows if not library.is_heading(int(r)) and int(r) not in exclude), None)
+    if row is None or not question.terms:
+        return None
+    head = int(library.heads[row])
+    found = library.sentence_index.contains(list(question.ids), np.array([row, head if head >= 0 else row]))
+    held = found[0] | found[1]
+    weights = question.weights
+    heaviest = weights >= weights.max() - 1e-9
+    names = {word.casefold() for word in NAME.findall(question.text)}
+    named = np.array([word in names for word in question.words], dtype=bool)
+    if (
+        not (held & heaviest).any()
+        or (named & ~held).any()
+        or float(weights[held].sum()) < CLOSEST_SHARE * float(weights.sum())
+    ):
+        return None
+    hit = Hit(library.sentence(row), 0.0)
+    context = lead_in(library, hit)
+    return Quote(hit.sentence.text, 1, 0.0, hit.sentence.document, hit.sentence.position, context, hit.sentence.page)
 
 
 def _quotes(
@@ -140,7 +180,8 @@ def _quotes(
         if len(quotes) == most:
             break
         key = folded(hit.sentence.text)
-        if key in seen or hit.sentence.id in shown:
+        # A heading is context, never an answer of its own.
+        if key in seen or hit.sentence.id in shown or library.is_heading(hit.sentence.id):
             continue
         seen.add(key)
         shown.add(hit.sentence.id)

@@ -71,13 +71,15 @@ INDEX_FEATURES = (
     "document_bm25",  # its document's BM25 over the best candidate document's
     "top_document",  # its document is the best-scoring one
     "lead",  # 1 / (1 + position in the document)
-    "idf_covered",  # share of the question's IDF weight the sentence holds
-    "terms_covered",  # share of the question's distinct terms the sentence holds
-    "missing_max",  # the heaviest question term the sentence lacks, as a share of the question's weight
+    "idf_covered",  # share of the question's IDF weight the sentence holds, or the heading it sits under holds
+    "terms_covered",  # share of the question's distinct terms the sentence or its heading holds
+    "missing_max",  # the heaviest question term the sentence and its heading lack, as a share of the weight
     "document_missing",  # share of the question's weight its document lacks altogether
     "neighbour",  # share of the question's weight the sentences just before and after add to it
     "length",  # log of the sentence's term count
     "novelty",  # share of the sentence's terms that are not the question's: an answer says something new
+    "heading",  # the sentence is a heading (a heading line or a title line): context, not an answer
+    "heading_terms",  # share of the question's weight the sentence lacks and the heading it sits under holds
 )
 # Features read from the text of the shortlisted candidates only.
 TEXT_FEATURES = (
@@ -235,7 +237,17 @@ def index_stage(library: Library, question: Question, rows: np.ndarray) -> Index
     starts, stops = library.offsets[numbers], library.offsets[numbers + 1]
     # One lookup per index for everything this stage reads: the rows, the sentences before and after them
     # (their terms, for `neighbour`), their documents' first sentences, and the documents; both go out at once.
-    around = np.concatenate([rows, np.maximum(rows - 1, 0), np.minimum(rows + 1, library.sentence_count - 1), starts])
+    heads = library.heads[rows]
+    under = (heads >= 0) & (heads != rows)
+    around = np.concatenate(
+        [
+            rows,
+            np.maximum(rows - 1, 0),
+            np.minimum(rows + 1, library.sentence_count - 1),
+            starts,
+            np.where(under, heads, rows),
+        ]
+    )
     sentence_lookup = library.sentence_index.submit("lookup", ids, around)
     document_lookup = library.document_index.submit("lookup", ids, numbers)
     sentence_scores, found = sentence_lookup()
@@ -247,8 +259,13 @@ def index_stage(library: Library, question: Question, rows: np.ndarray) -> Index
     distinct = sorted({term: j for j, term in enumerate(question.terms)}.values())
     before = found[n : 2 * n] & (rows > starts)[:, None]
     after = found[2 * n : 3 * n] & (rows + 1 < stops)[:, None]
+    # A sentence under a heading takes the heading's terms as evidence: "Call the emergency line" answers
+    # "How do I report a burst pipe?" under that heading.
+    head_hits = found[4 * n :] & under[:, None]
+    held = hits | head_hits
     lengths = library.sentence_index.lengths[rows].astype(float)
     matched = hits[:, distinct].sum(axis=1) if distinct else np.zeros(n)
+    matched_held = held[:, distinct].sum(axis=1) if distinct else np.zeros(n)
     columns = np.column_stack(
         [
             sentence / max(float(sentence.max()), 1e-9),
@@ -256,16 +273,18 @@ def index_stage(library: Library, question: Question, rows: np.ndarray) -> Index
             document / max(best_document, 1e-9),
             (document >= best_document) & (best_document > 0),
             1.0 / (1.0 + rows - starts),
-            hits @ weights / total,
-            matched / max(len(distinct), 1),
-            (np.where(hits, 0.0, weights).max(axis=1) if len(ids) else np.zeros(n)) / total,
+            held @ weights / total,
+            matched_held / max(len(distinct), 1),
+            (np.where(held, 0.0, weights).max(axis=1) if len(ids) else np.zeros(n)) / total,
             ~in_document @ weights / total,
-            ((before | after) & ~hits) @ weights / total,
+            ((before | after) & ~held) @ weights / total,
             np.log1p(lengths),
             1.0 - np.minimum(matched, lengths) / np.maximum(lengths, 1.0),
+            heads == rows,
+            (head_hits & ~hits) @ weights / total,
         ]
     ).astype(float)
-    return IndexStage(columns, hits, found[3 * n :])
+    return IndexStage(columns, hits, found[3 * n : 4 * n])
 
 
 def text_features(

@@ -28,7 +28,6 @@ MODEL_FILE = Path(__file__).parent.parent / "data" / "ranker.json"
 ANSWER_FEATURES = (
     "best_logit",
     "question_terms",
-    "sentence_bm25_abs",
     "idf_covered",
     "derived",
     "type_found",
@@ -189,12 +188,61 @@ def feature_rows(
         return rows, np.empty((0, len(ranker.second.names)))
     stage = features.index_stage(library, question, rows)
     # The text of every candidate costs too much to read; the first pass picks which ones are read.
-    order = np.lexsort((rows, -ranker.first.logits(stage.features)))[: ranker.shortlist]
+    order = np.lexsort((rows, -ranker.first.logits(stage.features)))
+    order = np.concatenate([order[: ranker.shortlist], first_under(library, rows, order, ranker.shortlist)])
     rows, cheap = rows[order], stage.features[order]
     full = [cheap, features.text_features(library, question, rows, stage.hits[order], stage.lead_hits[order])]
     if ranker.embedder is not None:
         full.append(features.semantic_features(library, question, rows, ranker.embedder, stage.hits[order]))
     return rows, np.column_stack(full)
+
+
+# Headings among the first pass's best this many hand over to a sentence under them, which joins the shortlist
+# when none is in it already: reading one more sentence's text for each costs little; for every heading, a lot.
+HANDOVER = 5
+
+
+def first_under(library: Library, rows: np.ndarray, order: np.ndarray, size: int) -> np.ndarray:
+    """Indexes into `rows` of the sentences that open the text under a heading among the first HANDOVER in
+    `order`, when no sentence under it is among the first `size`: a heading hands its place to what it heads."""
+    short = rows[order[:size]]
+    top = short[:HANDOVER]
+    headings = top[library.heads[top] == top]
+    if len(headings) == 0 or len(order) <= size:
+        return np.empty(0, dtype=np.int64)
+    covered = library.heads[short][library.heads[short] != short]
+    headings = headings[~np.isin(headings, covered)]
+    rest = order[size:]
+    opening = rest[np.isin(rows[rest] - 1, headings) & np.isin(library.heads[rows[rest]], headings)]
+    return opening.astype(np.int64)
+
+
+def first_under_headings(library: Library, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """The ranking order (indexes into rows, best first) where a heading hands its place to the best sentence
+    under it, and follows it; a heading with no candidate under it goes last. A heading is context: a question
+    that repeats it is answered by what it heads."""
+    order = np.lexsort((rows, -scores))
+    ranked = rows[order]
+    heads = library.heads[ranked]
+    headings = heads == ranked
+    if not headings.any():
+        return order
+    best_under: dict[int, int] = {}
+    for i, row, head in zip(order.tolist(), ranked.tolist(), heads.tolist()):
+        if head >= 0 and head != row:
+            best_under.setdefault(head, i)
+    out: list[int] = []
+    placed: set[int] = set()
+    for i, row, is_heading in zip(order.tolist(), ranked.tolist(), headings.tolist()):
+        if i in placed or (is_heading and row not in best_under):
+            continue
+        if is_heading and best_under[row] not in placed:
+            out.append(best_under[row])
+            placed.add(best_under[row])
+        out.append(i)
+        placed.add(i)
+    out.extend(i for i, is_heading in zip(order.tolist(), headings.tolist()) if i not in placed)
+    return np.array(out, dtype=np.int64)
 
 
 def answer_features(
@@ -215,7 +263,7 @@ def rank(library: Library, question: Question, ranker: Ranker, exclude: Collecti
     if len(rows) == 0:
         return Ranking(rows, np.empty(0), 0.0, ranker.threshold)
     scores = ranker.second.logits(x)
-    order = np.lexsort((rows, -scores))
+    order = first_under_headings(library, rows, scores)
     evidence = answer_features(x, scores, order, len(question.terms), ranker.semantic)
     probability = sigmoid(ranker.answers.logits(evidence[None])[0])
     return Ranking(rows[order], scores[order], probability, ranker.threshold)

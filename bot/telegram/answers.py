@@ -37,20 +37,22 @@ async def record(
 
 
 def keyboard(state: BotState, result: Answer, answer_id: int | None, lang: str) -> InlineKeyboardMarkup | None:
-    """📄 per cited document, then ➕ More, 👍 and 👎 when the answer is on record (they need its id)."""
+    """📄 per cited document, then ➕ More, 👍 and 👎 when the answer is on record (they need its id); a declined
+    question's closest passage gets its 📄 alone."""
     if not result.answered:
-        return None
+        if result.closest is None:
+            return None
+        return InlineKeyboardMarkup([[_source_button(state, result.closest, messages.text("button_source", lang))]])
     firsts: dict[int, Quote] = {}
     for quote in result.quotes:
         firsts.setdefault(quote.citation, quote)
     sources = [
-        InlineKeyboardButton(
+        _source_button(
+            state,
+            q,
             messages.text("button_source_n", lang, number=n)
             if len(firsts) > 1
             else messages.text("button_source", lang),
-            callback_data=refs.pack(
-                refs.Source(refs.document_key(q.document.path), q.position, refs.text_digest(q.text)), state.key
-            ),
         )
         for n, q in sorted(firsts.items())
     ]
@@ -65,6 +67,12 @@ def keyboard(state: BotState, result: Answer, answer_id: int | None, lang: str) 
             ]
         )
     return InlineKeyboardMarkup(rows)
+
+
+def _source_button(state: BotState, quote: Quote, label: str) -> InlineKeyboardButton:
+    """📄 for one quoted sentence: it opens among its neighbours in its document."""
+    key = refs.Source(refs.document_key(quote.document.path), quote.position, refs.text_digest(quote.text))
+    return InlineKeyboardButton(label, callback_data=refs.pack(key, state.key))
 
 
 async def send_answer(

@@ -79,7 +79,14 @@ RULE_LINE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
 MARKUP_PREFIX = re.compile(r"^\s{0,3}(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.)]\s+|>\s?)")
 # A wall of text with no blank line is cut before it is split, so no splitter ever sees megabytes at once.
 MAX_BLOCK_CHARS = 5_000
-ANALYZER_VERSION = 9  # 9: document languages detected from words sampled across the text
+ANALYZER_VERSION = 10  # 10: headings known per sentence; 9: document languages detected from sampled words
+# A paragraph of one short line that does not end a sentence is a heading even without Markdown's `#`: a headline
+# line of a scraped page, a web page's h2 as trafilatura writes it ("Water tariffs", "How do I pay?"). A line
+# ending in a full stop, colon or semicolon is prose, or introduces prose.
+TITLE_WORDS = 15
+PROSE_END = frozenset(".:;,…!")
+# White space, control characters and terminal escape sequences at a line's end say nothing of how it ends.
+TRAILING_CONTROL = re.compile(r"(?:\s|[\x00-\x1f\x7f-\x9f]|\x1b\[[0-?]*[ -/]*[@-~])+$")
 # A piece sentencex cuts off is joined again to the one before when it cannot open a sentence: in any language when it
 # opens with a comma, colon, semicolon or closing bracket ("Merit Network, Inc." + ", независимая корпорация…"); in
 # Russian and Kazakh also when sentencex cut at a name's initials ("Э. И. Дюпон", "Д. Қонаев", "П.К.Эссен") or after an
@@ -188,11 +195,23 @@ class Analyzer:
 
     def sentences(self, text: str) -> list[str]:
         """Split prose into sentences: paragraphs first, then a rule-based splitter within each."""
-        out = []
-        for block in blocks(text):
+        return self.split(text)[0]
+
+    def split(self, text: str) -> tuple[list[str], list[int]]:
+        """Sentences, and for each the position of the heading it sits under (its own, for a heading; -1: none)."""
+        out: list[str] = []
+        heads: list[int] = []
+        under = -1
+        for block, heading in marked_blocks(text):
             pieces = rejoined(sentencex.segment(self.language, block), cyrillic=self.language in REJOINED)
-            out.extend(s.strip() for s in pieces if s.strip())
-        return out
+            for piece in (s.strip() for s in pieces):
+                if not piece:
+                    continue
+                if heading:
+                    under = len(out)
+                out.append(piece)
+                heads.append(under)
+        return out, heads
 
 
 @dataclass(frozen=True)
@@ -251,21 +270,36 @@ def _continues(before: str, after: str, cyrillic: bool) -> bool:
 
 def blocks(text: str) -> Iterable[str]:
     """Paragraphs of a text, hard-wrapped lines joined, Markdown block markers stripped, long ones cut."""
-    for paragraph in BLANK_LINE.split(text.replace("\r\n", "\n").replace("\r", "\n")):
+    return (block for block, _ in marked_blocks(text))
+
+
+def marked_blocks(text: str) -> Iterable[tuple[str, bool]]:
+    """blocks(text), each with whether it is a heading: a Markdown heading line, or a title line (`is_title_line`)."""
+    paragraphs = [p for p in BLANK_LINE.split(text.replace("\r\n", "\n").replace("\r", "\n")) if p.strip()]
+    for number, paragraph in enumerate(paragraphs):
         lines: list[str] = []
-        for line in paragraph.split("\n"):
-            if not line.strip():
-                continue
+        kept = [line for line in paragraph.split("\n") if line.strip()]
+        for line in kept:
             if RULE_LINE.match(line) or BLOCK_LINE.match(line):
-                yield from _cut(" ".join(lines))
+                yield from ((piece, False) for piece in _cut(" ".join(lines)))
                 lines = []
                 if RULE_LINE.match(line):
                     continue
             lines.append(MARKUP_PREFIX.sub("", line).strip())
             if HEADING_LINE.match(line):
-                yield from _cut(" ".join(lines))
+                yield from ((piece, True) for piece in _cut(" ".join(lines)))
                 lines = []
-        yield from _cut(" ".join(lines))
+        # A title line heads what follows it: the last paragraph of a text heads nothing.
+        title = number + 1 < len(paragraphs) and len(kept) == 1 and not BLOCK_LINE.match(kept[0])
+        title = title and is_title_line(kept[0])
+        yield from ((piece, title) for piece in _cut(" ".join(lines)))
+
+
+def is_title_line(line: str) -> bool:
+    """A line that reads as a heading: at most TITLE_WORDS words, with letters, not ending as prose does."""
+    words = line.split()
+    end = TRAILING_CONTROL.sub("", line)[-1:]
+    return 0 < len(words) <= TITLE_WORDS and end not in PROSE_END and any(c.isalpha() for c in line)
 
 
 def _cut(block: str) -> Iterable[str]:
@@ -297,6 +331,8 @@ class AnalyzedDocument:
     title_terms: tuple[str, ...] = ()
     pages: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # page of each sentence, if any
     language: str = PLAIN  # the ISO 639-1 code of the analyzer that made it
+    # For each sentence, the position of the heading it sits under: its own for a heading, -1 for none (int32).
+    heads: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
 
 def count_terms(
@@ -319,7 +355,7 @@ def count_terms(
 
 def analyze(document: Document, analyzer: Analyzer) -> AnalyzedDocument:
     """Split a document into sentences and terms."""
-    sentences = analyzer.sentences(document.text)
+    sentences, heads = analyzer.split(document.text)
     terms, lengths, rows, columns, counts = count_terms([analyzer.terms(s) for s in sentences])
     return AnalyzedDocument(
         document=document,
@@ -332,6 +368,7 @@ def analyze(document: Document, analyzer: Analyzer) -> AnalyzedDocument:
         title_terms=tuple(analyzer.terms(document.title)),
         pages=sentence_pages(document.text, sentences, document.pages),
         language=analyzer.language,
+        heads=np.array(heads, dtype=np.int32),
     )
 
 
@@ -380,11 +417,16 @@ def _blank_line_before(text: str, size: int) -> int:
 def joined(parts: Sequence[AnalyzedDocument], document: Document) -> AnalyzedDocument:
     """One analysis of a document analysed in pieces: sentences in order, the pieces' vocabularies merged."""
     vocabulary: dict[str, int] = {}
-    columns, rows, offset = [], [], 0
+    columns, rows, heads, offset, under = [], [], [], 0, -1
     for part in parts:
         ids = np.array([vocabulary.setdefault(term, len(vocabulary)) for term in part.terms], dtype=np.int32)
         columns.append(ids[part.columns] if len(part.columns) else part.columns)
         rows.append(part.rows + np.int32(offset))
+        # A piece that opens without a heading sits under the last heading of the pieces before it.
+        own = part.heads if len(part.heads) == len(part.sentences) else np.full(len(part.sentences), -1, np.int32)
+        heads.append(np.where(own >= 0, own + offset, under).astype(np.int32))
+        if len(heads[-1]):
+            under = int(heads[-1][-1])
         offset += len(part.sentences)
     return dataclasses.replace(
         parts[0],
@@ -396,4 +438,5 @@ def joined(parts: Sequence[AnalyzedDocument], document: Document) -> AnalyzedDoc
         columns=np.concatenate(columns).astype(np.int32),
         counts=np.concatenate([part.counts for part in parts]),
         pages=np.concatenate([part.pages for part in parts]),
+        heads=np.concatenate(heads) if heads else np.zeros(0, dtype=np.int32),
     )

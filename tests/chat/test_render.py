@@ -353,7 +353,8 @@ def test_as_json_schema() -> None:
     doc = document(path="sub/a.md", title="Title", source="src", date="2025-06-01", url="https://e.org")
     result = make_answer(["First.", "Second."], [doc], contexts=[None, "First."])
     data = json.loads(json.dumps(as_json(result)))
-    assert set(data) == {"question", "answered", "probability", "answer", "sources", "results", "took_ms"}
+    assert set(data) == {"question", "answered", "probability", "answer", "closest", "sources", "results", "took_ms"}
+    assert data["closest"] is None  # answered: no closest passage
     assert (data["question"], data["answered"]) == ("a question", True)
     assert isinstance(data["probability"], float) and isinstance(data["took_ms"], float)
     cite = {"document": "sub/a.md", "title": "Title", "source": "src", "date": "2025-06-01", "url": "https://e.org"}

@@ -430,6 +430,8 @@ def test_seed_report_figures(seed: Library) -> None:
     report = score((q, answer(library, q.question)) for q in seed_questions())
     assert report.abstention == 1.0 and report.hit_at_3 >= 0.9
     assert report.p_at_1 >= 0.7 and report.mrr_at_10 >= 0.85
+    # Declined right answers are shown as the closest passage; off-topic questions never get one.
+    assert report.shown_first >= 0.85 and report.bare_declined == 1.0
 
 
 NEWS = {

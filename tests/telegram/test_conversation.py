@@ -470,3 +470,21 @@ async def test_inline_is_open_to_members_of_the_allowed_chats(api: BotApi, corpu
         stranger = await inline(api, CAPITAL, user_id=USER)
     assert member.params["results"] and member.params["results"][0]["title"].startswith("The capital of Freedonia")
     assert stranger.params["results"] == [] and stranger.params["button"]["text"] == text("inline_refusal")
+
+
+async def test_declined_question_shows_the_closest_passage_with_its_source_button(api: BotApi, corpus: Path) -> None:
+    # A bar no answer reaches: every question is declined, and one about the documents shows its closest passage.
+    async with running(make_settings(api, corpus, min_confidence=1.0)):
+        reply = await ask(api, CAPITAL)
+        shown = parse_html(reply.params["text"])
+        assert shown.startswith(text("closest"))
+        assert "The capital of Freedonia is Fredville, on the river Marx. [1]" in shown
+        assert "[1] Freedonia & its capital" in shown
+        assert [t for t, _ in api.buttons(reply)] == ["📄 Source"]
+        toast = await press(api, reply, "Source")
+        assert toast.params["text"] == text("source_sent")
+        view = (await api.replies(USER, 2))[-1].params["text"]
+        assert "<b>The capital of Freedonia is Fredville, on the river Marx.</b>" in view
+        off_topic = await ask(api, NOT_FOUND)
+        assert parse_html(off_topic.params["text"]).startswith(text("not_found"))
+        assert api.buttons(off_topic) == []

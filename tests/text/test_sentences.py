@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.text.analyzers import Analyzer
+from bot.text.analyzers import Analyzer, is_title_line
 
 CASES = [
     (
@@ -168,3 +168,48 @@ def test_russian_and_kazakh_initials_and_abbreviations_stay_inside_their_sentenc
     language: str, text: str, expected: list[str]
 ) -> None:
     assert Analyzer(language).sentences(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences", "heads"),
+    [
+        (
+            "# Title\n\n## How do I pay?\n\nBy card. Or in cash.",
+            ["Title", "How do I pay?", "By card.", "Or in cash."],
+            [0, 1, 1, 1],
+        ),
+        (
+            "City opens new bridge\n\nThe bridge opened on Monday.",
+            ["City opens new bridge", "The bridge opened on Monday."],
+            [0, 0],
+        ),
+        (
+            "The bridge opened on Monday.\n\nTraffic: light.",
+            ["The bridge opened on Monday.", "Traffic: light."],
+            [-1, -1],
+        ),
+        ("Prices rose.\nWages did not\n\n- one item", ["Prices rose.", "Wages did not", "one item"], [-1, -1, -1]),
+    ],
+    ids=["markdown", "title-line", "prose", "wrapped-and-list"],
+)
+def test_split_marks_headings_and_the_heading_each_sentence_sits_under(
+    text: str, sentences: list[str], heads: list[int]
+) -> None:
+    assert Analyzer("en").split(text) == (sentences, heads)
+
+
+@pytest.mark.parametrize(
+    ("text", "heads"),
+    [
+        ("The ferry ticket costs 100 tenge for adults", [-1]),
+        ("Opening hours\n\nMonday to Friday", [0, 0]),
+    ],
+    ids=["only-line", "last-line"],
+)
+def test_a_line_that_heads_nothing_is_no_heading(text: str, heads: list[int]) -> None:
+    assert Analyzer("en").split(text)[1] == heads
+
+
+def test_a_line_ending_a_sentence_behind_escape_sequences_is_no_title_line() -> None:
+    assert not is_title_line("Prices rose.\x1b[0m \x07")
+    assert is_title_line("Water tariffs\x1b[0m") and is_title_line("How do I pay?")

@@ -1,0 +1,99 @@
+"""Headings are context, not answers; a declined question's closest passage."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.chat.render import as_json, plain
+from bot.index.library import Library
+from bot.ranking.answer import answer
+from tests.helpers import Build
+
+pytestmark = pytest.mark.usefixtures("isolated")
+
+FAQ = {
+    "faq.md": "# Customer questions\n\n"
+    "## How do I report a burst pipe?\n\n"
+    "Call our emergency line on 0800 555 0199, day and night. Turn off the stop tap if water floods the house.\n\n"
+    "## Why is my water brown?\n\n"
+    "Rust stirred up in the mains makes it brown. Run the cold tap for ten minutes.\n\n"
+    "## Can I pay my bill in instalments?\n\n"
+    "Yes, any household can spread its annual bill over twelve monthly payments.\n",
+    "tariffs.txt": "Water tariffs\n\nHouseholds pay 112 tenge per cubic metre of cold water.\n\n"
+    "Discounts\n\nPensioners living alone get a discount of 30 percent on water.\n",
+}
+
+
+@pytest.fixture
+def faq(build: Build) -> Library:
+    return build(FAQ)
+
+
+def test_headings_and_title_lines_are_marked_with_the_sentences_under_them(faq: Library) -> None:
+    headings = [faq.sentence(i).text for i in range(faq.sentence_count) if faq.is_heading(i)]
+    assert headings == [
+        "Customer questions",
+        "How do I report a burst pipe?",
+        "Why is my water brown?",
+        "Can I pay my bill in instalments?",
+        "Water tariffs",
+        "Discounts",
+    ]
+    under = {faq.sentence(i).text: faq.sentence(int(faq.heads[i])).text for i in range(faq.sentence_count)}
+    assert under["Run the cold tap for ten minutes."] == "Why is my water brown?"
+    assert under["Pensioners living alone get a discount of 30 percent on water."] == "Discounts"
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("How do I report a burst pipe?", "Call our emergency line"),
+        ("Can I pay my bill in instalments?", "Yes, any household can spread"),
+        ("Who gets discounts?", "Pensioners living alone"),
+    ],
+)
+def test_a_question_that_repeats_a_heading_is_answered_by_the_sentence_under_it(
+    faq: Library, question: str, expected: str
+) -> None:
+    result = answer(faq, question, min_confidence=0.0)
+    assert result.answered
+    assert result.quotes[0].text.startswith(expected)
+    assert not any(faq.is_heading(hit.sentence.id) for hit in result.results[:1])
+    assert all(not quote.text.endswith("?") for quote in result.quotes)
+
+
+def test_a_heading_is_never_quoted(faq: Library) -> None:
+    for question in ("Customer questions", "Water tariffs", "brown water", "instalments bill"):
+        result = answer(faq, question, min_confidence=0.0)
+        assert all(not faq.is_heading(faq_id(faq, q.text)) for q in result.quotes)
+
+
+def faq_id(library: Library, text: str) -> int:
+    return next(i for i in range(library.sentence_count) if library.sentence(i).text == text)
+
+
+def test_declined_question_shows_its_closest_passage_labelled(faq: Library) -> None:
+    result = answer(faq, "Why is my water brown?", min_confidence=1.0)
+    assert not result.answered
+    assert result.closest is not None and result.closest.text == "Rust stirred up in the mains makes it brown."
+    data = as_json(result)
+    assert data["answer"] == [] and data["closest"]["text"] == result.closest.text
+    assert data["closest"]["document"] == "faq.md" and data["closest"]["title"] == "Customer questions"
+    shown = plain(result)
+    assert shown.startswith("I found no confident answer. The closest passage in the documents:")
+    assert "Rust stirred up in the mains makes it brown. [1]" in shown and "[1] Customer questions" in shown
+    assert plain(result, "ru").startswith("Уверенного ответа я не нашёл")
+
+
+def test_off_topic_question_gets_no_closest_passage(faq: Library) -> None:
+    for question in ("Who won the football World Cup in 2018?", "What is a good recipe for banana bread?"):
+        result = answer(faq, question)
+        assert not result.answered and result.closest is None
+        assert as_json(result)["closest"] is None
+        assert plain(result).startswith("I couldn't find this in the documents.")
+
+
+def test_closest_passage_needs_the_question_s_most_specific_word(faq: Library) -> None:
+    # "water" is everywhere here; "Mars" and "colonies" nowhere: the best sentence holds no specific word.
+    result = answer(faq, "water colonies on Mars", min_confidence=1.0)
+    assert not result.answered and result.closest is None
