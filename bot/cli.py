@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from bot.chat import messages
+from bot.chat.channels import per_channel
 from bot.chat.feedback import Feedback, Summary, feedback_report, gaps_report, utc
 from bot.chat.render import as_json, escaped, for_terminal, plain
 from bot.config import DeprecatedSetting, Settings, SettingsError, env_name, load_settings
@@ -115,6 +116,17 @@ def _fit(settings: Settings, args: argparse.Namespace) -> int:
     return fit.run(args, library_for=lambda corpus: load_library(corpus, cache_dir))
 
 
+def _import_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("export", type=Path, help="Telegram Desktop's export of the channel: result.json or its folder")
+    sub.add_argument("--channel", metavar="USERNAME", help="the channel's @username, for its posts' t.me links")
+
+
+def _import_telegram(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.chat.channels import run_import
+
+    return run_import(settings.corpus_dir, settings.languages, args.export, args.channel)
+
+
 def _start(settings: Settings, args: argparse.Namespace) -> int:
     return run_bot(settings) if settings.telegram_bot_token else chat(settings)
 
@@ -135,6 +147,12 @@ COMMANDS = (
         "the questions most often not found in the documents, with counts",
         lambda s, a: show_gaps(s, a.csv, a.days, a.limit),
         _gaps_arguments,
+    ),
+    Command(
+        "import-telegram",
+        "add a channel's history from Telegram Desktop's JSON export",
+        _import_telegram,
+        _import_arguments,
     ),
     Command("run", "start the Telegram bot (needs TELEGRAM_BOT_TOKEN)", lambda s, a: run_bot(s)),
     Command("start", "the Telegram bot when a token is configured, else the terminal chat", _start),
@@ -241,6 +259,9 @@ def check(settings: Settings) -> int:
     print(f"formats:   {format_counts(library)}")
     print(f"sentences: {library.sentence_count}")
     print("languages: " + ", ".join(f"{code} {count}" for code, count in library.document_languages().items()))
+    channels = per_channel(d.path for d in library.documents)
+    if channels:
+        print(f"channels:  {escaped(channels)}")
     print(f"time:      {library.build_seconds:.2f} s")
     skipped = [s for s in library.skipped if not s.warning]
     warned = [s for s in library.skipped if s.warning]

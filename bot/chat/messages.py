@@ -410,6 +410,11 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "ru": "Для администраторов: удалить пост канала: /forget <ссылка t.me> или ответ /forget на пересланный пост",
         "kk": "Әкімшілерге: арна жазбасын жою: /forget <t.me сілтемесі> немесе қайта жіберілген жазбаға /forget деп жауап",
     },
+    "stats_channels": {
+        "en": "Channel posts: {channels}",
+        "ru": "Постов каналов: {channels}",
+        "kk": "Арна жазбалары: {channels}",
+    },
     "forget_usage": {
         "en": "Telegram does not tell bots when a post is deleted. To remove one: /forget https://t.me/<channel>/<number>, "
         "or reply /forget to the post forwarded here.",

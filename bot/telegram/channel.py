@@ -25,14 +25,13 @@ from telegram.ext import (
 )
 
 from bot.chat import messages
+from bot.chat.channels import detector
 from bot.config import Settings
-from bot.ingest.corpus import Document
 from bot.ingest.sources import telegram_posts as posts
 from bot.ingest.sources.telegram_posts import Attachment, Post
 from bot.telegram.files import DOWNLOAD_LIMIT
 from bot.telegram.reloads import refresh, reload_and_reply
 from bot.telegram.state import BotState, Context, say
-from bot.text.languages import Languages
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +65,6 @@ def is_listed(chat: Chat, settings: Settings, watch: Watch) -> bool:
         watch.known[chat.id] = chat.username  # from now on matched by id, whatever it is renamed to
         return True
     return False
-
-
-def detector(settings: Settings) -> posts.Detect:
-    """A post's language as the loader would settle it (the settings' languages, detected among them)."""
-    languages = Languages.parse(settings.languages)
-    return lambda text: languages.of(Document(path="", title="", text=text))
 
 
 async def channel_post(update: Update, context: Context) -> None:
@@ -168,7 +161,7 @@ async def write(post: Post, context: Context) -> posts.Written:
     """Write the post's files off the event loop and refresh the index; a failure is logged, never raised."""
     state = context.state
     try:
-        written = await asyncio.to_thread(posts.write_post, state.settings.corpus_dir, post, detector(state.settings))
+        written = await asyncio.to_thread(posts.write_post, state.settings.corpus_dir, post, detector(state.settings.languages))
     except OSError as exc:
         log.error("Could not write post %s: %s", _link(post), exc.strerror or exc)
         return posts.Written(reason=exc.strerror or str(exc))

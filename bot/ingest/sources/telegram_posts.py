@@ -336,6 +336,16 @@ def _names(link: Link, folder: Path, file: Path, channels: Iterable[tuple[int, s
     return old is not None and (old.username or "").lower() == username
 
 
+def count_by_channel(paths: Iterable[str]) -> dict[str, int]:
+    """How many of the corpus paths are channel posts, per channel folder (`press_kz`, `c-1234567890`)."""
+    counts: dict[str, int] = {}
+    for path in paths:
+        parts = path.split("/")
+        if len(parts) == 3 and parts[0] == FOLDER:
+            counts[parts[1]] = counts.get(parts[1], 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
 def merged_album(posts: list[Post]) -> Post:
     """An album's messages as one post under the first message's id: the captions joined, attachments all kept."""
     posts = sorted(posts, key=lambda post: post.message_id)
