@@ -167,7 +167,7 @@ async def write(post: Post, context: Context) -> posts.Written:
         return posts.Written(reason=exc.strerror or str(exc))
     if written.paths:
         log.info("Post %s written: %s", _link(post), ", ".join(written.paths))
-        refresh(state)
+        refresh(state, paths=written.changed)
     else:
         log.info("Post %s not written: %s", _link(post), written.reason)
     return written

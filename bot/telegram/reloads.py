@@ -10,7 +10,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from typing import TypeVar
 
 from telegram import Update
@@ -38,16 +38,22 @@ async def reload(update: Update, context: Context) -> None:
     await reload_and_reply(update, context.state, lambda library, took: reload_report(library, took, lang))
 
 
-async def reload_library(state: BotState) -> tuple[Library, float]:
-    """Re-read the corpus, one reload at a time, and swap the new library in; on CorpusError the old one stays."""
+async def reload_library(state: BotState, changed: Collection[str] | None = None) -> tuple[Library, float]:
+    """Re-read the corpus, one reload at a time, and swap the new library in; on CorpusError the old one stays.
+
+    `changed` names the only files that changed (paths in the corpus), so the rest is not scanned again.
+    """
     async with state.reload_lock:
         started = time.perf_counter()
         settings = state.settings
+        # The sharded loader scans on the cluster's own terms: it is given no list.
+        only = {"changed": changed} if changed is not None and not settings.dask_scheduler else {}
         load = functools.partial(
             load_for,
             settings,
             state.library,
             background=True,  # the new snapshot is written while the new library already answers
+            **only,
         )
         try:
             # Questions keep being answered from the old library while this runs in a thread.
@@ -65,12 +71,17 @@ async def reload_library(state: BotState) -> tuple[Library, float]:
 REFRESH_DELAY = 0.2
 
 
-def refresh(state: BotState, delay: float = REFRESH_DELAY) -> asyncio.Task[None]:
+def refresh(state: BotState, delay: float = REFRESH_DELAY, paths: Iterable[str] | None = None) -> asyncio.Task[None]:
     """Reload soon because corpus files changed: a burst of changes makes one reload, more changes one more.
 
-    For what writes into the corpus while the bot runs (channel posts, a sync, the folder watcher). A failed
+    For what writes into the corpus while the bot runs (channel posts, a sync, the folder watcher). Given the
+    `paths` it changed, only those are read again (unless another change asked for a whole scan). A failed
     reload keeps the library that answers now, and is logged.
     """
+    if paths is None:
+        state.refresh_everything = True
+    else:
+        state.refresh_paths.update(paths)
     if state.refresh_task is not None and not state.refresh_task.done():
         state.refresh_again = True
         return state.refresh_task
@@ -82,10 +93,13 @@ async def _refreshing(state: BotState, delay: float) -> None:
     while True:
         state.refresh_again = False
         await asyncio.sleep(delay)
+        changed = None if state.refresh_everything else set(state.refresh_paths)
+        state.refresh_everything, state.refresh_paths = False, set()
         try:
-            await reload_library(state)
+            await reload_library(state, changed)
         except CorpusError:
-            pass  # reload_library has logged it; the old library keeps answering
+            # reload_library has logged it; the old library keeps answering, and the next refresh scans it all.
+            state.refresh_everything = True
         if not state.refresh_again:
             return
 

@@ -71,6 +71,7 @@ class Written:
 
     paths: tuple[str, ...] = ()
     reason: str | None = None  # why nothing was written
+    changed: tuple[str, ...] = ()  # every file written or removed, sidecars too: what a reload must read again
 
 
 def internal_id(channel_id: int) -> int:
@@ -265,14 +266,19 @@ def write_post(corpus_dir: Path, post: Post, detect: Detect) -> Written:
     file = folder / f"{post.message_id}.md"
     if has_words(post.text):
         files.insert(0, (file, render(post, language).encode()))
-    elif file.exists():
+    removed = []
+    if not has_words(post.text) and file.exists():
         file.unlink()  # the caption was edited away: the attachment alone stays
+        removed.append(file.relative_to(root).as_posix())
     # Same bytes are not written again: importing twice changes no file, and the index has nothing to redo.
     changed = [(path, data) for path, data in files if not _holds(path, data)]
     for path, data in changed:
         write_atomically(path, data)
-    written = tuple(path.relative_to(root).as_posix() for path, _ in changed if path.suffix != SIDECAR_SUFFIX)
-    return Written(written) if changed else Written(reason="already in the corpus")
+    names = [path.relative_to(root).as_posix() for path, _ in changed]
+    written = tuple(name for name in names if not name.endswith(SIDECAR_SUFFIX))
+    if not changed and not removed:
+        return Written(reason="already in the corpus")
+    return Written(written, changed=tuple(names + removed))
 
 
 def _holds(path: Path, data: bytes) -> bool:
