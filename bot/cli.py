@@ -98,6 +98,18 @@ def _bench_languages(settings: Settings, args: argparse.Namespace) -> int:
     return language_cost.run(args)
 
 
+def _posts_arguments(sub: argparse.ArgumentParser) -> None:
+    from bot.measure import posts
+
+    posts.add_arguments(sub)
+
+
+def _bench_posts(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.measure import posts
+
+    return posts.run(args)
+
+
 def _fit_arguments(sub: argparse.ArgumentParser) -> None:
     from bot.measure import fit
 
@@ -162,6 +174,13 @@ COMMANDS = (
         "time loads with and without language detection",
         _bench_languages,
         _languages_arguments,
+        settings=False,
+    ),
+    Command(
+        "bench-posts",
+        "time a channel post from update to searchable, and memory over many posts",
+        _bench_posts,
+        _posts_arguments,
         settings=False,
     ),
     Command("fit", "fit the ranker on the benchmarks' train parts", _fit, _fit_arguments, settings=False),
