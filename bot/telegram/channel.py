@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from telegram import Chat, Message, MessageOriginChannel, Update
 from telegram.constants import ChatMemberStatus
-from telegram.error import BadRequest, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -47,7 +47,6 @@ class Watch:
     known: dict[int, str | None] = field(default_factory=dict)  # listed channel id → its current username
     ignored: set[int] = field(default_factory=set)
     albums: dict[tuple[int, str], list[Post]] = field(default_factory=dict)
-    album_ids: dict[tuple[int, str], int] = field(default_factory=dict)  # → the album's first message id
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
@@ -114,7 +113,8 @@ async def _attachment(message: Message, chat: Chat, message_id: int, context: Co
     try:
         telegram_file = await document.get_file()
         data = bytes(await telegram_file.download_as_bytearray())
-    except BadRequest as exc:
+    except TelegramError as exc:
+        # The post's text is still written; the file is lost only for now: an edit of the post brings it again.
         log.warning("Could not download %s of %s: %s", name, link, exc.message)
         return None
     return Attachment(name, data)
@@ -140,9 +140,7 @@ async def take(post: Post, edited: bool, context: Context) -> None:
 
 async def _write_album(key: tuple[int, str], context: Context) -> None:
     await asyncio.sleep(ALBUM_WAIT)
-    watch = watch_of(context)
-    album = posts.merged_album(watch.albums.pop(key))
-    watch.album_ids[key] = album.message_id
+    album = posts.merged_album(watch_of(context).albums.pop(key))
     await write(album, context)
 
 
