@@ -85,6 +85,7 @@ def memory(corpus: Path, cache: Path, posts: int, every: int, first: int) -> lis
             snapshots.flush()
             gc.collect()
             samples.append((count, library.sentence_count, _rss_mb()))
+            print(f"{count:,} posts: {samples[-1][1]:,} sentences, {samples[-1][2]:.0f} MiB", file=sys.stderr, flush=True)
     return samples
 
 
