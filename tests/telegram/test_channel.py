@@ -268,3 +268,17 @@ async def test_posts_arriving_during_a_reload_are_all_searchable(api: BotApi, st
         for n in range(12)
     ]
     await api.until(lambda: all(f"channels/press_kz/{n}.md" in paths(state) for n in numbers), timeout=20)
+
+
+async def test_the_source_button_shows_the_post_in_context_with_its_link(api: BotApi, state: BotState) -> None:
+    press = api.channel(PRESS, "press_kz", "Press Office")
+    number = api.channel_post(press, POST)["channel_post"]["message_id"]
+    await api.until(lambda: f"channels/press_kz/{number}.md" in paths(state), timeout=10)
+    api.message(QUESTION)
+    [reply] = await api.replies(USER, timeout=10)
+    [source] = [d for t, d in api.buttons(reply) if "📄" in t][:1]
+    update = api.press(reply.result, source)
+    await api.until(lambda: api.toasts(update))
+    shown = (await api.replies(USER, 2))[-1].params["text"]
+    assert "The ministry opened a new bridge in Zorbak on Monday" in shown  # the neighbouring sentence
+    assert f'href="https://t.me/press_kz/{number}"' in shown and "Press Office" in shown
