@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -20,7 +22,7 @@ from pathlib import Path
 from bot.index import snapshot as snapshots
 from bot.index.library import Library
 from bot.index.loader import load_library
-from bot.ingest.sources.telegram_posts import Post, write_post
+from bot.ingest.sources.telegram_posts import ExportReading, Post, read_export, write_post
 from bot.measure.bench import generate_corpus, machine
 from bot.ranking.answer import answer
 
@@ -89,12 +91,40 @@ def memory(corpus: Path, cache: Path, posts: int, every: int, first: int) -> lis
     return samples
 
 
+def write_export(path: Path, messages: int, chars: int = 300) -> int:
+    """A Telegram Desktop-like `result.json` of this many messages, written piece by piece; its size in bytes."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.write('{"name": "Press Office", "type": "public_channel", "id": 1234567890, "messages": [\n')
+        for number in range(1, messages + 1):
+            text = [f"Bulletin {number}: the ", {"type": "bold", "text": "Zorbak ferry"}, " sails at noon." * max(1, chars // 15)]
+            message = {"id": number, "type": "message", "date": "2026-03-02T10:00:00", "date_unixtime": "1772445600",
+                       "from": "Press Office", "text": text, "text_entities": text[1:2]}
+            out.write(("," if number > 1 else "") + json.dumps(message, ensure_ascii=False) + "\n")
+        out.write("]}\n")
+    return path.stat().st_size
+
+
+def read_speed(path: Path) -> dict[str, float]:
+    """Read an export through without writing: seconds, posts, and the peak RSS it added."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    reading = ExportReading()
+    started = time.perf_counter()
+    with open(path, "rb") as stream:
+        count = sum(1 for _ in read_export(stream, reading, "press_bench"))
+    took = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"posts": count, "seconds": took, "peak_added_mb": after - before}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options."""
     parser.add_argument("--sentences", type=int, default=1_000_000, help="size of the corpus the posts join")
     parser.add_argument("--posts", type=int, default=20, help="posts timed one after another")
     parser.add_argument("--rss-sentences", type=int, default=10_000, help="size of the corpus of the memory run")
     parser.add_argument("--rss-posts", type=int, default=10_000, help="posts added one by one in the memory run")
+    parser.add_argument("--export-messages", type=int, default=0, help="also read an export of this many messages")
+    parser.add_argument("--export-chars", type=int, default=300, help="characters of text in each exported message")
+    parser.add_argument("--only-export", action="store_true", help="measure only the export read")
     parser.add_argument("--workdir", type=Path, default=None, help="where corpora go (default: a temp folder)")
 
 
@@ -104,6 +134,14 @@ def run(args: argparse.Namespace) -> int:
         args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="citebot-posts-", dir=args.workdir) as folder:
         work = Path(folder)
+        if args.export_messages:
+            size = write_export(work / "result.json", args.export_messages, args.export_chars)
+            read = read_speed(work / "result.json")
+            print(f"| export of {args.export_messages:,} messages, {size / 2**20:,.0f} MiB | read in "
+                  f"{read['seconds']:.1f} s ({read['posts'] / read['seconds']:,.0f} posts/s), peak RSS "
+                  f"+{read['peak_added_mb']:.0f} MiB |")
+            if args.only_export:
+                return 0
         print(f"generating {args.sentences:,} sentences…", file=sys.stderr, flush=True)
         generate_corpus(work / "corpus", args.sentences)
         load_library(work / "corpus", work / "cache")  # the cold build a running bot has behind it
