@@ -282,3 +282,14 @@ async def test_the_source_button_shows_the_post_in_context_with_its_link(api: Bo
     shown = (await api.replies(USER, 2))[-1].params["text"]
     assert "The ministry opened a new bridge in Zorbak on Monday" in shown  # the neighbouring sentence
     assert f'href="https://t.me/press_kz/{number}"' in shown and "Press Office" in shown
+
+
+async def test_stats_counts_the_documents_of_each_channel(api: BotApi, state: BotState) -> None:
+    press = api.channel(PRESS, "press_kz", "Press Office")
+    secret = api.channel(PRIVATE, None, "Internal notes")
+    for chat in (press, press, secret):
+        api.channel_post(chat, POST)
+    await api.until(lambda: len([p for p in paths(state) if p.startswith("channels/")]) == 3, timeout=10)
+    api.message("/stats", user_id=ADMIN)
+    [reply] = await api.replies(ADMIN)
+    assert reply.params["text"].endswith(text("stats_channels", channels="press_kz 2, c-9876543210 1"))
