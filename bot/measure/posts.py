@@ -34,7 +34,7 @@ REFRESH_DELAY = 0.2
 def _post(number: int) -> Post:
     word = f"zorbakferry{number}"
     text = f"The {word} timetable changes on Monday. The {word} sails to Kerbin island every hour."
-    return Post(CHANNEL, "press_bench", "Press Office", number, dt.datetime.now(dt.timezone.utc), text)
+    return Post(CHANNEL, "press_bench", "Press Office", number, dt.datetime.now(dt.UTC), text)
 
 
 def _rss_mb() -> float:

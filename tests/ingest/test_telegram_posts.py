@@ -18,7 +18,7 @@ from bot.ranking.answer import answer
 from tests import documents as make
 
 PRESS = -1001234567890
-UTC = dt.timezone.utc
+UTC = dt.UTC
 REPORT = make.pdf(["Annual report of the Zorbak water authority.", "The Zorbak dam holds forty million cubic metres."])
 
 
@@ -34,8 +34,7 @@ def export_messages() -> list[dict[str, Any]]:
          "text": "", "text_entities": []},
         {"id": 2, "type": "message", "date": "2026-03-02T10:00:00", "date_unixtime": "1772445600",
          "from": "Press Office", "from_id": "channel1234567890",
-         "text": ["The ministry opened the ", {"type": "bold", "text": "Quill bridge"}, " in Zorbak. It is 300 metres "
-                  "long. Read ", {"type": "text_link", "text": "the decree", "href": "https://gov.example/decree/7"},
+         "text": ["The ministry opened the ", {"type": "bold", "text": "Quill bridge"}, " in Zorbak. It is 300 metres long. Read ", {"type": "text_link", "text": "the decree", "href": "https://gov.example/decree/7"},
                   ". ", {"type": "hashtag", "text": "#bridges"}],
          "text_entities": [{"type": "plain", "text": "The ministry opened the "}, {"type": "bold", "text": "Quill bridge"}]},
         {"id": 3, "type": "message", "date": "2026-03-03T11:00:00", "date_unixtime": "1772535600",

@@ -152,7 +152,7 @@ def metadata(post: Post, language: str | None) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "title": post_title(post.text) or f"{post.channel_title} #{post.message_id}",
         "source": post.channel_title,
-        "date": post.date.astimezone(dt.timezone.utc).isoformat(),
+        "date": post.date.astimezone(dt.UTC).isoformat(),
         "url": post_url(post.channel_id, post.username, post.message_id),
     }
     if language:
@@ -436,11 +436,11 @@ def _export_time(message: dict[str, Any], name: str) -> dt.datetime | None:
     unix = message.get(f"{name}_unixtime")
     try:
         if unix is not None:
-            return dt.datetime.fromtimestamp(int(unix), dt.timezone.utc)
+            return dt.datetime.fromtimestamp(int(unix), dt.UTC)
         plain = message.get(name)
         if isinstance(plain, str):
             parsed = dt.datetime.fromisoformat(plain)
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
     except (ValueError, TypeError, OverflowError):
         return None
     return None
