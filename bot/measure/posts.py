@@ -45,12 +45,19 @@ def _rss_mb() -> float:
     return 0.0
 
 
-def add_post(library: Library, corpus: Path, cache: Path, number: int) -> tuple[Library, float, float]:
-    """Write one post, reload with its files, ask about it: the new library, write and reload-and-find seconds."""
+def add_post(
+    library: Library, corpus: Path, cache: Path, number: int, snapshot: bool = False
+) -> tuple[Library, float, float]:
+    """Write one post, reload with its files, ask about it: the new library, write and reload-and-find seconds.
+
+    No snapshot is written by default, as a refresh writes one at most every few minutes.
+    """
     started = time.perf_counter()
     written = write_post(corpus, _post(number), lambda text: "en")
     wrote = time.perf_counter()
-    library = load_library(corpus, cache, previous=library, background=True, changed=written.changed)
+    library = load_library(
+        corpus, cache, previous=library, background=True, snapshot=snapshot, changed=written.changed
+    )
     found = answer(library, f"When does the zorbakferry{number} sail?")
     if not any(quote.document.path == written.paths[0] for quote in found.quotes):
         raise AssertionError(f"post {number} was not found after its reload")
@@ -125,6 +132,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export-messages", type=int, default=0, help="also read an export of this many messages")
     parser.add_argument("--export-chars", type=int, default=300, help="characters of text in each exported message")
     parser.add_argument("--only-export", action="store_true", help="measure only the export read")
+    parser.add_argument("--corpus", type=Path, help="time posts joining this corpus (and --cache) instead of one made")
+    parser.add_argument("--cache", type=Path, help="the cache folder of --corpus")
     parser.add_argument("--workdir", type=Path, default=None, help="where corpora go (default: a temp folder)")
 
 
@@ -142,10 +151,14 @@ def run(args: argparse.Namespace) -> int:
                   f"+{read['peak_added_mb']:.0f} MiB |")
             if args.only_export:
                 return 0
-        print(f"generating {args.sentences:,} sentences…", file=sys.stderr, flush=True)
-        generate_corpus(work / "corpus", args.sentences)
-        load_library(work / "corpus", work / "cache")  # the cold build a running bot has behind it
-        timed = latency(work / "corpus", work / "cache", args.posts, first=1)
+        if args.corpus is not None:
+            # Numbers above any a run before used, so every run adds new posts.
+            timed = latency(args.corpus, args.cache or work / "cache", args.posts, first=time.time_ns() % 10**9)
+        else:
+            print(f"generating {args.sentences:,} sentences…", file=sys.stderr, flush=True)
+            generate_corpus(work / "corpus", args.sentences)
+            load_library(work / "corpus", work / "cache")  # the cold build a running bot has behind it
+            timed = latency(work / "corpus", work / "cache", args.posts, first=1)
         print(f"generating {args.rss_sentences:,} sentences for the memory run…", file=sys.stderr, flush=True)
         generate_corpus(work / "small", args.rss_sentences)
         samples = memory(work / "small", work / "small-cache", args.rss_posts, max(1, args.rss_posts // 10), first=1)

@@ -47,7 +47,11 @@ async def reload_library(state: BotState, changed: Collection[str] | None = None
         started = time.perf_counter()
         settings = state.settings
         # The sharded loader scans on the cluster's own terms: it is given no list.
-        only = {"changed": changed} if changed is not None and not settings.dask_scheduler else {}
+        only: dict[str, object] = {}
+        if changed is not None and not settings.dask_scheduler:
+            # A snapshot is a gigabyte at a million sentences: one per post would rewrite it all day. A start
+            # maps the last one and reads only the files changed since.
+            only = {"changed": changed, "snapshot": time.monotonic() - state.snapshot_at >= SNAPSHOT_EVERY}
         load = functools.partial(
             load_for,
             settings,
@@ -62,11 +66,15 @@ async def reload_library(state: BotState, changed: Collection[str] | None = None
             log.warning("Reload failed, keeping the previous library: %s", exc)
             raise
         state.library = library
+        if only.get("snapshot", True):
+            state.snapshot_at = time.monotonic()
         took = time.perf_counter() - started
     log.info("Reloaded %d documents, %d sentences in %.1f s", len(library.documents), library.sentence_count, took)
     return library, took
 
 
+# A refresh that names its files writes the snapshot at most this often (seconds); a /reload always does.
+SNAPSHOT_EVERY = 300.0
 # A refresh waits this long after the first change, so that the files of a burst are read in one reload.
 REFRESH_DELAY = 0.2
 

@@ -121,6 +121,7 @@ class BotState:
     # The files changed since the last refresh began; or, when something gave no list, a whole scan.
     refresh_paths: set[str] = field(default_factory=set)
     refresh_everything: bool = False
+    snapshot_at: float = float("-inf")  # when a reload last wrote the snapshot (time.monotonic)
     _limiters: dict[int, AsyncLimiter] = field(default_factory=dict)
     _warned: set[int] = field(default_factory=set)
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
