@@ -219,7 +219,7 @@ async def forget(update: Update, context: Context) -> None:
         return
     log.info("Admin %s forgot %s: %s", update.effective_user.id, shown, ", ".join(removed))
     done = say(update, "forget_removed", link=shown, paths=", ".join(removed))
-    await reload_and_reply(update, state, lambda library, _: done)
+    await reload_and_reply(update, state, lambda library, _: done, changed=removed)
 
 
 def _forget_target(message: Message) -> posts.Link | None:

@@ -185,14 +185,21 @@ def _short_name(path: str) -> str:
 
 
 async def reload_and_reply(
-    update: Update, state: BotState, report: Callable[[Library, float], str], done: str | None = None
+    update: Update,
+    state: BotState,
+    report: Callable[[Library, float], str],
+    done: str | None = None,
+    changed: Collection[str] | None = None,
 ) -> None:
-    """Reload and reply with `report`; if the reload fails, say why (after `done`, what was changed, if any)."""
+    """Reload and reply with `report`; if the reload fails, say why (after `done`, what was changed, if any).
+
+    `changed` names the only files changed, as `reload_library` takes it.
+    """
     message = update.effective_message
     if state.reload_lock.locked():
         await message.reply_text(say(update, "reload_running"))
     try:
-        library, took = await reload_library(state)
+        library, took = await reload_library(state, changed)
     except CorpusError as exc:
         failed = say(
             update,
