@@ -167,13 +167,9 @@ def load_library(
     skipped: list[Skipped] = []
     # Worker processes read every PDF, page and office file, so no hostile file can hang or crash the load.
     with SandboxPool(workers) as readers:
-        limit = int(max_file_mb * 2**20)
-        if changed is not None and previous is not None:
-            # A changed sidecar (`report.pdf.yml`) changes its file's document.
-            only = frozenset(changed) | {path.removesuffix(SIDECAR_SUFFIX) for path in changed}
-            items = scan(root, chosen, cache, previous, skipped, readers, limit, only=only)
-        else:
-            items = scan(root, chosen, cache, previous, skipped, readers, limit)
+        # A changed sidecar (`report.pdf.yml`) changes its file's document.
+        only = None if changed is None else frozenset(changed) | {p.removesuffix(SIDECAR_SUFFIX) for p in changed}
+        items = scan(root, chosen, cache, previous, skipped, readers, int(max_file_mb * 2**20), only=only)
         changed = previous is None or not _unchanged(items, previous)
         if not changed:
             # Warnings of documents read before (a sidecar value ignored, say) are still reported.
@@ -266,14 +262,7 @@ def scan(
     known = {e.document.path: e for e in previous.entries} if previous is not None else {}
     items: list[Entry | _Pending | _Extracting] = []
     waiting: deque[_Extracting] = deque()
-    if only is None or previous is None:
-        found = corpus_paths(root)
-        skipped.extend(found.skipped)
-        files, resources = saved_page_resources(list(found))
-        skipped.extend(resources)
-    else:
-        files = _named_files(root, previous, only, skipped)
-    for relative, file in files:
+    for relative, file in _files_to_scan(root, previous, only, skipped):
         entry = known.get(relative)
         if only is not None and entry is not None and relative not in only:
             items.append(entry)  # trusted: the caller named every path it changed
@@ -316,6 +305,19 @@ def scan(
             waiting.popleft().future.exception()
     settled = [_settle(item, skipped) if isinstance(item, _Extracting) else item for item in items]
     return [item for item in settled if item is not None]
+
+
+def _files_to_scan(
+    root: Path, previous: Library | None, only: frozenset[str] | None, skipped: list[Skipped]
+) -> list[tuple[str, str]]:
+    """The (relative, path) pairs a scan goes through: every document of the folder, or those `only` allows."""
+    if only is not None and previous is not None:
+        return _named_files(root, previous, only, skipped)
+    found = corpus_paths(root)
+    skipped.extend(found.skipped)
+    files, resources = saved_page_resources(list(found))
+    skipped.extend(resources)
+    return files
 
 
 def _named_files(root: Path, previous: Library, only: frozenset[str], skipped: list[Skipped]) -> list[tuple[str, str]]:
