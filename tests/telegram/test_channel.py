@@ -293,3 +293,28 @@ async def test_stats_counts_the_documents_of_each_channel(api: BotApi, state: Bo
     api.message("/stats", user_id=ADMIN)
     [reply] = await api.replies(ADMIN)
     assert reply.params["text"].endswith(text("stats_channels", channels="press_kz 2, c-9876543210 1"))
+
+
+async def test_a_refresh_naming_its_files_writes_the_snapshot_at_most_every_few_minutes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.config import load_settings
+    from bot.telegram import reloads
+
+    calls: list[dict[str, object]] = []
+
+    def fake_load(settings: object, previous: object, **extra: object) -> object:
+        calls.append(extra)
+        return previous
+
+    monkeypatch.setattr(reloads, "load_for", fake_load)
+    library = type("Library", (), {"documents": (), "sentence_count": 0})()
+    state = BotState(settings=load_settings(_env_file=None, corpus_dir=tmp_path), library=library)  # type: ignore[arg-type]
+    await reloads.reload_library(state, {"channels/press_kz/1.md"})
+    await reloads.reload_library(state, {"channels/press_kz/2.md"})
+    await reloads.reload_library(state)
+    assert [call.get("snapshot") for call in calls] == [True, False, None]  # None: a full reload's default, written
+    assert calls[1]["changed"] == {"channels/press_kz/2.md"}
+    state.snapshot_at -= reloads.SNAPSHOT_EVERY
+    await reloads.reload_library(state, {"channels/press_kz/3.md"})
+    assert calls[-1]["snapshot"] is True
