@@ -318,3 +318,19 @@ async def test_a_refresh_naming_its_files_writes_the_snapshot_at_most_every_few_
     state.snapshot_at -= reloads.SNAPSHOT_EVERY
     await reloads.reload_library(state, {"channels/press_kz/3.md"})
     assert calls[-1]["snapshot"] is True
+
+
+async def test_an_edited_caption_in_an_album_replaces_only_its_part(api: BotApi, state: BotState, corpus: Path) -> None:
+    press = api.channel(PRESS, "press_kz", "Press Office")
+    photo = [{"file_id": "p1", "file_unique_id": "u1", "width": 10, "height": 10}]
+    first = api.channel_post(press, caption="Photos of the Zorbak bridge opening.", media_group_id="78", photo=photo)
+    second = api.channel_post(press, caption="The mayor cut a ribbon of blue silk.", media_group_id="78", photo=photo)
+    number = first["channel_post"]["message_id"]
+    file = corpus / f"channels/press_kz/{number}.md"
+    await api.until(lambda: f"channels/press_kz/{number}.md" in paths(state), timeout=10)
+    api.channel_post(press, caption="The mayor cut a ribbon of red velvet.", media_group_id="78", photo=photo,
+                     message_id=second["channel_post"]["message_id"], edited=True)
+    await api.until(lambda: "red velvet" in file.read_text(encoding="utf-8"), timeout=10)
+    body = file.read_text(encoding="utf-8")
+    assert "Photos of the Zorbak bridge opening." in body and "blue silk" not in body
+    await api.until(lambda: any("velvet" in " ".join(e.sentences) for e in state.library.entries), timeout=10)
