@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from bot import __version__
 from bot.chat import messages
+from bot.chat.channels import per_channel
 from bot.chat.feedback import Feedback, Summary, feedback_report, gaps_report, utc
 from bot.chat.followups import Conversations, answer_in_turn
 from bot.chat.loading import load_for
@@ -141,6 +142,18 @@ def _bench_sync(settings: Settings, args: argparse.Namespace) -> int:
     return bench_sync.run(args)
 
 
+def _posts_arguments(sub: argparse.ArgumentParser) -> None:
+    from bot.measure import posts
+
+    posts.add_arguments(sub)
+
+
+def _bench_posts(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.measure import posts
+
+    return posts.run(args)
+
+
 def _fit_arguments(sub: argparse.ArgumentParser) -> None:
     from bot.measure import fit
 
@@ -205,6 +218,17 @@ def _sync(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if report.sites and all(site.refused for site in report.sites) else 0
 
 
+def _import_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("export", type=Path, help="Telegram Desktop's export of the channel: result.json or its folder")
+    sub.add_argument("--channel", metavar="USERNAME", help="the channel's @username, for its posts' t.me links")
+
+
+def _import_telegram(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.chat.channels import run_import
+
+    return run_import(settings.corpus_dir, settings.languages, args.export, args.channel)
+
+
 def _start(settings: Settings, args: argparse.Namespace) -> int:
     return run_bot(settings) if settings.telegram_bot_token else chat(settings)
 
@@ -234,6 +258,12 @@ COMMANDS = (
         _gaps_arguments,
     ),
     Command("sync", "fetch the websites of the sources file into the corpus folder", _sync, _sync_arguments),
+    Command(
+        "import-telegram",
+        "add a channel's history from Telegram Desktop's JSON export",
+        _import_telegram,
+        _import_arguments,
+    ),
     Command("run", "start the Telegram bot (needs TELEGRAM_BOT_TOKEN)", lambda s, a: run_bot(s)),
     Command("start", "the Telegram bot when a token is configured, else the terminal chat", _start),
     Command("bench", "time build, reload and queries on synthetic corpora", _bench, _bench_arguments, settings=False),
@@ -256,6 +286,13 @@ COMMANDS = (
         "time the first answer after a start against the next ones",
         _bench_first_answer,
         _first_answer_arguments,
+        settings=False,
+    ),
+    Command(
+        "bench-posts",
+        "time a channel post from update to searchable, and memory over many posts",
+        _bench_posts,
+        _posts_arguments,
         settings=False,
     ),
     Command("fit", "fit the ranker on the benchmarks' train parts", _fit, _fit_arguments, settings=False),
@@ -399,6 +436,9 @@ def check(settings: Settings) -> int:
     print(f"formats:   {format_counts(library)}")
     print(f"sentences: {library.sentence_count}")
     print("languages: " + ", ".join(f"{code} {count}" for code, count in library.document_languages().items()))
+    channels = per_channel(d.path for d in library.documents)
+    if channels:
+        print(f"channels:  {escaped(channels)}")
     print(f"time:      {library.build_seconds:.2f} s")
     skipped = [s for s in library.skipped if not s.warning]
     warned = [s for s in library.skipped if s.warning]

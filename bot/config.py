@@ -163,6 +163,8 @@ class Settings(BaseSettings):
     allow_private_addresses: bool = False
     # Files copied into the corpus folder are read without /reload.
     watch: bool = True
+    # Telegram channels whose posts become documents: ids (-1001234567890) and @usernames, comma-separated.
+    channels: Annotated[frozenset[str], NoDecode] = frozenset()
 
     @classmethod
     def settings_customise_sources(
@@ -227,6 +229,24 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             text = value.strip().removeprefix("[").removesuffix("]")
             return frozenset(int(part) for part in text.replace(";", ",").split(",") if part.strip())
+        return value
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _parse_channels(cls, value: object) -> object:
+        # Kept as written, tidied: "-1001234567890" or a username without its @, lower-cased (Telegram ignores case).
+        if isinstance(value, str):
+            value = value.strip().removeprefix("[").removesuffix("]").replace(";", ",").split(",")
+        if isinstance(value, (list, tuple, set, frozenset)):
+            names = set()
+            for part in (str(item).strip().strip("'\"") for item in value):
+                if not part:
+                    continue
+                name = part.removeprefix("https://t.me/").removeprefix("@").lower()
+                if not re.fullmatch(r"-100\d{5,}|[a-z][a-z0-9_]{3,31}", name):
+                    raise ValueError(f"{part!r} is neither a channel id (-1001234567890) nor a @username")
+                names.add(name)
+            return frozenset(names)
         return value
 
     @field_validator("telegram_bot_token", mode="before")

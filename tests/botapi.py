@@ -5,7 +5,9 @@ test injects, answers getUpdates as a long poll, validates HTML and message leng
 does, answers getChatMember for the memberships a test sets, fails on demand (429 with retry_after,
 5xx, 4xx, a dropped connection) and records every call. Tests press buttons (callback queries), type
 inline queries, send files (getFile and the download at `/file/bot<TOKEN>/<file_path>` serve their
-bytes) and post updates to the bot's own webhook, as Telegram would.
+bytes) and post updates to the bot's own webhook, as Telegram would. Channels post, edit, send albums and
+documents, and add or remove the bot (`my_chat_member`); admins forward channel posts. getUpdates hands out
+only the kinds of update the bot asked for in `allowed_updates`.
 """
 
 from __future__ import annotations
@@ -335,6 +337,85 @@ class BotApi:
         extra = {"caption": caption} if caption is not None else {}
         return self.message(None, document=document, **extra, **message)
 
+    def channel(self, chat_id: int, username: str | None = None, title: str | None = None) -> dict[str, Any]:
+        """A channel chat object (ids are -100…); a username makes it public. Set again to rename it."""
+        chat: dict[str, Any] = {"id": chat_id, "type": "channel", "title": title or f"Channel{chat_id}"}
+        if username:
+            chat["username"] = username
+        self._chats[chat_id] = chat
+        return chat
+
+    def channel_post(
+        self,
+        chat: dict[str, Any],
+        text: str | None = None,
+        *,
+        message_id: int | None = None,
+        edited: bool = False,
+        caption: str | None = None,
+        media_group_id: str | None = None,
+        document: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Queue a `channel_post` (or, with `edited`, an `edited_channel_post` of `message_id`), as Telegram sends."""
+        post: dict[str, Any] = {
+            "message_id": message_id if message_id is not None else next(self._message_ids),
+            "date": int(time.time()) - (60 if edited else 0),
+            "chat": chat,
+            "sender_chat": chat,
+            **extra,
+        }
+        if edited:
+            post["edit_date"] = int(time.time())
+        for key, value in (("text", text), ("caption", caption), ("media_group_id", media_group_id)):
+            if value is not None:
+                post[key] = value
+        if document is not None:
+            post["document"] = document
+        return self.push({"edited_channel_post" if edited else "channel_post": post})
+
+    def file(
+        self, data: bytes, file_name: str, *, mime_type: str = "application/pdf", file_size: int | None = None
+    ) -> dict[str, Any]:
+        """A `document` object whose bytes getFile and the download serve; `file_size` is what it claims."""
+        with self._cond:
+            number = len(self._files) + 1
+            file_id = f"BQACAgIAAxkBAAI{number:06d}"
+            self._files[file_id] = data
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"AgAD{number:06d}",
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "file_size": len(data) if file_size is None else file_size,
+        }
+
+    def forward(
+        self, chat: dict[str, Any], message_id: int, text: str | None = None, *, user_id: int, **extra: Any
+    ) -> dict[str, Any]:
+        """Queue a private message forwarding the channel post `message_id` (its `forward_origin` of type channel)."""
+        origin = {"type": "channel", "chat": chat, "message_id": message_id, "date": int(time.time()) - 3600}
+        return self.message(text, user_id=user_id, forward_origin=origin, **extra)
+
+    def my_chat_member(self, chat: dict[str, Any], old: str, new: str, *, user_id: int) -> dict[str, Any]:
+        """Queue a `my_chat_member` update: `user_id` changed the bot's status in `chat` from `old` to `new`."""
+        bot = {"user": self.me}
+
+        def member(status: str) -> dict[str, Any]:
+            if status == "administrator":
+                rights = dict.fromkeys(ADMIN_RIGHTS, False) | {"can_post_messages": True, "can_edit_messages": True}
+                return {"status": status, **bot, **rights}
+            return {"status": status, **bot, **({"until_date": 0} if status == "kicked" else {})}
+
+        change = {
+            "chat": chat,
+            "from": self.user(user_id),
+            "date": int(time.time()),
+            "old_chat_member": member(old),
+            "new_chat_member": member(new),
+        }
+        return self.push({"my_chat_member": change})
+
     @staticmethod
     def user(user_id: int, language_code: str | None = None) -> dict[str, Any]:
         """A user object, with the language their Telegram app is set to when given."""
@@ -502,7 +583,15 @@ class BotApi:
         with self._cond:
             # An offset confirms every update before it, as in the real API.
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
-            while not self._updates and self._server is not None:
+            allowed = params.get("allowed_updates")
+
+            def wanted() -> list[dict[str, Any]]:
+                # Telegram sends only the kinds asked for, and drops the others.
+                if allowed:
+                    self._updates = [u for u in self._updates if next(k for k in u if k != "update_id") in allowed]
+                return self._updates
+
+            while not wanted() and self._server is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break

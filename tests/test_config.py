@@ -227,3 +227,25 @@ def test_env_example_as_is_records_feedback_and_polls() -> None:
     settings = load_settings(_env_file=Path(__file__).resolve().parent.parent / ".env.example")
     assert settings.feedback_path() == Path(".cache/citebot-feedback.sqlite3")
     assert settings.webhook_url is None and settings.webhook_secret is None
+
+
+@pytest.mark.parametrize(
+    "value, channels",
+    [
+        ("-1001234567890,@Press_KZ", {"-1001234567890", "press_kz"}),
+        (" @press_kz ; https://t.me/zorbak_news ", {"press_kz", "zorbak_news"}),
+        ("", set()),
+    ],
+)
+def test_channels_are_ids_or_usernames_in_either_form(
+    monkeypatch: pytest.MonkeyPatch, value: str, channels: set[str]
+) -> None:
+    monkeypatch.setenv("CITEBOT_CHANNELS", value)
+    assert load_settings(_env_file=None).channels == channels
+
+
+@pytest.mark.parametrize("value", ["press kz", "@ab", "12345"])
+def test_a_channel_that_is_neither_an_id_nor_a_username_is_named(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("CITEBOT_CHANNELS", value)
+    with pytest.raises(SettingsError, match="CITEBOT_CHANNELS"):
+        load_settings(_env_file=None)

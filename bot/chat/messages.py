@@ -448,6 +448,70 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "ru": "Пока на все вопросы нашёлся ответ в документах.",
         "kk": "Әзірге барлық сұрақтың жауабы құжаттардан табылды.",
     },
+    # ---- Telegram channels ----------------------------------------------------------------------
+    "command_forget": {
+        "en": "Admins: remove a channel post: /forget <t.me link>, or reply /forget to a forwarded post",
+        "ru": "Для администраторов: удалить пост канала: /forget <ссылка t.me> или ответ /forget на пересланный пост",
+        "kk": "Әкімшілерге: арна жазбасын жою: /forget <t.me сілтемесі> "
+        "немесе қайта жіберілген жазбаға /forget деп жауап",
+    },
+    "stats_channels": {
+        "en": "Channel posts: {channels}",
+        "ru": "Постов каналов: {channels}",
+        "kk": "Арна жазбалары: {channels}",
+    },
+    "forget_usage": {
+        "en": "Telegram does not tell bots when a post is deleted. To remove one: "
+        "/forget https://t.me/<channel>/<number>, or reply /forget to the post forwarded here.",
+        "ru": "Telegram не сообщает ботам об удалении постов. Чтобы удалить пост: /forget https://t.me/<канал>/<номер> "
+        "или ответьте /forget на пересланный сюда пост.",
+        "kk": "Telegram боттарға жазбаның жойылғанын хабарламайды. Жою үшін: /forget https://t.me/<арна>/<нөмір> "
+        "немесе мұнда қайта жіберілген жазбаға /forget деп жауап беріңіз.",
+    },
+    "forget_missing": {
+        "en": "No document of the post {link} is in the corpus.",
+        "ru": "Документа поста {link} в корпусе нет.",
+        "kk": "{link} жазбасының құжаты корпуста жоқ.",
+    },
+    "forget_removed": {
+        "en": "Removed {link}: {paths}.",
+        "ru": "Удалён пост {link}: {paths}.",
+        "kk": "{link} жазбасы жойылды: {paths}.",
+    },
+    "forward_added": {
+        "en": "Added the post {link} ({path}); it can be asked about within seconds.",
+        "ru": "Пост {link} добавлен ({path}); через несколько секунд по нему можно задавать вопросы.",
+        "kk": "{link} жазбасы қосылды ({path}); бірнеше секундтан кейін ол бойынша сұрақ қоюға болады.",
+    },
+    "forward_not_added": {
+        "en": "The post {link} was not added: {reason}.",
+        "ru": "Пост {link} не добавлен: {reason}.",
+        "kk": "{link} жазбасы қосылмады: {reason}.",
+    },
+    "channel_joined": {
+        "en": "I am now {status} of the channel {title} ({chat_id}). Its new posts become documents; older ones "
+        "come in with citebot import-telegram (Telegram gives bots no history).",
+        "ru": "Теперь я {status} канала {title} ({chat_id}). Его новые посты станут документами; старые "
+        "добавляются командой citebot import-telegram (Telegram не даёт ботам историю).",
+        "kk": "Мен енді {title} ({chat_id}) арнасының {status} мәртебесіндемін. Оның жаңа жазбалары құжатқа "
+        "айналады; ескілері citebot import-telegram арқылы қосылады (Telegram боттарға тарихты бермейді).",
+    },
+    "channel_left": {
+        "en": "I am no longer an administrator of the channel {title} ({chat_id}) (now: {status}): its new posts "
+        "are not read. The posts already in the corpus stay.",
+        "ru": "Я больше не администратор канала {title} ({chat_id}) (теперь: {status}): новые посты не читаются. "
+        "Уже добавленные посты остаются.",
+        "kk": "Мен енді {title} ({chat_id}) арнасының әкімшісі емеспін (қазір: {status}): жаңа жазбалар "
+        "оқылмайды. Корпустағы жазбалар қалады.",
+    },
+    "channel_file_too_large": {
+        "en": "The file {name} ({size:.1f} MB) of the post {link} was not added: Telegram lets bots download "
+        "20 MB at most. Its text was added.",
+        "ru": "Файл {name} ({size:.1f} МБ) поста {link} не добавлен: Telegram даёт ботам скачивать не больше "
+        "20 МБ. Текст поста добавлен.",
+        "kk": "{link} жазбасының {name} файлы ({size:.1f} МБ) қосылмады: Telegram боттарға 20 МБ-тан "
+        "артық жүктеуге рұқсат бермейді. Жазбаның мәтіні қосылды.",
+    },
 }
 
 

@@ -154,8 +154,14 @@ def load_library(
     snapshot: bool = True,
     writer: snapshots.SnapshotWriter | None = None,
     max_file_mb: float = MAX_FILE_MB,
+    changed: Collection[str] | None = None,
 ) -> Library:
     """Load the corpus folder into a Library, re-reading only files that changed since `previous`.
+
+    With `changed` (paths relative to the corpus) and a `previous` library, only those paths are looked at
+    (read, or dropped when gone) and `previous` is trusted for every other file: what writes into the corpus
+    itself (a channel post) knows what it wrote, and a scan of every file costs seconds at a million
+    sentences. The library is the one a full load would build from the same files.
 
     With `snapshot`, a first load maps the library last built for this corpus (see bot/snapshot.py) and
     re-reads only what changed since; a load that changed anything writes a new snapshot (in a thread of its
@@ -176,7 +182,9 @@ def load_library(
     skipped: list[Skipped] = []
     # Worker processes read every PDF, page and office file, so no hostile file can hang or crash the load.
     with SandboxPool(workers) as readers:
-        items = scan(root, chosen, cache, previous, skipped, readers, int(max_file_mb * 2**20))
+        # A changed sidecar (`report.pdf.yml`) changes its file's document.
+        only = None if changed is None else frozenset(changed) | {p.removesuffix(SIDECAR_SUFFIX) for p in changed}
+        items = scan(root, chosen, cache, previous, skipped, readers, int(max_file_mb * 2**20), only=only)
         changed = previous is None or not _unchanged(items, previous)
         if not changed:
             # Warnings of documents read before (a sidecar value ignored, say) are still reported.
@@ -271,60 +279,110 @@ def scan(
     skipped: list[Skipped],
     readers: SandboxPool,
     max_bytes: int,
+    only: frozenset[str] | None = None,
 ) -> list[Entry | _Pending]:
-    """The corpus's files in order: entries of `previous` that did not change, and files still to add."""
+    """The corpus's files in order: entries of `previous` that did not change, and files still to add.
+
+    With `only`, just those paths are looked at; every other entry of `previous` is kept as it is.
+    """
     known = {e.document.path: e for e in previous.entries} if previous is not None else {}
+    files = _files_to_scan(root, previous, only, skipped)
+    missing = {kind: missing_reader(kind) for kind in {format_of(relative) for relative, _ in files} if kind}
+    reading = _Reading(languages, cache, skipped, readers, max_bytes, missing)
     items: list[Entry | _Pending | _Extracting] = []
     waiting: deque[_Extracting] = deque()
+    for relative, file in files:
+        entry = known.get(relative)
+        if only is not None and entry is not None and relative not in only:
+            items.append(entry)  # trusted: the caller named every path it changed
+            continue
+        item = _scan_file(relative, file, entry, reading)
+        if item is None:
+            continue
+        items.append(item)
+        if isinstance(item, _Extracting):
+            waiting.append(item)
+            # Files wait for a worker with their bytes in memory: only a few per worker are let wait.
+            while len(waiting) > 2 * readers.workers:
+                waiting.popleft().future.exception()
+    settled = [_settle(item, skipped) if isinstance(item, _Extracting) else item for item in items]
+    return [item for item in settled if item is not None]
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What a scan reads each file with, and where it notes the files it skips."""
+
+    languages: Languages
+    cache: AnalysisCache
+    skipped: list[Skipped]
+    readers: SandboxPool
+    max_bytes: int
+    missing: dict[str, str | None]  # a format whose library is not installed: why its files are skipped
+
+
+def _scan_file(
+    relative: str, file: str, entry: Entry | None, reading: _Reading
+) -> Entry | _Pending | _Extracting | None:
+    """One listed file: its unchanged entry, its analysis still to come, or None when it is skipped (and why)."""
+    skipped, max_bytes = reading.skipped, reading.max_bytes
+    try:
+        stamp = _stamp(file) + _sidecar_stamp(relative, file)
+        if entry is not None and entry.stamp == stamp:
+            # Same size, times and inode: the file was not touched, so it is not read again (see _stamp).
+            return entry
+        if stamp[0] > max_bytes:
+            skipped.append(
+                Skipped(relative, f"too large: {stamp[0] / 2**20:,.1f} MB, over the {max_bytes / 2**20:g} MB limit")
+            )
+            return None
+        data, sidecar, stamp = _read(relative, file, max_bytes)
+    except (OSError, FileChanging) as exc:
+        skipped.append(_unreadable(relative, exc))
+        return None
+    key = digest(data, reading.languages, sidecar, extracted=format_of(relative) is not None)
+    if entry is not None and entry.digest == key:
+        return dataclasses.replace(entry, stamp=stamp)
+    stored = reading.cache.document(key, relative)
+    if stored is not None:
+        # Read before: the cache has its metadata and analysis, so the file is not parsed or extracted again.
+        document, reason = stored
+        return _Pending(key, stamp, Path(file), document, _kept(relative, reason), cached=True)
+    kind = format_of(relative)
+    if kind is None:
+        document, note = text_document(relative, data, sidecar)
+        return _pending(key, stamp, Path(file), document, note, skipped)  # None: the reason is in `skipped`
+    why = reading.missing[kind]
+    if why is not None:
+        skipped.append(Skipped(relative, why))  # reported once for all such files (corpus.grouped)
+        return None
+    return _Extracting(key, stamp, Path(file), relative, sidecar, reading.readers.submit(kind, data))
+
+
+def _files_to_scan(
+    root: Path, previous: Library | None, only: frozenset[str] | None, skipped: list[Skipped]
+) -> list[tuple[str, str]]:
+    """The (relative, path) pairs a scan goes through: every document of the folder, or those `only` allows."""
+    if only is not None and previous is not None:
+        return _named_files(root, previous, only, skipped)
     found = corpus_paths(root)
     skipped.extend(found.skipped)
     files, resources = saved_page_resources(list(found))
     skipped.extend(resources)
-    missing = {kind: missing_reader(kind) for kind in {format_of(relative) for relative, _ in files} if kind}
-    for relative, file in files:
-        entry = known.get(relative)
-        try:
-            stamp = _stamp(file) + _sidecar_stamp(relative, file)
-            if entry is not None and entry.stamp == stamp:
-                # Same size, times and inode: the file was not touched, so it is not read again (see _stamp).
-                items.append(entry)
-                continue
-            if stamp[0] > max_bytes:
-                skipped.append(
-                    Skipped(relative, f"too large: {stamp[0] / 2**20:,.1f} MB, over the {max_bytes / 2**20:g} MB limit")
-                )
-                continue
-            data, sidecar, stamp = _read(relative, file, max_bytes)
-        except (OSError, FileChanging) as exc:
-            skipped.append(_unreadable(relative, exc))
-            continue
-        key = digest(data, languages, sidecar, extracted=format_of(relative) is not None)
-        if entry is not None and entry.digest == key:
-            items.append(dataclasses.replace(entry, stamp=stamp))
-            continue
-        stored = cache.document(key, relative)
-        if stored is not None:
-            # Read before: the cache has its metadata and analysis, so the file is not parsed or extracted again.
-            document, reason = stored
-            items.append(_Pending(key, stamp, Path(file), document, _kept(relative, reason), cached=True))
-            continue
-        kind = format_of(relative)
-        if kind is None:
-            document, note = text_document(relative, data, sidecar)
-            # _pending returns None only with the reason put in `skipped`, and the Nones are dropped below.
-            items.append(_pending(key, stamp, Path(file), document, note, skipped))  # type: ignore[arg-type]
-            continue
-        if missing[kind] is not None:
-            skipped.append(Skipped(relative, missing[kind]))  # reported once for all such files (corpus.grouped)
-            continue
-        job = _Extracting(key, stamp, Path(file), relative, sidecar, readers.submit(kind, data))
-        items.append(job)
-        waiting.append(job)
-        # Files wait for a worker with their bytes in memory: only a few per worker are let wait.
-        while len(waiting) > 2 * readers.workers:
-            waiting.popleft().future.exception()
-    settled = [_settle(item, skipped) if isinstance(item, _Extracting) else item for item in items]
-    return [item for item in settled if item is not None]
+    return files
+
+
+def _named_files(root: Path, previous: Library, only: frozenset[str], skipped: list[Skipped]) -> list[tuple[str, str]]:
+    """The files of `previous` and the named paths that exist, in the order a full scan lists them."""
+    kept = [s for s in previous.skipped if not s.warning and s.path not in only]
+    skipped.extend(kept)  # what was left out before and was not touched is still left out, for the same reason
+    paths = {entry.document.path for entry in previous.entries} - only
+    for relative in only:
+        path = root / relative
+        hidden = any(part.startswith(".") for part in Path(relative).parts)
+        if not hidden and path.suffix.lower() in SUFFIXES and path.is_file() and not path.is_symlink():
+            paths.add(relative)
+    return [(relative, os.path.join(root, relative)) for relative in sorted(paths)]
 
 
 def saved_page_resources(files: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[Skipped]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from telegram import Update
 
+from bot.chat.channels import per_channel
 from bot.chat.feedback import Feedback, feedback_report, gaps_report
 from bot.telegram.state import Context, language_of, reply_plain, say
 
@@ -17,6 +18,7 @@ async def stats(update: Update, context: Context) -> None:
     """Admins: corpus size, uptime, and questions answered / not found since start."""
     state = context.state
     library = state.library
+    channels = per_channel(d.path for d in library.documents)
     await update.effective_message.reply_text(
         say(
             update,
@@ -28,6 +30,7 @@ async def stats(update: Update, context: Context) -> None:
             answered=state.answered,
             not_found=state.not_found,
         )
+        + (f"\n{say(update, 'stats_channels', channels=channels)}" if channels else "")
     )
 
 

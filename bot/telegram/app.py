@@ -22,7 +22,7 @@ from bot.chat import refs
 from bot.chat.feedback import Feedback, Recorder
 from bot.config import Settings
 from bot.index.library import Library
-from bot.telegram import admin, buttons, commands, files, questions, sync
+from bot.telegram import admin, buttons, channel, commands, files, questions, sync
 from bot.telegram.access import gate
 from bot.telegram.delivery import Delivery
 from bot.telegram.errors import on_error
@@ -78,6 +78,7 @@ def add_handlers(application: Application, admin_ids: Collection[int]) -> None:
     new_messages = filters.UpdateType.MESSAGE
     private = filters.ChatType.PRIVATE
     application.add_handler(TypeHandler(Update, gate), group=-1)
+    channel.add_handlers(application, admin_ids)
     application.add_handler(CommandHandler("start", commands.start, filters=new_messages))
     application.add_handler(CommandHandler("help", commands.help_command, filters=new_messages))
     application.add_handler(CommandHandler("ask", questions.ask, filters=new_messages))

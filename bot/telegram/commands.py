@@ -15,9 +15,9 @@ from bot.telegram.state import STATE, BotState, Context, is_admin, say
 log = logging.getLogger(__name__)
 
 # The command menu (setMyCommands, in each interface language) and /help; docs/telegram.md documents every one of them.
-COMMAND_NAMES = ("start", "help", "ask", "reload", "stats", "feedback", "gaps", "remove", "sync", "sources")
+COMMAND_NAMES = ("start", "help", "ask", "reload", "stats", "feedback", "gaps", "remove", "sync", "sources", "forget")
 COMMANDS: list[tuple[str, str]] = [(name, messages.text(f"command_{name}")) for name in COMMAND_NAMES]
-ADMIN_COMMANDS = frozenset({"reload", "stats", "feedback", "gaps", "remove", "sync", "sources"})
+ADMIN_COMMANDS = frozenset({"reload", "stats", "feedback", "gaps", "remove", "sync", "sources", "forget"})
 
 
 async def start(update: Update, context: Context) -> None:

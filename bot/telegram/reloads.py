@@ -10,7 +10,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from typing import TypeVar
 
 from telegram import Update
@@ -38,16 +38,26 @@ async def reload(update: Update, context: Context) -> None:
     await reload_and_reply(update, context.state, lambda library, took: reload_report(library, took, lang))
 
 
-async def reload_library(state: BotState) -> tuple[Library, float]:
-    """Re-read the corpus, one reload at a time, and swap the new library in; on CorpusError the old one stays."""
+async def reload_library(state: BotState, changed: Collection[str] | None = None) -> tuple[Library, float]:
+    """Re-read the corpus, one reload at a time, and swap the new library in; on CorpusError the old one stays.
+
+    `changed` names the only files that changed (paths in the corpus), so the rest is not scanned again.
+    """
     async with state.reload_lock:
         started = time.perf_counter()
         settings = state.settings
+        # The sharded loader scans on the cluster's own terms: it is given no list.
+        only: dict[str, object] = {}
+        if changed is not None and not settings.dask_scheduler:
+            # A snapshot is a gigabyte at a million sentences: one per post would rewrite it all day. A start
+            # maps the last one and reads only the files changed since.
+            only = {"changed": changed, "snapshot": time.monotonic() - state.snapshot_at >= SNAPSHOT_EVERY}
         load = functools.partial(
             load_for,
             settings,
             state.library,
             writer=state.snapshots,  # the new snapshot is written while the new library already answers
+            **only,
         )
         try:
             # Questions keep being answered from the old library while this runs in a thread.
@@ -56,6 +66,8 @@ async def reload_library(state: BotState) -> tuple[Library, float]:
             log.warning("Reload failed, keeping the previous library: %s", exc)
             raise
         state.library = library
+        if only.get("snapshot", True):
+            state.snapshot_at = time.monotonic()
         took = time.perf_counter() - started
     documents, sentences = len(library.documents), library.sentence_count
     log.info(
@@ -65,16 +77,23 @@ async def reload_library(state: BotState) -> tuple[Library, float]:
     return library, took
 
 
+# A refresh that names its files writes the snapshot at most this often (seconds); a /reload always does.
+SNAPSHOT_EVERY = 300.0
 # A refresh waits this long after the first change, so that the files of a burst are read in one reload.
 REFRESH_DELAY = 0.2
 
 
-def refresh(state: BotState, delay: float = REFRESH_DELAY) -> asyncio.Task[None]:
+def refresh(state: BotState, delay: float = REFRESH_DELAY, paths: Iterable[str] | None = None) -> asyncio.Task[None]:
     """Reload soon because corpus files changed: a burst of changes makes one reload, more changes one more.
 
-    For what writes into the corpus while the bot runs (channel posts, a sync, the folder watcher). A failed
+    For what writes into the corpus while the bot runs (channel posts, a sync, the folder watcher). Given the
+    `paths` it changed, only those are read again (unless another change asked for a whole scan). A failed
     reload keeps the library that answers now, and is logged.
     """
+    if paths is None:
+        state.refresh_everything = True
+    else:
+        state.refresh_paths.update(paths)
     if state.refresh_task is not None and not state.refresh_task.done():
         state.refresh_again = True
         return state.refresh_task
@@ -86,10 +105,13 @@ async def _refreshing(state: BotState, delay: float) -> None:
     while True:
         state.refresh_again = False
         await asyncio.sleep(delay)
+        changed = None if state.refresh_everything else set(state.refresh_paths)
+        state.refresh_everything, state.refresh_paths = False, set()
         try:
-            await reload_library(state)
+            await reload_library(state, changed)
         except CorpusError:
-            pass  # reload_library has logged it; the old library keeps answering
+            # reload_library has logged it; the old library keeps answering, and the next refresh scans it all.
+            state.refresh_everything = True
         if not state.refresh_again:
             return
 
@@ -168,14 +190,21 @@ def _short_name(path: str) -> str:
 
 
 async def reload_and_reply(
-    update: Update, state: BotState, report: Callable[[Library, float], str], done: str | None = None
+    update: Update,
+    state: BotState,
+    report: Callable[[Library, float], str],
+    done: str | None = None,
+    changed: Collection[str] | None = None,
 ) -> None:
-    """Reload and reply with `report`; if the reload fails, say why (after `done`, what was changed, if any)."""
+    """Reload and reply with `report`; if the reload fails, say why (after `done`, what was changed, if any).
+
+    `changed` names the only files changed, as `reload_library` takes it.
+    """
     message = update.effective_message
     if state.reload_lock.locked():
         await message.reply_text(say(update, "reload_running"))
     try:
-        library, took = await reload_library(state)
+        library, took = await reload_library(state, changed)
     except CorpusError as exc:
         failed = say(
             update,

@@ -32,8 +32,16 @@ from bot.telegram.sync import start_watching
 
 log = logging.getLogger(__name__)
 
-# Only new messages matter (edits would answer the same question twice), besides button presses and inline queries.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
+# New messages (an edited question would be answered twice), button presses, inline queries; and channel posts,
+# their edits and the bot's own membership changes, for channels as a source.
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.INLINE_QUERY,
+    Update.CHANNEL_POST,
+    Update.EDITED_CHANNEL_POST,
+    Update.MY_CHAT_MEMBER,
+]
 # How updates are taken, by long polling or by the webhook.
 POLLING: dict[str, Any] = {"allowed_updates": ALLOWED_UPDATES, "drop_pending_updates": False}
 # Seconds a getUpdates long poll stays open when there is nothing to fetch.

@@ -177,6 +177,10 @@ class BotState:
     # A refresh (reload after the corpus files changed) that is running, and whether more changes came since.
     refresh_task: asyncio.Task[None] | None = None
     refresh_again: bool = False
+    # The files changed since the last refresh began; or, when something gave no list, a whole scan.
+    refresh_paths: set[str] = field(default_factory=set)
+    refresh_everything: bool = False
+    snapshot_at: float = float("-inf")  # when a reload last wrote the snapshot (time.monotonic)
     _limiters: dict[int, AsyncLimiter] = field(default_factory=dict)
     _warned: set[int] = field(default_factory=set)
     queues: Queues = field(default_factory=Queues)

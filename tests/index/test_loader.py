@@ -50,26 +50,30 @@ def assert_identical(reloaded: Library, cold: Library) -> None:
                 assert ours.idf[reloaded.vocabulary[term]] == pytest.approx(theirs.idf[number], abs=1e-12)
 
 
-def edit(rng: random.Random, corpus: Path) -> None:
+def edit(rng: random.Random, corpus: Path) -> list[str]:
+    """Make one random change to the corpus; the paths it touched, relative to the corpus."""
     files = sorted(corpus.rglob("*.md"))
     action = rng.choice(["add", "add", "delete", "change", "touch", "rename", "empty"]) if files else "add"
+    file = rng.choice(files) if files else corpus
     if action == "add":
         # Names sort anywhere among the others, so new documents land between old ones.
         folder = corpus / rng.choice(["", "a", "b/c"])
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{rng.randint(0, 999):03d}.md").write_text(document(rng))
+        file = folder / f"{rng.randint(0, 999):03d}.md"
+        file.write_text(document(rng))
     elif action == "delete":
-        rng.choice(files).unlink()
+        file.unlink()
     elif action == "change":
-        rng.choice(files).write_text(document(rng))
+        file.write_text(document(rng))
     elif action == "touch":
-        file = rng.choice(files)
         os.utime(file, ns=(file.stat().st_atime_ns, file.stat().st_mtime_ns + 1_000_000_000))
     elif action == "rename":
-        file = rng.choice(files)
-        file.rename(file.with_name(f"{rng.randint(0, 999):03d}-moved.md"))
+        moved = file.with_name(f"{rng.randint(0, 999):03d}-moved.md")
+        file.rename(moved)
+        return [file.relative_to(corpus).as_posix(), moved.relative_to(corpus).as_posix()]
     else:
-        rng.choice(files).write_text("   \n")
+        file.write_text("   \n")
+    return [file.relative_to(corpus).as_posix()]
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -92,6 +96,32 @@ def test_reload_after_random_edits_equals_a_cold_build(tmp_path: Path, seed: int
             continue
         cold = load_library(corpus, tmp_path / f"cold-{step}")
         assert_identical(library, cold)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_reload_of_only_the_named_changed_files_equals_a_cold_build(tmp_path: Path, seed: int) -> None:
+    # What writes into the corpus names what it wrote: the rest is trusted, and the index is a cold start's.
+    rng = random.Random(100 + seed)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for _ in range(6):
+        edit(rng, corpus)
+    (corpus / "bad.md").write_bytes(b"\x00binary")
+    (corpus / "keep.md").write_text(document(rng))
+    library = load_library(corpus, tmp_path / "cache")
+    for step in range(12):
+        changed = edit(rng, corpus) + edit(rng, corpus)
+        if not any(corpus.rglob("*.md")):
+            changed += edit(rng, corpus)
+        try:
+            library = load_library(corpus, tmp_path / "cache", previous=library, changed=changed)
+        except Exception as exc:  # noqa: BLE001 - only an all-empty corpus may fail, and then cold fails too
+            with pytest.raises(type(exc)):
+                load_library(corpus, tmp_path / f"cold-{step}")
+            continue
+        cold = load_library(corpus, tmp_path / f"cold-{step}")
+        assert_identical(library, cold)
+        assert sorted(s.path for s in library.skipped) == sorted(s.path for s in cold.skipped)
 
 
 def test_weights_match_a_fresh_index_after_update() -> None:

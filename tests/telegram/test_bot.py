@@ -916,7 +916,7 @@ async def test_a_burst_of_refreshes_makes_one_reload_and_a_later_one_another(
     state = BotState(Settings(corpus_dir=tmp_path, cache_dir=tmp_path / "cache"), library=None)  # type: ignore[arg-type]
     calls: list[float] = []
 
-    async def fake_reload(given: BotState) -> tuple[None, float]:
+    async def fake_reload(given: BotState, changed: object = None) -> tuple[None, float]:
         calls.append(time.monotonic())
         await asyncio.sleep(0.05)
         return None, 0.0
