@@ -274,57 +274,76 @@ def scan(
 ) -> list[Entry | _Pending]:
     """The corpus's files in order: entries of `previous` that did not change, and files still to add."""
     known = {e.document.path: e for e in previous.entries} if previous is not None else {}
-    items: list[Entry | _Pending | _Extracting] = []
-    waiting: deque[_Extracting] = deque()
     found = corpus_paths(root)
     skipped.extend(found.skipped)
     files, resources = saved_page_resources(list(found))
     skipped.extend(resources)
     missing = {kind: missing_reader(kind) for kind in {format_of(relative) for relative, _ in files} if kind}
+    reading = _Reading(languages, cache, skipped, readers, max_bytes, missing)
+    items: list[Entry | _Pending | _Extracting] = []
+    waiting: deque[_Extracting] = deque()
     for relative, file in files:
-        entry = known.get(relative)
-        try:
-            stamp = _stamp(file) + _sidecar_stamp(relative, file)
-            if entry is not None and entry.stamp == stamp:
-                # Same size, times and inode: the file was not touched, so it is not read again (see _stamp).
-                items.append(entry)
-                continue
-            if stamp[0] > max_bytes:
-                skipped.append(
-                    Skipped(relative, f"too large: {stamp[0] / 2**20:,.1f} MB, over the {max_bytes / 2**20:g} MB limit")
-                )
-                continue
-            data, sidecar, stamp = _read(relative, file, max_bytes)
-        except (OSError, FileChanging) as exc:
-            skipped.append(_unreadable(relative, exc))
+        item = _scan_file(relative, file, known.get(relative), reading)
+        if item is None:
             continue
-        key = digest(data, languages, sidecar, extracted=format_of(relative) is not None)
-        if entry is not None and entry.digest == key:
-            items.append(dataclasses.replace(entry, stamp=stamp))
-            continue
-        stored = cache.document(key, relative)
-        if stored is not None:
-            # Read before: the cache has its metadata and analysis, so the file is not parsed or extracted again.
-            document, reason = stored
-            items.append(_Pending(key, stamp, Path(file), document, _kept(relative, reason), cached=True))
-            continue
-        kind = format_of(relative)
-        if kind is None:
-            document, note = text_document(relative, data, sidecar)
-            # _pending returns None only with the reason put in `skipped`, and the Nones are dropped below.
-            items.append(_pending(key, stamp, Path(file), document, note, skipped))  # type: ignore[arg-type]
-            continue
-        if missing[kind] is not None:
-            skipped.append(Skipped(relative, missing[kind]))  # reported once for all such files (corpus.grouped)
-            continue
-        job = _Extracting(key, stamp, Path(file), relative, sidecar, readers.submit(kind, data))
-        items.append(job)
-        waiting.append(job)
-        # Files wait for a worker with their bytes in memory: only a few per worker are let wait.
-        while len(waiting) > 2 * readers.workers:
-            waiting.popleft().future.exception()
+        items.append(item)
+        if isinstance(item, _Extracting):
+            waiting.append(item)
+            # Files wait for a worker with their bytes in memory: only a few per worker are let wait.
+            while len(waiting) > 2 * readers.workers:
+                waiting.popleft().future.exception()
     settled = [_settle(item, skipped) if isinstance(item, _Extracting) else item for item in items]
     return [item for item in settled if item is not None]
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What a scan reads each file with, and where it notes the files it skips."""
+
+    languages: Languages
+    cache: AnalysisCache
+    skipped: list[Skipped]
+    readers: SandboxPool
+    max_bytes: int
+    missing: dict[str, str | None]  # a format whose library is not installed: why its files are skipped
+
+
+def _scan_file(
+    relative: str, file: str, entry: Entry | None, reading: _Reading
+) -> Entry | _Pending | _Extracting | None:
+    """One listed file: its unchanged entry, its analysis still to come, or None when it is skipped (and why)."""
+    skipped, max_bytes = reading.skipped, reading.max_bytes
+    try:
+        stamp = _stamp(file) + _sidecar_stamp(relative, file)
+        if entry is not None and entry.stamp == stamp:
+            # Same size, times and inode: the file was not touched, so it is not read again (see _stamp).
+            return entry
+        if stamp[0] > max_bytes:
+            skipped.append(
+                Skipped(relative, f"too large: {stamp[0] / 2**20:,.1f} MB, over the {max_bytes / 2**20:g} MB limit")
+            )
+            return None
+        data, sidecar, stamp = _read(relative, file, max_bytes)
+    except (OSError, FileChanging) as exc:
+        skipped.append(_unreadable(relative, exc))
+        return None
+    key = digest(data, reading.languages, sidecar, extracted=format_of(relative) is not None)
+    if entry is not None and entry.digest == key:
+        return dataclasses.replace(entry, stamp=stamp)
+    stored = reading.cache.document(key, relative)
+    if stored is not None:
+        # Read before: the cache has its metadata and analysis, so the file is not parsed or extracted again.
+        document, reason = stored
+        return _Pending(key, stamp, Path(file), document, _kept(relative, reason), cached=True)
+    kind = format_of(relative)
+    if kind is None:
+        document, note = text_document(relative, data, sidecar)
+        return _pending(key, stamp, Path(file), document, note, skipped)  # None: the reason is in `skipped`
+    why = reading.missing[kind]
+    if why is not None:
+        skipped.append(Skipped(relative, why))  # reported once for all such files (corpus.grouped)
+        return None
+    return _Extracting(key, stamp, Path(file), relative, sidecar, reading.readers.submit(kind, data))
 
 
 def saved_page_resources(files: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[Skipped]]:

@@ -234,16 +234,29 @@ class IndexStage:
     lead_hits: np.ndarray  # term_hits of each row's document's first sentence (often its title, see text_features)
 
 
-def index_stage(library: Library, question: Question, rows: np.ndarray) -> IndexStage:
-    """The INDEX_FEATURES of each candidate row, with the term hits found on the way."""
+@dataclass(frozen=True)
+class _Looked:
+    """What one lookup per index tells of candidate rows: scores, and which question terms each row holds.
+
+    `found` holds five blocks of rows: the candidates, the sentences before and after them, their documents'
+    first sentences, and the headings they sit under (the row itself where there is none).
+    """
+
+    sentence: np.ndarray
+    found: np.ndarray
+    document: np.ndarray
+    in_document: np.ndarray
+    starts: np.ndarray
+    stops: np.ndarray
+    heads: np.ndarray
+    under: np.ndarray
+
+
+def _look_up(library: Library, question: Question, rows: np.ndarray) -> _Looked:
+    """One lookup per index for everything the index stage reads; both go out at once."""
     ids = list(question.ids)
-    weights = question.weights
-    total = float(weights.sum()) or 1.0
-    n = len(rows)
     numbers = np.searchsorted(library.offsets, rows, side="right") - 1
     starts, stops = library.offsets[numbers], library.offsets[numbers + 1]
-    # One lookup per index for everything this stage reads: the rows, the sentences before and after them
-    # (their terms, for `neighbour`), their documents' first sentences, and the documents; both go out at once.
     heads = library.heads[rows]
     under = (heads >= 0) & (heads != rows)
     around = np.concatenate(
@@ -259,16 +272,35 @@ def index_stage(library: Library, question: Question, rows: np.ndarray) -> Index
     document_lookup = library.document_index.submit("lookup", ids, numbers)
     sentence_scores, found = sentence_lookup()
     document_scores, in_document = document_lookup()
-    sentence = np.clip(sentence_scores[:n], 0.0, None)
-    document = np.clip(document_scores, 0.0, None)
+    return _Looked(
+        np.clip(sentence_scores[: len(rows)], 0.0, None),
+        found,
+        np.clip(document_scores, 0.0, None),
+        in_document,
+        starts,
+        stops,
+        heads,
+        under,
+    )
+
+
+def index_stage(library: Library, question: Question, rows: np.ndarray) -> IndexStage:
+    """The INDEX_FEATURES of each candidate row, with the term hits found on the way."""
+    ids = list(question.ids)
+    weights = question.weights
+    total = float(weights.sum()) or 1.0
+    n = len(rows)
+    looked = _look_up(library, question, rows)
+    sentence, document, found, starts = looked.sentence, looked.document, looked.found, looked.starts
+    in_document, heads = looked.in_document, looked.heads
     best_document = float(document.max()) if len(document) else 0.0
     hits = found[:n]
     distinct = sorted({term: j for j, term in enumerate(question.terms)}.values())
     before = found[n : 2 * n] & (rows > starts)[:, None]
-    after = found[2 * n : 3 * n] & (rows + 1 < stops)[:, None]
+    after = found[2 * n : 3 * n] & (rows + 1 < looked.stops)[:, None]
     # A sentence under a heading takes the heading's terms as evidence: "Call the emergency line" answers
     # "How do I report a burst pipe?" under that heading.
-    head_hits = found[4 * n :] & under[:, None]
+    head_hits = found[4 * n :] & looked.under[:, None]
     held = hits | head_hits
     lengths = library.sentence_index.lengths[rows].astype(float)
     matched = hits[:, distinct].sum(axis=1) if distinct else np.zeros(n)

@@ -47,6 +47,7 @@ async def reload_library(state: BotState) -> tuple[Library, float]:
             load_for,
             settings,
             state.library,
+            clusters=state.clusters,
             writer=state.snapshots,  # the new snapshot is written while the new library already answers
         )
         try:
