@@ -294,18 +294,7 @@ class Feedback:
                 db.executemany(
                     "INSERT INTO shown (answer_id, rank, document, title, position, digest, quoted) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            written,
-                            rank,
-                            stored_path(s.ref.path),
-                            shown_text(s.title),
-                            s.ref.position,
-                            s.ref.digest,
-                            int(s.quoted),
-                        )
-                        for rank, s in enumerate(shown)
-                    ],
+                    [_shown_row(written, rank, s) for rank, s in enumerate(shown)],
                 )
             return written
 
@@ -543,6 +532,20 @@ class Recorder:
                 )
                 thread.join(1.0)
         self.feedback.close()
+
+
+def _shown_row(answer_id: int, rank: int, shown: Shown) -> tuple[object, ...]:
+    """A row of the `shown` table: a sentence an answer showed, its path and title as SQLite can store them."""
+    ref = shown.ref
+    return (
+        answer_id,
+        rank,
+        stored_path(ref.path),
+        shown_text(shown.title),
+        ref.position,
+        ref.digest,
+        int(shown.quoted),
+    )
 
 
 def utc(timestamp: float) -> str:

@@ -12,20 +12,30 @@ from bot.ranking.answer import warm_up
 
 
 def load_for(
-    settings: Settings, previous: Library | None = None, progress: Callable[[str], None] | None = None, **extra: Any
+    settings: Settings,
+    previous: Library | None = None,
+    progress: Callable[[str], None] | None = None,
+    clusters: Any = None,
+    **extra: Any,
 ) -> Library:
     """Load (or, given `previous`, reload) the corpus; sharded on the cluster when CITEBOT_DASK_SCHEDULER is set.
 
-    `extra` goes to `load_library` as it is (a snapshot `writer`, for one). What answering loads lazily is
-    loaded before the library is returned, so the first question is answered as fast as the next.
+    `clusters` (a bot.index.cluster.Clusters) keeps the cluster's client for the next reload; without one, a
+    new client serves this library for as long as it lives. `extra` goes to `load_library` as it is (a snapshot
+    `writer`, for one). What answering loads lazily is loaded before the library is returned, so the first
+    question is answered as fast as the next.
     """
-    library = _load(settings, previous, progress, settings.loader_options() | extra)
+    library = _load(settings, previous, progress, clusters, settings.loader_options() | extra)
     warm_up(library, settings.semantic)
     return library
 
 
 def _load(
-    settings: Settings, previous: Library | None, progress: Callable[[str], None] | None, options: dict[str, Any]
+    settings: Settings,
+    previous: Library | None,
+    progress: Callable[[str], None] | None,
+    clusters: Any,
+    options: dict[str, Any],
 ) -> Library:
     if not settings.dask_scheduler:
         return load_library(settings.corpus_dir, settings.cache_dir, previous=previous, progress=progress, **options)
@@ -38,7 +48,8 @@ def _load(
     files = (settings.dask_tls_ca, settings.dask_tls_cert, settings.dask_tls_key)
     tls = (files[0], files[1], files[2]) if all(files) else None
     try:
-        client = cluster.connect(settings.dask_scheduler, tls=tls, allow_plain=settings.dask_allow_plain)
+        clusters = clusters if clusters is not None else cluster.Clusters()
+        client = clusters.client(settings.dask_scheduler, tls=tls, allow_plain=settings.dask_allow_plain)
     except ValueError as exc:
         raise SettingsError(f"CITEBOT_DASK_SCHEDULER={exc}") from None
     return cluster.load_sharded(

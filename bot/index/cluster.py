@@ -16,11 +16,10 @@ Requires the `cluster` extra (`pip install 'citebot[cluster]'`).
 
 from __future__ import annotations
 
-import atexit
 import hashlib
-import itertools
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -47,7 +46,6 @@ LOCAL_WORKERS = 2
 RETRIES = 3
 # Before restarting shard servers, time for the scheduler to notice a dead worker and not pick it again.
 RESTART_PAUSE = 0.2
-_versions = itertools.count(1)
 # What a worker's environment must not hold: the token, the webhook secret, anything else of the bot's.
 SECRETS = ("TELEGRAM_", "CITEBOT_")
 PLAIN = (
@@ -411,7 +409,8 @@ def shard_library(
         passage_structures.append(client.submit(Structure, *passage_source.extract(docs), pure=False))
         rebuilt += 1
     log.info("%d shard%s, %d of them built anew", len(slots), "s" * (len(slots) != 1), rebuilt)
-    version = next(_versions)
+    # Unique to this sharding, so a shard server never answers for another load's shards; nothing counts them.
+    version = secrets.randbits(62)
     n_terms = len(base.vocabulary)
     sentences = _weighed(client, sentence_structures, rows, version, n_terms, base.sentence_index)
     passages = _weighed(client, passage_structures, documents, version, n_terms, base.document_index)
@@ -469,10 +468,6 @@ def _weighed(
     return ShardedIndex(client, shards, members, statistics.result(), np.asarray(whole.lengths))
 
 
-_clients: dict[str, tuple[Client, LocalCluster | None]] = {}
-_lock = threading.Lock()
-
-
 def dask_setup(worker: object) -> None:
     """Run in each local worker process before it serves (it is the workers' preload): drop the bot's secrets
     from its environment, so no code that reaches a worker finds them there."""
@@ -499,37 +494,50 @@ def _local_cluster() -> tuple[Client, LocalCluster]:
     return Client(cluster, security=security), cluster
 
 
-def connect(address: str, *, tls: tuple[Path, Path, Path] | None = None, allow_plain: bool = False) -> Client:
+def connect(
+    address: str, *, tls: tuple[Path, Path, Path] | None = None, allow_plain: bool = False
+) -> tuple[Client, LocalCluster | None]:
     """A client of the scheduler at `address` (tls://host:8786, with `tls` = CA, certificate and key files), or of
-    a LocalCluster on 127.0.0.1 for `local`. A plain tcp:// address raises ValueError unless `allow_plain`."""
+    a new LocalCluster on 127.0.0.1 for `local`, and that cluster. A plain tcp:// address raises ValueError unless
+    `allow_plain`. The caller closes both (see Clusters)."""
     if address != LOCAL and not address.startswith("tls://") and not allow_plain:
         raise ValueError(f"{address}: {PLAIN}")
-    with _lock:
-        if address not in _clients:
-            # Dask narrates every connection at INFO; citebot's own INFO lines should not drown in it.
-            logging.getLogger("distributed").setLevel(max(logging.WARNING, logging.getLogger().level))
-            if address == LOCAL:
-                _clients[address] = _local_cluster()
-            else:
-                security = None
-                if tls is not None:
-                    ca, cert, key = (str(path) for path in tls)
-                    security = Security(
-                        tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True
-                    )
-                _clients[address] = (Client(address, security=security), None)
-        return _clients[address][0]
+    # Dask narrates every connection at INFO; citebot's own INFO lines should not drown in it.
+    logging.getLogger("distributed").setLevel(max(logging.WARNING, logging.getLogger().level))
+    if address == LOCAL:
+        return _local_cluster()
+    security = None
+    if tls is not None:
+        ca, cert, key = (str(path) for path in tls)
+        security = Security(tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+    return Client(address, security=security), None
 
 
-@atexit.register
-def disconnect() -> None:
-    """Close every client `connect` opened, and the LocalCluster it started."""
-    with _lock:
-        for client, cluster in _clients.values():
-            client.close()
-            if cluster is not None:
-                cluster.close()
-        _clients.clear()
+class Clusters:
+    """The clients of the schedulers a process has reached, one per address, kept for its later reloads.
+
+    Whoever loads sharded libraries owns one (the bot's state, a test) and closes it when done.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[str, tuple[Client, LocalCluster | None]] = {}
+        self._lock = threading.Lock()
+
+    def client(self, address: str, *, tls: tuple[Path, Path, Path] | None = None, allow_plain: bool = False) -> Client:
+        """The client of the scheduler at `address`, connected on first use (see connect)."""
+        with self._lock:
+            if address not in self._open:
+                self._open[address] = connect(address, tls=tls, allow_plain=allow_plain)
+            return self._open[address][0]
+
+    def close(self) -> None:
+        """Close every client, and the LocalCluster started for `local`."""
+        with self._lock:
+            for client, cluster in self._open.values():
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+            self._open.clear()
 
 
 def load_sharded(

@@ -385,6 +385,56 @@ def _named_files(root: Path, previous: Library, only: frozenset[str], skipped: l
     return [(relative, os.path.join(root, relative)) for relative in sorted(paths)]
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """What a scan reads each file with, and where it notes the files it skips."""
+
+    languages: Languages
+    cache: AnalysisCache
+    skipped: list[Skipped]
+    readers: SandboxPool
+    max_bytes: int
+    missing: dict[str, str | None]  # a format whose library is not installed: why its files are skipped
+
+
+def _scan_file(
+    relative: str, file: str, entry: Entry | None, reading: _Reading
+) -> Entry | _Pending | _Extracting | None:
+    """One listed file: its unchanged entry, its analysis still to come, or None when it is skipped (and why)."""
+    skipped, max_bytes = reading.skipped, reading.max_bytes
+    try:
+        stamp = _stamp(file) + _sidecar_stamp(relative, file)
+        if entry is not None and entry.stamp == stamp:
+            # Same size, times and inode: the file was not touched, so it is not read again (see _stamp).
+            return entry
+        if stamp[0] > max_bytes:
+            skipped.append(
+                Skipped(relative, f"too large: {stamp[0] / 2**20:,.1f} MB, over the {max_bytes / 2**20:g} MB limit")
+            )
+            return None
+        data, sidecar, stamp = _read(relative, file, max_bytes)
+    except (OSError, FileChanging) as exc:
+        skipped.append(_unreadable(relative, exc))
+        return None
+    key = digest(data, reading.languages, sidecar, extracted=format_of(relative) is not None)
+    if entry is not None and entry.digest == key:
+        return dataclasses.replace(entry, stamp=stamp)
+    stored = reading.cache.document(key, relative)
+    if stored is not None:
+        # Read before: the cache has its metadata and analysis, so the file is not parsed or extracted again.
+        document, reason = stored
+        return _Pending(key, stamp, Path(file), document, _kept(relative, reason), cached=True)
+    kind = format_of(relative)
+    if kind is None:
+        document, note = text_document(relative, data, sidecar)
+        return _pending(key, stamp, Path(file), document, note, skipped)  # None: the reason is in `skipped`
+    why = reading.missing[kind]
+    if why is not None:
+        skipped.append(Skipped(relative, why))  # reported once for all such files (corpus.grouped)
+        return None
+    return _Extracting(key, stamp, Path(file), relative, sidecar, reading.readers.submit(kind, data))
+
+
 def saved_page_resources(files: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[Skipped]]:
     """The files apart from those in a browser's `Page_files/` folder beside `Page.html` (frames, ads), and those."""
     pages = {posixpath.splitext(relative)[0]: relative for relative, _ in files if format_of(relative) == "html"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,6 +104,13 @@ SEMANTIC_FEATURES = (
 CONTEXT_WEIGHT = 0.3
 # Below this cosine similarity two words are not taken as near in meaning.
 SOFT_NEAR = 0.3
+
+
+def by_name(columns: Mapping[str, np.ndarray | float | bool], names: tuple[str, ...]) -> np.ndarray:
+    """The columns stacked in the order of `names`; a column missing or not named there is a bug, said at once."""
+    if set(columns) != set(names):
+        raise ValueError(f"features {sorted(set(columns) ^ set(names))} are not both computed and named")
+    return np.column_stack([np.asarray(columns[name], dtype=float) for name in names])
 
 
 @dataclass(frozen=True)
@@ -227,16 +234,29 @@ class IndexStage:
     lead_hits: np.ndarray  # term_hits of each row's document's first sentence (often its title, see text_features)
 
 
-def index_stage(library: Library, question: Question, rows: np.ndarray) -> IndexStage:
-    """The INDEX_FEATURES of each candidate row, with the term hits found on the way."""
+@dataclass(frozen=True)
+class _Looked:
+    """What one lookup per index tells of candidate rows: scores, and which question terms each row holds.
+
+    `found` holds five blocks of rows: the candidates, the sentences before and after them, their documents'
+    first sentences, and the headings they sit under (the row itself where there is none).
+    """
+
+    sentence: np.ndarray
+    found: np.ndarray
+    document: np.ndarray
+    in_document: np.ndarray
+    starts: np.ndarray
+    stops: np.ndarray
+    heads: np.ndarray
+    under: np.ndarray
+
+
+def _look_up(library: Library, question: Question, rows: np.ndarray) -> _Looked:
+    """One lookup per index for everything the index stage reads; both go out at once."""
     ids = list(question.ids)
-    weights = question.weights
-    total = float(weights.sum()) or 1.0
-    n = len(rows)
     numbers = np.searchsorted(library.offsets, rows, side="right") - 1
     starts, stops = library.offsets[numbers], library.offsets[numbers + 1]
-    # One lookup per index for everything this stage reads: the rows, the sentences before and after them
-    # (their terms, for `neighbour`), their documents' first sentences, and the documents; both go out at once.
     heads = library.heads[rows]
     under = (heads >= 0) & (heads != rows)
     around = np.concatenate(
@@ -252,38 +272,58 @@ def index_stage(library: Library, question: Question, rows: np.ndarray) -> Index
     document_lookup = library.document_index.submit("lookup", ids, numbers)
     sentence_scores, found = sentence_lookup()
     document_scores, in_document = document_lookup()
-    sentence = np.clip(sentence_scores[:n], 0.0, None)
-    document = np.clip(document_scores, 0.0, None)
+    return _Looked(
+        np.clip(sentence_scores[: len(rows)], 0.0, None),
+        found,
+        np.clip(document_scores, 0.0, None),
+        in_document,
+        starts,
+        stops,
+        heads,
+        under,
+    )
+
+
+def index_stage(library: Library, question: Question, rows: np.ndarray) -> IndexStage:
+    """The INDEX_FEATURES of each candidate row, with the term hits found on the way."""
+    ids = list(question.ids)
+    weights = question.weights
+    total = float(weights.sum()) or 1.0
+    n = len(rows)
+    looked = _look_up(library, question, rows)
+    sentence, document, found, starts = looked.sentence, looked.document, looked.found, looked.starts
+    in_document, heads = looked.in_document, looked.heads
     best_document = float(document.max()) if len(document) else 0.0
     hits = found[:n]
     distinct = sorted({term: j for j, term in enumerate(question.terms)}.values())
     before = found[n : 2 * n] & (rows > starts)[:, None]
-    after = found[2 * n : 3 * n] & (rows + 1 < stops)[:, None]
+    after = found[2 * n : 3 * n] & (rows + 1 < looked.stops)[:, None]
     # A sentence under a heading takes the heading's terms as evidence: "Call the emergency line" answers
     # "How do I report a burst pipe?" under that heading.
-    head_hits = found[4 * n :] & under[:, None]
+    head_hits = found[4 * n :] & looked.under[:, None]
     held = hits | head_hits
     lengths = library.sentence_index.lengths[rows].astype(float)
     matched = hits[:, distinct].sum(axis=1) if distinct else np.zeros(n)
     matched_held = held[:, distinct].sum(axis=1) if distinct else np.zeros(n)
-    columns = np.column_stack(
-        [
-            sentence / max(float(sentence.max()), 1e-9),
-            sentence / total,
-            document / max(best_document, 1e-9),
-            (document >= best_document) & (best_document > 0),
-            1.0 / (1.0 + rows - starts),
-            held @ weights / total,
-            matched_held / max(len(distinct), 1),
-            (np.where(held, 0.0, weights).max(axis=1) if len(ids) else np.zeros(n)) / total,
-            ~in_document @ weights / total,
-            ((before | after) & ~held) @ weights / total,
-            np.log1p(lengths),
-            1.0 - np.minimum(matched, lengths) / np.maximum(lengths, 1.0),
-            heads == rows,
-            (head_hits & ~hits) @ weights / total,
-        ]
-    ).astype(float)
+    columns = by_name(
+        {
+            "sentence_bm25": sentence / max(float(sentence.max()), 1e-9),
+            "sentence_bm25_abs": sentence / total,
+            "document_bm25": document / max(best_document, 1e-9),
+            "top_document": (document >= best_document) & (best_document > 0),
+            "lead": 1.0 / (1.0 + rows - starts),
+            "idf_covered": held @ weights / total,
+            "terms_covered": matched_held / max(len(distinct), 1),
+            "missing_max": (np.where(held, 0.0, weights).max(axis=1) if len(ids) else np.zeros(n)) / total,
+            "document_missing": ~in_document @ weights / total,
+            "neighbour": ((before | after) & ~held) @ weights / total,
+            "length": np.log1p(lengths),
+            "novelty": 1.0 - np.minimum(matched, lengths) / np.maximum(lengths, 1.0),
+            "heading": heads == rows,
+            "heading_terms": (head_hits & ~hits) @ weights / total,
+        },
+        INDEX_FEATURES,
+    )
     return IndexStage(columns, hits, found[3 * n : 4 * n])
 
 
@@ -292,60 +332,75 @@ def text_features(
 ) -> np.ndarray:
     """The TEXT_FEATURES of each candidate row; `covered` is term_hits for the same rows, `lead_hits` (optional)
     those of each row's document's first sentence."""
-    terms = question.terms
-    weights = question.weights
-    total = float(weights.sum()) or 1.0
-    pairs = set(zip(terms, terms[1:]))
-    long_prefixes = [(j, p) for j, p in enumerate(question.prefixes) if len(p) >= PREFIX]
     # Analysing a sentence is most of this function's cost; the index already says which question terms
     # it holds, so its text is analysed only where that cannot settle a feature: adjacent pairs need two
     # adjacent question terms present, derived forms a long question word absent.
-    adjacent = covered[:, 1:] & covered[:, :-1]
-    out = np.zeros((len(rows), len(TEXT_FEATURES)))
+    adjacent = (covered[:, 1:] & covered[:, :-1]).any(axis=1)
+    found: list[dict[str, float]] = []
     titles: dict[int, float] = {}
     readers: dict[int, Analyzer] = {}
     numbers = np.searchsorted(library.offsets, rows, side="right") - 1
     positions = rows - library.offsets[numbers]
     for i, (number, position) in enumerate(zip(numbers.tolist(), positions.tolist())):
-        entry = library.entries[number]
-        text = entry.sentences[position]
-        found = covered[i]
         # The sentence in its own document's language: the terms the index holds for it.
         reader = readers.get(number) or readers.setdefault(number, library.document_analyzer(number))
-        sentence_pairs: set[tuple[str, str]] = set()
-        if adjacent[i].any():
-            sentence_terms = reader.terms(text)
-            sentence_pairs = set(zip(sentence_terms, sentence_terms[1:]))
-        missing = [(j, p) for j, p in long_prefixes if not found[j]]
-        prefixes = {w[:PREFIX] for w in reader.words(text) if len(w) >= PREFIX} if missing else set()
-        derived = sum(weights[j] for j, p in missing if p in prefixes)
         if number not in titles:
-            title = entry.document.title
-            if entry.document.title_made:
-                # Made from the opening words, the title says nothing the opening sentence does not: counting it
-                # would score that sentence twice, as if the question named the document.
-                titles[number] = 0.0
-            elif lead_hits is not None and (text if position == 0 else entry.sentences[0]) == title:
-                # A heading's title is the document's first sentence: the index knows its terms, no analysis needed.
-                titles[number] = sum(w for t, w, hit in zip(terms, weights, lead_hits[i]) if hit) / total
-            else:
-                titles[number] = _title_share(reader, title, terms, weights) / total
-        has_type = question.wanted is not None and bool(question.wanted.search(text))
-        pieces = sum(
-            1
-            for j in range(len(terms))
-            if found[j] and not (j and found[j - 1] and (terms[j - 1], terms[j]) in sentence_pairs)
-        )
-        out[i] = (
-            len(pairs & sentence_pairs) / max(len(pairs), 1),
-            derived / total,
-            titles[number],
-            titles[number] / (1.0 + position),
-            has_type,
-            question.wanted is not None and not has_type,
-            min(pieces, 4),
-        )
-    return out
+            titles[number] = _title_weight(
+                library, question, number, reader, None if lead_hits is None else lead_hits[i]
+            )
+        text = library.entries[number].sentences[position]
+        values = _sentence_text_features(question, text, covered[i], bool(adjacent[i]), reader)
+        values["title"] = titles[number]
+        values["lead_title"] = titles[number] / (1.0 + position)
+        found.append(values)
+    if not found:
+        return np.zeros((0, len(TEXT_FEATURES)))
+    return by_name({name: [values[name] for values in found] for name in found[0]}, TEXT_FEATURES)
+
+
+def _sentence_text_features(
+    question: Question, text: str, found: np.ndarray, adjacent: bool, reader: Analyzer
+) -> dict[str, float]:
+    """The TEXT_FEATURES a sentence's own text gives (all but the title's)."""
+    terms, weights = question.terms, question.weights
+    total = float(weights.sum()) or 1.0
+    pairs = set(zip(terms, terms[1:]))
+    sentence_pairs: set[tuple[str, str]] = set()
+    if adjacent:
+        sentence_terms = reader.terms(text)
+        sentence_pairs = set(zip(sentence_terms, sentence_terms[1:]))
+    missing = [(j, p) for j, p in enumerate(question.prefixes) if len(p) >= PREFIX and not found[j]]
+    prefixes = {w[:PREFIX] for w in reader.words(text) if len(w) >= PREFIX} if missing else set()
+    has_type = question.wanted is not None and bool(question.wanted.search(text))
+    pieces = sum(
+        1
+        for j in range(len(terms))
+        if found[j] and not (j and found[j - 1] and (terms[j - 1], terms[j]) in sentence_pairs)
+    )
+    return {
+        "pairs": len(pairs & sentence_pairs) / max(len(pairs), 1),
+        "derived": sum(weights[j] for j, p in missing if p in prefixes) / total,
+        "type_found": has_type,
+        "type_missing": question.wanted is not None and not has_type,
+        "pieces": min(pieces, 4),
+    }
+
+
+def _title_weight(
+    library: Library, question: Question, number: int, reader: Analyzer, lead_hits: np.ndarray | None
+) -> float:
+    """The share of the question's weight that the document's title holds (0 for a title citebot made up)."""
+    entry = library.entries[number]
+    title = entry.document.title
+    total = float(question.weights.sum()) or 1.0
+    if entry.document.title_made:
+        # Made from the opening words, the title says nothing the opening sentence does not: counting it
+        # would score that sentence twice, as if the question named the document.
+        return 0.0
+    if lead_hits is not None and entry.sentences[0] == title:
+        # A heading's title is the document's first sentence: the index knows its terms, no analysis needed.
+        return sum(w for w, hit in zip(question.weights, lead_hits) if hit) / total
+    return _title_share(reader, title, question.terms, question.weights) / total
 
 
 def _title_share(reader: Analyzer, title: str, terms: tuple[str, ...], weights: np.ndarray) -> float:
@@ -368,13 +423,13 @@ def semantic_features(
     similarity = embedder.similarities(question.text, texts)
     if len(similarity) == 0:
         return np.empty((0, len(SEMANTIC_FEATURES)))
-    out = np.zeros((len(rows), len(SEMANTIC_FEATURES)))
-    out[:, 0] = similarity
-    out[:, 1] = similarity - similarity.max()
+    soft = np.zeros((len(rows), 3))
     if question.words:
         lacking = ~(term_hits(library, question, rows) if covered is None else covered)
-        out[:, 2:] = _soft_matches(question, texts, lacking, embedder)
-    return out
+        soft = _soft_matches(question, texts, lacking, embedder)
+    columns = {"semantic": similarity, "semantic_gap": similarity - similarity.max()}
+    columns |= {name: soft[:, j] for j, name in enumerate(("soft_found", "soft_covered", "soft_missing"))}
+    return by_name(columns, SEMANTIC_FEATURES)
 
 
 def _soft_matches(question: Question, texts: list[str], lacking: np.ndarray, embedder: Embedder) -> np.ndarray:

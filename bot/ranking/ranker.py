@@ -25,17 +25,13 @@ MODEL_FILE = Path(__file__).parent.parent / "data" / "ranker.json"
 # the lead over the second candidate made it overconfident on tiny corpora, and the share of the question
 # missing from the document learned SQuAD's habit (its unanswerable questions reuse the article's words)
 # and took a missing word for a sign of an answer.
-ANSWER_FEATURES = (
-    "best_logit",
-    "question_terms",
-    "idf_covered",
-    "derived",
-    "type_found",
-    "type_missing",
-)
+QUESTION_EVIDENCE = ("best_logit", "question_terms")
+CANDIDATE_EVIDENCE = ("idf_covered", "derived", "type_found", "type_missing")
 # With word embeddings, the abstention model also sees how close in meaning the best candidate is, and how much
 # of the question it lacks even in meaning.
-SEMANTIC_ANSWER_FEATURES = ANSWER_FEATURES + ("semantic", "soft_covered", "soft_missing")
+SEMANTIC_EVIDENCE = CANDIDATE_EVIDENCE + ("semantic", "soft_covered", "soft_missing")
+ANSWER_FEATURES = QUESTION_EVIDENCE + CANDIDATE_EVIDENCE
+SEMANTIC_ANSWER_FEATURES = QUESTION_EVIDENCE + SEMANTIC_EVIDENCE
 # The ranker file holds one variant per signal set: "semantic" is used when the embeddings are installed.
 VARIANTS = ("words", "semantic")
 # Questions the embeddings can read. wordllama's vectors come from an English-centred model: on the Russian
@@ -55,8 +51,8 @@ def answer_feature_names(semantic: bool) -> tuple[str, ...]:
 
 
 # Where the abstention model's candidate features are in the full model's columns.
-_CANDIDATE_COLUMNS = [candidate_features(False).index(name) for name in ANSWER_FEATURES[2:]]
-_SEMANTIC_COLUMNS = [candidate_features(True).index(name) for name in SEMANTIC_ANSWER_FEATURES[2:]]
+_CANDIDATE_COLUMNS = [candidate_features(False).index(name) for name in CANDIDATE_EVIDENCE]
+_SEMANTIC_COLUMNS = [candidate_features(True).index(name) for name in SEMANTIC_EVIDENCE]
 
 
 @dataclass(frozen=True)
@@ -250,7 +246,8 @@ def answer_features(
 ) -> np.ndarray:
     """The abstention model's input (ANSWER_FEATURES) from the shortlist's features and full-model scores."""
     columns = _SEMANTIC_COLUMNS if semantic else _CANDIDATE_COLUMNS
-    return np.concatenate([[scores[order[0]], np.log1p(n_terms)], x[order[0], columns]])
+    question = {"best_logit": scores[order[0]], "question_terms": np.log1p(n_terms)}
+    return np.concatenate([[question[name] for name in QUESTION_EVIDENCE], x[order[0], columns]])
 
 
 def rank(library: Library, question: Question, ranker: Ranker, exclude: Collection[int] = frozenset()) -> Ranking:

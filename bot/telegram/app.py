@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from telegram import LinkPreviewOptions, MessageEntity, Update
 from telegram.ext import (
@@ -34,8 +35,13 @@ from bot.telegram.state import STATE, BotState, Context
 CONCURRENT_UPDATES = 32
 
 
-def build_application(settings: Settings, library: Library, *, delivery: Delivery | None = None) -> Application:
-    """Build the Application with every handler, the delivery rules and the error handler."""
+def build_application(
+    settings: Settings, library: Library, *, delivery: Delivery | None = None, clusters: Any = None
+) -> Application:
+    """Build the Application with every handler, the delivery rules and the error handler.
+
+    `clusters` (a bot.index.cluster.Clusters) holds the cluster client a sharded library was loaded with.
+    """
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     token = settings.telegram_bot_token.get_secret_value()
@@ -43,6 +49,7 @@ def build_application(settings: Settings, library: Library, *, delivery: Deliver
     state = BotState(
         settings=settings,
         library=library,
+        clusters=clusters,
         feedback=Feedback(path) if path is not None else None,
         # Its own connection: reads are not held up behind a write waiting out another process's lock.
         recorder=Recorder(Feedback(path)) if path is not None else None,

@@ -56,6 +56,7 @@ async def reload_library(state: BotState, changed: Collection[str] | None = None
             load_for,
             settings,
             state.library,
+            clusters=state.clusters,
             writer=state.snapshots,  # the new snapshot is written while the new library already answers
             **only,
         )

@@ -213,6 +213,17 @@ def _sighup_while_loading(signum: int, frame: FrameType | None) -> None:
     log.info("SIGHUP while loading the documents: the files are being read right now, nothing more to do")
 
 
+def _clusters(settings: Settings) -> Any:
+    """The holder of the cluster client for a sharded library (CITEBOT_DASK_SCHEDULER), or None."""
+    if not settings.dask_scheduler:
+        return None
+    try:
+        from bot.index.cluster import Clusters  # the `cluster` extra
+    except ImportError:
+        return None  # load_for says which extra is missing
+    return Clusters()
+
+
 def run(settings: Settings) -> int:
     """Load the library and serve Telegram (long polling, or a webhook) until SIGTERM or Ctrl-C; the exit code."""
     configure_logging(settings)
@@ -232,14 +243,16 @@ def run(settings: Settings) -> int:
     previous = {}
     if threading.current_thread() is threading.main_thread():
         previous = {signum: signal.signal(signum, handler) for signum, handler in while_loading.items()}
+    clusters = _clusters(settings)
     try:
-        library = load_for(settings)  # the ranker too, with a warning if embeddings were asked for and are absent
+        # The ranker too, with a warning if embeddings were asked for and are absent.
+        library = load_for(settings, clusters=clusters)
         documents, sentences = len(library.documents), library.sentence_count
         log.info(
             "Loaded %d document%s, %d sentence%s",
             *(documents, "s" * (documents != 1), sentences, "s" * (sentences != 1)),
         )
-        asyncio.run(_serve_until_signalled(build_application(settings, library)))
+        asyncio.run(_serve_until_signalled(build_application(settings, library, clusters=clusters)))
     except MissingCorpus:
         raise  # the command line names the setting that gave the folder
     except CorpusError as exc:
@@ -254,5 +267,7 @@ def run(settings: Settings) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if clusters is not None:
+            clusters.close()
     log.info("Bot stopped")
     return 0

@@ -161,6 +161,7 @@ class BotState:
 
     settings: Settings
     library: Library
+    clusters: Any = None  # a bot.index.cluster.Clusters when the library is sharded: reloads reuse its client
     polling: Polling = field(default_factory=Polling)
     feedback: Feedback | None = None  # reads (/feedback, ➕); writes go through the recorder
     recorder: Recorder | None = None

@@ -25,10 +25,9 @@ from bot.config import Settings, SettingsError  # noqa: E402
 from bot.index.cluster import (  # noqa: E402
     LOCAL,
     LOCAL_WORKERS,
+    Clusters,
     ShardedIndex,
     ShardedLibrary,
-    connect,
-    disconnect,
     load_sharded,
     shard_library,
 )
@@ -201,12 +200,13 @@ def test_settings_choose_the_cluster(
     settings = Settings(
         corpus_dir=corpus, cache_dir=tmp_path / "cache", dask_scheduler=address, dask_allow_plain=True, shards=3
     )
-    request.addfinalizer(disconnect)
-    sharded = load_for(settings)
+    clusters = Clusters()
+    request.addfinalizer(clusters.close)
+    sharded = load_for(settings, clusters=clusters)
     assert isinstance(sharded, ShardedLibrary) and len(sharded.layout.slots) == 3
     assert_same_answers(sharded, load_library(corpus, tmp_path / "single-cache"))
     edit(corpus)
-    reloaded = load_for(settings, previous=sharded)
+    reloaded = load_for(settings, previous=sharded, clusters=clusters)
     assert isinstance(reloaded, ShardedLibrary)
     assert [d.path for d in reloaded.documents] == [d.path for d in load_library(corpus, tmp_path / "cold").documents]
     assert not isinstance(load_for(Settings(corpus_dir=corpus, cache_dir=tmp_path / "cache")), ShardedLibrary)
@@ -232,8 +232,9 @@ def local(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Cl
     """The cluster CITEBOT_DASK_SCHEDULER=local starts, from a process whose environment holds secrets."""
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:TEST-secret-token")
     monkeypatch.setenv("CITEBOT_WEBHOOK_SECRET", "webhook-secret")
-    request.addfinalizer(disconnect)
-    return connect(LOCAL)
+    clusters = Clusters()
+    request.addfinalizer(clusters.close)
+    return clusters.client(LOCAL)
 
 
 def test_the_local_cluster_speaks_tls_and_refuses_clients_without_its_certificate(local: Client) -> None:

@@ -177,3 +177,20 @@ def test_a_question_of_many_terms_searches_only_the_rarest(build: Build) -> None
     assert sorted(known) == sorted(words[: features.MAX_TERMS])
     assert "unheardofword" in analyzed.words  # a word the corpus lacks costs nothing to look for
     assert len(analyzed.weights) == len(analyzed.terms) == len(analyzed.prefixes) == len(analyzed.ids)
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        {"a": [1.0], "b": [2.0], "c": [3.0]},  # one more than named
+        {"a": [1.0]},  # one named but not computed
+    ],
+)
+def test_a_feature_column_must_be_both_computed_and_named(columns: dict[str, list[float]]) -> None:
+    with pytest.raises(ValueError, match="not both computed and named"):
+        features.by_name(columns, ("a", "b"))
+
+
+def test_feature_columns_are_stacked_in_the_order_of_their_names() -> None:
+    stacked = features.by_name({"b": [2.0, 4.0], "a": [1.0, 3.0]}, ("a", "b"))
+    assert stacked.tolist() == [[1.0, 2.0], [3.0, 4.0]]
