@@ -186,20 +186,11 @@ def load_library(
         only = None if changed is None else frozenset(changed) | {p.removesuffix(SIDECAR_SUFFIX) for p in changed}
         items = scan(root, chosen, cache, previous, skipped, readers, int(max_file_mb * 2**20), only=only)
         changed = previous is None or not _unchanged(items, previous)
-        if not changed:
-            # Warnings of documents read before (a sidecar value ignored, say) are still reported.
-            skipped.extend(item.note for item in items if isinstance(item, Entry) and item.note is not None)
-            library = Library(
-                items,
-                chosen,
-                previous.vocabulary,
-                previous.sentence_index,
-                previous.document_index,
-                skipped,
-            )
-            _report(skipped)
-        else:
+        if changed:
             library = _build(root, items, chosen, cache, previous, workers, skipped, progress, readers)
+        else:
+            assert previous is not None  # nothing changed since it
+            library = _with_indexes_of(previous, items, chosen, skipped)
     # A file touched without a change (or hashed again as racy) gets its new stamp kept, or every start rereads it.
     if (changed or _restamped(items, previous)) and snapshot and cache.writable:
         if writer is not None:
@@ -207,6 +198,24 @@ def load_library(
         else:
             snapshots.write(library, cache_folder)
     library.build_seconds = time.perf_counter() - started
+    return library
+
+
+def _with_indexes_of(
+    previous: Library, items: list[Entry | _Pending], languages: Languages, skipped: list[Skipped]
+) -> Library:
+    """A library of the same files as `previous` (their stamps may be new) that shares its indexes."""
+    # Warnings of documents read before (a sidecar value ignored, say) are still reported.
+    skipped.extend(item.note for item in items if isinstance(item, Entry) and item.note is not None)
+    library = Library(
+        items,  # type: ignore[arg-type]  # unchanged: every item is an Entry
+        languages,
+        previous.vocabulary,
+        previous.sentence_index,
+        previous.document_index,
+        skipped,
+    )
+    _report(skipped)
     return library
 
 
@@ -383,56 +392,6 @@ def _named_files(root: Path, previous: Library, only: frozenset[str], skipped: l
         if not hidden and path.suffix.lower() in SUFFIXES and path.is_file() and not path.is_symlink():
             paths.add(relative)
     return [(relative, os.path.join(root, relative)) for relative in sorted(paths)]
-
-
-@dataclass(frozen=True)
-class _Reading:
-    """What a scan reads each file with, and where it notes the files it skips."""
-
-    languages: Languages
-    cache: AnalysisCache
-    skipped: list[Skipped]
-    readers: SandboxPool
-    max_bytes: int
-    missing: dict[str, str | None]  # a format whose library is not installed: why its files are skipped
-
-
-def _scan_file(
-    relative: str, file: str, entry: Entry | None, reading: _Reading
-) -> Entry | _Pending | _Extracting | None:
-    """One listed file: its unchanged entry, its analysis still to come, or None when it is skipped (and why)."""
-    skipped, max_bytes = reading.skipped, reading.max_bytes
-    try:
-        stamp = _stamp(file) + _sidecar_stamp(relative, file)
-        if entry is not None and entry.stamp == stamp:
-            # Same size, times and inode: the file was not touched, so it is not read again (see _stamp).
-            return entry
-        if stamp[0] > max_bytes:
-            skipped.append(
-                Skipped(relative, f"too large: {stamp[0] / 2**20:,.1f} MB, over the {max_bytes / 2**20:g} MB limit")
-            )
-            return None
-        data, sidecar, stamp = _read(relative, file, max_bytes)
-    except (OSError, FileChanging) as exc:
-        skipped.append(_unreadable(relative, exc))
-        return None
-    key = digest(data, reading.languages, sidecar, extracted=format_of(relative) is not None)
-    if entry is not None and entry.digest == key:
-        return dataclasses.replace(entry, stamp=stamp)
-    stored = reading.cache.document(key, relative)
-    if stored is not None:
-        # Read before: the cache has its metadata and analysis, so the file is not parsed or extracted again.
-        document, reason = stored
-        return _Pending(key, stamp, Path(file), document, _kept(relative, reason), cached=True)
-    kind = format_of(relative)
-    if kind is None:
-        document, note = text_document(relative, data, sidecar)
-        return _pending(key, stamp, Path(file), document, note, skipped)  # None: the reason is in `skipped`
-    why = reading.missing[kind]
-    if why is not None:
-        skipped.append(Skipped(relative, why))  # reported once for all such files (corpus.grouped)
-        return None
-    return _Extracting(key, stamp, Path(file), relative, sidecar, reading.readers.submit(kind, data))
 
 
 def saved_page_resources(files: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[Skipped]]:
