@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -28,15 +27,10 @@ from bot.text.analyzers import AnalyzedDocument
 from bot.text.languages import Languages
 
 FOLDER = "uploads"
-MAX_NAME = 100
-# Linux allows 255 bytes in a name; a saved name leaves room for the " (999)" that tells apart uploads of one name.
-MAX_NAME_BYTES = 255 - len(" (999)")
 # Past this many characters an upload is analysed in a worker process, not in the bot's.
 ANALYSE_HERE_CHARS = 200_000
 # What an upload is written under until it is whole: hidden, so no load reads it half-written.
 TEMPORARY_PREFIX = ".upload-"
-# Characters a file name keeps; everything else becomes "_" (separators, controls, quotes, shell specials).
-UNSAFE = re.compile(r"[^\w.\- ()]+")
 
 
 @dataclass(frozen=True)
@@ -75,21 +69,6 @@ class Refused(Exception):
     def say(self, lang: str | None) -> str:
         """The reason in the language `lang`."""
         return messages.text(self.key, lang, **self.values)
-
-
-def safe_name(original: str) -> str:
-    """A plain file name made from what a sender called the file: no folders, no hidden names, no odd characters."""
-    name = unicodedata.normalize("NFC", original).replace("\\", "/").rsplit("/", 1)[-1]
-    stem, dot, suffix = name.rpartition(".")
-    if not dot:
-        stem, suffix = name, ""
-    stem = UNSAFE.sub("_", stem).strip(" ._") or "document"
-    suffix = UNSAFE.sub("", suffix).lower()
-    stem = stem[: MAX_NAME - len(suffix) - 1]
-    room = MAX_NAME_BYTES - len(suffix.encode()) - 1
-    # Cut by bytes, which is what the file system counts, and never inside a character.
-    stem = stem.encode()[:room].decode("utf-8", "ignore").rstrip(" ._") or "document"
-    return f"{stem}.{suffix}" if suffix else stem
 
 
 def check(name: str, data: bytes, max_bytes: int, languages: Languages) -> Checked:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,13 +22,14 @@ from typing import Any, BinaryIO
 import yaml
 
 from bot.ingest.corpus import SUFFIXES, opening_title
+from bot.ingest.names import safe_name
 from bot.ingest.sidecars import SIDECAR_SUFFIX
 
 FOLDER = "channels"
 # Bot API ids of channels and supergroups are -100 followed by the internal id that t.me/c/ links use.
 CHANNEL_ID_BASE = 10**12
+# An attachment's name is cut shorter than an upload's: it is stored as "<message id>-<name>".
 MAX_NAME = 80
-UNSAFE = re.compile(r"[^\w.\- ()]+")
 # Where the front matter ends; the body follows.
 FRONT_MATTER = re.compile(r"\A---\n(?P<meta>.*?)\n---\n", re.DOTALL)
 Detect = Callable[[str], "str | None"]
@@ -128,18 +128,6 @@ def post_title(text: str) -> str | None:
 def has_words(text: str) -> bool:
     """Whether a text holds anything to quote (a post of emoji or an empty caption does not)."""
     return re.search(r"\w", text) is not None
-
-
-def safe_name(original: str) -> str:
-    """A plain file name from an attachment's: no folders, no hidden names, no odd characters."""
-    name = unicodedata.normalize("NFC", original).replace("\\", "/").rsplit("/", 1)[-1]
-    stem, dot, suffix = name.rpartition(".")
-    if not dot:
-        stem, suffix = name, ""
-    stem = UNSAFE.sub("_", stem).strip(" ._") or "document"
-    suffix = UNSAFE.sub("", suffix).lower()
-    stem = stem[: MAX_NAME - len(suffix) - 1]
-    return f"{stem}.{suffix}" if suffix else stem
 
 
 def is_readable_attachment(name: str) -> bool:
@@ -260,7 +248,7 @@ def write_post(corpus_dir: Path, post: Post, detect: Detect) -> Written:
     language = detect(post.text) if has_words(post.text) else None
     files: list[tuple[Path, bytes]] = []
     for attachment in post.attachments:
-        name = f"{post.message_id}-{safe_name(attachment.name)}"
+        name = f"{post.message_id}-{safe_name(attachment.name, MAX_NAME)}"
         files += [(folder / name, attachment.data)]
         files += [(folder / f"{name}{SIDECAR_SUFFIX}", sidecar(post, attachment, language).encode())]
     file = folder / f"{post.message_id}.md"
