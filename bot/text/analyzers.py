@@ -86,7 +86,10 @@ ANALYZER_VERSION = 10  # 10: headings known per sentence; 9: document languages 
 TITLE_WORDS = 15
 PROSE_END = frozenset(".:;,…!")
 # White space, control characters and terminal escape sequences at a line's end say nothing of how it ends.
-TRAILING_CONTROL = re.compile(r"(?:\s|[\x00-\x1f\x7f-\x9f]|\x1b\[[0-?]*[ -/]*[@-~])+$")
+CONTROLS = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)]))
+# A terminal escape sequence at the very end; they are short, so only a line's last characters are searched.
+ESCAPE_AT_END = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]$")
+ESCAPE_CHARS = 64
 # A piece sentencex cuts off is joined again to the one before when it cannot open a sentence: in any language when it
 # opens with a comma, colon, semicolon or closing bracket ("Merit Network, Inc." + ", независимая корпорация…"); in
 # Russian and Kazakh also when sentencex cut at a name's initials ("Э. И. Дюпон", "Д. Қонаев", "П.К.Эссен") or after an
@@ -298,8 +301,22 @@ def marked_blocks(text: str) -> Iterable[tuple[str, bool]]:
 def is_title_line(line: str) -> bool:
     """A line that reads as a heading: at most TITLE_WORDS words, with letters, not ending as prose does."""
     words = line.split()
-    end = TRAILING_CONTROL.sub("", line)[-1:]
-    return 0 < len(words) <= TITLE_WORDS and end not in PROSE_END and any(c.isalpha() for c in line)
+    if not 0 < len(words) <= TITLE_WORDS:
+        return False
+    return _last_visible(line) not in PROSE_END and any(c.isalpha() for c in line)
+
+
+def _last_visible(line: str) -> str:
+    """The last character that is not white space, a control character or part of an escape sequence."""
+    # One walk back from the end, and a search of only the last few characters: linear in the trailing run.
+    end = len(line)
+    while True:
+        while end and (line[end - 1].isspace() or line[end - 1] in CONTROLS):
+            end -= 1
+        escape = ESCAPE_AT_END.search(line[max(0, end - ESCAPE_CHARS) : end])
+        if escape is None:
+            return line[end - 1 : end]
+        end -= escape.end() - escape.start()
 
 
 def _cut(block: str) -> Iterable[str]:
