@@ -19,7 +19,7 @@ from bot.chat import messages, render
 from bot.chat.loading import load_for
 from bot.index.library import Library
 from bot.ingest.corpus import CorpusError, Skipped
-from bot.telegram.state import BotState, Context, language_of, reply_plain, say
+from bot.telegram.state import BotState, Context, language_of, message_of, reply_plain, say
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ async def reload_and_reply(
     update: Update, state: BotState, report: Callable[[Library, float], str], done: str | None = None
 ) -> None:
     """Reload and reply with `report`; if the reload fails, say why (after `done`, what was changed, if any)."""
-    message = update.effective_message
+    message = message_of(update)
     if state.reload_lock.locked():
         await message.reply_text(say(update, "reload_running"))
     try:
