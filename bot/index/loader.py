@@ -78,7 +78,7 @@ def _analyze_all(documents: list[Document], languages: Languages, workers: int) 
     pieces = [(number, piece) for number, document in enumerate(documents) for piece in _pieces(document, languages)]
     chars = sum(len(piece.text) for _, piece in pieces)
     if workers == 1 or chars < PARALLEL_MIN_CHARS or len(pieces) < 2:
-        analyses = (analyze_document(piece, languages) for _, piece in pieces)
+        analyses: Iterator[AnalyzedDocument] = (analyze_document(piece, languages) for _, piece in pieces)
     else:
         analyses = _analyze_in_pool([piece for _, piece in pieces], languages, workers)
     return _rejoined(documents, [number for number, _ in pieces], analyses)
@@ -178,11 +178,12 @@ def load_library(
     with SandboxPool(workers) as readers:
         items = scan(root, chosen, cache, previous, skipped, readers, int(max_file_mb * 2**20))
         changed = previous is None or not _unchanged(items, previous)
-        if not changed:
+        if previous is not None and not changed:
+            entries = [item for item in items if isinstance(item, Entry)]  # every item, as _unchanged checked
             # Warnings of documents read before (a sidecar value ignored, say) are still reported.
-            skipped.extend(item.note for item in items if isinstance(item, Entry) and item.note is not None)
+            skipped.extend(entry.note for entry in entries if entry.note is not None)
             library = Library(
-                items,
+                entries,
                 chosen,
                 previous.vocabulary,
                 previous.sentence_index,
@@ -310,12 +311,15 @@ def scan(
             continue
         kind = format_of(relative)
         if kind is None:
-            document, note = text_document(relative, data, sidecar)
-            # _pending returns None only with the reason put in `skipped`, and the Nones are dropped below.
-            items.append(_pending(key, stamp, Path(file), document, note, skipped))  # type: ignore[arg-type]
+            parsed, note = text_document(relative, data, sidecar)
+            # _pending returns None only with the reason put in `skipped`.
+            pending = _pending(key, stamp, Path(file), parsed, note, skipped)
+            if pending is not None:
+                items.append(pending)
             continue
-        if missing[kind] is not None:
-            skipped.append(Skipped(relative, missing[kind]))  # reported once for all such files (corpus.grouped)
+        reader_missing = missing[kind]
+        if reader_missing is not None:
+            skipped.append(Skipped(relative, reader_missing))  # reported once for all such files (corpus.grouped)
             continue
         job = _Extracting(key, stamp, Path(file), relative, sidecar, readers.submit(kind, data))
         items.append(job)
@@ -414,9 +418,10 @@ def analyse_and_post(
             analyzed = next(analyzed_in_order) if not item.cached else cache.load(item.key, item.document)
             if analyzed is None:
                 # The cache file could not be trusted: analyze the file after all, and cache it anew.
-                item = _reread(item, languages, skipped, readers)
-                if item is None:
+                reread = _reread(item, languages, skipped, readers)
+                if reread is None:
                     continue
+                item = reread
                 analyzed = analyze_document(item.document, languages)
             if not item.cached:
                 cache.store(item.key, analyzed, item.note.reason if item.note is not None else None)
@@ -554,7 +559,7 @@ def _sidecar_stamp(relative: str, file: str | Path) -> tuple[int, ...]:
 
 
 def _read(
-    relative: str, file: str | Path, max_bytes: int = MAX_FILE_MB * 2**20
+    relative: str, file: str | Path, max_bytes: int = int(MAX_FILE_MB * 2**20)
 ) -> tuple[bytes, bytes | None, tuple[int, ...]]:
     """A file's bytes, its sidecar's bytes (None without one), and the stamp of both as read."""
     data, stamp = read_whole(file, limit=max_bytes + 1)
