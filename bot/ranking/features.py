@@ -382,7 +382,7 @@ def _soft_matches(question: Question, texts: list[str], lacking: np.ndarray, emb
     weights = question.weights
     total = float(weights.sum()) or 1.0
     asked = embedder.words(list(question.words))
-    stop = getattr(question.analyzer, "stop_words", frozenset())
+    stop: frozenset[str] = getattr(question.analyzer, "stop_words", frozenset())
     out = np.zeros((len(texts), 3))
     per_text = [{word for word in question.analyzer.words(text) if word not in stop} for text in texts]
     vocabulary = sorted(set().union(*per_text))
