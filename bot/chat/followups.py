@@ -43,7 +43,7 @@ class Conversations:
         if self.window <= 0:
             return None
         if reply_to is not None:
-            asked = self._answers.get(chat, {}).get(reply_to)
+            asked = self._answers[chat].get(reply_to) if chat in self._answers else None
             if asked is not None and asked[0] == user and now - asked[1].at <= REPLY_SECONDS:
                 return asked[1]
         turn = self._last.get((chat, user))

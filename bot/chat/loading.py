@@ -45,8 +45,8 @@ def _load(
         raise SettingsError(
             f"CITEBOT_DASK_SCHEDULER is set but Dask is not installed ({exc.name}): pip install 'citebot[cluster]'"
         ) from None
-    files = (settings.dask_tls_ca, settings.dask_tls_cert, settings.dask_tls_key)
-    tls = (files[0], files[1], files[2]) if all(files) else None
+    ca, cert, key = settings.dask_tls_ca, settings.dask_tls_cert, settings.dask_tls_key
+    tls = (ca, cert, key) if ca and cert and key else None
     try:
         clusters = clusters if clusters is not None else cluster.Clusters()
         client = clusters.client(settings.dask_scheduler, tls=tls, allow_plain=settings.dask_allow_plain)

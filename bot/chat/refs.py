@@ -16,6 +16,7 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,7 +187,7 @@ class _Digests:
         self._sentences = 0
         self._lock = threading.Lock()
 
-    def position(self, number: int, texts: tuple[str, ...] | list[str], digest: str) -> int | None:
+    def position(self, number: int, texts: Sequence[str], digest: str) -> int | None:
         """The first position in document `number` whose sentence has this digest, or None."""
         with self._lock:
             indexed = self._documents.get(number)
@@ -199,7 +200,7 @@ class _Digests:
         at = int(np.searchsorted(keys, wanted))
         return int(order[at]) if at < len(keys) and keys[at] == wanted else None
 
-    def _index(self, number: int, texts: tuple[str, ...] | list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _index(self, number: int, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         digests = np.fromiter((int(text_digest(text), 16) for text in texts), dtype=np.uint32, count=len(texts))
         # Stable, so among equal texts the first position comes first, as a scan from the top would find.
         order = np.argsort(digests, kind="stable").astype(np.int64)

@@ -190,13 +190,14 @@ def chunks(answer: Answer, limit: int = TELEGRAM_LIMIT, lang: str | None = None)
             Chunk(f"{html.escape(found, quote=False)}\n<i>{html.escape(hint, quote=False)}</i>", f"{found}\n{hint}")
         ]
     bold = functools.partial(highlight, words=answer.words)
-    if answer.closest is not None and not answer.answered:
+    closest = answer.closest
+    if closest is not None and not answer.answered:
         # Not an answer: labelled as the closest passage, with its one citation, so the reader judges it.
         label = fixed_text("closest", lang)
         intro = Chunk(f"<i>{html.escape(label, quote=False)}</i>", label)
-        quotes: tuple[Quote, ...] = (answer.closest,)
-        answer = dataclasses.replace(answer, quotes=quotes, sources=(answer.closest.document,))
-        blocks = [intro, *(block for block in _quote(answer.closest, limit, bold))]
+        quotes: tuple[Quote, ...] = (closest,)
+        answer = dataclasses.replace(answer, quotes=quotes, sources=(closest.document,))
+        blocks = [intro, *(block for block in _quote(closest, limit, bold))]
     else:
         blocks = [block for quote in answer.quotes for block in _quote(quote, limit, bold)]
     label = fixed_text("sources", lang)

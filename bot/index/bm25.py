@@ -150,7 +150,9 @@ class BM25:
     def from_tokens(cls, corpus: Sequence[Sequence[str]], **params: float) -> tuple[BM25, dict[str, int]]:
         """Index token lists as rank-bm25 would; return the index and its term ids."""
         vocabulary: dict[str, int] = {}
-        rows, columns, counts = [], [], []
+        rows: list[int] = []
+        columns: list[int] = []
+        counts: list[int] = []
         for row, tokens in enumerate(corpus):
             tf: dict[int, int] = {}
             for token in tokens:

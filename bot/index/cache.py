@@ -91,8 +91,9 @@ def encode_chunks(
         "pages": np.ascontiguousarray(analyzed.pages, dtype=INT32),
         "heads": np.ascontiguousarray(analyzed.heads, dtype=INT32),
     }
-    parts: list[bytes | memoryview] = [texts[name] for name in TEXTS] + [
-        memoryview(arrays[name]).cast("B") for name in ARRAYS
+    parts: list[bytes | memoryview] = [
+        *(texts[name] for name in TEXTS),
+        *(arrays[name].data.cast("B") for name in ARRAYS),
     ]
     crc = 0
     for part in parts:
@@ -199,7 +200,7 @@ def stored_document(header: dict[str, object], path: str) -> tuple[Document, str
     ):
         raise CorruptCache("header with malformed language versions")
     alternates = tuple((language, url) for language, url in versions)
-    document = Document(  # type: ignore[arg-type]
+    document = Document(
         path=path, title=title, text="", pages=tuple(pages), title_made=made, alternates=alternates, **texts
     )
     return document, note

@@ -238,7 +238,8 @@ class ShardedIndex:
 
     def lookup(self, query: Sequence[int], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`scores` and `contains` of the same global rows, in one call per shard."""
-        return self._submit_lookup(query, rows)()
+        scores, contains = self._submit_lookup(query, rows)()
+        return scores, contains
 
     def submit(self, method: str, *args: Any) -> Callable[[], Any]:
         """Send a query method (`top` or `lookup`) to the shards now; the function returned waits for its result.

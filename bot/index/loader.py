@@ -78,7 +78,7 @@ def _analyze_all(documents: list[Document], languages: Languages, workers: int) 
     pieces = [(number, piece) for number, document in enumerate(documents) for piece in _pieces(document, languages)]
     chars = sum(len(piece.text) for _, piece in pieces)
     if workers == 1 or chars < PARALLEL_MIN_CHARS or len(pieces) < 2:
-        analyses = (analyze_document(piece, languages) for _, piece in pieces)
+        analyses: Iterator[AnalyzedDocument] = (analyze_document(piece, languages) for _, piece in pieces)
     else:
         analyses = _analyze_in_pool([piece for _, piece in pieces], languages, workers)
     return _rejoined(documents, [number for number, _ in pieces], analyses)
@@ -185,14 +185,14 @@ def load_library(
         # A changed sidecar (`report.pdf.yml`) changes its file's document.
         only = None if changed is None else frozenset(changed) | {p.removesuffix(SIDECAR_SUFFIX) for p in changed}
         items = scan(root, chosen, cache, previous, skipped, readers, int(max_file_mb * 2**20), only=only)
-        changed = previous is None or not _unchanged(items, previous)
-        if changed:
+        anew = previous is None or not _unchanged(items, previous)
+        if anew:
             library = _build(root, items, chosen, cache, previous, workers, skipped, progress, readers)
         else:
             assert previous is not None  # nothing changed since it
             library = _with_indexes_of(previous, items, chosen, skipped)
     # A file touched without a change (or hashed again as racy) gets its new stamp kept, or every start rereads it.
-    if (changed or _restamped(items, previous)) and snapshot and cache.writable:
+    if (anew or _restamped(items, previous)) and snapshot and cache.writable:
         if writer is not None:
             writer.write_soon(library, cache_folder)
         else:
@@ -355,12 +355,12 @@ def _scan_file(
     stored = reading.cache.document(key, relative)
     if stored is not None:
         # Read before: the cache has its metadata and analysis, so the file is not parsed or extracted again.
-        document, reason = stored
-        return _Pending(key, stamp, Path(file), document, _kept(relative, reason), cached=True)
+        cached, reason = stored
+        return _Pending(key, stamp, Path(file), cached, _kept(relative, reason), cached=True)
     kind = format_of(relative)
     if kind is None:
-        document, note = text_document(relative, data, sidecar)
-        return _pending(key, stamp, Path(file), document, note, skipped)  # None: the reason is in `skipped`
+        parsed, note = text_document(relative, data, sidecar)
+        return _pending(key, stamp, Path(file), parsed, note, skipped)  # None: the reason is in `skipped`
     why = reading.missing[kind]
     if why is not None:
         skipped.append(Skipped(relative, why))  # reported once for all such files (corpus.grouped)
@@ -481,9 +481,10 @@ def analyse_and_post(
             analyzed = next(analyzed_in_order) if not item.cached else cache.load(item.key, item.document)
             if analyzed is None:
                 # The cache file could not be trusted: analyze the file after all, and cache it anew.
-                item = _reread(item, languages, skipped, readers)
-                if item is None:
+                reread = _reread(item, languages, skipped, readers)
+                if reread is None:
                     continue
+                item = reread
                 analyzed = analyze_document(item.document, languages)
             if not item.cached:
                 cache.store(item.key, analyzed, item.note.reason if item.note is not None else None)
@@ -621,7 +622,7 @@ def _sidecar_stamp(relative: str, file: str | Path) -> tuple[int, ...]:
 
 
 def _read(
-    relative: str, file: str | Path, max_bytes: int = MAX_FILE_MB * 2**20
+    relative: str, file: str | Path, max_bytes: int = int(MAX_FILE_MB * 2**20)
 ) -> tuple[bytes, bytes | None, tuple[int, ...]]:
     """A file's bytes, its sidecar's bytes (None without one), and the stamp of both as read."""
     data, stamp = read_whole(file, limit=max_bytes + 1)

@@ -11,6 +11,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import frontmatter
 import yaml
@@ -239,7 +240,7 @@ _MetadataLoader.yaml_implicit_resolvers = {
 class _MetadataHandler(frontmatter.YAMLHandler):
     """python-frontmatter's YAML handler with the strict loader and a size budget."""
 
-    def load(self, fm: str, **kwargs: object) -> object:
+    def load(self, fm: str, **kwargs: object) -> dict[str, Any]:
         """Parse front matter text, refusing what is too long to be metadata."""
         if len(fm) > MAX_FRONT_MATTER_CHARS:
             raise FrontMatterError(f"longer than {MAX_FRONT_MATTER_CHARS} characters")
@@ -251,7 +252,7 @@ class _MetadataHandler(frontmatter.YAMLHandler):
             raise FrontMatterError(exc.problem or type(exc).__name__) from None
         if meta is not None and not isinstance(meta, dict):
             raise FrontMatterError(f"{_kind(meta)}, not key: value pairs")
-        return meta
+        return meta or {}  # empty front matter: no fields, as frontmatter.parse reads a None
 
 
 METADATA = _MetadataHandler()

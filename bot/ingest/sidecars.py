@@ -63,11 +63,11 @@ def with_sidecar(extracted: Extracted, data: bytes) -> Extracted:
     fields, warning = read_sidecar(data)
     notes = "; ".join(n for n in (extracted.warning, warning) if n) or None
     # `fields` holds only Extracted's text fields (read_sidecar keeps SIDECAR_FIELDS), each a str.
-    return replace(extracted, **fields, warning=notes)  # type: ignore[arg-type]
+    return replace(extracted, **fields, warning=notes)
 
 
 def document_with_sidecar(document: Document, data: bytes) -> tuple[Document, str | None]:
     """A text file's Document with the sidecar's fields put over its front matter, and the sidecar's warning."""
     fields, warning = read_sidecar(data)
     made = document.title_made and "title" not in fields
-    return replace(document, **fields, title_made=made), warning  # type: ignore[arg-type]  # as above: str fields
+    return replace(document, **fields, title_made=made), warning

@@ -11,8 +11,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -20,6 +22,9 @@ from bot.index import snapshot as snapshots
 from bot.index.library import Library
 from bot.index.loader import RACY_NS, load_library
 from bot.ranking.answer import answer
+
+# What _time_queries times: term ids for the indexes, text for whole answers.
+Query = TypeVar("Query")
 
 SIZES = (10_000, 100_000, 1_000_000)
 K = 10
@@ -224,7 +229,7 @@ def _queries(library: Library, count: int, seed: int) -> list[list[int]]:
     # Questions are built from terms of real sentences, so they hit the corpus as users' questions do.
     rng = np.random.default_rng(seed)
     index = library.sentence_index
-    queries = []
+    queries: list[list[int]] = []
     while len(queries) < count:
         row = int(rng.integers(0, index.n_rows))
         terms = [int(t) for t in _row_terms(library, row)]
@@ -252,7 +257,7 @@ def _token_lists(library: Library) -> list[list[int]]:
     return tokens
 
 
-def _time_queries(run, queries: list[list[int]]) -> list[float]:
+def _time_queries(run: Callable[[Query], object], queries: Sequence[Query]) -> list[float]:
     timings = []
     for query in queries:
         started = time.perf_counter()
@@ -280,8 +285,12 @@ def _compare(library: Library, queries: list[list[int]], rank_sample: int) -> di
     retriever.index(as_text, show_progress=False)
     text_queries = [[str(t) for t in q] for q in queries]
     del as_text
-    fast = _time_queries(lambda q, engine=retriever: _top_k(engine.get_scores(q), K), text_queries)
-    del retriever
+
+    def bm25s_top(query: list[str], engine: Any = retriever) -> object:
+        return _top_k(engine.get_scores(query), K)
+
+    fast = _time_queries(bm25s_top, text_queries)
+    del retriever, bm25s_top
     okapi = BM25Okapi(tokens)
     sample = queries[:rank_sample]
     error, agrees = 0.0, True
@@ -314,7 +323,7 @@ def _compare(library: Library, queries: list[list[int]], rank_sample: int) -> di
 def _answers(library: Library, count: int) -> dict[str, float]:
     """Time whole answers (analysis, BM25, re-ranking, abstention, quotes) to questions made of corpus words."""
     rng = np.random.default_rng(13)
-    questions = []
+    questions: list[str] = []
     while len(questions) < count:
         row = int(rng.integers(0, library.sentence_count))
         words = library.document_analyzer(library.locate(row)[0]).words(library.sentence(row).text)
@@ -329,14 +338,18 @@ def _answers(library: Library, count: int) -> dict[str, float]:
 
 def _sharded(library: Library, queries: list[list[int]], count: int, shards: int) -> dict[str, float | int | bool]:
     """Shard the library over a two-worker LocalCluster on 127.0.0.1; time queries and whole answers there."""
-    from bot.index.cluster import connect, disconnect, shard_library
+    from bot.index.cluster import Clusters, ShardedIndex, shard_library
 
+    clusters = Clusters()
     try:
-        client = connect("local")
+        client = clusters.client("local")
         started = time.perf_counter()
         sharded = shard_library(library, client, shards)
         seconds = time.perf_counter() - started
         index = sharded.sentence_index
+        # ShardedLibrary keeps Library's BM25 type for its index; the shard count is the ShardedIndex's.
+        if not isinstance(index, ShardedIndex):
+            raise TypeError("shard_library made a library without a sharded index")
         for query in queries[:5]:
             index.top(query, K)
         p50, p99 = _percentiles(_time_queries(lambda q: index.top(q, K), queries))
@@ -346,7 +359,7 @@ def _sharded(library: Library, queries: list[list[int]], count: int, shards: int
             agrees &= rows.tolist() == want_rows.tolist() and scores.tolist() == want_scores.tolist()
         answers = _answers(sharded, count)
     finally:
-        disconnect()
+        clusters.close()
     return {
         "shards": len(index.shards),
         "shard_seconds": seconds,

@@ -50,7 +50,7 @@ def sitemap(port: int, pages: int) -> bytes:
     return f"<?xml version='1.0'?><urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{urls}</urlset>".encode()
 
 
-def serve(port_out: multiprocessing.Queue, pages: int) -> None:  # type: ignore[type-arg]
+def serve(port_out: multiprocessing.Queue, pages: int) -> None:
     """Serve the site until killed, telling the parent the port."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -67,7 +67,8 @@ def serve(port_out: multiprocessing.Queue, pages: int) -> None:  # type: ignore[
         def do_GET(self) -> None:
             path = self.path
             if path == "/sitemap.xml":
-                body, kind = sitemap(self.server.server_address[1], pages), "application/xml"
+                # The connection's local port is the server's (server_address is typed for every socket family).
+                body, kind = sitemap(self.request.getsockname()[1], pages), "application/xml"
             elif path.startswith("/news/") and path[6:].isdigit() and int(path[6:]) < pages:
                 body, kind = page(int(path[6:])), "text/html; charset=utf-8"
             else:
@@ -94,7 +95,7 @@ def _rss_mb() -> float:
 
 def measure(workdir: Path, pages: int) -> list[tuple[str, SiteReport, float]]:
     """The first sync and the re-sync, each with the peak RSS after it."""
-    ports: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    ports: multiprocessing.Queue = multiprocessing.Queue()
     server = multiprocessing.Process(target=serve, args=(ports, pages), daemon=True)
     server.start()
     try:

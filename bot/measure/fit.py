@@ -83,7 +83,11 @@ class Example:
 
     def features(self, semantic: bool) -> np.ndarray:
         """The candidates' feature rows for a ranker variant."""
-        return np.column_stack([self.x, self.semantic]) if semantic else self.x
+        if not semantic:
+            return self.x
+        if self.semantic is None:
+            raise ValueError("the semantic variant needs the examples' semantic features, and these have none")
+        return np.column_stack([self.x, self.semantic])
 
 
 def fit_logistic(
@@ -120,7 +124,7 @@ def load_examples(
     """
     if part not in ("train", "dev"):
         raise ValueError(f"fitting reads the train and dev parts only, not {part!r}")
-    examples = []
+    examples: list[Example] = []
     for source in SOURCES:
         if source.part not in (None, part):
             continue
@@ -151,7 +155,7 @@ def _one_article_examples(
         if number is not None:
             by_document.setdefault(number, []).append(qa)
     numbers = sorted(by_document)
-    examples = []
+    examples: list[Example] = []
     for i, number in enumerate(numbers):
         folder = scratch / part / str(number)
         folder.mkdir(parents=True)
@@ -211,7 +215,7 @@ def decide(
 ) -> list[tuple[np.ndarray | None, bool, bool]]:
     """Per question: the abstention model's input (None without candidates), whether it has an answer, and
     whether the full model's first candidate is an answer."""
-    out = []
+    out: list[tuple[np.ndarray | None, bool, bool]] = []
     for e in examples:
         if len(e.rows) == 0:
             out.append((None, e.answerable, False))
@@ -311,7 +315,7 @@ def _fit_variant(train: list[Example], dev: list[Example], semantic: bool) -> di
         _weights(with_rows),
         candidate_features(semantic),
     )
-    decided = [d for d in decide(train, second, semantic) if d[0] is not None]
+    decided = [(f, a, r) for f, a, r in decide(train, second, semantic) if f is not None]
     answers = fit_logistic(
         np.vstack([f for f, _, _ in decided]),
         np.array([r for _, _, r in decided], dtype=float),

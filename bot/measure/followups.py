@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, library_for: Callable[[Path], Library]) -> int
         a, r = reports(part)
         print(f"  {language}: P@1 {a.p_at_1:.3f} alone, {r.p_at_1:.3f} with the rule ({len(part)} pairs)")
     if args.show_misses and ruled.misses:
-        print("misses:       " + " ".join(ruled.misses))
+        print("misses:       " + " ".join(miss.id for miss in ruled.misses))
     floors = {"P@1": (ruled.p_at_1, args.min_p1), "abstention": (ruled.abstention, args.min_abstention)}
     failed = [f"{name} {value:.3f} < {floor}" for name, (value, floor) in floors.items() if value < floor]
     if failed:

@@ -47,7 +47,7 @@ print(time.process_time() - cpu, time.perf_counter() - started)
 
 
 def _paragraphs(folder: Path) -> list[str]:
-    out = []
+    out: list[str] = []
     for file in sorted(folder.glob("*.txt")) + sorted(folder.glob("*.md")):
         text = FRONT_MATTER.sub("", file.read_text("utf-8"))
         out.extend(p.strip() for p in re.split(r"\n\s*\n", text) if len(p.strip()) > 80)

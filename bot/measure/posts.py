@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.index import snapshot as snapshots
 from bot.index.library import Library
 from bot.index.loader import load_library
+from bot.index.snapshot import SnapshotWriter
 from bot.ingest.sources.telegram_posts import ExportReading, Post, read_export, write_post
 from bot.measure.bench import generate_corpus, machine
 from bot.ranking.answer import answer
@@ -46,7 +46,7 @@ def _rss_mb() -> float:
 
 
 def add_post(
-    library: Library, corpus: Path, cache: Path, number: int, snapshot: bool = False
+    library: Library, corpus: Path, cache: Path, number: int, writer: SnapshotWriter, snapshot: bool = False
 ) -> tuple[Library, float, float]:
     """Write one post, reload with its files, ask about it: the new library, write and reload-and-find seconds.
 
@@ -55,7 +55,7 @@ def add_post(
     started = time.perf_counter()
     written = write_post(corpus, _post(number), lambda text: "en")
     wrote = time.perf_counter()
-    library = load_library(corpus, cache, previous=library, background=True, snapshot=snapshot, changed=written.changed)
+    library = load_library(corpus, cache, previous=library, writer=writer, snapshot=snapshot, changed=written.changed)
     found = answer(library, f"When does the zorbakferry{number} sail?")
     if not any(quote.document.path == written.paths[0] for quote in found.quotes):
         raise AssertionError(f"post {number} was not found after its reload")
@@ -64,14 +64,15 @@ def add_post(
 
 def latency(corpus: Path, cache: Path, posts: int, first: int) -> dict[str, float]:
     """Seconds from a post to its answer, over `posts` posts added to the loaded corpus."""
+    writer = SnapshotWriter()  # snapshots are written in threads, as the bot's are
     library = load_library(corpus, cache)
     sentences = library.sentence_count
     writes, reloads = [], []
     for number in range(first, first + posts):
-        library, wrote, reloaded = add_post(library, corpus, cache, number)
+        library, wrote, reloaded = add_post(library, corpus, cache, number, writer)
         writes.append(wrote)
         reloads.append(reloaded)
-    snapshots.flush()
+    writer.flush()
     totals = sorted(w + r + REFRESH_DELAY for w, r in zip(writes, reloads))
     return {
         "sentences": sentences,
@@ -84,12 +85,13 @@ def latency(corpus: Path, cache: Path, posts: int, first: int) -> dict[str, floa
 
 def memory(corpus: Path, cache: Path, posts: int, every: int, first: int) -> list[tuple[int, int, float]]:
     """The sentences and RSS after every `every` posts, `posts` of them added one by one, a reload after each."""
+    writer = SnapshotWriter()  # waited for before memory is read
     library = load_library(corpus, cache)
     samples = [(0, library.sentence_count, _rss_mb())]
     for count, number in enumerate(range(first, first + posts), 1):
-        library, _, _ = add_post(library, corpus, cache, number)
+        library, _, _ = add_post(library, corpus, cache, number, writer)
         if count % every == 0:
-            snapshots.flush()
+            writer.flush()
             gc.collect()
             samples.append((count, library.sentence_count, _rss_mb()))
             print(

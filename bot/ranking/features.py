@@ -106,7 +106,7 @@ CONTEXT_WEIGHT = 0.3
 SOFT_NEAR = 0.3
 
 
-def by_name(columns: Mapping[str, np.ndarray | float | bool], names: tuple[str, ...]) -> np.ndarray:
+def by_name(columns: Mapping[str, np.ndarray | Sequence[float] | float | bool], names: tuple[str, ...]) -> np.ndarray:
     """The columns stacked in the order of `names`; a column missing or not named there is a bug, said at once."""
     if set(columns) != set(names):
         raise ValueError(f"features {sorted(set(columns) ^ set(names))} are not both computed and named")
@@ -437,7 +437,7 @@ def _soft_matches(question: Question, texts: list[str], lacking: np.ndarray, emb
     weights = question.weights
     total = float(weights.sum()) or 1.0
     asked = embedder.words(list(question.words))
-    stop = getattr(question.analyzer, "stop_words", frozenset())
+    stop: frozenset[str] = getattr(question.analyzer, "stop_words", frozenset())
     out = np.zeros((len(texts), 3))
     per_text = [{word for word in question.analyzer.words(text) if word not in stop} for text in texts]
     vocabulary = sorted(set().union(*per_text))

@@ -143,7 +143,14 @@ def _variant(path: Path, data: dict, embedder: Embedder | None) -> Ranker:
     for name, model in models.items():
         if model.names != expected[name]:
             raise ValueError(f"{path}: model {name!r} has features {model.names}, this code computes {expected[name]}")
-    return Ranker(**models, shortlist=int(data["shortlist"]), threshold=float(variant["threshold"]), embedder=embedder)
+    return Ranker(
+        first=models["first"],
+        second=models["second"],
+        answers=models["answers"],
+        shortlist=int(data["shortlist"]),
+        threshold=float(variant["threshold"]),
+        embedder=embedder,
+    )
 
 
 @functools.cache

@@ -11,7 +11,7 @@ from telegram import Update
 
 from bot.chat.channels import per_channel
 from bot.chat.feedback import Feedback, feedback_report, gaps_report
-from bot.telegram.state import Context, language_of, reply_plain, say
+from bot.telegram.state import Context, language_of, message_of, reply_plain, say
 
 
 async def stats(update: Update, context: Context) -> None:
@@ -19,7 +19,7 @@ async def stats(update: Update, context: Context) -> None:
     state = context.state
     library = state.library
     channels = per_channel(d.path for d in library.documents)
-    await update.effective_message.reply_text(
+    await message_of(update).reply_text(
         say(
             update,
             "stats",
@@ -61,13 +61,13 @@ async def _database_report(
     """Read the feedback database off the event loop and reply with the report, or say recording is off."""
     db = context.state.feedback
     if db is None:
-        await update.effective_message.reply_text(say(update, "feedback_disabled"))
+        await message_of(update).reply_text(say(update, "feedback_disabled"))
         return
     found = await asyncio.to_thread(query, db)
-    await reply_plain(update.effective_message, report(found, language_of(update)))
+    await reply_plain(message_of(update), report(found, language_of(update)))
 
 
 async def not_admin(update: Update, context: Context) -> None:
     """An admin command from someone who is not an admin."""
-    command = (update.effective_message.text or "/").split(maxsplit=1)[0][1:].partition("@")[0]
-    await update.effective_message.reply_text(say(update, "not_admin", command=command))
+    command = (message_of(update).text or "/").split(maxsplit=1)[0][1:].partition("@")[0]
+    await message_of(update).reply_text(say(update, "not_admin", command=command))

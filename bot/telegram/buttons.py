@@ -13,7 +13,7 @@ from bot.chat import refs, render
 from bot.chat.feedback import Recorded
 from bot.ranking.answer import answer
 from bot.telegram.answers import keyboard, record, send_answer
-from bot.telegram.state import BotState, Context, in_turn, language_of, say
+from bot.telegram.state import BotState, Context, callback_query_of, in_turn, language_of, say, user_of
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ VOTE_WAIT = 3.0
 
 async def button(update: Update, context: Context) -> None:
     """A press of 📄, ➕, 👍 or 👎: acknowledged at once with a toast; forged or stale data gets a polite one."""
-    query = update.callback_query
+    query = callback_query_of(update)
     press = refs.unpack(query.data, context.state.key)
     if isinstance(press, refs.Source):
         await show_source(update, context, query, press)
@@ -44,7 +44,7 @@ def _answer_message(query: CallbackQuery) -> Message | None:
 async def show_source(update: Update, context: Context, query: CallbackQuery, press: refs.Source) -> None:
     """📄: the quoted sentence among its neighbours, with the document's title, source, date and link."""
     state = context.state
-    if not await state.admit(update.effective_user.id):
+    if not await state.admit(user_of(update).id):
         await query.answer(say(update, "slow_down"), show_alert=True)
         return
     library = state.library
@@ -71,7 +71,7 @@ async def vote(update: Update, context: Context, query: CallbackQuery, press: re
     """👍/👎: the toast says "recorded" once it is written; a second press changes the vote."""
     state = context.state
     outcome: object = "failed"
-    written = state.recorder.vote(press.answer_id, update.effective_user.id, press.up) if state.recorder else None
+    written = state.recorder.vote(press.answer_id, user_of(update).id, press.up) if state.recorder else None
     if written is not None:
         try:
             # Shielded: giving up waiting must not cancel the write, which lands once the database is free.
@@ -85,7 +85,7 @@ async def vote(update: Update, context: Context, query: CallbackQuery, press: re
 async def more(update: Update, context: Context, query: CallbackQuery, press: refs.More) -> None:
     """➕: the next best passages not shown yet for the same question, under the same abstention bar."""
     state = context.state
-    user_id = update.effective_user.id
+    user_id = user_of(update).id
     if not await state.admit(user_id):
         await query.answer(say(update, "slow_down"), show_alert=True)
         return
@@ -111,7 +111,7 @@ async def more_passages(update: Update, context: Context, query: CallbackQuery, 
             await _drop_more_button(message, state.key)
         return
     await query.answer(say(update, "more_sent"))
-    answer_id = await record(state, update.effective_user.id, result, parent=press.answer_id)
+    answer_id = await record(state, user_of(update).id, result, parent=press.answer_id)
     if message is not None:
         lang = language_of(update)
         await _drop_more_button(message, state.key)

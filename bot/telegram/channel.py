@@ -31,7 +31,7 @@ from bot.ingest.sources import telegram_posts as posts
 from bot.ingest.sources.telegram_posts import Attachment, Post
 from bot.telegram.files import DOWNLOAD_LIMIT
 from bot.telegram.reloads import refresh, reload_and_reply
-from bot.telegram.state import BotState, Context, say
+from bot.telegram.state import BotState, Context, MissingField, message_of, say, user_of
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ FROM_CHANNEL = _FromChannel(name="FromChannel")
 
 async def forwarded(update: Update, context: Context) -> None:
     """Admins: a channel post forwarded in a private chat is added under the original's link."""
-    message = update.effective_message
+    message = message_of(update)
     origin = message.forward_origin
     assert isinstance(origin, MessageOriginChannel)
     post = await post_of(message, origin.chat, origin.message_id, origin.date, context)
@@ -209,7 +209,7 @@ async def forwarded(update: Update, context: Context) -> None:
 
 async def forget(update: Update, context: Context) -> None:
     """Admins: `/forget <t.me link>`, or `/forget` in reply to a forwarded post, removes the post's documents."""
-    message = update.effective_message
+    message = message_of(update)
     link = _forget_target(message)
     if link is None:
         await message.reply_text(say(update, "forget_usage"))
@@ -221,7 +221,7 @@ async def forget(update: Update, context: Context) -> None:
     if not removed:
         await message.reply_text(say(update, "forget_missing", link=shown))
         return
-    log.info("Admin %s forgot %s: %s", update.effective_user.id, shown, ", ".join(removed))
+    log.info("Admin %s forgot %s: %s", user_of(update).id, shown, ", ".join(removed))
     done = say(update, "forget_removed", link=shown, paths=", ".join(removed))
     await reload_and_reply(update, state, lambda library, _: done, changed=removed)
 
@@ -246,6 +246,8 @@ def _shown(link: posts.Link) -> str:
 async def membership(update: Update, context: Context) -> None:
     """The bot added to or removed from a chat: logged; for a listed channel the admins are told."""
     change = update.my_chat_member
+    if change is None:
+        raise MissingField(f"update {update.update_id} has no chat member change")
     chat = change.chat
     old, new = change.old_chat_member.status, change.new_chat_member.status
     log.info("Membership in %s %s (%s) changed from %s to %s", chat.type, chat.id, chat.title, old, new)

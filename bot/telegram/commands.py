@@ -10,7 +10,7 @@ from telegram.ext import Application
 
 from bot.chat import messages
 from bot.telegram.files import DOWNLOAD_LIMIT, upload_limit
-from bot.telegram.state import STATE, BotState, Context, is_admin, say
+from bot.telegram.state import STATE, BotState, Context, is_admin, message_of, say
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ ADMIN_COMMANDS = frozenset({"reload", "stats", "feedback", "gaps", "remove", "sy
 async def start(update: Update, context: Context) -> None:
     """Greet, say what the bot knows and how to ask it."""
     library = context.state.library
-    await update.effective_message.reply_text(
+    await message_of(update).reply_text(
         say(
             update,
             "greeting",
@@ -43,9 +43,7 @@ async def help_command(update: Update, context: Context) -> None:
     if admin:
         limit = min(upload_limit(context.state.settings), DOWNLOAD_LIMIT) / 2**20
         lines += ["", say(update, "help_upload", limit=limit)]
-    await update.effective_message.reply_text(
-        say(update, "help", username=context.bot.username, commands="\n".join(lines))
-    )
+    await message_of(update).reply_text(say(update, "help", username=context.bot.username, commands="\n".join(lines)))
 
 
 async def register_commands(application: Application) -> None:

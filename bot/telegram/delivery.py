@@ -173,7 +173,8 @@ class Polling(HTTPXRequest):
         self.failures = 0
         self.stopping = False
 
-    async def post(self, *args: Any, **kwargs: Any) -> Any:
+    # PTB marks post() final to keep its error handling in one place; this override wraps it, keeping that handling.
+    async def post(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
         """Fetch updates; after a failure, pause (1 s doubling to 30 s, or the 429's retry_after) and return none."""
         try:
             result = await super().post(*args, **kwargs)

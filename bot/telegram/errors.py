@@ -8,7 +8,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot.telegram.delivery import transient, undeliverable
-from bot.telegram.state import Context, say
+from bot.telegram.state import Context, MissingField, say
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +16,13 @@ log = logging.getLogger(__name__)
 async def on_error(update: object, context: Context) -> None:
     """Log a handler's failure; tell the user only when it was ours and their chat can still hear from us."""
     error = context.error
+    if error is None:  # PTB calls error handlers only with an error; nothing to log without one
+        return
     chat_id = update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
+    if isinstance(error, MissingField):
+        # An update of a kind the handler's filters should have kept out: nobody to tell, nothing to trace.
+        log.warning("Ignored an update its handler cannot serve: %s", error)
+        return
     if undeliverable(error):
         log.warning("Cannot send to chat %s (%s); giving up", chat_id, error)
         return

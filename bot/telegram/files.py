@@ -16,8 +16,9 @@ from telegram.error import BadRequest, TelegramError
 from bot.chat import uploads
 from bot.config import Settings
 from bot.index.library import Library
+from bot.ingest.names import safe_name
 from bot.telegram.reloads import reload_and_reply
-from bot.telegram.state import BotState, Context, language_of, reply_plain, say
+from bot.telegram.state import BotState, Context, MissingField, language_of, message_of, reply_plain, say, user_of
 from bot.text.languages import Languages
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def _upload_name(message: Message) -> str:
     if not name:
         mime = document.mime_type if document is not None else None
         name = "document" + ((mimetypes.guess_extension(mime) or "") if mime else "")
-    return uploads.safe_name(name)
+    return safe_name(name)
 
 
 def _check_and_save(settings: Settings, name: str, data: bytes) -> str:
@@ -53,7 +54,7 @@ def _check_and_save(settings: Settings, name: str, data: bytes) -> str:
 async def upload(update: Update, context: Context) -> None:
     """Admins: a file sent in a private chat is checked, saved under uploads/, and loaded by an incremental reload."""
     state = context.state
-    name = _upload_name(update.effective_message)
+    name = _upload_name(message_of(update))
     data = await _download(update, state, name)
     if data is None:
         return
@@ -66,15 +67,18 @@ async def upload(update: Update, context: Context) -> None:
         log.warning("Could not save the upload %s: %s", name, exc)
         await _not_added(update, name, say(update, "upload_not_saved", error=exc.strerror or exc))
         return
-    log.info("Admin %s added %s (%d bytes)", update.effective_user.id, path, len(data))
+    log.info("Admin %s added %s (%d bytes)", user_of(update).id, path, len(data))
     saved = say(update, "upload_saved", path=path)
     await reload_and_reply(update, state, lambda library, _: _added(update, library, path), saved)
 
 
 async def _download(update: Update, state: BotState, name: str) -> bytes | None:
     """The sent file's bytes; None, with the reply sent, when it is over our limit or Telegram's 20 MB."""
-    message = update.effective_message
-    size = message.document.file_size
+    message = message_of(update)
+    document = message.document
+    if document is None:  # the handler's filter lets in only documents
+        raise MissingField(f"update {update.update_id} has no document")
+    size = document.file_size
     limit = upload_limit(state.settings)
     if size is not None and size > min(limit, DOWNLOAD_LIMIT):
         # Refused before anything is fetched: Telegram would not hand over more than 20 MB anyway.
@@ -86,7 +90,7 @@ async def _download(update: Update, state: BotState, name: str) -> bytes | None:
     with contextlib.suppress(TelegramError):  # the typing indicator is cosmetic
         await message.reply_chat_action(ChatAction.TYPING)
     try:
-        telegram_file = await message.document.get_file()
+        telegram_file = await document.get_file()
     except BadRequest as exc:
         if "too big" not in exc.message.lower():
             raise
@@ -113,7 +117,7 @@ async def _fetch(url: str, limit: int) -> bytes | None:
 
 
 async def _not_added(update: Update, name: str, reason: str) -> None:
-    await update.effective_message.reply_text(say(update, "upload_not_added", name=name, reason=reason))
+    await message_of(update).reply_text(say(update, "upload_not_added", name=name, reason=reason))
 
 
 def _added(update: Update, library: Library, path: str) -> str:
@@ -137,13 +141,13 @@ def _added(update: Update, library: Library, path: str) -> str:
 
 async def upload_not_admin(update: Update, context: Context) -> None:
     """A file from someone who is not an admin: refused politely, never downloaded."""
-    await update.effective_message.reply_text(say(update, "upload_not_admin"))
+    await message_of(update).reply_text(say(update, "upload_not_admin"))
 
 
 async def remove(update: Update, context: Context) -> None:
     """Admins: `/remove <name>` deletes an uploaded document and reloads; `/remove` alone lists the uploads."""
     state = context.state
-    message = update.effective_message
+    message = message_of(update)
     parts = (message.text or "").split(maxsplit=1)
     corpus_dir = state.settings.corpus_dir
     if len(parts) < 2:
@@ -156,7 +160,7 @@ async def remove(update: Update, context: Context) -> None:
     except uploads.Refused as refused:
         await message.reply_text(say(update, "remove_failed", reason=refused.say(language_of(update))))
         return
-    log.info("Admin %s removed %s", update.effective_user.id, path)
+    log.info("Admin %s removed %s", user_of(update).id, path)
     removed = say(update, "remove_removed", path=path)
     await reload_and_reply(update, state, lambda library, _: _removed(update, library, path), removed)
 

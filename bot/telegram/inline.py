@@ -17,7 +17,7 @@ from bot.chat import refs, render
 from bot.chat.passages import next_passages
 from bot.ranking.answer import Answer, answer
 from bot.telegram.answers import MAX_QUESTION_LENGTH, record
-from bot.telegram.state import Context, language_of, say
+from bot.telegram.state import Context, inline_query_of, language_of, say
 
 # Inline results are cached by Telegram this long, per user (allowlists differ between users).
 INLINE_CACHE_SECONDS = 30
@@ -29,7 +29,7 @@ INLINE_RESULTS = 5
 async def inline_query(update: Update, context: Context) -> None:
     """`@bot question` in any chat: the answer and the next best passages, or a button saying why there are none."""
     state = context.state
-    query = update.inline_query
+    query = inline_query_of(update)
     question = query.query.strip()
     if not question or len(question) > MAX_QUESTION_LENGTH:
         await query.answer([], cache_time=INLINE_CACHE_SECONDS, is_personal=True)

@@ -14,24 +14,24 @@ from telegram.error import TelegramError
 from bot.chat.followups import answer_in_turn
 from bot.telegram.access import mentions_bot, replies_to_bot
 from bot.telegram.answers import MAX_QUESTION_LENGTH, keyboard, record, send_answer
-from bot.telegram.state import Context, in_turn, language_of, say
+from bot.telegram.state import Context, in_turn, language_of, message_of, say
 
 
 async def ask(update: Update, context: Context) -> None:
     """Answer `/ask <question>`, the way to ask in groups."""
-    parts = (update.effective_message.text or "").split(maxsplit=1)
+    parts = (message_of(update).text or "").split(maxsplit=1)
     question = parts[1] if len(parts) > 1 else ""
     await answer_question(update, context, question, say(update, "ask_usage"))
 
 
 async def private_text(update: Update, context: Context) -> None:
     """In a private chat every text message is a question."""
-    await answer_question(update, context, update.effective_message.text or "", say(update, "send_text"))
+    await answer_question(update, context, message_of(update).text or "", say(update, "send_text"))
 
 
 async def group_text(update: Update, context: Context) -> None:
     """In groups, answer only messages that mention the bot or reply to it; stay silent otherwise."""
-    message = update.effective_message
+    message = message_of(update)
     username = context.bot.username
     if mentions_bot(message, username):
         question = message.text or ""
@@ -45,18 +45,18 @@ async def group_text(update: Update, context: Context) -> None:
 
 async def non_text(update: Update, context: Context) -> None:
     """Stickers, photos, voice and the like in a private chat get a hint; groups never reach here."""
-    await update.effective_message.reply_text(say(update, "send_text"))
+    await message_of(update).reply_text(say(update, "send_text"))
 
 
 async def unknown_command(update: Update, context: Context) -> None:
     """Point private users who mistype a command at /help."""
-    await update.effective_message.reply_text(say(update, "unknown_command"))
+    await message_of(update).reply_text(say(update, "unknown_command"))
 
 
 async def answer_question(update: Update, context: Context, question: str, usage: str) -> None:
     """Rate-limit, then queue the question for the user's turn; the handler returns at once."""
     state = context.state
-    message = update.effective_message
+    message = message_of(update)
     user_id = update.effective_user.id if update.effective_user else message.chat.id
     if not await state.admit(user_id):
         # One clear note per burst: answering every extra message would be a flood of our own.
@@ -78,7 +78,7 @@ async def answer_question(update: Update, context: Context, question: str, usage
 async def reply_with_answer(update: Update, context: Context, user_id: int, question: str) -> None:
     """Score off the event loop (a follow-up with the subject before it), record, and send the rendered answer."""
     state = context.state
-    message = update.effective_message
+    message = message_of(update)
     with contextlib.suppress(TelegramError):  # the typing indicator is cosmetic
         await message.reply_chat_action(ChatAction.TYPING)
     # A follow-up ("And in which years?") is answered with the subject of the user's question before it.

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from telegram import Update
 
@@ -19,7 +19,7 @@ from bot.chat import messages, render
 from bot.chat.loading import load_for
 from bot.index.library import Library
 from bot.ingest.corpus import CorpusError, Skipped
-from bot.telegram.state import BotState, Context, language_of, reply_plain, say
+from bot.telegram.state import BotState, Context, language_of, message_of, reply_plain, say
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ async def reload_library(state: BotState, changed: Collection[str] | None = None
         started = time.perf_counter()
         settings = state.settings
         # The sharded loader scans on the cluster's own terms: it is given no list.
-        only: dict[str, object] = {}
+        only: dict[str, Any] = {}
         if changed is not None and not settings.dask_scheduler:
             # A snapshot is a gigabyte at a million sentences: one per post would rewrite it all day. A start
             # maps the last one and reads only the files changed since.
@@ -201,7 +201,7 @@ async def reload_and_reply(
 
     `changed` names the only files changed, as `reload_library` takes it.
     """
-    message = update.effective_message
+    message = message_of(update)
     if state.reload_lock.locked():
         await message.reply_text(say(update, "reload_running"))
     try:

@@ -72,9 +72,12 @@ async def serve(application: Application, stop: asyncio.Event) -> None:
             server = await _serve_webhook(application, settings)
             stop_receiving: Callable[[], Coroutine[Any, Any, None]] = server.close
         else:
-            await application.updater.start_polling(**POLLING, timeout=POLL_TIMEOUT, bootstrap_retries=-1)
+            updater = application.updater
+            if updater is None:  # build_application() keeps PTB's updater; an Application without one cannot poll
+                raise RuntimeError("The application has no updater to poll Telegram with")
+            await updater.start_polling(**POLLING, timeout=POLL_TIMEOUT, bootstrap_retries=-1)
             log.info("Polling Telegram for updates")
-            stop_receiving = application.updater.stop
+            stop_receiving = updater.stop
         await application.start()
         watcher = start_watching(application)
         await stopping
@@ -170,9 +173,9 @@ def handle_signals(application: Application, stop: asyncio.Event) -> Iterator[No
     try:
         yield
     finally:
-        for signum, handler in previous.items():
+        for signum, earlier in previous.items():
             loop.remove_signal_handler(signum)
-            signal.signal(signum, handler)
+            signal.signal(signum, earlier)
 
 
 def _spawn(state: BotState, work: Coroutine[Any, Any, None]) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from telegram import Bot, Message, Update
+from telegram import Bot, CallbackQuery, InlineQuery, Message, Update, User
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import CallbackContext, ExtBot
@@ -222,6 +222,38 @@ class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict
     def state(self) -> BotState:
         """The library, the feedback database, the counters and the flood guards."""
         return self.bot_data[STATE]
+
+
+class MissingField(Exception):
+    """An update lacks what its handler's filters promised (a message, a user, a query); logged, not answered."""
+
+
+def message_of(update: Update) -> Message:
+    """The update's message; MissingField if it has none (the handler's filters let in only updates with one)."""
+    if update.effective_message is None:
+        raise MissingField(f"update {update.update_id} has no message")
+    return update.effective_message
+
+
+def user_of(update: Update) -> User:
+    """The user behind the update; MissingField if there is none (a channel post, say)."""
+    if update.effective_user is None:
+        raise MissingField(f"update {update.update_id} has no user")
+    return update.effective_user
+
+
+def callback_query_of(update: Update) -> CallbackQuery:
+    """The update's callback query; MissingField if it has none."""
+    if update.callback_query is None:
+        raise MissingField(f"update {update.update_id} has no callback query")
+    return update.callback_query
+
+
+def inline_query_of(update: Update) -> InlineQuery:
+    """The update's inline query; MissingField if it has none."""
+    if update.inline_query is None:
+        raise MissingField(f"update {update.update_id} has no inline query")
+    return update.inline_query
 
 
 def in_turn(update: Update, context: Context, user_id: int, work: Job) -> bool:

@@ -21,7 +21,7 @@ from bot.ingest.sources.web.report import format_report
 from bot.ingest.sources.web.state import sync_running
 from bot.ingest.sources.web.sync import SourcesError, SyncReport
 from bot.telegram import reloads
-from bot.telegram.state import STATE, BotState, Context, reply_plain, say
+from bot.telegram.state import STATE, BotState, Context, message_of, reply_plain, say
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,13 @@ async def run_sync(state: BotState) -> SyncReport:
 async def sync_now(update: Update, context: Context) -> None:
     """Admins: sync the websites now and reply with what was added, changed, removed and skipped."""
     running = await asyncio.to_thread(sync_running, context.state.settings.cache_dir)
-    await update.effective_message.reply_text(say(update, "sync_waiting" if running else "sync_started"))
+    await message_of(update).reply_text(say(update, "sync_waiting" if running else "sync_started"))
     try:
         report = await run_sync(context.state)
     except SourcesError as exc:
-        await reply_plain(update.effective_message, say(update, "sync_no_sources", error=exc))
+        await reply_plain(message_of(update), say(update, "sync_no_sources", error=exc))
         return
-    await reply_plain(update.effective_message, format_report(report))
+    await reply_plain(message_of(update), format_report(report))
 
 
 async def sources(update: Update, context: Context) -> None:
@@ -58,7 +58,7 @@ async def sources(update: Update, context: Context) -> None:
         text = await asyncio.to_thread(syncing.sources_for, context.state.settings)
     except SourcesError as exc:
         text = say(update, "sync_no_sources", error=exc)
-    await reply_plain(update.effective_message, text)
+    await reply_plain(message_of(update), text)
 
 
 async def scheduled_sync(context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -60,7 +60,7 @@ class Refused(tornado.web.RequestHandler):
 class Updates(tornado.web.RequestHandler):
     """POSTs of updates: the secret, type and size checked from the headers, then the body read up to MAX_BODY."""
 
-    SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
+    SUPPORTED_METHODS = ("POST",)
 
     def initialize(self, bot_application: Application, secret: str) -> None:
         """Tornado's per-request set-up: the Application updates go to, and the secret they must carry."""
@@ -105,7 +105,7 @@ class Updates(tornado.web.RequestHandler):
 class Server(HTTPServer):
     """Tornado's HTTP server with a bound on open connections and an accept loop that survives EMFILE."""
 
-    def initialize(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
         """Tornado's set-up, plus the counters."""
         super().initialize(*args, **kwargs)
         self.streams: OrderedDict[IOStream, None] = OrderedDict()  # open connections, oldest first

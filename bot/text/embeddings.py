@@ -54,8 +54,8 @@ class Embedder:
             return np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
         # Answers run in several threads at once: this call reads its vectors into its own dict, so another
         # thread clearing the shared cache meanwhile cannot take one away.
-        found = {text: cache.get(text) for text in texts}
-        new = [text for text, vector in found.items() if vector is None]
+        found = {text: vector for text in texts if (vector := cache.get(text)) is not None}
+        new = [text for text in dict.fromkeys(texts) if text not in found]
         if new:
             # One call for all the new texts: the tokenizer's per-call cost is larger than a short text's.
             fresh = dict(zip(new, self.embed(new)))

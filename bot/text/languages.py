@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
@@ -156,7 +157,9 @@ def _mapped_model(folder: Path) -> LanguageIdentifier:
 
 
 def _view(array: np.ndarray) -> memoryview:
-    return memoryview(array).cast("B").cast(array.dtype.char)
+    # numpy types dtype.char as any format; the model's arrays are unsigned or int32 (checked above), integer formats.
+    char: Any = array.dtype.char
+    return array.data.cast("B").cast(char)
 
 
 @functools.cache

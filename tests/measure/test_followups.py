@@ -51,3 +51,12 @@ def test_a_bad_line_is_named(tmp_path: Path) -> None:
     path.write_text('{"id": "x", "set": "s", "before": "b"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match="followups.jsonl:1"):
         read_pairs(path)
+
+
+def test_show_misses_names_the_pairs_the_rule_gets_wrong(capsys: pytest.CaptureFixture[str], pairs_file: Path) -> None:
+    # Expecting the bridge after a question about the tunnel: the rule answers with the tunnel, a miss.
+    wrong = {**PAIRS[1], "id": "fu-en-9", "expected": ["The bridge opened in 1802."]}
+    pairs_file.write_text("".join(json.dumps(p) + "\n" for p in [*PAIRS, wrong]), encoding="utf-8")
+    cli.main(["eval-followups", str(pairs_file), "--show-misses"])
+    [misses] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("misses:")]
+    assert misses.split()[1:] == ["fu-en-9"]

@@ -26,6 +26,7 @@ SAVED_FROM = re.compile(rb"<!--\s*saved from url=\(\d+\)\s*(\S+?)\s*-->", re.IGN
 def extract_html(data: bytes) -> Extracted:
     """A saved web page's main text (trafilatura, precision first) and its title, site, date, url and language."""
     import trafilatura
+    from trafilatura.settings import Document
     from trafilatura.utils import load_html
 
     # Raw bytes: trafilatura finds the charset itself, from the meta tag or by detection.
@@ -44,7 +45,8 @@ def extract_html(data: bytes) -> Extracted:
         deduplicate=False,
         date_extraction_params=DATE_SEARCH,
     )
-    if found is None or not (found.text or "").strip():
+    # A Document, as as_dict is left False; the check tells the type checker so.
+    if not isinstance(found, Document) or not found.text or not found.text.strip():
         raise Unreadable("no main text found in the page")
     site = clean(found.sitename)
     host = _host(url or found.url) or clean(found.hostname)

@@ -60,7 +60,7 @@ def extract_pdf(data: bytes) -> Extracted:
 
 def _pdfium_reason(exc: Exception) -> str:
     code = getattr(exc, "err_code", None)
-    reasons = {
+    reasons: dict[object, str] = {
         2: "PDF cannot be opened (file error)",
         3: "damaged PDF (PDFium: data format error)",
         4: "password-protected PDF: it cannot be read without the password",

@@ -162,7 +162,9 @@ def render(post: Post, language: str | None) -> str:
 def sidecar(post: Post, attachment: Attachment, language: str | None) -> str:
     """The `.yml` sidecar of an attachment: the post's metadata, titled by the caption or the file name."""
     meta = metadata(post, language)
-    fields = {name: meta[name] for name in ("title", "source", "date", "url", "language") if name in meta}
+    fields: dict[str, object] = {
+        name: meta[name] for name in ("title", "source", "date", "url", "language") if name in meta
+    }
     if not has_words(post.text):
         fields["title"] = Path(attachment.name).stem
     fields["version"] = post.version

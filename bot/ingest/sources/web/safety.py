@@ -51,7 +51,7 @@ def vetted_addresses(host: str, port: int) -> list[tuple[int, str]]:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise Refused(f"cannot resolve {host} ({exc})") from None
-    addresses = list(dict.fromkeys((family, str(sockaddr[0])) for family, _, _, _, sockaddr in found))
+    addresses = list(dict.fromkeys((int(family), str(sockaddr[0])) for family, _, _, _, sockaddr in found))
     if not addresses:
         raise Refused(f"{host} resolves to no address")
     for _, address in addresses:
