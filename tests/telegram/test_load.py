@@ -14,9 +14,9 @@ import pytest
 
 from bot.chat import feedback as fb
 from bot.chat import refs
+from bot.chat.followups import answer_in_turn
 from bot.chat.messages import text
 from bot.index.library import Library
-from bot.ranking.answer import Answer, answer
 from bot.telegram import questions
 from bot.telegram.state import QUESTIONS_WAITING
 from tests.botapi import BotApi, Call, serve
@@ -78,19 +78,19 @@ def _count(path: Path, table: str) -> int:
 
 
 class Gate:
-    """An `answer` whose costly questions (those with "costly" in them) wait in their thread until `open` is set."""
+    """An `answer_in_turn` whose costly questions (those with "costly" in them) wait in their thread until `open`."""
 
     def __init__(self) -> None:
         self.open = threading.Event()
         self.waiting = 0
         self._lock = threading.Lock()
 
-    def __call__(self, library: Library, question: str, **options: Any) -> Answer:
+    def __call__(self, library: Library, question: str, before: Any, now: float, **options: Any) -> Any:
         if "costly" in question:
             with self._lock:
                 self.waiting += 1
             self.open.wait(30)
-        return answer(library, question.replace("costly", ""), **options)
+        return answer_in_turn(library, question.replace("costly", ""), before, now, **options)
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ async def test_costly_questions_from_many_users_do_not_hold_up_another_user(
     api: BotApi, corpus: Path, monkeypatch: pytest.MonkeyPatch, threads: None
 ) -> None:
     gate = Gate()
-    monkeypatch.setattr(questions, "answer", gate)
+    monkeypatch.setattr(questions, "answer_in_turn", gate)
     flooders = range(5001, 5021)
     async with running(make_settings(api, corpus)):
         try:
@@ -130,7 +130,7 @@ async def test_questions_over_the_queue_get_one_note_to_ask_one_at_a_time(
     api: BotApi, corpus: Path, monkeypatch: pytest.MonkeyPatch, threads: None
 ) -> None:
     gate = Gate()
-    monkeypatch.setattr(questions, "answer", gate)
+    monkeypatch.setattr(questions, "answer_in_turn", gate)
     sent = 2 + QUESTIONS_WAITING + 3
     async with running(make_settings(api, corpus)):
         try:
