@@ -158,16 +158,13 @@ def load_library(
 ) -> Library:
     """Load the corpus folder into a Library, re-reading only files that changed since `previous`.
 
-    With `changed` (paths relative to the corpus) and a `previous` library, only those paths are looked at
-    (read, or dropped when gone) and `previous` is trusted for every other file: what writes into the corpus
-    itself (a channel post) knows what it wrote, and a scan of every file costs seconds at a million
-    sentences. The library is the one a full load would build from the same files.
+    With `changed` (paths in the corpus) and `previous`, only those paths are looked at and `previous` is
+    trusted for the rest: a writer into the corpus (a channel post) knows what it wrote, and a full scan costs
+    seconds at a million sentences. The library is the one a full load would build.
 
-    With `snapshot`, a first load maps the library last built for this corpus (see bot/snapshot.py) and
-    re-reads only what changed since; a load that changed anything writes a new snapshot (in a thread of its
-    own with a `writer`, as a bot reloading while it answers wants).
-    `languages` is "auto" (each document in its own language, declared in its front matter or detected)
-    or the languages documents may be in ("en,ru"; a single one forces it); ValueError for an unknown one.
+    With `snapshot`, a first load maps the last snapshot of this corpus and re-reads what changed since; a
+    load that changed anything writes a new one (in a thread, with a `writer`). `languages` is "auto" or the
+    languages documents may be in ("en,ru"; one forces it); ValueError for an unknown one.
     """
     started = time.perf_counter()
     # A document that needs detection maps the classifier's model from the cache folder.
