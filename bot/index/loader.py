@@ -156,15 +156,10 @@ def load_library(
     max_file_mb: float = MAX_FILE_MB,
     changed: Collection[str] | None = None,
 ) -> Library:
-    """Load the corpus folder into a Library, re-reading only files that changed since `previous`.
+    """Load the corpus folder into a Library, re-reading only what changed since `previous` (or the snapshot).
 
-    With `changed` (paths in the corpus) and `previous`, only those paths are looked at and `previous` is
-    trusted for the rest: a writer into the corpus (a channel post) knows what it wrote, and a full scan costs
-    seconds at a million sentences. The library is the one a full load would build.
-
-    With `snapshot`, a first load maps the last snapshot of this corpus and re-reads what changed since; a
-    load that changed anything writes a new one (in a thread, with a `writer`). `languages` is "auto" or the
-    languages documents may be in ("en,ru"; one forces it); ValueError for an unknown one.
+    `changed` names the only paths that changed (the rest of `previous` is trusted, as a channel post's writer
+    knows what it wrote); `writer` writes the new snapshot in a thread; `languages` is "auto" or codes.
     """
     started = time.perf_counter()
     # A document that needs detection maps the classifier's model from the cache folder.
