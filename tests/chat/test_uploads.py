@@ -11,8 +11,9 @@ import pytest
 
 import bot.index.loader
 from bot.chat import uploads
-from bot.chat.uploads import FOLDER, Refused, add, check, remove, safe_name, save, uploaded
+from bot.chat.uploads import FOLDER, Refused, add, check, remove, save, uploaded
 from bot.index.loader import load_library
+from bot.ingest.names import safe_name
 from bot.ingest.sandbox import SandboxPool
 from bot.text.languages import Languages
 from tests import documents as make
