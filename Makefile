@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
+	# A lock that misses a dependency pyproject.toml names fails here, not at the first import (run make lock).
+	$(BIN)/pip check
 	touch $(STAMP)
 
 # After a change of pyproject.toml's dependencies: pin them all again, keeping the pins that still fit.
