@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,8 +13,8 @@ from bot.chat.messages import text
 from bot.ingest.sources.telegram_posts import read_meta
 from bot.telegram.state import BotState
 from tests import documents as make
-from tests.botapi import BotApi, serve
-from tests.telegram_setup import ADMIN, TOKEN, USER, make_settings, running, write_corpus
+from tests.botapi import BotApi
+from tests.telegram_setup import ADMIN, USER, make_settings, running, write_corpus
 
 CORPUS = {"freedonia.md": "# Freedonia\n\nThe capital of Freedonia is Fredville, on the river Marx.\n"}
 PRESS = -1001234567890
@@ -22,12 +22,6 @@ PRIVATE = -1009876543210
 POST = "The ministry opened a new bridge in Zorbak on Monday. The bridge over the river Quill is 300 metres long."
 QUESTION = "How many metres long is the bridge over the river Quill?"
 MB = 2**20
-
-
-@pytest.fixture
-def api() -> Iterator[BotApi]:
-    with serve(TOKEN) as api:
-        yield api
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,9 @@ from bot.chat.messages import text
 from bot.config import Settings
 from bot.telegram.inline import INLINE_RESULTS
 from bot.telegram.state import BotState
-from tests.botapi import BotApi, Call, parse_html, serve
+from tests.botapi import BotApi, Call, parse_html
 from tests.helpers import SEED_CORPUS
-from tests.telegram_setup import GROUP, OTHER, TOKEN, USER, make_settings, running
+from tests.telegram_setup import GROUP, OTHER, USER, make_settings, running
 
 PROJECTS = "How many World Bank projects were implemented in Kazakhstan?"
 MEETING = "Who did the prime minister meet?"
@@ -25,12 +25,6 @@ TOTAL = "a total of 48 projects worth $8 billion were implemented from 1992 to 2
 VISIT = "who arrived in Kazakhstan to participate in the Astana International Forum"
 NOT_FOUND = text("not_found")
 CLOSEST = text("closest")
-
-
-@pytest.fixture
-def api() -> Iterator[BotApi]:
-    with serve(TOKEN) as api:
-        yield api
 
 
 def seed_settings(api: BotApi, tmp_path: Path, **overrides: Any) -> Settings:

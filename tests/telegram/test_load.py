@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,8 @@ from bot.chat.messages import text
 from bot.index.library import Library
 from bot.telegram import questions
 from bot.telegram.state import QUESTIONS_WAITING
-from tests.botapi import BotApi, Call, serve
-from tests.telegram_setup import ADMIN, DOCUMENTS, OTHER, TOKEN, USER, make_settings, running, write_corpus
+from tests.botapi import BotApi, Call
+from tests.telegram_setup import ADMIN, DOCUMENTS, OTHER, USER, make_settings, running, write_corpus
 
 CAPITAL = "What is the capital of Freedonia?"
 
@@ -28,12 +28,6 @@ CAPITAL = "What is the capital of Freedonia?"
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     return write_corpus(tmp_path / "corpus", DOCUMENTS)
-
-
-@pytest.fixture
-def api() -> Iterator[BotApi]:
-    with serve(TOKEN) as api:
-        yield api
 
 
 async def test_a_locked_feedback_database_delays_no_answer_and_the_records_land_later(

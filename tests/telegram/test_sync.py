@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.botapi import BotApi, serve
-from tests.telegram_setup import ADMIN, DOCUMENTS, TOKEN, USER, make_settings, running, wait_until, write_corpus
+from tests.botapi import BotApi
+from tests.telegram_setup import ADMIN, DOCUMENTS, USER, make_settings, running, wait_until, write_corpus
 from tests.websites import Site, article, rss, serving
-
-
-@pytest.fixture
-def api() -> Iterator[BotApi]:
-    with serve(TOKEN) as api:
-        yield api
 
 
 @pytest.fixture

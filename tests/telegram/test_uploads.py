@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +14,8 @@ from bot.chat.uploads import FOLDER
 from bot.ingest.corpus import CorpusError
 from bot.telegram.state import BotState
 from tests import documents as make
-from tests.botapi import BotApi, serve
-from tests.telegram_setup import ADMIN, GROUP, TOKEN, USER, make_settings, running, write_corpus
+from tests.botapi import BotApi
+from tests.telegram_setup import ADMIN, GROUP, USER, make_settings, running, write_corpus
 
 CORPUS = {"freedonia.md": "# Freedonia\n\nThe capital of Freedonia is Fredville, on the river Marx.\n"}
 REPORT = make.pdf(
@@ -28,12 +28,6 @@ REPORT = make.pdf(
 QUESTION = "How much water does the Zorbak dam hold?"
 PDF = "application/pdf"
 MB = 2**20
-
-
-@pytest.fixture
-def api() -> Iterator[BotApi]:
-    with serve(TOKEN) as api:
-        yield api
 
 
 @pytest.fixture

@@ -7,15 +7,15 @@ import errno
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import tornado.web
 
 from bot.telegram import webhook
-from tests.botapi import BotApi, serve
-from tests.telegram_setup import DOCUMENTS, TOKEN, USER, make_settings, running, write_corpus
+from tests.botapi import BotApi
+from tests.telegram_setup import DOCUMENTS, USER, make_settings, running, write_corpus
 
 SECRET = "right_secret-1"
 PATH = "/tg-hook"
@@ -25,12 +25,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def api() -> Iterator[BotApi]:
-    with serve(TOKEN) as api:
-        yield api
 
 
 @pytest.fixture
