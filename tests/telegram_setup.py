@@ -16,7 +16,7 @@ from bot.telegram.delivery import Delivery
 from bot.telegram.running import handle_signals
 from bot.telegram.running import serve as serve_bot
 from bot.telegram.state import STATE, BotState
-from tests.botapi import BotApi
+from tests.botapi import BotApi, Call
 
 TOKEN = "123456:TEST-token-abc"
 ADMIN = 4242
@@ -99,3 +99,25 @@ async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.01)
+
+
+def data(api: BotApi, reply: Call, label: str) -> str:
+    """The callback data of the button whose text holds `label` under a reply."""
+    [found] = [d for t, d in api.buttons(reply) if label in t]
+    return found
+
+
+async def press(api: BotApi, reply: Call, label: str, *, user_id: int = USER, **extra: Any) -> Call:
+    """Press the button whose text holds `label` under a reply; return the toast."""
+    update = api.press(reply.result, data(api, reply, label), user_id=user_id, **extra)
+    [toast] = await api.until(lambda: api.toasts(update))
+    return toast
+
+
+async def inline(api: BotApi, query: str, **extra: Any) -> Call:
+    """Send an inline query; return the bot's answerInlineQuery call for it."""
+    update = api.inline(query, **extra)
+    query_id = update["inline_query"]["id"]
+    return await api.until(
+        lambda: next((c for c in api.calls_to("answerInlineQuery") if c.params["inline_query_id"] == query_id), None)
+    )

@@ -24,7 +24,7 @@ from bot.config import Settings, load_settings
 from bot.telegram.inline import INLINE_CACHE_SECONDS
 from bot.telegram.state import BotState
 from tests.botapi import BOT_USERNAME, BotApi, Call, parse_html, serve
-from tests.telegram_setup import running
+from tests.telegram_setup import data, inline, press, running
 
 TOKEN = "123456:TEST-token-abc"
 ADMIN = 4242
@@ -99,18 +99,6 @@ async def ask(api: BotApi, question: str, *, user_id: int = USER, chat_id: int |
     await api.until(lambda: len(api.sent(chat)) > before)
     await asyncio.sleep(0.05)  # a long answer may come in several messages
     return api.sent(chat)[-1]
-
-
-def data(api: BotApi, reply: Call, label: str) -> str:
-    [found] = [d for t, d in api.buttons(reply) if label in t]
-    return found
-
-
-async def press(api: BotApi, reply: Call, label: str, *, user_id: int = USER, **extra: Any) -> Call:
-    """Press the button whose text holds `label` under a reply; return the toast."""
-    update = api.press(reply.result, data(api, reply, label), user_id=user_id, **extra)
-    [toast] = await api.until(lambda: api.toasts(update))
-    return toast
 
 
 # ---- the keyboard ------------------------------------------------------------------------------
@@ -291,14 +279,6 @@ async def test_group_members_press_buttons_under_the_same_allowlists(api: BotApi
 
 
 # ---- inline mode -------------------------------------------------------------------------------------
-
-
-async def inline(api: BotApi, query: str, **extra: Any) -> Call:
-    update = api.inline(query, **extra)
-    query_id = update["inline_query"]["id"]
-    return await api.until(
-        lambda: next((c for c in api.calls_to("answerInlineQuery") if c.params["inline_query_id"] == query_id), None)
-    )
 
 
 async def test_inline_query_answers_with_an_article_first(api: BotApi, state: BotState) -> None:

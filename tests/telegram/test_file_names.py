@@ -13,8 +13,7 @@ import pytest
 
 from bot.chat.messages import text
 from tests.botapi import BotApi, Call, serve
-from tests.telegram.test_conversation import ADMIN, TOKEN, USER, inline, make_settings, press
-from tests.telegram_setup import running
+from tests.telegram_setup import ADMIN, TOKEN, USER, inline, make_settings, press, running
 
 # "Отчёт о работе.txt" as a Windows zip stores it: cp1251 bytes, which are not UTF-8.
 CP1251_NAME = "Отчёт о работе.txt".encode("cp1251")
@@ -41,7 +40,7 @@ def api() -> Iterator[BotApi]:
 async def test_answer_citing_a_non_utf8_file_name_is_delivered_voted_on_and_answered_inline(
     api: BotApi, corpus: Path
 ) -> None:
-    settings = make_settings(api, corpus)
+    settings = make_settings(api, corpus, feedback_db=str(corpus.parent / "feedback.sqlite3"), answer_sentences=2)
     async with running(settings):
         api.message(QUESTION)
         [reply] = await api.replies(USER)
@@ -62,7 +61,9 @@ async def test_answer_citing_a_non_utf8_file_name_is_delivered_voted_on_and_answ
 async def test_reload_report_names_a_skipped_non_utf8_file(api: BotApi, corpus: Path) -> None:
     with open(os.path.join(os.fsencode(corpus), "Пустой.txt".encode("cp1251")), "wb") as handle:
         handle.write(b"\x00\x01binary")
-    async with running(make_settings(api, corpus)):
+    async with running(
+        make_settings(api, corpus, feedback_db=str(corpus.parent / "feedback.sqlite3"), answer_sentences=2)
+    ):
         api.message("/reload", user_id=ADMIN)
         [reply] = await api.replies(ADMIN, timeout=20)
     report = reply.params["text"]
