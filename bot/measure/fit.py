@@ -17,10 +17,11 @@ import numpy as np
 from bot.config import BENCHMARKS_HELP
 from bot.index.library import Library
 from bot.measure.evaluation import Question as QA
-from bot.measure.evaluation import matches, question_documents, read_questions, select_split
+from bot.measure.evaluation import matches, question_documents, read_questions, select_split, set_folders
 from bot.ranking import features
 from bot.ranking.features import INDEX_FEATURES, SEMANTIC_FEATURES, TEXT_FEATURES, Question
 from bot.ranking.ranker import (
+    COVERED_COLUMN,
     MODEL_FILE,
     LinearModel,
     answer_feature_names,
@@ -44,7 +45,11 @@ ANSWERED_SHARE = 0.9
 # Every this many questions of another article are asked of each article alone, as off-topic questions.
 OFF_TOPIC_EVERY = 4
 # Sources that teach ranking; "off_topic" has no right sentence to rank and teaches abstention only.
-RANKING_SOURCES = ("wikiqa", "squad2", "xquad_en", "one_article")
+RANKING_SOURCES = ("wikiqa", "squad2", "xquad_en", "one_article", "small")
+# Our own small corpora (tests/smallsets): the dev group's rows ("small", and "small_off_topic" for its off-topic
+# questions) are reported in the dev table beside the benchmarks'; the train group is fitted on only when asked
+# (`--fit-small`): fitted on, its 80 questions lowered the dev group's first-ranked share from 0.762 to 0.662,
+# so the shipped ranker leaves it out (docs/quality.md). The test group is never read.
 BENCHMARKS = ("wikiqa", "squad2", "xquad_en")
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.02, 0.61, 0.02))
 
@@ -113,7 +118,12 @@ def fit_logistic(
 
 
 def load_examples(
-    benchmarks: Path, library_for: Callable[[Path], Library], part: str, scratch: Path, log: Callable[[str], None]
+    benchmarks: Path,
+    library_for: Callable[[Path], Library],
+    part: str,
+    scratch: Path,
+    log: Callable[[str], None],
+    small: Path | None = None,
 ) -> list[Example]:
     """Candidates and labels of every question of one split part ("train" or "dev"; never "test").
 
@@ -139,6 +149,22 @@ def load_examples(
                     benchmarks / source.corpus, library, chosen, part, scratch / source.name, library_for
                 )
             )
+    if small is not None:
+        examples.extend(small_examples(small, library_for, part, log))
+    return examples
+
+
+def small_examples(
+    group: Path, library_for: Callable[[Path], Library], part: str, log: Callable[[str], None]
+) -> list[Example]:
+    """The questions of a group of small corpora (tests/smallsets/dev, say), each set its own corpus."""
+    examples: list[Example] = []
+    sets = set_folders(group) if group.is_dir() else []
+    for folder in sets:
+        library = library_for(folder / "corpus")
+        for qa in read_questions(folder / "questions.jsonl"):
+            examples.append(_example(library, "small" if qa.expected else "small_off_topic", part, qa))
+    log(f"small corpora {part}: {len(sets)} sets, {sum(e.source == 'small' for e in examples)} questions")
     return examples
 
 
@@ -222,7 +248,7 @@ def decide(
             continue
         x = e.features(semantic)
         scores = second.logits(x)
-        order = first_under_headings(e.library, e.rows, scores)
+        order = first_under_headings(e.library, e.rows, scores, x[:, COVERED_COLUMN])
         evidence = answer_features(x, scores, order, len(e.question.terms), semantic)
         out.append((evidence, e.answerable, bool(e.y[order[0]])))
     return out
@@ -266,14 +292,24 @@ def fit(
     scratch: Path,
     log: Callable[[str], None] = lambda _: None,
     embedder: Embedder | None = None,
+    smallsets: Path | None = None,
+    fit_small: bool = False,
 ) -> dict:
     """Fit the models on the train parts, choose the thresholds on the dev parts; the ranker file's content.
 
     The first pass is shared; the full and abstention models are fitted once on words alone and, given an
     embedder, once more with the semantic features (the variant used when the embeddings are installed).
     """
-    train = load_examples(benchmarks, library_for, "train", scratch, log)
-    dev = load_examples(benchmarks, library_for, "dev", scratch, log)
+    small_train = smallsets / "train" if smallsets is not None and fit_small else None
+    train = load_examples(benchmarks, library_for, "train", scratch, log, small_train)
+    dev = load_examples(benchmarks, library_for, "dev", scratch, log, smallsets / "dev" if smallsets else None)
+    return fit_examples(train, dev, log, embedder)
+
+
+def fit_examples(
+    train: list[Example], dev: list[Example], log: Callable[[str], None], embedder: Embedder | None = None
+) -> dict:
+    """The ranker file's content from loaded train and dev examples (see `fit`)."""
     with_rows = [e for e in train if len(e.rows) and e.source in RANKING_SOURCES]
     first = fit_logistic(
         np.vstack([e.x for e in with_rows]),
@@ -341,6 +377,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `citebot fit [--benchmarks DIR] [--out FILE]`."""
     parser.add_argument("--benchmarks", type=Path, help=BENCHMARKS_HELP)
     parser.add_argument(
+        "--smallsets",
+        type=Path,
+        default=Path("tests/smallsets"),
+        help="our small corpora, whose dev/ group the dev table reports (default: tests/smallsets)",
+    )
+    parser.add_argument("--fit-small", action="store_true", help="also fit on the small corpora's train/ group")
+    parser.add_argument(
         "--out", type=Path, default=MODEL_FILE, help=f"where to write the ranker (default: {MODEL_FILE})"
     )
 
@@ -359,6 +402,8 @@ def run(args: argparse.Namespace, library_for: Callable[[Path], Library]) -> int
             Path(scratch),
             log=lambda line: print(line, file=sys.stderr),
             embedder=default_embedder(),
+            smallsets=args.smallsets if args.smallsets.is_dir() else None,
+            fit_small=args.fit_small,
         )
     args.out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out} in {time.perf_counter() - started:.0f} s", file=sys.stderr)

@@ -35,6 +35,20 @@ _KAZAKH_FILLERS = frozenset(
     "айтыңыз айтыңызшы айтшы айтып түсіндіріңіз түсіндірші түсіндіріп сипаттаңыз өтінемін".split()
 )
 FILLERS = {"en": _ENGLISH_FILLERS, "ru": _RUSSIAN_FILLERS, "kk": _KAZAKH_FILLERS}
+# A question about a price wants a sum of money, not any number: "what do I pay" is not answered by a date.
+WANTS_MONEY = re.compile(
+    r"\b(how much\b[^?]*?\b(cost|costs|charge|charged|pay|paid)|what (do|does|did|will|would)\b[^?]*?\b(pay|cost)"
+    r"|what is the (price|fee|charge|cost)|сколько (стоит|стоят|стоила|стоило|будет стоить|платить|заплатить|заплатят)"
+    r"|какова? (цена|стоимость|плата)|қанша (тұрады|төлеу|төлейді|төлеймін|төленеді)|(бағасы|құны) қанша)\b",
+    re.IGNORECASE,
+)
+# The words of such a question that frame it: dropped from what it is about, the rest of its words kept.
+MONEY_FRAME = re.compile(
+    r"\b(how much|what|cost|costs|charge|charged|pay|paid|price|fee|сколько|стоит|стоят|стоила|стоило|будет"
+    r"|платить|заплатить|заплатят|какова?|цена|стоимость|плата|қанша|тұрады|төлеу|төлейді|төлеймін|төленеді"
+    r"|бағасы|құны)\b",
+    re.IGNORECASE,
+)
 WANTS_NUMBER = re.compile(
     r"\b(how (many|much|old|long|far|tall|big|large|high|deep|fast)|what (percentage|percent|number|amount|age)"
     r"|number of|сколько|какова? (сумма|стоимость|доля)|қанша|неше)\b",
@@ -54,6 +68,12 @@ NUMBER = re.compile(
     r"|тридцат)(ь|и|ью)|сорок|сорока|пятьдесят|шестьдесят|семьдесят|восемьдесят|(пяти|шести|семи|восьми)десяти"
     r"|девяносто|девяноста|сто|ста|двести|двухсот|триста|тр[её]хсот|четыреста|пятьсот|шестьсот|семьсот|восемьсот"
     r"|девятьсот|(тысяч|миллион|миллиард|триллион|десятк|сотн|дюжин)\w*)\b",
+    re.IGNORECASE,
+)
+_CURRENCY = r"(tenge|тенге|теңге|₸|dollars?|долларов|доллар|euros?|евро|€|\$|rubles?|рубл\w*|сом\w*)"
+MONEY = re.compile(
+    rf"\$\s?\d|\d[\d\s,.]*\s*(thousand|million|billion|тысяч\w*|миллион\w*|миллиард\w*|мың|млн|млрд)?\s*{_CURRENCY}\b"
+    rf"|\b(thousand|million|billion|тысяч\w*|миллион\w*|миллиард\w*|мың)\s+{_CURRENCY}",
     re.IGNORECASE,
 )
 DATE = re.compile(
@@ -133,7 +153,10 @@ def question_analyzer(library: Library, question: str) -> Analyzer | MultiAnalyz
 
 
 def wanted_type(question: str) -> tuple[re.Pattern[str] | None, str]:
-    """The kind of fact the question asks for (a number, a date, or None) and the question without its frame."""
+    """The kind of fact the question asks for (a sum of money, a number, a date, or None) and the question without
+    its frame."""
+    if WANTS_MONEY.search(question):
+        return MONEY, MONEY_FRAME.sub(" ", question)
     for frame, kind in ((WANTS_NUMBER, NUMBER), (WANTS_DATE, DATE)):
         match = frame.search(question)
         if match:

@@ -53,6 +53,8 @@ def answer_feature_names(semantic: bool) -> tuple[str, ...]:
 # Where the abstention model's candidate features are in the full model's columns.
 _CANDIDATE_COLUMNS = [candidate_features(False).index(name) for name in CANDIDATE_EVIDENCE]
 _SEMANTIC_COLUMNS = [candidate_features(True).index(name) for name in SEMANTIC_EVIDENCE]
+# Where each candidate's share of the question (its heading's included) is, for the hand-over under headings.
+COVERED_COLUMN = candidate_features(False).index("idf_covered")
 
 
 @dataclass(frozen=True)
@@ -220,10 +222,17 @@ def first_under(library: Library, rows: np.ndarray, order: np.ndarray, size: int
     return opening.astype(np.int64)
 
 
-def first_under_headings(library: Library, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def first_under_headings(
+    library: Library, rows: np.ndarray, scores: np.ndarray, covered: np.ndarray | None = None
+) -> np.ndarray:
     """The ranking order (indexes into rows, best first) where a heading hands its place to the best sentence
-    under it, and follows it; a heading with no candidate under it goes last. A heading is context: a question
-    that repeats it is answered by what it heads."""
+    under it, which it then follows; a heading with no candidate under it goes last.
+
+    A heading is context: a question that repeats it is answered by what it heads. `covered` (each row's share
+    of the question's weight, its heading's included) keeps the hand-over honest: the sentence moves up past
+    those that hold less of the question, never past one that holds more ("discount on heating" is answered
+    under "Discounts", not by the first sentence under "Heating").
+    """
     order = np.lexsort((rows, -scores))
     ranked = rows[order]
     heads = library.heads[ranked]
@@ -234,18 +243,39 @@ def first_under_headings(library: Library, rows: np.ndarray, scores: np.ndarray)
     for i, row, head in zip(order.tolist(), ranked.tolist(), heads.tolist()):
         if head >= 0 and head != row:
             best_under.setdefault(head, i)
-    out: list[int] = []
-    placed: set[int] = set()
+    sentences = [i for i, is_heading in zip(order.tolist(), headings.tolist()) if not is_heading]
+    above = 0  # sentences ranked above the heading being looked at
+    for row, is_heading in zip(ranked.tolist(), headings.tolist()):
+        if not is_heading:
+            above += 1
+        elif row in best_under:
+            _move_up(sentences, best_under[row], above, covered)
+    return np.array(_with_headings(sentences, order, ranked, headings, best_under), dtype=np.int64)
+
+
+def _move_up(sentences: list[int], moved: int, to: int, covered: np.ndarray | None) -> None:
+    """Move `moved` up to place `to` of `sentences`, or as near it as it goes without passing one that holds more."""
+    at = sentences.index(moved)
+    while to < at and covered is not None and covered[sentences[to]] > covered[moved] + 1e-9:
+        to += 1
+    if to < at:
+        sentences.insert(to, sentences.pop(at))
+
+
+def _with_headings(
+    sentences: list[int], order: np.ndarray, ranked: np.ndarray, headings: np.ndarray, best_under: dict[int, int]
+) -> list[int]:
+    """The sentences in order, each heading right after the best sentence under it, the rest of them last."""
+    follows: dict[int, list[int]] = {}
+    last: list[int] = []
     for i, row, is_heading in zip(order.tolist(), ranked.tolist(), headings.tolist()):
-        if i in placed or (is_heading and row not in best_under):
-            continue
-        if is_heading and best_under[row] not in placed:
-            out.append(best_under[row])
-            placed.add(best_under[row])
+        if is_heading:
+            (follows.setdefault(best_under[row], []) if row in best_under else last).append(i)
+    out: list[int] = []
+    for i in sentences:
         out.append(i)
-        placed.add(i)
-    out.extend(i for i, is_heading in zip(order.tolist(), headings.tolist()) if i not in placed)
-    return np.array(out, dtype=np.int64)
+        out.extend(follows.get(i, ()))
+    return out + last
 
 
 def answer_features(
@@ -267,7 +297,7 @@ def rank(library: Library, question: Question, ranker: Ranker, exclude: Collecti
     if len(rows) == 0:
         return Ranking(rows, np.empty(0), 0.0, ranker.threshold)
     scores = ranker.second.logits(x)
-    order = first_under_headings(library, rows, scores)
+    order = first_under_headings(library, rows, scores, x[:, COVERED_COLUMN])
     evidence = answer_features(x, scores, order, len(question.terms), ranker.semantic)
     probability = sigmoid(ranker.answers.logits(evidence[None])[0])
     return Ranking(rows[order], scores[order], probability, ranker.threshold)

@@ -224,3 +224,26 @@ def test_fit_command_writes_a_ranker_from_train_and_dev_only(
 def test_fit_names_missing_benchmarks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["fit", "--benchmarks", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r.json")]) == 1
     assert "not found" in capsys.readouterr().err and not (tmp_path / "r.json").exists()
+
+
+def small_group(root: Path) -> Path:
+    for part, fact in (("train", "Lamps are lit at dusk."), ("dev", "Gates close at ten.")):
+        lines = [
+            json.dumps({"id": f"{part}-1", "question": f"{fact.split()[0]}?", "expected": [fact]}),
+            json.dumps({"id": f"{part}-2", "question": "Who won the chess final?", "expected": []}),
+        ]
+        write_files(root / part / "set_en", {"questions.jsonl": "\n".join(lines) + "\n"})
+        write_files(root / part / "set_en" / "corpus", {"note.md": f"{fact} The park keeper has a key.\n"})
+    return root
+
+
+@pytest.mark.parametrize("fit_small", [False, True])
+def test_fit_reports_the_small_corpora_dev_group_and_fits_on_their_train_group_only_when_asked(
+    tmp_path: Path, fit_small: bool
+) -> None:
+    root, small, out = benchmarks(tmp_path / "b"), small_group(tmp_path / "small"), tmp_path / "ranker.json"
+    args = ["fit", "--benchmarks", str(root), "--smallsets", str(small), "--out", str(out)]
+    assert cli.main(args + (["--fit-small"] if fit_small else [])) == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert ("small" in data["training"]["questions"]) is fit_small
+    assert {"small", "small_off_topic"} <= set(data["variants"]["words"]["dev"]["0.10"])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bot.chat.render import as_json, plain
 from bot.index.library import Library
 from bot.ranking.answer import answer
+from bot.ranking.ranker import first_under_headings
 from tests.helpers import Build
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -97,3 +99,30 @@ def test_closest_passage_needs_the_question_s_most_specific_word(faq: Library) -
     # "water" is everywhere here; "Mars" and "colonies" nowhere: the best sentence holds no specific word.
     result = answer(faq, "water colonies on Mars", min_confidence=1.0)
     assert not result.answered and result.closest is None
+
+
+TARIFFS = {
+    "heat.md": "# Heat tariffs\n\n## Heating\n\n"
+    "Flats without a building meter pay 215 tenge per square metre a month. Flats with one pay by its reading.\n\n"
+    "## Hot water\n\nA cubic metre of hot water costs 540 tenge.\n\n"
+    "## Discounts\n\nPensioners living alone get a discount of 25 percent on heating and hot water.\n",
+}
+
+
+def test_the_hand_over_moves_a_sentence_up_only_past_those_that_hold_less(build: Build) -> None:
+    library = build(TARIFFS)
+    ids = {library.sentence(i).text.split()[0]: i for i in range(library.sentence_count)}
+    rows = np.array([ids["Heating"], ids["Pensioners"], ids["Flats"]])
+    scores = np.array([3.0, 2.0, 1.0])
+    # Without shares, the heading hands its first place to its sentence; with them, not past one holding more.
+    assert rows[first_under_headings(library, rows, scores)].tolist() == [
+        ids["Flats"],
+        ids["Heating"],
+        ids["Pensioners"],
+    ]
+    covered = np.array([0.5, 1.0, 0.5])
+    assert rows[first_under_headings(library, rows, scores, covered)].tolist() == [
+        ids["Pensioners"],
+        ids["Flats"],
+        ids["Heating"],
+    ]
