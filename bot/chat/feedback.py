@@ -171,14 +171,15 @@ def normalize(question: str) -> str:
 
 
 def shown_sentences(result: Answer) -> list[Shown]:
-    """The sentences an answer shows, in order: each quote's lead-in context, then the quote."""
+    """The sentences an answer shows, in order: each quote's lead-in context, then the quote's sentences."""
     shown = []
     for quote in result.quotes:
         title = quote.document.title
         if quote.context is not None:
             ref = SentenceRef(quote.document.path, quote.position - 1, text_digest(quote.context))
             shown.append(Shown(ref, title, quoted=False))
-        shown.append(Shown(SentenceRef(quote.document.path, quote.position, text_digest(quote.text)), title))
+        for offset, text in enumerate(quote.sentences):
+            shown.append(Shown(SentenceRef(quote.document.path, quote.position + offset, text_digest(text)), title))
     return shown
 
 

@@ -86,5 +86,7 @@ def answer_in_turn(
 
 
 def _turn(library: Library, result: Answer, question: str, now: float) -> Turn:
+    # What a follow-up asking for something new leaves out: each quote's own sentence. The rest of a quoted
+    # section is left in: "And above 200 kWh?" after the tariff is answered by the next sentence of its section.
     shown = frozenset(h.sentence.id for h in result.results if any(q.text == h.sentence.text for q in result.quotes))
     return Turn(question, shown, now, id(library))

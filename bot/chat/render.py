@@ -165,13 +165,14 @@ def _pack(blocks: Iterable[Chunk], limit: int, joiner: str = "\n\n") -> list[Chu
 def _quote(quote: Quote, limit: int, bold: Callable[[str], str]) -> list[Chunk]:
     marker = f" [{quote.citation}]"
     room = limit - length(marker)
+    passage = " ".join(quote.sentences)
     if quote.context:
         block = Chunk(
-            f"<i>{html.escape(quote.context, quote=False)}</i> {bold(quote.text)}", f"({quote.context}) {quote.text}"
+            f"<i>{html.escape(quote.context, quote=False)}</i> {bold(passage)}", f"({quote.context}) {passage}"
         )
         if _fits(block, room):
             return [Chunk(block.html + marker, block.plain + marker)]
-    text = f"{quote.context} {quote.text}" if quote.context else quote.text
+    text = f"{quote.context} {passage}" if quote.context else passage
     # Bold and escapes only add to a piece, so a piece whose HTML fits fits as plain text too.
     pieces = [Chunk(bold(piece), piece) for piece in split(text, room, lambda piece: length(bold(piece)))]
     return [*pieces[:-1], Chunk(pieces[-1].html + marker, pieces[-1].plain + marker)]
@@ -360,13 +361,26 @@ def as_json(answer: Answer) -> dict[str, object]:
         "answered": answer.answered,
         "probability": round(answer.probability, 4),
         "answer": [
-            {"text": q.text, "citation": q.citation, "context": q.context, "page": q.page, **cite(q.document)}
+            {
+                "text": q.text,
+                "follow": list(q.follow),
+                "citation": q.citation,
+                "context": q.context,
+                "page": q.page,
+                **cite(q.document),
+            }
             for q in answer.quotes
         ],
         # Declined, the sentence shown as the closest passage (None when none is shown).
         "closest": None
         if closest is None
-        else {"text": closest.text, "context": closest.context, "page": closest.page, **cite(closest.document)},
+        else {
+            "text": closest.text,
+            "follow": list(closest.follow),
+            "context": closest.context,
+            "page": closest.page,
+            **cite(closest.document),
+        },
         "sources": [{"citation": n, **cite(d)} for n, d in enumerate(answer.sources, 1)],
         "results": [
             {

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.index.library import Library
-from bot.ranking.answer import Answer
+from bot.ranking.answer import Answer, Quote
 from bot.text.analyzers import folded
 
 SPLITS_FILE = Path(__file__).parent.parent / "data" / "splits.json"
@@ -118,9 +118,9 @@ def score(pairs: Iterable[tuple[Question, Answer]]) -> Report:
             rank = first_match(answer, question.expected)
             ranks.append(rank)
             answered.append(answer.answered)
-            quoted.append(bool(answer.quotes) and any(matches(answer.quotes[0].text, e) for e in question.expected))
-            closest = answer.closest.text if answer.closest is not None and not answer.answered else None
-            shown.append(quoted[-1] or (closest is not None and any(matches(closest, e) for e in question.expected)))
+            quoted.append(bool(answer.quotes) and _shows(answer.quotes[0], question.expected))
+            closest = answer.closest if not answer.answered else None
+            shown.append(quoted[-1] or (closest is not None and _shows(closest, question.expected)))
             if not quoted[-1]:
                 misses.append(_miss(question, answer))
         else:
@@ -151,8 +151,13 @@ def score(pairs: Iterable[tuple[Question, Answer]]) -> Report:
     )
 
 
+def _shows(quote: Quote, expected: Sequence[str]) -> bool:
+    """Whether a quote shows an expected sentence: as its sentence, or as one of the rest of its short section."""
+    return any(matches(text, want) for text in quote.sentences for want in expected)
+
+
 def _miss(question: Question, answer: Answer) -> Miss:
-    quoted = answer.quotes[0].text if answer.quotes else None
+    quoted = " ".join(answer.quotes[0].sentences) if answer.quotes else None
     return Miss(question.id, question.question, quoted, question.expected)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import time
@@ -30,6 +31,12 @@ CLOSEST_SHARE = 0.3
 # A capitalised word after the first of a question is a name ("Bitcoin", "Sunday", "Астана"): a passage without it
 # is about something else.
 NAME = re.compile(r"(?<=[\s(«\"'])[^\W\d_]*[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]\w*")
+# A sentence of a short section under a heading (an FAQ's answer, a tariff sheet's entry, an item of minutes) is
+# quoted with the rest of its section, in reading order: the section is the answer, and the sentence that matched
+# the question's words is often not the one that answers it ("How do I read my meter?": where the meter is, then
+# which digits to read). At most this many sentences and characters make a short section.
+SECTION_SENTENCES = 3
+SECTION_CHARS = 600
 # A sentence that opens with one of these leans on the one before it, so that one is shown too.
 LEANS_BACK = re.compile(
     r"^(it|its|this|that|these|those|he|she|they|his|her|their|such|thus|therefore|in this context|specifically"
@@ -49,6 +56,12 @@ class Quote:
     position: int
     context: str | None = None
     page: int | None = None  # the page the sentence is on, for documents with pages
+    follow: tuple[str, ...] = ()  # the rest of its short section, shown after it as one passage
+
+    @property
+    def sentences(self) -> tuple[str, ...]:
+        """The quote's own sentences as shown: the sentence, then the rest of its section."""
+        return (self.text, *self.follow)
 
 
 @dataclass(frozen=True)
@@ -127,7 +140,7 @@ def answer(
     # The quotes' own spellings of the question's terms ("approved" for "approve"), for highlighting.
     wanted = set(analyzed.terms)
     shown = quotes or ([closest] if closest is not None else [])
-    quoted = {w for q in shown for w in analyzed.analyzer.words(f"{q.context or ''} {q.text}")}
+    quoted = {w for q in shown for w in analyzed.analyzer.words(" ".join((q.context or "", *q.sentences)))}
     words = tuple(sorted(w for w in quoted if not wanted.isdisjoint(_word_terms(analyzed.analyzer, w))))
     return Answer(
         question=question,
@@ -163,15 +176,51 @@ def closest_passage(
         or float(weights[held].sum()) < CLOSEST_SHARE * float(weights.sum())
     ):
         return None
-    hit = Hit(library.sentence(row), 0.0)
-    context = lead_in(library, hit)
-    return Quote(hit.sentence.text, 1, 0.0, hit.sentence.document, hit.sentence.position, context, hit.sentence.page)
+    return _quote(library, Hit(library.sentence(row), 0.0), 1, section_of(library, row))
+
+
+def section_of(library: Library, sentence_id: int) -> range | None:
+    """The ids of the short section under a heading that the sentence belongs to (see SECTION_SENTENCES), or None
+    when it stands under no heading (or only the document's title), alone, or in a longer section."""
+    head = int(library.heads[sentence_id])
+    number = library.locate(sentence_id)[0]
+    start, stop = int(library.offsets[number]), int(library.offsets[number + 1])
+    # Under the document's title the "section" is the whole document: a short one is not one answer.
+    if head < 0 or head == sentence_id or head == start:
+        return None
+    end = head + 1
+    while end < stop and int(library.heads[end]) == head and end - head <= SECTION_SENTENCES:
+        end += 1
+    ids = range(head + 1, end)
+    longer = end < stop and int(library.heads[end]) == head
+    if len(ids) < 2 or longer or sum(len(library.sentence(i).text) for i in ids) > SECTION_CHARS:
+        return None
+    return ids
+
+
+def _quote(library: Library, hit: Hit, citation: int, section: range | None) -> Quote:
+    """A hit as a quote: with its lead-in when it leans back, or from the start of its short section to its end."""
+    if section is None:
+        sentence = hit.sentence
+        return Quote(
+            sentence.text,
+            citation,
+            hit.score,
+            sentence.document,
+            sentence.position,
+            lead_in(library, hit),
+            sentence.page,
+        )
+    first = library.sentence(section[0])
+    follow = tuple(library.sentence(i).text for i in section[1:])
+    return Quote(first.text, citation, hit.score, first.document, first.position, None, first.page, follow)
 
 
 def _quotes(
     library: Library, hits: list[Hit], most: int, exclude: Collection[int]
 ) -> tuple[list[Quote], list[Document]]:
-    """Up to `most` distinct sentences, each with its citation number and, when it leans back, its lead-in."""
+    """Up to `most` distinct passages (a sentence, with its lead-in when it leans back, or its short section),
+    each with its citation number."""
     quotes: list[Quote] = []
     sources: list[Document] = []
     seen: set[str] = set()
@@ -179,31 +228,22 @@ def _quotes(
     for hit in hits:
         if len(quotes) == most:
             break
-        key = folded(hit.sentence.text)
         # A heading is context, never an answer of its own.
-        if key in seen or hit.sentence.id in shown or library.is_heading(hit.sentence.id):
+        if folded(hit.sentence.text) in seen or hit.sentence.id in shown or library.is_heading(hit.sentence.id):
             continue
-        seen.add(key)
-        shown.add(hit.sentence.id)
+        section = section_of(library, hit.sentence.id)
+        if section is not None and any(i in exclude or i in shown for i in section):
+            section = None  # part of it was shown already: the sentence alone
         document = hit.sentence.document
         if document not in sources:
             sources.append(document)
-        context = lead_in(library, hit)
-        if context is not None and (hit.sentence.id - 1 in shown or hit.sentence.id - 1 in exclude):
-            context = None
-        if context is not None:
+        quote = _quote(library, hit, sources.index(document) + 1, section)
+        if quote.context is not None and (hit.sentence.id - 1 in shown or hit.sentence.id - 1 in exclude):
+            quote = dataclasses.replace(quote, context=None)
+        shown.update(section if section is not None else [hit.sentence.id])
+        if quote.context is not None:
             # Shown as context, the sentence before must not come again as a quote of its own.
             shown.add(hit.sentence.id - 1)
-            seen.add(folded(context))
-        quotes.append(
-            Quote(
-                hit.sentence.text,
-                sources.index(document) + 1,
-                hit.score,
-                document,
-                hit.sentence.position,
-                context,
-                hit.sentence.page,
-            )
-        )
+        seen.update(folded(text) for text in (*quote.sentences, *([quote.context] if quote.context else [])))
+        quotes.append(quote)
     return quotes, sources

@@ -170,6 +170,17 @@ def test_shown_sentences_of_an_answer_round_trip_to_the_library(mini: Library, d
     assert texts == {q.text for q in result.quotes} | {q.context for q in result.quotes if q.context}
 
 
+def test_every_sentence_of_a_quoted_section_is_recorded_as_shown(build, db: Feedback) -> None:
+    library = build({"faq.md": "# Help\n\n## How do I pay?\n\nPay online. Or pay at any post office.\n"})
+    result = answer(library, "How do I pay?", min_confidence=0.0)
+    assert result.quotes[0].follow == ("Or pay at any post office.",)
+    answer_id = db.record(USER, result.question, True, shown_sentences(result))
+    recorded = db.answer(answer_id)  # type: ignore[arg-type]
+    assert recorded is not None
+    texts = {library.sentence(i).text for i in sentence_ids(library, list(recorded.shown))}
+    assert texts == {"Pay online.", "Or pay at any post office."}
+
+
 def test_a_locked_database_is_logged_and_skipped(
     db: Feedback, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -359,8 +359,8 @@ def test_as_json_schema() -> None:
     assert isinstance(data["probability"], float) and isinstance(data["took_ms"], float)
     cite = {"document": "sub/a.md", "title": "Title", "source": "src", "date": "2025-06-01", "url": "https://e.org"}
     assert data["answer"] == [
-        {"text": "First.", "citation": 1, "context": None, "page": None, **cite},
-        {"text": "Second.", "citation": 1, "context": "First.", "page": None, **cite},
+        {"text": "First.", "follow": [], "citation": 1, "context": None, "page": None, **cite},
+        {"text": "Second.", "follow": [], "citation": 1, "context": "First.", "page": None, **cite},
     ]
     assert data["sources"] == [{"citation": 1, **cite}]
     assert [r["text"] for r in data["results"]] == ["First.", "Second."]

@@ -568,6 +568,17 @@ def test_metrics_on_a_hand_made_case() -> None:
     assert report.latency_ms["p50"] == pytest.approx(1.0) and report.latency_ms["p99"] == pytest.approx(4.9)
 
 
+def test_a_quote_of_a_short_section_counts_when_any_of_its_sentences_is_expected() -> None:
+    section = Quote("The meter sits under a lid.", 1, 1.0, DOC, 0, follow=("Read the black digits.",))
+    hits = (Hit(Sentence(0, DOC, 0, section.text), 1.0), Hit(Sentence(1, DOC, 1, "Read the black digits."), 0.5))
+    quoted = Answer("q", True, (section,), (DOC,), hits, 0.5, 1.0)
+    declined = Answer("q", False, (), (), hits, 0.05, 1.0, closest=section)
+    report = score([(Question("a", "qa", ("Read the black digits.",)), quoted)])
+    assert report.p_at_1 == 1.0 and report.ranked_p_at_1 == 0.0  # read in the passage, ranked second
+    assert score([(Question("b", "qb", ("Read the black digits.",)), declined)]).shown_first == 1.0
+    assert score([(Question("c", "qc", ("A new meter is free.",)), quoted)]).p_at_1 == 0.0
+
+
 def test_metrics_of_nothing_are_zero() -> None:
     report = score([])
     assert (report.p_at_1, report.hit_at_3, report.mrr_at_10, report.abstention) == (0.0, 0.0, 0.0, 0.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bot.chat.passages import shown_ids
 from bot.chat.render import as_json, plain
 from bot.index.library import Library
 from bot.ranking.answer import answer
@@ -77,13 +78,19 @@ def faq_id(library: Library, text: str) -> int:
 def test_declined_question_shows_its_closest_passage_labelled(faq: Library) -> None:
     result = answer(faq, "Why is my water brown?", min_confidence=1.0)
     assert not result.answered
+    # The closest passage is the heading's short section, in reading order.
     assert result.closest is not None and result.closest.text == "Rust stirred up in the mains makes it brown."
+    assert result.closest.follow == ("Run the cold tap for ten minutes.",)
     data = as_json(result)
     assert data["answer"] == [] and data["closest"]["text"] == result.closest.text
+    assert data["closest"]["follow"] == ["Run the cold tap for ten minutes."]
     assert data["closest"]["document"] == "faq.md" and data["closest"]["title"] == "Customer questions"
     shown = plain(result)
     assert shown.startswith("I found no confident answer. The closest passage in the documents:")
-    assert "Rust stirred up in the mains makes it brown. [1]" in shown and "[1] Customer questions" in shown
+    assert (
+        "Rust stirred up in the mains makes it brown. Run the cold tap for ten minutes. [1]" in shown
+        and "[1] Customer questions" in shown
+    )
     assert plain(result, "ru").startswith("Уверенного ответа я не нашёл")
 
 
@@ -126,3 +133,42 @@ def test_the_hand_over_moves_a_sentence_up_only_past_those_that_hold_less(build:
         ids["Flats"],
         ids["Heating"],
     ]
+
+
+SECTIONS = {
+    "meters.md": "# Meter questions\n\n"
+    "## How do I read my meter?\n\n"
+    "The meter sits in a chamber under a metal lid by the gate. "
+    "Read the black digits from left to right and ignore the red ones.\n\n"
+    "## Who replaces a broken meter?\n\n"
+    "We replace it free of charge within ten days. Call 0800 555 0100 to book a visit. "
+    "An engineer seals the new meter. The old one is taken away. You get a letter with the new number.\n",
+}
+
+
+def test_a_sentence_of_a_short_section_is_quoted_with_its_whole_section_in_reading_order(build: Build) -> None:
+    library = build(SECTIONS)
+    result = answer(library, "Which digits do I read, black or red?", min_confidence=0.0)
+    first = result.quotes[0]
+    assert first.text == "The meter sits in a chamber under a metal lid by the gate."
+    assert first.follow == ("Read the black digits from left to right and ignore the red ones.",)
+    assert first.context is None
+    assert "The meter sits in a chamber under a metal lid by the gate. Read the black digits" in plain(result)
+    # Neither sentence of the section is quoted again on its own.
+    assert all(quote.text not in first.follow for quote in result.quotes[1:])
+
+
+def test_a_longer_section_is_quoted_a_sentence_at_a_time(build: Build) -> None:
+    result = answer(build(SECTIONS), "Which number do I call to book a visit?", min_confidence=0.0)
+    assert result.quotes[0].text == "Call 0800 555 0100 to book a visit."
+    assert result.quotes[0].follow == ()
+
+
+def test_more_never_repeats_a_sentence_of_a_section_already_shown(build: Build) -> None:
+    library = build(SECTIONS)
+    result = answer(library, "How do I read my meter digits?", min_confidence=0.0, max_quotes=1)
+    assert result.quotes[0].follow
+    shown = shown_ids(library, result)
+    assert len(shown) == 2
+    more = answer(library, "How do I read my meter digits?", min_confidence=0.0, exclude=shown)
+    assert not {q.text for q in more.quotes} & set(result.quotes[0].sentences)
