@@ -55,8 +55,9 @@ WANTS_NUMBER = re.compile(
     re.IGNORECASE,
 )
 WANTS_DATE = re.compile(
-    r"\b(when|what (years?|date|day|month|century)|(in|from|between) (which|what) years?|когда|в каком году"
-    r"|қашан|(қай|нешінші) жылы)\b",
+    r"\b(when|what (years?|date|day|month|century)|(in|from|between) (which|what) years?|(on|until) what day"
+    r"|когда|в каком (году|месяце)|какого числа|до какого (числа|месяца)"
+    r"|қашан|(қай|нешінші) (жылы|айда|күні)|қай (айға|күнге) дейін)\b",
     re.IGNORECASE,
 )
 NUMBER = re.compile(
@@ -80,7 +81,11 @@ DATE = re.compile(
     r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|september|october"
     r"|november|december)\b|\b(\d{1,2}(st|nd|rd|th)? century)\b"
     r"|\b(январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр)"
-    r"|\b(қаңтар|ақпан|наурыз|сәуір|мамыр|маусым|шілде|тамыз|қыркүйек|қазан|қараша|желтоқсан)",
+    r"|\b(қаңтар|ақпан|наурыз|сәуір|мамыр|маусым|шілде|тамыз|қыркүйек|қазан|қараша|желтоқсан)"
+    # Days: "on Wednesday", "в среду" (a preposition first: "среда" alone is also "the environment"), "сәрсенбіде".
+    r"|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow)\b"
+    r"|\b(в|во|по|с|до|к)\s+(понедельник|вторник|сред[уа]|средам|четверг|пятниц|суббот|воскресень)\w*"
+    r"|\b(вчера|сегодня|завтра)\b|\b(дүйсенбі|сейсенбі|сәрсенбі|бейсенбі|жұма|сенбі|жексенбі|кеше|бүгін|ертең)\w*",
     re.IGNORECASE,
 )
 
