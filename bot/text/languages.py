@@ -32,6 +32,13 @@ SAMPLE_PLACES = 5
 WORD = re.compile(r"[^\W\d_]+")
 # Below this probability a question's language is a guess, and callers search with the runner-up too.
 SURE = 0.9
+# A few words are too few for the classifier ("Our annual report." reads as Esperanto): below SURE, a text of
+# fewer letters than this is read by its script instead, Latin as English and Cyrillic as Russian, or as Kazakh
+# when it has a letter only Kazakh writes.
+SHORT_LETTERS = 200
+LATIN = re.compile(r"[a-zA-Z]")
+CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+KAZAKH_LETTERS = re.compile(r"[әғқңөұүһіӘҒҚҢӨҰҮҺІ]")
 # py3langid ships its model LZMA-compressed: unpacking it costs a process most of a second, more than a
 # small corpus takes to load. Unpacked once into the cache folder as plain .npy arrays (no pickle), it is
 # mapped by every later process in milliseconds, and only the pages detection touches are read.
@@ -197,8 +204,22 @@ def detect(text: str, languages: Collection[str] | None = None, home: Path | Non
     candidates = _candidates(languages, home)
     if len(candidates) == 1:
         return next(iter(candidates))
-    language, _ = _identifier(candidates, home).classify(text[:SAMPLE_CHARS])
+    sample = text[:SAMPLE_CHARS]
+    language, probability = _identifier(candidates, home).classify(sample)
+    letters = sum(map(len, WORD.findall(sample)))
+    if probability < SURE and 0 < letters < SHORT_LETTERS:
+        return _by_script(sample, candidates) or language
     return language
+
+
+def _by_script(text: str, candidates: frozenset[str]) -> str | None:
+    """The language a short text's script suggests (see SHORT_LETTERS), when it is among the candidates."""
+    latin, cyrillic = len(LATIN.findall(text)), len(CYRILLIC.findall(text))
+    if cyrillic > latin:
+        guess = "kk" if KAZAKH_LETTERS.search(text) else "ru"
+    else:
+        guess = "en" if latin else None
+    return guess if guess in candidates else None
 
 
 def document_language(document: Document, languages: Collection[str] | None = None, home: Path | None = None) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bot import cli
 from bot.index.loader import load_library
@@ -175,6 +176,26 @@ def test_an_export_becomes_posts_with_links_dates_and_the_attached_file(export: 
     found = answer(library, "How much water does the Zorbak dam hold?")
     assert found.quotes and found.quotes[0].document.url == "https://t.me/press_kz/7"
     assert found.quotes[0].document.path == "channels/press_kz/7-report.pdf"
+
+
+def test_an_attachment_is_read_in_its_own_language_not_its_caption_s(tmp_path: Path) -> None:
+    # A caption of three words is no guide to a report's language: the sidecar leaves it to the report's text.
+    post = posts.Post(
+        -1001234567890,
+        "press_kz",
+        "Press Office",
+        9,
+        dt.datetime(2026, 3, 2, tzinfo=dt.UTC),
+        "Our annual report.",
+        attachments=(posts.Attachment("report.pdf", REPORT),),
+    )
+    corpus = tmp_path / "corpus"
+    posts.write_post(corpus, post, lambda text: "eo")
+    sidecar = yaml.safe_load((corpus / "channels/press_kz/9-report.pdf.yml").read_text(encoding="utf-8"))
+    assert "language" not in sidecar and sidecar["url"] == "https://t.me/press_kz/9"
+    library = load_library(corpus, tmp_path / "cache")
+    found = answer(library, "How much water does the Zorbak dam hold?")
+    assert found.quotes and found.quotes[0].document.path == "channels/press_kz/9-report.pdf"
 
 
 def test_importing_twice_adds_nothing_and_a_later_live_edit_wins(export: Path, tmp_path: Path) -> None:

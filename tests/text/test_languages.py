@@ -33,6 +33,20 @@ def test_document_language_is_detected_from_its_text(language: str) -> None:
     assert document_language(document(TEXTS[language])) == language
 
 
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Our annual report.", "en"),  # the classifier alone: Esperanto
+        ("New ferry timetable from Monday.", "en"),
+        ("Новое расписание.", "ru"),
+        ("Жаңа кесте.", "kk"),
+        ("Die Regierung hat das nationale Projekt zur Wasserversorgung genehmigt.", "de"),  # sure: kept
+    ],
+)
+def test_a_few_words_the_classifier_is_unsure_of_are_read_by_their_script(text: str, language: str) -> None:
+    assert document_language(document(text)) == language
+
+
 def test_front_matter_language_wins_over_the_text() -> None:
     assert document_language(document(TEXTS["en"], language="ru")) == "ru"
     assert document_language(document(TEXTS["en"], language="Russian")) == "ru"

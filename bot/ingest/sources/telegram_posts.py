@@ -4,9 +4,9 @@ Pure functions over plain values: the bot (bot/telegram/channel.py) turns update
 `citebot import-telegram` reads them from Telegram Desktop's JSON export (`read_export`). A post lives at
 `channels/<username or c-<internal id>>/<message_id>.md` with front matter giving its title, the channel's
 title as the source, its date, its t.me link and its language; an attached document is stored as
-`<message_id>-<name>` with a `.yml` sidecar carrying the same. Front matter also records the channel's id and
-the post's version (the Unix time of its last edit) so that a renamed channel's posts are still found and an
-older text never replaces a newer one.
+`<message_id>-<name>` with a `.yml` sidecar carrying the same but the language (the file's own text decides
+it). Front matter also records the channel's id and the post's version (the Unix time of its last edit) so
+that a renamed channel's posts are still found and an older text never replaces a newer one.
 """
 
 from __future__ import annotations
@@ -160,11 +160,12 @@ def render(post: Post, language: str | None) -> str:
 
 
 def sidecar(post: Post, attachment: Attachment, language: str | None) -> str:
-    """The `.yml` sidecar of an attachment: the post's metadata, titled by the caption or the file name."""
+    """The `.yml` sidecar of an attachment: the post's metadata, titled by the caption or the file name.
+
+    The caption's language is not the file's: a report's own text decides its language when it is read.
+    """
     meta = metadata(post, language)
-    fields: dict[str, object] = {
-        name: meta[name] for name in ("title", "source", "date", "url", "language") if name in meta
-    }
+    fields: dict[str, object] = {name: meta[name] for name in ("title", "source", "date", "url") if name in meta}
     if not has_words(post.text):
         fields["title"] = Path(attachment.name).stem
     fields["version"] = post.version
