@@ -215,6 +215,7 @@ class Library:
         total = max(self.sentence_count, 1)
         self.language_mix = {code: count / total for code, count in self.catalogue.held.items() if count}
         self.delta_documents = passages.delta.n_rows if isinstance(passages, Stacked) else 0
+        self.delta_sentences = sentences.delta.n_rows if isinstance(sentences, Stacked) else 0
 
     @classmethod
     def build(
