@@ -33,6 +33,8 @@ REFRESH_DELAY = 0.2
 # bot.telegram.reloads.MERGE_SENTENCES: the memory run merges the appended posts when their delta is this large,
 # as the bot does (in the background; here between two posts, timed apart).
 MERGE_SENTENCES = 5_000
+# bot.telegram.reloads.SNAPSHOT_EVERY: a merge writes the snapshot at most this often (seconds), as the bot's do.
+SNAPSHOT_EVERY = 300.0
 
 Samples = list[tuple[int, int, float]]  # (posts added, sentences, RSS in MiB)
 
@@ -73,7 +75,7 @@ def found(library: Library, number: int, path: str) -> None:
         raise AssertionError(f"post {number} was not found in {path}")
 
 
-def merged(library: Library, corpus: Path, cache: Path, writer: SnapshotWriter) -> tuple[Library, float]:
+def merged(library: Library, corpus: Path, cache: Path, writer: SnapshotWriter | None) -> tuple[Library, float]:
     """The library with its appended posts merged in (and its snapshot written soon), and the seconds it took."""
     started = time.perf_counter()
     library = compact(library, cache, corpus, writer=writer)
@@ -113,10 +115,13 @@ def memory(corpus: Path, cache: Path, posts: int, every: int, first: int) -> tup
     library = load_library(corpus, cache)
     samples = [(0, library.sentence_count, _rss_mb())]
     merges: list[float] = []
+    written = time.monotonic()  # the load wrote the snapshot
     for count, number in enumerate(range(first, first + posts), 1):
         library, _, _ = add_post(library, corpus, cache, number, writer)
         if library.delta_sentences >= MERGE_SENTENCES:
-            library, took = merged(library, corpus, cache, writer)
+            due = time.monotonic() - written >= SNAPSHOT_EVERY
+            library, took = merged(library, corpus, cache, writer if due else None)
+            written = time.monotonic() if due else written
             merges.append(took)
         if count % every == 0:
             writer.flush()

@@ -14,6 +14,7 @@ from bot.telegram import reloads
 def test_the_benchmark_mirrors_the_bots_merge_and_refresh_settings() -> None:
     assert posts.MERGE_SENTENCES == reloads.MERGE_SENTENCES
     assert posts.REFRESH_DELAY == reloads.REFRESH_DELAY
+    assert posts.SNAPSHOT_EVERY == reloads.SNAPSHOT_EVERY
 
 
 def test_a_tiny_run_appends_merges_and_reports(
