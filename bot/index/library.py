@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.index.bm25 import BM25
-from bot.index.stacked import Stacked
+from bot.index.stacked import Stacked, drift
 from bot.ingest.corpus import CorpusError, Document, Skipped
 from bot.text.analyzers import PLAIN, AnalyzedDocument, Analyzer, MultiAnalyzer
 from bot.text.languages import Guess, Languages, question_language
@@ -318,6 +318,13 @@ class Library:
         catalogue = self.catalogue.extended(entries)
         entries = self.entries + tuple(entries)
         return Library(entries, self.languages, vocabulary, sentences, passages, skipped, catalogue=catalogue)
+
+    def drift(self) -> float:
+        """How far any score may be from the merged library's, relatively (stacked.drift of either index; 0: exact)."""
+        return max(
+            (drift(index) for index in (self.sentence_index, self.document_index) if isinstance(index, Stacked)),
+            default=0.0,
+        )
 
     def exact_indexes(self) -> tuple[BM25, BM25]:
         """The sentence and document indexes of a library without a delta; ValueError with one (compact it first)."""

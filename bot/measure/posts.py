@@ -30,9 +30,11 @@ from bot.ranking.answer import answer
 CHANNEL = -1001234567890
 # bot.telegram.reloads.REFRESH_DELAY: the wait for a burst's other posts, added to every figure's total.
 REFRESH_DELAY = 0.2
-# bot.telegram.reloads.MERGE_SENTENCES: the memory run merges the appended posts when their delta is this large,
-# as the bot does (in the background; here between two posts, timed apart).
+# bot.telegram.reloads.MERGE_SENTENCES and MERGE_DRIFT: the memory run merges the appended posts when their
+# delta is this large, or their scores this far from the merged ones, as the bot does (in the background;
+# here between two posts, timed apart).
 MERGE_SENTENCES = 5_000
+MERGE_DRIFT = 0.001
 # bot.telegram.reloads.SNAPSHOT_EVERY: a merge writes the snapshot at most this often (seconds), as the bot's do.
 SNAPSHOT_EVERY = 300.0
 
@@ -118,7 +120,7 @@ def memory(corpus: Path, cache: Path, posts: int, every: int, first: int) -> tup
     written = time.monotonic()  # the load wrote the snapshot
     for count, number in enumerate(range(first, first + posts), 1):
         library, _, _ = add_post(library, corpus, cache, number, writer)
-        if library.delta_sentences >= MERGE_SENTENCES:
+        if library.delta_sentences >= MERGE_SENTENCES or library.drift() > MERGE_DRIFT:
             due = time.monotonic() - written >= SNAPSHOT_EVERY
             library, took = merged(library, corpus, cache, writer if due else None)
             written = time.monotonic() if due else written
@@ -240,6 +242,7 @@ def _print(timed: dict[str, float], posts: int, samples: Samples, merges: list[f
     if merges:
         print()
         print(
-            f"{len(merges)} merges of {MERGE_SENTENCES:,}-sentence deltas in the memory run: "
+            f"{len(merges)} merges in the memory run (at {MERGE_SENTENCES:,} delta sentences or a {MERGE_DRIFT:.1%} "
+            "drift): "
             f"{statistics.median(merges):.2f} s median, {max(merges):.2f} s max"
         )

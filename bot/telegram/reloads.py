@@ -126,13 +126,17 @@ async def _refreshing(state: BotState, delay: float) -> None:
 # once per post. Until then the posts are answered from the delta.
 MERGE_QUIET = 30.0
 # ...or at once when the delta holds this many sentences: it stays small, so appending to it (which indexes it
-# again) stays quick, memory stays flat, and the main rows' length normalisation drifts by well under 1 %.
+# again) stays quick and memory stays flat;
 MERGE_SENTENCES = 5_000
+# ...or when its scores may be this far from the merged ones, relatively (Library.drift): in a small corpus a
+# few posts move the average length that much, and there a merge takes milliseconds.
+MERGE_DRIFT = 0.001
 
 
 def merge_delay(library: Library) -> float:
     """How long a library's appended posts wait for their merge: a quiet spell, or none once the delta is large."""
-    return 0.0 if library.delta_sentences >= MERGE_SENTENCES else MERGE_QUIET
+    large = library.delta_sentences >= MERGE_SENTENCES or library.drift() > MERGE_DRIFT
+    return 0.0 if large else MERGE_QUIET
 
 
 def schedule_merge(state: BotState, delay: float = MERGE_QUIET) -> asyncio.Task[None]:

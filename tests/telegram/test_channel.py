@@ -65,10 +65,11 @@ async def test_a_post_is_answered_within_seconds_and_cited_by_its_link(
 
 
 async def test_a_post_is_answered_from_the_appended_library_and_again_after_its_merge(
-    api: BotApi, state: BotState
+    api: BotApi, state: BotState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bot.telegram import reloads
 
+    monkeypatch.setattr(reloads, "MERGE_DRIFT", 1.0)  # one post in this tiny corpus would be merged at once
     press = api.channel(PRESS, "press_kz", "Press Office")
     number = api.channel_post(press, POST)["channel_post"]["message_id"]
     await api.until(lambda: f"channels/press_kz/{number}.md" in paths(state), timeout=10)

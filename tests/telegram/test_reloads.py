@@ -26,6 +26,12 @@ def post(word: str) -> str:
     return f"# Ferry\n\nThe {word} ferry sails to the island at noon.\n"
 
 
+@pytest.fixture(autouse=True)
+def no_drift_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # In a corpus this small one post moves the average length past MERGE_DRIFT: merges would come at once.
+    monkeypatch.setattr(reloads, "MERGE_DRIFT", 1.0)
+
+
 @pytest.fixture
 async def state(tmp_path: Path) -> BotState:
     corpus = write_files(tmp_path / "corpus", CORPUS)
@@ -67,6 +73,15 @@ async def test_a_large_delta_is_merged_at_once(state: BotState, monkeypatch: pyt
     assert state.merge_task is not None and state.library.delta_documents == 1
     await asyncio.wait_for(state.merge_task, 10)
     assert state.library.delta_documents == 0
+
+
+async def test_a_delta_whose_scores_drift_is_merged_at_once(state: BotState, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reloads, "MERGE_DRIFT", 0.001)
+    appended = await add(state, "n/1.md", "zorbak")
+    assert appended.drift() > 0.001 and reloads.merge_delay(appended) == 0.0
+    assert state.merge_task is not None
+    await asyncio.wait_for(state.merge_task, 10)
+    assert state.library.delta_documents == 0 and state.library.drift() == 0.0
 
 
 async def test_posts_appended_during_a_merge_are_appended_to_it_and_merged_next(
