@@ -242,7 +242,7 @@ def _print(timed: dict[str, float], posts: int, samples: Samples, merges: list[f
     if merges:
         print()
         print(
-            f"{len(merges)} merges in the memory run (at {MERGE_SENTENCES:,} delta sentences or a {MERGE_DRIFT:.1%} "
+            f"{len(merges):,} merges in the memory run (at {MERGE_SENTENCES:,} delta sentences or a {MERGE_DRIFT:.1%} "
             "drift): "
             f"{statistics.median(merges):.2f} s median, {max(merges):.2f} s max"
         )
