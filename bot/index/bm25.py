@@ -49,8 +49,12 @@ class BM25:
         idf: np.ndarray,
         weights: np.ndarray,
         params: tuple[float, float, float] = (K1, B, EPSILON),
+        max_weight: np.ndarray | None = None,
     ) -> None:
-        """An index from its arrays, as `from_postings` computes them or a snapshot maps them from disk."""
+        """An index from its arrays, as `from_postings` computes them or a snapshot maps them from disk.
+
+        `max_weight` (each term's largest weight) is given by a view that shares another index's weights.
+        """
         self.params = params
         self.n_rows = len(lengths)
         self.n_terms = len(indptr) - 1
@@ -64,10 +68,9 @@ class BM25:
         # object each time, which costs more than the slice itself when a term has a few postings.
         self._postings, self._weights, self._indptr, self._idf = map(np.asarray, (postings, weights, indptr, idf))
         # The most one posting of each term can add, for skipping rows that cannot reach the top (see `top`).
-        self.max_weight = np.zeros(self.n_terms)
-        nonempty = np.flatnonzero(np.diff(indptr) > 0)
-        if len(nonempty):
-            self.max_weight[nonempty] = np.maximum.reduceat(weights, indptr[nonempty])
+        self.max_weight = _max_weights(weights, indptr) if max_weight is None else max_weight
+        if len(self.max_weight) != self.n_terms:
+            raise ValueError("BM25 arrays disagree in length")
         self._local = threading.local()
 
     @classmethod
@@ -94,6 +97,24 @@ class BM25:
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays that make up the index, by the names `__init__` takes them."""
         return {name: getattr(self, name) for name in ARRAYS}
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The index's (row, term, count) triples, term by term: what `from_pairs` would index again."""
+        terms = np.repeat(np.arange(self.n_terms, dtype=np.int32), np.diff(self.indptr))
+        return np.asarray(self.postings), terms, np.asarray(self.counts)
+
+    def with_idf(self, idf: np.ndarray) -> BM25:
+        """The same postings and weights under another IDF, over as many terms as it has (terms past ours: none).
+
+        A view: no array of postings is copied, and each term's largest weight is kept rather than found again.
+        """
+        extra = len(idf) - self.n_terms
+        if extra < 0:
+            raise ValueError("an IDF over fewer terms than the index has")
+        indptr = np.concatenate([self.indptr, np.full(extra, self.indptr[-1], dtype=np.int64)])
+        max_weight = np.concatenate([self.max_weight, np.zeros(extra)])
+        arrays = self.arrays() | {"indptr": indptr, "idf": idf}
+        return BM25(**arrays, params=self.params, max_weight=max_weight)
 
     @classmethod
     def from_pairs(
@@ -340,6 +361,15 @@ class BM25:
         postings = self._postings[self._indptr[term] : self._indptr[term + 1]]
         at = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
         return at, postings[at] == rows
+
+
+def _max_weights(weights: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """The largest weight of each term's postings (0 for a term with none)."""
+    largest = np.zeros(len(indptr) - 1)
+    nonempty = np.flatnonzero(np.diff(indptr) > 0)
+    if len(nonempty):
+        largest[nonempty] = np.maximum.reduceat(weights, indptr[nonempty])
+    return largest
 
 
 def _idf(df: np.ndarray, n_rows: int, epsilon: float) -> np.ndarray:

@@ -397,7 +397,8 @@ def shard_library(
     )
     reusable = _reusable(previous, base, n_shards)
     sentence_structures, passage_structures = [], []
-    sentence_source, passage_source = _Source(base.sentence_index), _Source(base.document_index)
+    sentence_index, document_index = base.exact_indexes()  # a sharded load never appends: it has no delta
+    sentence_source, passage_source = _Source(sentence_index), _Source(document_index)
     rebuilt = 0
     for slot, signature, members, docs in zip(slots, signatures, rows, documents):
         old = reusable.get(slot)
@@ -413,8 +414,8 @@ def shard_library(
     # Unique to this sharding, so a shard server never answers for another load's shards; nothing counts them.
     version = secrets.randbits(62)
     n_terms = len(base.vocabulary)
-    sentences = _weighed(client, sentence_structures, rows, version, n_terms, base.sentence_index)
-    passages = _weighed(client, passage_structures, documents, version, n_terms, base.document_index)
+    sentences = _weighed(client, sentence_structures, rows, version, n_terms, sentence_index)
+    passages = _weighed(client, passage_structures, documents, version, n_terms, document_index)
     layout = Layout(
         n_shards, slots, signatures, tuple(sentence_structures), tuple(passage_structures), len(base.vocabulary)
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.index.bm25 import BM25
+from bot.index.stacked import Stacked, drift
 from bot.ingest.corpus import CorpusError, Document, Skipped
 from bot.text.analyzers import PLAIN, AnalyzedDocument, Analyzer, MultiAnalyzer
 from bot.text.languages import Guess, Languages, question_language
@@ -141,18 +142,62 @@ class Postings:
         self.numbers.append(number)
 
 
+@dataclass(frozen=True, eq=False)
+class Catalogue:
+    """Where each document's sentences stand, derived from the entries: kept, so appending extends it."""
+
+    documents: tuple[Document, ...]
+    offsets: np.ndarray  # int64 first sentence id of each document, and the total at the end
+    heads: np.ndarray  # the sentence id of the heading each sentence sits under (its own: a heading; -1: none)
+    held: dict[str, int]  # sentences per language
+    numbers: dict[str, int]  # document number of each path
+
+    @classmethod
+    def of(cls, entries: Sequence[Entry]) -> Catalogue:
+        """The catalogue of these entries, numbered from 0."""
+        return _EMPTY.extended(entries)
+
+    def extended(self, entries: Sequence[Entry]) -> Catalogue:
+        """This catalogue with `entries` after its own: a pass over them, none over the documents held already."""
+        start = int(self.offsets[-1])
+        offsets = _offsets(len(entry.sentences) for entry in entries)
+        local = [e.heads if e.heads is not None else np.full(len(e.sentences), -1, np.int32) for e in entries]
+        within = np.concatenate(local).astype(np.int64) if local else np.zeros(0, np.int64)
+        heads = np.where(within >= 0, within + np.repeat(offsets[:-1], np.diff(offsets)) + start, -1)
+        held = dict(self.held)
+        numbers = dict(self.numbers)
+        for number, entry in enumerate(entries, len(self.documents)):
+            held[entry.language] = held.get(entry.language, 0) + len(entry.sentences)
+            numbers[entry.document.path] = number
+        return Catalogue(
+            documents=self.documents + tuple(entry.document for entry in entries),
+            offsets=np.concatenate([self.offsets, offsets[1:] + start]),
+            heads=np.concatenate([self.heads, heads]),
+            held=held,
+            numbers=numbers,
+        )
+
+
+_EMPTY = Catalogue((), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64), {}, {})
+
+
 class Library:
-    """A loaded corpus: its documents, their sentences, and BM25 indexes over sentences and documents."""
+    """A loaded corpus: its documents, their sentences, and BM25 indexes over sentences and documents.
+
+    Its indexes are BM25, or Stacked once documents were appended (`appended`) and until they are merged in
+    (`compacted`): then `delta_documents` of them sit at the end, out of the corpus's order.
+    """
 
     def __init__(
         self,
         entries: Sequence[Entry],
         languages: Languages,
         vocabulary: dict[str, int],
-        sentences: BM25,
-        passages: BM25,
+        sentences: BM25 | Stacked,
+        passages: BM25 | Stacked,
         skipped: Sequence[Skipped] = (),
         build_seconds: float = 0.0,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.entries = tuple(entries)
         self.languages = languages
@@ -161,19 +206,16 @@ class Library:
         self.document_index = passages
         self.skipped = tuple(skipped)
         self.build_seconds = build_seconds
-        self.documents = tuple(entry.document for entry in self.entries)
-        self.offsets = _offsets(len(entry.sentences) for entry in self.entries)
+        self.catalogue = Catalogue.of(self.entries) if catalogue is None else catalogue
+        self.documents = self.catalogue.documents
+        self.offsets = self.catalogue.offsets
         self.sentence_count = int(self.offsets[-1])
+        self.heads = self.catalogue.heads
         # What the corpus holds, by sentences: the prior of a question's language.
-        held: Counter[str] = Counter()
-        for entry in self.entries:
-            held[entry.language] += len(entry.sentences)
-        self.language_mix = {code: count / max(self.sentence_count, 1) for code, count in held.items() if count}
-        # The sentence id of the heading each sentence sits under (its own id: a heading; -1: none).
-        sizes = np.diff(self.offsets)
-        local = [e.heads if e.heads is not None else np.full(len(e.sentences), -1, np.int32) for e in self.entries]
-        within = np.concatenate(local).astype(np.int64) if local else np.zeros(0, np.int64)
-        self.heads = np.where(within >= 0, within + np.repeat(self.offsets[:-1], sizes), -1)
+        total = max(self.sentence_count, 1)
+        self.language_mix = {code: count / total for code, count in self.catalogue.held.items() if count}
+        self.delta_documents = passages.delta.n_rows if isinstance(passages, Stacked) else 0
+        self.delta_sentences = sentences.delta.n_rows if isinstance(sentences, Stacked) else 0
 
     @classmethod
     def build(
@@ -245,6 +287,68 @@ class Library:
         )
         return Library(entries, self.languages, vocabulary, sentences, passages, skipped)
 
+    def appended(
+        self, entries: Sequence[Entry], postings: Postings, vocabulary: dict[str, int], skipped: Sequence[Skipped] = ()
+    ) -> Library:
+        """This library with `entries` after its own, in a delta index: its rows and scores are left as they are.
+
+        `postings` holds the new entries numbered from 0. What it costs grows with the new entries and the delta,
+        not with the library (but for a few passes over per-row and per-term arrays).
+        """
+        if not entries:
+            indexes = self.sentence_index, self.document_index
+            return Library(self.entries, self.languages, vocabulary, *indexes, skipped, catalogue=self.catalogue)
+        n_terms = len(vocabulary)
+        sentences = Stacked.appended(
+            self.sentence_index,
+            postings.rows.array(),
+            postings.columns.array(),
+            postings.counts.array(),
+            postings.lengths.array(),
+            n_terms,
+        )
+        passages = Stacked.appended(
+            self.document_index,
+            postings.passage_rows.array(),
+            postings.passage_columns.array(),
+            postings.passage_counts.array(),
+            postings.passage_lengths.array(),
+            n_terms,
+        )
+        catalogue = self.catalogue.extended(entries)
+        entries = self.entries + tuple(entries)
+        return Library(entries, self.languages, vocabulary, sentences, passages, skipped, catalogue=catalogue)
+
+    def drift(self) -> float:
+        """How far any score may be from the merged library's, relatively (stacked.drift of either index; 0: exact)."""
+        return max(
+            (drift(index) for index in (self.sentence_index, self.document_index) if isinstance(index, Stacked)),
+            default=0.0,
+        )
+
+    def exact_indexes(self) -> tuple[BM25, BM25]:
+        """The sentence and document indexes of a library without a delta; ValueError with one (compact it first)."""
+        sentences, passages = self.sentence_index, self.document_index
+        if isinstance(sentences, Stacked) or isinstance(passages, Stacked):
+            raise ValueError(f"{self.delta_documents} appended documents are not merged yet")
+        return sentences, passages
+
+    def compacted(self) -> Library:
+        """The exact library of the same documents: in the corpus's order, one index each, scores as a fresh build's.
+
+        A library without appended documents is its own compacted form.
+        """
+        if not self.delta_documents:
+            return self
+        entries = sorted(self.entries, key=lambda entry: entry.document.path)
+        return self.updated(entries, Postings(), self.vocabulary, self.skipped)
+
+    def appended_since(self, older: Library) -> tuple[Entry, ...] | None:
+        """The entries this library appended on top of `older`; None unless it is `older` with entries appended."""
+        if len(self.entries) < len(older.entries) or _main_of(self) is not _main_of(older):
+            return None
+        return self.entries[len(older.entries) :]
+
     def document_languages(self) -> dict[str, int]:
         """How many documents the library holds in each language, most first."""
         return dict(Counter(entry.language for entry in self.entries).most_common())
@@ -292,6 +396,12 @@ class Library:
         """The k sentences with the highest BM25 score for these terms."""
         rows, scores = self.sentence_index.top(self.term_ids(terms), k)
         return [Hit(self.sentence(int(r)), float(s)) for r, s in zip(rows, scores)]
+
+
+def _main_of(library: Library) -> np.ndarray:
+    """The postings array of a library's main sentence index: shared by every library appended onto it."""
+    index = library.sentence_index
+    return index.main.postings if isinstance(index, Stacked) else index.postings
 
 
 def untexted(document: Document) -> Document:

@@ -176,6 +176,12 @@ def load_library(
     with SandboxPool(workers) as readers:
         # A changed sidecar (`report.pdf.yml`) changes its file's document.
         only = None if changed is None else frozenset(changed) | {p.removesuffix(SIDECAR_SUFFIX) for p in changed}
+        if only is not None and appendable(previous, only):
+            assert previous is not None  # appendable says so
+            reading = _Reading(chosen, cache, skipped, readers, int(max_file_mb * 2**20), {})
+            library = _append(root, only, previous, reading, workers, progress)
+            library.build_seconds = time.perf_counter() - started
+            return library
         items = scan(root, chosen, cache, previous, skipped, readers, int(max_file_mb * 2**20), only=only)
         anew = previous is None or not _unchanged(items, previous)
         if anew:
@@ -191,6 +197,64 @@ def load_library(
             snapshots.write(library, cache_folder)
     library.build_seconds = time.perf_counter() - started
     return library
+
+
+def appendable(previous: Library | None, only: Collection[str]) -> bool:
+    """Whether a load of these changed paths can append them: all new to `previous`, an in-process library.
+
+    An edit or a removal (a path `previous` holds) renumbers and reweighs what is there, so it takes the exact
+    path; so does a sharded library, whose shards are laid out by path.
+    """
+    if previous is None or type(previous) is not Library:
+        return False
+    return not any(path in previous.catalogue.numbers for path in only)
+
+
+def _append(
+    root: Path,
+    only: frozenset[str],
+    previous: Library,
+    reading: _Reading,
+    workers: int,
+    progress: Callable[[str], None] | None,
+) -> Library:
+    """`previous` with the new files among `only` appended after its documents (`Library.appended`).
+
+    No snapshot is written: one of a library with a delta would be out of the corpus's order (see compact).
+    """
+    files = [(relative, os.path.join(root, relative)) for relative in sorted(only) if _listable(root, relative)]
+    missing = {kind: missing_reader(kind) for kind in {format_of(relative) for relative, _ in files} if kind}
+    reading = dataclasses.replace(reading, missing=missing)
+    found = [_scan_file(relative, file, None, reading) for relative, file in files]
+    settled = [_settle(item, reading.skipped) if isinstance(item, _Extracting) else item for item in found]
+    items: list[Entry | _Pending] = [item for item in settled if item is not None]
+    vocabulary = dict(previous.vocabulary)  # the library answering now must not see terms come and go
+    entries, postings = analyse_and_post(
+        items, reading.languages, reading.cache, vocabulary, workers, reading.skipped, progress, readers=reading.readers
+    )
+    _report(reading.skipped)
+    # What was left out before is still left out, but for the paths read again now.
+    kept = [s for s in previous.skipped if s.path not in only]
+    return previous.appended(entries, postings, vocabulary, kept + reading.skipped)
+
+
+def _listable(root: Path, relative: str) -> bool:
+    """Whether a named path is a document a full scan would list (not hidden, a known suffix, a regular file)."""
+    path = root / relative
+    hidden = any(part.startswith(".") for part in Path(relative).parts)
+    return not hidden and path.suffix.lower() in SUFFIXES and path.is_file() and not path.is_symlink()
+
+
+def compact(
+    library: Library, cache_dir: Path, corpus_dir: Path, *, writer: snapshots.SnapshotWriter | None = None
+) -> Library:
+    """The library's exact form (`Library.compacted`), and its snapshot written when `writer` is given."""
+    started = time.perf_counter()
+    compacted = library.compacted()
+    if writer is not None and compacted is not library:
+        writer.write_soon(compacted, corpus_cache_folder(Path(cache_dir), Path(corpus_dir)))
+    compacted.build_seconds = time.perf_counter() - started
+    return compacted
 
 
 def _with_indexes_of(
@@ -378,11 +442,7 @@ def _named_files(root: Path, previous: Library, only: frozenset[str], skipped: l
     kept = [s for s in previous.skipped if not s.warning and s.path not in only]
     skipped.extend(kept)  # what was left out before and was not touched is still left out, for the same reason
     paths = {entry.document.path for entry in previous.entries} - only
-    for relative in only:
-        path = root / relative
-        hidden = any(part.startswith(".") for part in Path(relative).parts)
-        if not hidden and path.suffix.lower() in SUFFIXES and path.is_file() and not path.is_symlink():
-            paths.add(relative)
+    paths.update(relative for relative in only if _listable(root, relative))
     return [(relative, os.path.join(root, relative)) for relative in sorted(paths)]
 
 

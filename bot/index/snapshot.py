@@ -223,9 +223,11 @@ def read(cache_folder: Path, languages: Languages) -> Library:
 
 
 def _arrays(library: Library) -> dict[str, np.ndarray]:
+    # A library with appended documents has them out of the corpus's order: its merge is written instead.
+    exact = dict(zip(INDEXES, library.exact_indexes()))
     arrays: dict[str, np.ndarray] = {}
-    for index, attribute in INDEXES.items():
-        for name, array in getattr(library, attribute).arrays().items():
+    for index in INDEXES:
+        for name, array in exact[index].arrays().items():
             arrays[f"{index}.{name}"] = np.asarray(array)
     terms = sorted(library.vocabulary, key=library.vocabulary.__getitem__)
     arrays["terms"] = _joined(terms)

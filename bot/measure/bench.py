@@ -248,7 +248,7 @@ def _row_terms(library: Library, row: int) -> list[int]:
 
 def _token_lists(library: Library) -> list[list[int]]:
     # Term ids repeated by their counts: BM25 sees term frequencies and lengths, never token order.
-    index = library.sentence_index
+    index = library.exact_indexes()[0]
     terms = np.repeat(np.arange(index.n_terms), np.diff(index.indptr))
     order = np.argsort(index.postings, kind="stable")
     tokens: list[list[int]] = [[] for _ in range(library.sentence_count)]

@@ -1,9 +1,10 @@
 """`citebot bench-posts`: how soon a channel post can be asked about, and whether memory stays flat post after post.
 
 A post is written as the bot writes it (`write_post`), the library reloaded with the files it names (as
-`reloads.refresh` does, after its short wait for a burst), and a question about the post's one unique word asked
-until the post answers it. The memory run adds posts one by one, reloading after each, and samples the resident
-set size as it goes.
+`reloads.refresh` does, after its short wait for a burst: the post is appended to the delta index), and a
+question about the post's one unique word asked until the post answers it. The posts are then merged into the
+exact library, as the bot does after a quiet spell, and asked about again. The memory run adds posts one by one,
+reloading after each and merging whenever the delta passes MERGE_SENTENCES, and samples the resident set size.
 """
 
 from __future__ import annotations
@@ -20,15 +21,24 @@ import time
 from pathlib import Path
 
 from bot.index.library import Library
-from bot.index.loader import load_library
+from bot.index.loader import compact, load_library
 from bot.index.snapshot import SnapshotWriter
-from bot.ingest.sources.telegram_posts import ExportReading, Post, read_export, write_post
+from bot.ingest.sources.telegram_posts import ExportReading, Post, folder_of, read_export, write_post
 from bot.measure.bench import generate_corpus, machine
 from bot.ranking.answer import answer
 
 CHANNEL = -1001234567890
 # bot.telegram.reloads.REFRESH_DELAY: the wait for a burst's other posts, added to every figure's total.
 REFRESH_DELAY = 0.2
+# bot.telegram.reloads.MERGE_SENTENCES and MERGE_DRIFT: the memory run merges the appended posts when their
+# delta is this large, or their scores this far from the merged ones, as the bot does (in the background;
+# here between two posts, timed apart).
+MERGE_SENTENCES = 5_000
+MERGE_DRIFT = 0.001
+# bot.telegram.reloads.SNAPSHOT_EVERY: a merge writes the snapshot at most this often (seconds), as the bot's do.
+SNAPSHOT_EVERY = 300.0
+
+Samples = list[tuple[int, int, float]]  # (posts added, sentences, RSS in MiB)
 
 
 def _post(number: int) -> Post:
@@ -56,10 +66,22 @@ def add_post(
     written = write_post(corpus, _post(number), lambda text: "en")
     wrote = time.perf_counter()
     library = load_library(corpus, cache, previous=library, writer=writer, snapshot=snapshot, changed=written.changed)
-    found = answer(library, f"When does the zorbakferry{number} sail?")
-    if not any(quote.document.path == written.paths[0] for quote in found.quotes):
-        raise AssertionError(f"post {number} was not found after its reload")
+    found(library, number, written.paths[0])
     return library, wrote - started, time.perf_counter() - wrote
+
+
+def found(library: Library, number: int, path: str) -> None:
+    """Ask about post `number`; AssertionError unless the answer quotes it."""
+    said = answer(library, f"When does the zorbakferry{number} sail?")
+    if not any(quote.document.path == path for quote in said.quotes):
+        raise AssertionError(f"post {number} was not found in {path}")
+
+
+def merged(library: Library, corpus: Path, cache: Path, writer: SnapshotWriter | None) -> tuple[Library, float]:
+    """The library with its appended posts merged in (and its snapshot written soon), and the seconds it took."""
+    started = time.perf_counter()
+    library = compact(library, cache, corpus, writer=writer)
+    return library, time.perf_counter() - started
 
 
 def latency(corpus: Path, cache: Path, posts: int, first: int) -> dict[str, float]:
@@ -72,6 +94,10 @@ def latency(corpus: Path, cache: Path, posts: int, first: int) -> dict[str, floa
         library, wrote, reloaded = add_post(library, corpus, cache, number, writer)
         writes.append(wrote)
         reloads.append(reloaded)
+    appended = library.delta_documents
+    library, merge = merged(library, corpus, cache, writer)
+    for number in range(first, first + posts):
+        found(library, number, f"{folder_of(CHANNEL, 'press_bench')}/{number}.md")
     writer.flush()
     totals = sorted(w + r + REFRESH_DELAY for w, r in zip(writes, reloads))
     return {
@@ -80,16 +106,25 @@ def latency(corpus: Path, cache: Path, posts: int, first: int) -> dict[str, floa
         "reload_s": statistics.median(reloads),
         "total_p50_s": statistics.median(totals),
         "total_max_s": totals[-1],
+        "merged": appended,
+        "merge_s": merge,
     }
 
 
-def memory(corpus: Path, cache: Path, posts: int, every: int, first: int) -> list[tuple[int, int, float]]:
-    """The sentences and RSS after every `every` posts, `posts` of them added one by one, a reload after each."""
+def memory(corpus: Path, cache: Path, posts: int, every: int, first: int) -> tuple[Samples, list[float]]:
+    """The sentences and RSS after every `every` of `posts` posts added one by one, and each merge's seconds."""
     writer = SnapshotWriter()  # waited for before memory is read
     library = load_library(corpus, cache)
     samples = [(0, library.sentence_count, _rss_mb())]
+    merges: list[float] = []
+    written = time.monotonic()  # the load wrote the snapshot
     for count, number in enumerate(range(first, first + posts), 1):
         library, _, _ = add_post(library, corpus, cache, number, writer)
+        if library.delta_sentences >= MERGE_SENTENCES or library.drift() > MERGE_DRIFT:
+            due = time.monotonic() - written >= SNAPSHOT_EVERY
+            library, took = merged(library, corpus, cache, writer if due else None)
+            written = time.monotonic() if due else written
+            merges.append(took)
         if count % every == 0:
             writer.flush()
             gc.collect()
@@ -97,7 +132,7 @@ def memory(corpus: Path, cache: Path, posts: int, every: int, first: int) -> lis
             print(
                 f"{count:,} posts: {samples[-1][1]:,} sentences, {samples[-1][2]:.0f} MiB", file=sys.stderr, flush=True
             )
-    return samples
+    return samples, merges
 
 
 def write_export(path: Path, messages: int, chars: int = 300) -> int:
@@ -176,10 +211,18 @@ def run(args: argparse.Namespace) -> int:
             timed = latency(work / "corpus", work / "cache", args.posts, first=1)
         print(f"generating {args.rss_sentences:,} sentences for the memory run…", file=sys.stderr, flush=True)
         generate_corpus(work / "small", args.rss_sentences)
-        samples = memory(work / "small", work / "small-cache", args.rss_posts, max(1, args.rss_posts // 10), first=1)
+        samples, merges = memory(
+            work / "small", work / "small-cache", args.rss_posts, max(1, args.rss_posts // 10), first=1
+        )
+    _print(timed, args.posts, samples, merges)
+    return 0
+
+
+def _print(timed: dict[str, float], posts: int, samples: Samples, merges: list[float]) -> None:
+    """The figures of both measurements, as Markdown."""
     print(machine())
     print()
-    print(f"| measure ({timed['sentences']:,} sentences, {args.posts} posts) | value |")
+    print(f"| measure ({timed['sentences']:,} sentences, {posts} posts) | value |")
     print("|---|---|")
     print(f"| write the post's file, ms (median) | {timed['write_ms']:.1f} |")
     print(f"| reload with the named file and find the post, s (median) | {timed['reload_s']:.2f} |")
@@ -187,9 +230,19 @@ def run(args: argparse.Namespace) -> int:
         f"| update to searchable, with the {REFRESH_DELAY} s burst wait, s (median / max) | "
         f"{timed['total_p50_s']:.2f} / {timed['total_max_s']:.2f} |"
     )
+    print(
+        f"| merge of the {timed['merged']:.0f} appended posts (in the bot: in the background), s | "
+        f"{timed['merge_s']:.2f} |"
+    )
     print()
     print("| posts added one by one | sentences | RSS, MiB |")
     print("|---|---|---|")
     for count, sentences, rss in samples:
         print(f"| {count:,} | {sentences:,} | {rss:.0f} |")
-    return 0
+    if merges:
+        print()
+        print(
+            f"{len(merges):,} merges in the memory run (at {MERGE_SENTENCES:,} delta sentences or a {MERGE_DRIFT:.1%} "
+            "drift): "
+            f"{statistics.median(merges):.2f} s median, {max(merges):.2f} s max"
+        )

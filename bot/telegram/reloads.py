@@ -17,7 +17,8 @@ from telegram import Update
 
 from bot.chat import messages, render
 from bot.chat.loading import load_for
-from bot.index.library import Library
+from bot.index.library import Entry, Library
+from bot.index.loader import corpus_cache_folder
 from bot.ingest.corpus import CorpusError, Skipped
 from bot.telegram.state import BotState, Context, language_of, message_of, reply_plain, say
 
@@ -67,9 +68,12 @@ async def reload_library(state: BotState, changed: Collection[str] | None = None
             log.warning("Reload failed, keeping the previous library: %s", exc)
             raise
         state.library = library
-        if only.get("snapshot", True):
+        # A library with appended posts writes none (see load_library): its merge will.
+        if only.get("snapshot", True) and not library.delta_documents:
             state.snapshot_at = time.monotonic()
         took = time.perf_counter() - started
+    if library.delta_documents:
+        schedule_merge(state, merge_delay(library))
     documents, sentences = len(library.documents), library.sentence_count
     log.info(
         "Reloaded %d document%s, %d sentence%s in %.1f s",
@@ -115,6 +119,92 @@ async def _refreshing(state: BotState, delay: float) -> None:
             state.refresh_everything = True
         if not state.refresh_again:
             return
+
+
+# Appended posts are merged into the exact library after this many seconds without another: a burst (an album,
+# one statement in three languages) makes one merge, and a merge (seconds at a million sentences) never runs
+# once per post. Until then the posts are answered from the delta.
+MERGE_QUIET = 30.0
+# ...or at once when the delta holds this many sentences: it stays small, so appending to it (which indexes it
+# again) stays quick and memory stays flat;
+MERGE_SENTENCES = 5_000
+# ...or when its scores may be this far from the merged ones, relatively (Library.drift): in a small corpus a
+# few posts move the average length that much, and there a merge takes milliseconds.
+MERGE_DRIFT = 0.001
+
+
+def merge_delay(library: Library) -> float:
+    """How long a library's appended posts wait for their merge: a quiet spell, or none once the delta is large."""
+    large = library.delta_sentences >= MERGE_SENTENCES or library.drift() > MERGE_DRIFT
+    return 0.0 if large else MERGE_QUIET
+
+
+def schedule_merge(state: BotState, delay: float = MERGE_QUIET) -> asyncio.Task[None]:
+    """Merge the appended posts `delay` seconds from now; a merge still waiting is put off to then.
+
+    A merge already under way is left to finish: it schedules another if posts came meanwhile.
+    """
+    task = state.merge_task
+    if task is not None and not task.done():
+        if state.merging:
+            return task
+        task.cancel()
+    state.merge_task = asyncio.get_running_loop().create_task(_merge_later(state, delay), name="citebot-merge")
+    return state.merge_task
+
+
+async def _merge_later(state: BotState, delay: float) -> None:
+    await asyncio.sleep(delay)
+    state.merging = True
+    try:
+        await merge_library(state)
+    finally:
+        state.merging = False
+    if state.library.delta_documents:
+        state.merge_task = None  # this task is ending: a new one waits for the posts that came meanwhile
+        schedule_merge(state, merge_delay(state.library))
+
+
+async def merge_library(state: BotState) -> None:
+    """Merge the library's appended documents into its exact form off the event loop, and swap that in.
+
+    The merge runs without the reload lock; the swap takes it, and happens only if the library is still the one
+    merged, or that one with more posts appended (they are appended again on the merge). A reload that replaced
+    it meanwhile made an exact library already: the merge is dropped. A failed merge keeps the library.
+    """
+    library = state.library
+    if not library.delta_documents:
+        return
+    started = time.perf_counter()
+    try:
+        merged = await _in_daemon_thread(library.compacted)
+    except Exception:  # noqa: BLE001 - whatever failed, the library with the delta keeps answering
+        log.exception("Merging %d appended documents failed; they are still answered", library.delta_documents)
+        return
+    async with state.reload_lock:
+        newer = state.library.appended_since(library)
+        if newer is None:
+            log.info("A reload replaced the library while it was merged; the merge is dropped")
+            return
+        swapped = merged
+        if newer:
+            try:
+                swapped = await _in_daemon_thread(functools.partial(_append_again, state, merged, newer))
+            except CorpusError as exc:
+                log.warning("Appending %d posts to the merge failed, keeping the library: %s", len(newer), exc)
+                return
+        state.library = swapped
+        if time.monotonic() - state.snapshot_at >= SNAPSHOT_EVERY:
+            # The merge is exact: the snapshot a start maps (posts appended since are read as changed files).
+            state.snapshots.write_soon(merged, corpus_cache_folder(state.settings.cache_dir, state.settings.corpus_dir))
+            state.snapshot_at = time.monotonic()
+    log.info("Merged %d appended documents in %.1f s", library.delta_documents, time.perf_counter() - started)
+
+
+def _append_again(state: BotState, merged: Library, entries: Iterable[Entry]) -> Library:
+    """The merged library with the posts appended after the merge began, read again (from the cache)."""
+    changed = {entry.document.path for entry in entries}
+    return load_for(state.settings, merged, clusters=state.clusters, changed=changed, snapshot=False)
 
 
 async def _in_daemon_thread(function: Callable[[], T]) -> T:

@@ -182,6 +182,9 @@ class BotState:
     refresh_paths: set[str] = field(default_factory=set)
     refresh_everything: bool = False
     snapshot_at: float = float("-inf")  # when a reload last wrote the snapshot (time.monotonic)
+    # The merge of appended posts into the exact library (reloads.schedule_merge), and whether it is past its wait.
+    merge_task: asyncio.Task[None] | None = None
+    merging: bool = False
     _limiters: dict[int, AsyncLimiter] = field(default_factory=dict)
     _warned: set[int] = field(default_factory=set)
     queues: Queues = field(default_factory=Queues)

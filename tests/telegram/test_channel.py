@@ -64,6 +64,26 @@ async def test_a_post_is_answered_within_seconds_and_cited_by_its_link(
     assert api.sent(PRESS) == []  # nothing is said in the channel
 
 
+async def test_a_post_is_answered_from_the_appended_library_and_again_after_its_merge(
+    api: BotApi, state: BotState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.telegram import reloads
+
+    monkeypatch.setattr(reloads, "MERGE_DRIFT", 1.0)  # one post in this tiny corpus would be merged at once
+    press = api.channel(PRESS, "press_kz", "Press Office")
+    number = api.channel_post(press, POST)["channel_post"]["message_id"]
+    await api.until(lambda: f"channels/press_kz/{number}.md" in paths(state), timeout=10)
+    assert state.library.delta_documents == 1  # appended: the merge waits for a quiet spell
+    link = f'href="https://t.me/press_kz/{number}"'
+    answer = await ask(api, QUESTION, 1)
+    assert "300 metres" in answer and link in answer
+    reloads.schedule_merge(state, 0.0)
+    await api.until(lambda: state.library.delta_documents == 0, timeout=10)
+    assert paths(state) == {"freedonia.md", f"channels/press_kz/{number}.md"}
+    answer = await ask(api, QUESTION, 2)
+    assert "300 metres" in answer and link in answer
+
+
 async def test_a_private_channel_is_cited_by_its_internal_id(api: BotApi, state: BotState) -> None:
     secret = api.channel(PRIVATE, None, "Internal notes")
     number = api.channel_post(secret, POST)["channel_post"]["message_id"]
@@ -330,7 +350,7 @@ async def test_a_refresh_naming_its_files_writes_the_snapshot_at_most_every_few_
         return previous
 
     monkeypatch.setattr(reloads, "load_for", fake_load)
-    library = type("Library", (), {"documents": (), "sentence_count": 0})()
+    library = type("Library", (), {"documents": (), "sentence_count": 0, "delta_documents": 0})()
     state = BotState(settings=load_settings(_env_file=None, corpus_dir=tmp_path), library=library)  # type: ignore[arg-type]
     await reloads.reload_library(state, {"channels/press_kz/1.md"})
     await reloads.reload_library(state, {"channels/press_kz/2.md"})
