@@ -215,10 +215,11 @@ def detect(text: str, languages: Collection[str] | None = None, home: Path | Non
 def _by_script(text: str, candidates: frozenset[str]) -> str | None:
     """The language a short text's script suggests (see SHORT_LETTERS), when it is among the candidates."""
     latin, cyrillic = len(LATIN.findall(text)), len(CYRILLIC.findall(text))
+    guess: str | None = None
     if cyrillic > latin:
         guess = "kk" if KAZAKH_LETTERS.search(text) else "ru"
-    else:
-        guess = "en" if latin else None
+    elif latin:
+        guess = "en"
     return guess if guess in candidates else None
 
 
