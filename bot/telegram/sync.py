@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 FIRST_SYNC_AFTER = 10.0
 # A burst of copied files is one set of changes once the folder has been quiet this long (milliseconds).
 WATCH_DEBOUNCE_MS = 400
+# The watcher wakes this often without a change (milliseconds): its first wake says the watch is on (see _watch).
+WATCH_TICK_MS = 1000
 WATCHED_SUFFIXES = (*SUFFIXES, ".yml")
 
 
@@ -131,8 +133,21 @@ async def _watch(state: BotState, stopping: asyncio.Event) -> None:
         name = Path(path).name
         return not name.startswith(".") and name.lower().endswith(WATCHED_SUFFIXES) and not path.startswith(str(cache))
 
+    watching = awatch(
+        corpus,
+        watch_filter=relevant,
+        debounce=WATCH_DEBOUNCE_MS,
+        stop_event=stopping,
+        rust_timeout=WATCH_TICK_MS,
+        yield_on_timeout=True,
+    )
+    caught_up = False
     try:
-        async for _ in awatch(corpus, watch_filter=relevant, debounce=WATCH_DEBOUNCE_MS, stop_event=stopping):
-            reloads.refresh(state)
+        async for changes in watching:
+            if changes or not caught_up:
+                # A file copied after the library was loaded but before the watch began raised no event: once
+                # the watch is on (its first wake), the folder is scanned once for what came in meanwhile.
+                reloads.refresh(state)
+                caught_up = True
     except Exception:  # the watcher is a convenience: /reload still works without it
         log.exception("Stopped watching %s", corpus)

@@ -76,6 +76,26 @@ async def test_a_file_copied_into_the_corpus_is_answered_without_reload(
         assert "Ada Quill" in reply.params["text"]
 
 
+async def test_a_file_copied_after_the_load_but_before_the_watch_began_is_answered(
+    api: BotApi, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.telegram import sync
+
+    watch = sync._watch
+
+    async def copied_first(state: object, stopping: object) -> None:
+        # The library is loaded; the file lands before the watch is on, so it raises no event of its own.
+        (corpus / "lighthouse.txt").write_text("The Zork lighthouse keeper is named Ada Quill.", encoding="utf-8")
+        await watch(state, stopping)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sync, "_watch", copied_first)
+    async with running(make_settings(api, corpus, watch=True)) as state:
+        await wait_until(lambda: any(d.path == "lighthouse.txt" for d in state.library.documents), timeout=20)
+        api.message("Who is the Zork lighthouse keeper?")
+        [reply] = await api.replies(USER)
+        assert "Ada Quill" in reply.params["text"]
+
+
 @pytest.mark.parametrize(("minutes", "jobs"), [(60, ["citebot-sync"]), (0, [])])
 def test_the_sync_is_scheduled_every_sync_minutes(api: BotApi, corpus: Path, minutes: float, jobs: list[str]) -> None:
     from bot.index.loader import load_library
