@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,21 @@ def paths(state: BotState) -> set[str]:
     return {d.path for d in state.library.documents}
 
 
+async def posted(
+    api: BotApi,
+    state: BotState,
+    chat: dict[str, Any],
+    text: str | None = None,
+    folder: str = "press_kz",
+    timeout: float = 10,
+    **post: Any,
+) -> int:
+    """Post to a channel and wait until the library holds the post's file; the post's message id."""
+    number: int = api.channel_post(chat, text, **post)["channel_post"]["message_id"]
+    await api.until(lambda: f"channels/{folder}/{number}.md" in paths(state), timeout=timeout)
+    return number
+
+
 async def ask(api: BotApi, question: str, count: int) -> str:
     api.message(question)
     replies = await api.replies(USER, count, timeout=10)
@@ -71,8 +87,7 @@ async def test_a_post_is_answered_from_the_appended_library_and_again_after_its_
 
     monkeypatch.setattr(reloads, "MERGE_DRIFT", 1.0)  # one post in this tiny corpus would be merged at once
     press = api.channel(PRESS, "press_kz", "Press Office")
-    number = api.channel_post(press, POST)["channel_post"]["message_id"]
-    await api.until(lambda: f"channels/press_kz/{number}.md" in paths(state), timeout=10)
+    number = await posted(api, state, press, POST)
     assert state.library.delta_documents == 1  # appended: the merge waits for a quiet spell
     link = f'href="https://t.me/press_kz/{number}"'
     answer = await ask(api, QUESTION, 1)
@@ -86,15 +101,13 @@ async def test_a_post_is_answered_from_the_appended_library_and_again_after_its_
 
 async def test_a_private_channel_is_cited_by_its_internal_id(api: BotApi, state: BotState) -> None:
     secret = api.channel(PRIVATE, None, "Internal notes")
-    number = api.channel_post(secret, POST)["channel_post"]["message_id"]
-    await api.until(lambda: f"channels/c-9876543210/{number}.md" in paths(state), timeout=10)
+    number = await posted(api, state, secret, POST, folder="c-9876543210")
     assert f"https://t.me/c/9876543210/{number}" in await ask(api, QUESTION, 1)
 
 
 async def test_an_edit_replaces_the_post_and_the_old_text_is_never_quoted(api: BotApi, state: BotState) -> None:
     press = api.channel(PRESS, "press_kz", "Press Office")
-    number = api.channel_post(press, POST)["channel_post"]["message_id"]
-    await api.until(lambda: f"channels/press_kz/{number}.md" in paths(state), timeout=10)
+    number = await posted(api, state, press, POST)
     api.channel_post(press, POST.replace("300 metres", "450 metres"), message_id=number, edited=True)
     await api.until(lambda: any("450" in " ".join(e.sentences) for e in state.library.entries), timeout=10)
     answer = await ask(api, QUESTION, 1)
@@ -111,8 +124,7 @@ async def test_posts_of_an_unlisted_channel_are_ignored_and_logged_once(
     api.channel_post(other, POST + " Again.")
     await api.until(lambda: api.pending() == 0)
     press = api.channel(PRESS, "press_kz", "Press Office")
-    number = api.channel_post(press, "A marker post about the Zorbak ferry timetable.")["channel_post"]["message_id"]
-    await api.until(lambda: f"channels/press_kz/{number}.md" in paths(state), timeout=10)
+    await posted(api, state, press, "A marker post about the Zorbak ferry timetable.")
     assert not (corpus / "channels/someone_else").exists()
     assert sum("-1005555555555" in r.getMessage() and "Ignoring" in r.getMessage() for r in caplog.records) == 1
 
@@ -164,8 +176,7 @@ async def test_posts_without_words_make_no_document_and_break_nothing(
             "members_only": False,
         }
     api.channel_post(press, post.get("text"), caption=post.get("caption"), **extra)
-    number = api.channel_post(press, POST)["channel_post"]["message_id"]
-    await api.until(lambda: f"channels/press_kz/{number}.md" in paths(state), timeout=10)
+    number = await posted(api, state, press, POST)
     assert sorted(p.name for p in (corpus / "channels/press_kz").iterdir()) == [f"{number}.md"]
     assert "300 metres" in await ask(api, QUESTION, 1)
 
@@ -195,8 +206,7 @@ async def test_a_file_over_20_mb_is_refused_by_its_size_and_never_downloaded(
 ) -> None:
     press = api.channel(PRESS, "press_kz", "Press Office")
     big = api.file(b"%PDF-1.4 small", "huge.pdf", file_size=21 * MB)
-    number = api.channel_post(press, caption=POST, document=big)["channel_post"]["message_id"]
-    await api.until(lambda: f"channels/press_kz/{number}.md" in paths(state), timeout=10)
+    number = await posted(api, state, press, caption=POST, document=big)
     assert api.calls_to("getFile") == [] and api.downloads == []
     assert not (corpus / f"channels/press_kz/{number}-huge.pdf").exists()
     [notice] = await api.replies(ADMIN)
@@ -206,8 +216,7 @@ async def test_a_file_over_20_mb_is_refused_by_its_size_and_never_downloaded(
 async def test_a_hostile_pdf_is_skipped_with_a_reason_and_the_post_stays(api: BotApi, state: BotState) -> None:
     press = api.channel(PRESS, "press_kz", "Press Office")
     hostile = b"%PDF-1.7\n" + b"1 0 obj << /Length 99999999 >> stream\n" + b"\x00" * 4096
-    number = api.channel_post(press, caption=POST, document=api.file(hostile, "bad.pdf"))["channel_post"]["message_id"]
-    await api.until(lambda: f"channels/press_kz/{number}.md" in paths(state), timeout=20)
+    await posted(api, state, press, caption=POST, document=api.file(hostile, "bad.pdf"), timeout=20)
     await api.until(lambda: any(s.path.endswith("bad.pdf") for s in state.library.skipped), timeout=20)
     assert "300 metres" in await ask(api, QUESTION, 1)
 
@@ -216,11 +225,9 @@ async def test_a_renamed_channel_new_posts_cite_the_new_name_old_links_keep_work
     api: BotApi, state: BotState, corpus: Path
 ) -> None:
     press = api.channel(PRESS, "press_kz", "Press Office")
-    old = api.channel_post(press, POST)["channel_post"]["message_id"]
-    await api.until(lambda: f"channels/press_kz/{old}.md" in paths(state), timeout=10)
+    old = await posted(api, state, press, POST)
     renamed = api.channel(PRESS, "press_qaz", "Press Office")  # CITEBOT_CHANNELS still says @press_kz
-    new = api.channel_post(renamed, "The Zorbak ferry now sails every hour.")["channel_post"]["message_id"]
-    await api.until(lambda: f"channels/press_qaz/{new}.md" in paths(state), timeout=10)
+    new = await posted(api, state, renamed, "The Zorbak ferry now sails every hour.", folder="press_qaz")
     assert read_meta((corpus / f"channels/press_qaz/{new}.md").read_bytes())["url"] == f"https://t.me/press_qaz/{new}"
     # An edit of an old post stays where it was, under the link it was first cited by.
     api.channel_post(renamed, POST + " It was built in two years.", message_id=old, edited=True)
@@ -236,8 +243,7 @@ async def test_forget_by_link_removes_the_post_and_it_is_never_quoted_again(
     api: BotApi, state: BotState, corpus: Path
 ) -> None:
     press = api.channel(PRESS, "press_kz", "Press Office")
-    number = api.channel_post(press, POST)["channel_post"]["message_id"]
-    await api.until(lambda: f"channels/press_kz/{number}.md" in paths(state), timeout=10)
+    number = await posted(api, state, press, POST)
     api.message(f"/forget https://t.me/press_kz/{number}", user_id=ADMIN)
     [reply] = await api.replies(ADMIN)
     assert reply.params["text"] == text(
@@ -251,8 +257,7 @@ async def test_forget_in_reply_to_a_forwarded_copy_and_by_a_stranger(
     api: BotApi, state: BotState, corpus: Path
 ) -> None:
     press = api.channel(PRESS, "press_kz", "Press Office")
-    number = api.channel_post(press, POST)["channel_post"]["message_id"]
-    await api.until(lambda: f"channels/press_kz/{number}.md" in paths(state), timeout=10)
+    number = await posted(api, state, press, POST)
     api.message("/forget", user_id=USER)
     [refused] = await api.replies(USER)
     assert refused.params["text"] == text("not_admin", command="forget")
@@ -314,8 +319,7 @@ async def test_posts_arriving_during_a_reload_are_all_searchable(api: BotApi, st
 
 async def test_the_source_button_shows_the_post_in_context_with_its_link(api: BotApi, state: BotState) -> None:
     press = api.channel(PRESS, "press_kz", "Press Office")
-    number = api.channel_post(press, POST)["channel_post"]["message_id"]
-    await api.until(lambda: f"channels/press_kz/{number}.md" in paths(state), timeout=10)
+    number = await posted(api, state, press, POST)
     api.message(QUESTION)
     [reply] = await api.replies(USER, timeout=10)
     [source] = [d for t, d in api.buttons(reply) if "📄" in t][:1]
