@@ -12,7 +12,6 @@ that a renamed channel's posts are still found and an older text never replaces 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -24,6 +23,7 @@ import yaml
 from bot.ingest.corpus import SUFFIXES, opening_title
 from bot.ingest.names import safe_name
 from bot.ingest.sidecars import SIDECAR_SUFFIX
+from bot.ingest.sources.writing import atomic_write, sync_folder
 
 FOLDER = "channels"
 # Bot API ids of channels and supergroups are -100 followed by the internal id that t.me/c/ links use.
@@ -209,26 +209,6 @@ def find_album(corpus_dir: Path, channel_id: int, media_group_id: str) -> Path |
     return None
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write a file whole or not at all: a hidden temporary name in the same folder (the corpus scan skips
-    hidden files), flushed to disk, then renamed over the old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    descriptor = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)  # the rename itself survives a crash
-    finally:
-        os.close(descriptor)
-
-
 def write_post(corpus_dir: Path, post: Post, detect: Detect) -> Written:
     """Write a post's file and attachments unless the corpus holds this version of it or a newer one.
 
@@ -264,7 +244,8 @@ def write_post(corpus_dir: Path, post: Post, detect: Detect) -> Written:
     # Same bytes are not written again: importing twice changes no file, and the index has nothing to redo.
     changed = [(path, data) for path, data in files if not _holds(path, data)]
     for path, data in changed:
-        write_atomically(path, data)
+        atomic_write(path, data)
+        sync_folder(path.parent)  # the rename itself survives a crash
     names = [path.relative_to(root).as_posix() for path, _ in changed]
     written = tuple(name for name in names if not name.endswith(SIDECAR_SUFFIX))
     if not changed and not removed:

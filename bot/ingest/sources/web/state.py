@@ -1,4 +1,4 @@
-"""What a sync remembers of each site (a JSON file under the cache folder), atomic writes, and the sync lock."""
+"""What a sync remembers of each site (a JSON file under the cache folder), and the sync lock."""
 
 from __future__ import annotations
 
@@ -6,34 +6,16 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.ingest.sources.writing import atomic_write
+
 STATE_FOLDER = "web"
 LOCK_NAME = ".sync.lock"
-
-
-def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
-    """Write `path` whole or not at all: a hidden temporary name (the corpus scan skips it), fsync, rename.
-
-    `durable=False` skips the fsync, for copies that can be fetched again.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as out:
-            out.write(data)
-            out.flush()
-            if durable:
-                os.fsync(out.fileno())
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
 
 
 def remove(path: Path) -> None:

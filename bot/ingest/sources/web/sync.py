@@ -32,7 +32,6 @@ from bot.ingest.sources.web.fetch import Fetcher, FetchError, Limits, Response, 
 from bot.ingest.sources.web.robots import Robots, read_robots
 from bot.ingest.sources.web.safety import Refused, check_scheme
 from bot.ingest.sources.web.state import (
-    atomic_write,
     load_state,
     raw_folder,
     remove,
@@ -41,6 +40,7 @@ from bot.ingest.sources.web.state import (
     state_path,
     sync_lock,
 )
+from bot.ingest.sources.writing import atomic_write
 
 WEB_FOLDER = "web"
 HTML_TYPES = ("text/html", "application/xhtml+xml", "")
