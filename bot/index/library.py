@@ -141,6 +141,14 @@ class Postings:
         self.passage_lengths.extend([int(counts.passage_counts.sum())])
         self.numbers.append(number)
 
+    def sentence_triples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The new sentences' (row, term, count) triples, as the sentence index takes them."""
+        return self.rows.array(), self.columns.array(), self.counts.array()
+
+    def passage_triples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The new documents' (document, term, count) triples, as the document index takes them."""
+        return self.passage_rows.array(), self.passage_columns.array(), self.passage_counts.array()
+
 
 @dataclass(frozen=True, eq=False)
 class Catalogue:
@@ -230,16 +238,8 @@ class Library:
         if not any(entry.sentences for entry in entries):
             raise CorpusError("the corpus has documents but not one sentence in them")
         n_terms = len(vocabulary)
-        sentences = BM25.from_pairs(
-            postings.rows.array(), postings.columns.array(), postings.counts.array(), postings.lengths.array(), n_terms
-        )
-        passages = BM25.from_pairs(
-            postings.passage_rows.array(),
-            postings.passage_columns.array(),
-            postings.passage_counts.array(),
-            postings.passage_lengths.array(),
-            n_terms,
-        )
+        sentences = BM25.from_pairs(*postings.sentence_triples(), postings.lengths.array(), n_terms)
+        passages = BM25.from_pairs(*postings.passage_triples(), postings.passage_lengths.array(), n_terms)
         return cls(entries, languages, vocabulary, sentences, passages, skipped)
 
     def updated(
@@ -274,17 +274,8 @@ class Library:
             passage_lengths[number] = passage_length
             at += size
         n_terms = len(vocabulary)
-        sentences = self.sentence_index.updated(
-            row_map, postings.rows.array(), postings.columns.array(), postings.counts.array(), lengths, n_terms
-        )
-        passages = self.document_index.updated(
-            document_map,
-            postings.passage_rows.array(),
-            postings.passage_columns.array(),
-            postings.passage_counts.array(),
-            passage_lengths,
-            n_terms,
-        )
+        sentences = self.sentence_index.updated(row_map, *postings.sentence_triples(), lengths, n_terms)
+        passages = self.document_index.updated(document_map, *postings.passage_triples(), passage_lengths, n_terms)
         return Library(entries, self.languages, vocabulary, sentences, passages, skipped)
 
     def appended(
@@ -300,20 +291,10 @@ class Library:
             return Library(self.entries, self.languages, vocabulary, *indexes, skipped, catalogue=self.catalogue)
         n_terms = len(vocabulary)
         sentences = Stacked.appended(
-            self.sentence_index,
-            postings.rows.array(),
-            postings.columns.array(),
-            postings.counts.array(),
-            postings.lengths.array(),
-            n_terms,
+            self.sentence_index, *postings.sentence_triples(), postings.lengths.array(), n_terms
         )
         passages = Stacked.appended(
-            self.document_index,
-            postings.passage_rows.array(),
-            postings.passage_columns.array(),
-            postings.passage_counts.array(),
-            postings.passage_lengths.array(),
-            n_terms,
+            self.document_index, *postings.passage_triples(), postings.passage_lengths.array(), n_terms
         )
         catalogue = self.catalogue.extended(entries)
         entries = self.entries + tuple(entries)
