@@ -193,7 +193,8 @@ def section_of(library: Library, sentence_id: int) -> range | None:
         end += 1
     ids = range(head + 1, end)
     longer = end < stop and int(library.heads[end]) == head
-    if len(ids) < 2 or longer or sum(len(library.sentence(i).text) for i in ids) > SECTION_CHARS:
+    texts = library.entries[number].sentences[ids.start - start : ids.stop - start]
+    if len(ids) < 2 or longer or sum(map(len, texts)) > SECTION_CHARS:
         return None
     return ids
 
@@ -241,9 +242,10 @@ def _quotes(
         if quote.context is not None and (hit.sentence.id - 1 in shown or hit.sentence.id - 1 in exclude):
             quote = dataclasses.replace(quote, context=None)
         shown.update(section if section is not None else [hit.sentence.id])
+        seen.update(folded(text) for text in quote.sentences)
         if quote.context is not None:
             # Shown as context, the sentence before must not come again as a quote of its own.
             shown.add(hit.sentence.id - 1)
-        seen.update(folded(text) for text in (*quote.sentences, *([quote.context] if quote.context else [])))
+            seen.add(folded(quote.context))
         quotes.append(quote)
     return quotes, sources

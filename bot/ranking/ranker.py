@@ -222,9 +222,7 @@ def first_under(library: Library, rows: np.ndarray, order: np.ndarray, size: int
     return opening.astype(np.int64)
 
 
-def first_under_headings(
-    library: Library, rows: np.ndarray, scores: np.ndarray, covered: np.ndarray | None = None
-) -> np.ndarray:
+def first_under_headings(library: Library, rows: np.ndarray, scores: np.ndarray, covered: np.ndarray) -> np.ndarray:
     """The ranking order (indexes into rows, best first) where a heading hands its place to the best sentence
     under it, which it then follows; a heading with no candidate under it goes last.
 
@@ -253,10 +251,10 @@ def first_under_headings(
     return np.array(_with_headings(sentences, order, ranked, headings, best_under), dtype=np.int64)
 
 
-def _move_up(sentences: list[int], moved: int, to: int, covered: np.ndarray | None) -> None:
+def _move_up(sentences: list[int], moved: int, to: int, covered: np.ndarray) -> None:
     """Move `moved` up to place `to` of `sentences`, or as near it as it goes without passing one that holds more."""
     at = sentences.index(moved)
-    while to < at and covered is not None and covered[sentences[to]] > covered[moved] + 1e-9:
+    while to < at and covered[sentences[to]] > covered[moved] + 1e-9:
         to += 1
     if to < at:
         sentences.insert(to, sentences.pop(at))

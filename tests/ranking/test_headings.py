@@ -121,8 +121,9 @@ def test_the_hand_over_moves_a_sentence_up_only_past_those_that_hold_less(build:
     ids = {library.sentence(i).text.split()[0]: i for i in range(library.sentence_count)}
     rows = np.array([ids["Heating"], ids["Pensioners"], ids["Flats"]])
     scores = np.array([3.0, 2.0, 1.0])
-    # Without shares, the heading hands its first place to its sentence; with them, not past one holding more.
-    assert rows[first_under_headings(library, rows, scores)].tolist() == [
+    # Holding as much as the others, the heading's sentence takes its first place; holding less, it stops
+    # below the one that holds more.
+    assert rows[first_under_headings(library, rows, scores, np.array([0.5, 0.5, 0.5]))].tolist() == [
         ids["Flats"],
         ids["Heating"],
         ids["Pensioners"],
