@@ -6,12 +6,10 @@ Counts are written as "Documents: 12" rather than "12 documents" so no language 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-CYRILLIC = re.compile(r"[\u0400-\u04ff]")
-# Letters Kazakh writes and Russian does not.
-KAZAKH_LETTERS = re.compile(r"[әғқңөұүһіӘҒҚҢӨҰҮҺІ]")
+from bot.text.scripts import script_language
+
 LANGUAGES = ("en", "ru", "kk")
 DEFAULT = "en"
 
@@ -527,9 +525,7 @@ def language_of_text(question: str) -> str:
     Told by the letters, not the classifier: loading its model costs a process most of a second, and the
     script (and Kazakh's own letters) settles these three.
     """
-    if not CYRILLIC.search(question):
-        return "en"
-    return "kk" if KAZAKH_LETTERS.search(question) else "ru"
+    return script_language(question)
 
 
 def text(key: str, lang: str | None = DEFAULT, /, **values: object) -> str:

@@ -22,6 +22,7 @@ from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
 from bot.ingest.corpus import Document
 from bot.text.analyzers import ANALYZER_VERSION, LANGUAGES, AnalyzedDocument, Analyzer, analyze, language_code
+from bot.text.scripts import CYRILLIC, LATIN, script_language
 
 # The classifier reads character n-grams: 500 characters told all 2,861 benchmark documents' language right
 # (en, ru, kk), as 1,000 did (200: 2 wrong), at about 0.2 ms of CPU per new document. They are the document's
@@ -36,9 +37,6 @@ SURE = 0.9
 # fewer letters than this is read by its script instead, Latin as English and Cyrillic as Russian, or as Kazakh
 # when it has a letter only Kazakh writes.
 SHORT_LETTERS = 200
-LATIN = re.compile(r"[a-zA-Z]")
-CYRILLIC = re.compile(r"[\u0400-\u04ff]")
-KAZAKH_LETTERS = re.compile(r"[әғқңөұүһіӘҒҚҢӨҰҮҺІ]")
 # py3langid ships its model LZMA-compressed: unpacking it costs a process most of a second, more than a
 # small corpus takes to load. Unpacked once into the cache folder as plain .npy arrays (no pickle), it is
 # mapped by every later process in milliseconds, and only the pages detection touches are read.
@@ -215,11 +213,9 @@ def detect(text: str, languages: Collection[str] | None = None, home: Path | Non
 def _by_script(text: str, candidates: frozenset[str]) -> str | None:
     """The language a short text's script suggests (see SHORT_LETTERS), when it is among the candidates."""
     latin, cyrillic = len(LATIN.findall(text)), len(CYRILLIC.findall(text))
-    guess: str | None = None
-    if cyrillic > latin:
-        guess = "kk" if KAZAKH_LETTERS.search(text) else "ru"
-    elif latin:
-        guess = "en"
+    if not latin and not cyrillic:
+        return None
+    guess = script_language(text) if cyrillic > latin else "en"
     return guess if guess in candidates else None
 
 
