@@ -402,7 +402,7 @@ def run(args: argparse.Namespace, library_for: Callable[[Path], Library]) -> int
             Path(scratch),
             log=lambda line: print(line, file=sys.stderr),
             embedder=default_embedder(),
-            smallsets=args.smallsets if args.smallsets.is_dir() else None,
+            smallsets=args.smallsets,  # a folder without a group adds no questions (small_examples)
             fit_small=args.fit_small,
         )
     args.out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
