@@ -355,32 +355,17 @@ def as_json(answer: Answer) -> dict[str, object]:
             "url": document.url,
         }
 
+    def passage(quote: Quote) -> dict[str, object]:
+        return {"text": quote.text, "follow": list(quote.follow), "context": quote.context, "page": quote.page}
+
     closest = answer.closest
     data = {
         "question": answer.question,
         "answered": answer.answered,
         "probability": round(answer.probability, 4),
-        "answer": [
-            {
-                "text": q.text,
-                "follow": list(q.follow),
-                "citation": q.citation,
-                "context": q.context,
-                "page": q.page,
-                **cite(q.document),
-            }
-            for q in answer.quotes
-        ],
+        "answer": [{**passage(q), "citation": q.citation, **cite(q.document)} for q in answer.quotes],
         # Declined, the sentence shown as the closest passage (None when none is shown).
-        "closest": None
-        if closest is None
-        else {
-            "text": closest.text,
-            "follow": list(closest.follow),
-            "context": closest.context,
-            "page": closest.page,
-            **cite(closest.document),
-        },
+        "closest": None if closest is None else {**passage(closest), **cite(closest.document)},
         "sources": [{"citation": n, **cite(d)} for n, d in enumerate(answer.sources, 1)],
         "results": [
             {
