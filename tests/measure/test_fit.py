@@ -201,6 +201,15 @@ def test_choose_threshold_keeps_the_answered_share() -> None:
     assert fit.choose_threshold({"0.10": row(0.5), "0.20": row(0.4)}) == 0.1
 
 
+def test_choose_threshold_counts_the_small_corpora_when_there() -> None:
+    def row(benchmarks: float, small: float) -> dict[str, dict[str, float]]:
+        return {**{name: {"answered": benchmarks} for name in fit.BENCHMARKS}, "small": {"answered": small}}
+
+    # At 0.20 the benchmarks alone answer 90%, but with our small corpora's 50% the mean is under it.
+    assert fit.choose_threshold({"0.10": row(0.95, 0.9), "0.20": row(0.92, 0.5)}) == 0.1
+    assert fit.choose_threshold({"0.10": row(0.95, 0.9), "0.20": row(0.92, 0.9)}) == 0.2
+
+
 def test_fit_command_writes_a_ranker_from_train_and_dev_only(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
