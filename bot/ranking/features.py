@@ -115,6 +115,9 @@ TEXT_FEATURES = (
     "type_found",  # the question asks for a number or date and the sentence has one
     "type_missing",  # it asks for one and the sentence has none
     "pieces",  # separate parts of the question found (side by side they are one: "World Bank"), up to 4
+    # share of what the question adds to its document's subject (the weight its title and first sentence
+    # lack) that the sentence holds, derived forms counted: a news item's detail, not its lead
+    "focus",
 )
 # Features from static word embeddings (bot/semantic.py), when the `semantic` extra is installed.
 SEMANTIC_FEATURES = (
@@ -365,31 +368,41 @@ def text_features(
     # adjacent question terms present, derived forms a long question word absent.
     adjacent = (covered[:, 1:] & covered[:, :-1]).any(axis=1)
     found: list[dict[str, float]] = []
-    titles: dict[int, float] = {}
+    titles: dict[int, np.ndarray] = {}
     readers: dict[int, Analyzer] = {}
     numbers = np.searchsorted(library.offsets, rows, side="right") - 1
     positions = rows - library.offsets[numbers]
+    if lead_hits is None:
+        lead_hits = term_hits(library, question, library.offsets[numbers].astype(np.int64))
+    total = float(question.weights.sum()) or 1.0
     for i, (number, position) in enumerate(zip(numbers.tolist(), positions.tolist())):
         # The sentence in its own document's language: the terms the index holds for it.
         reader = readers.get(number) or readers.setdefault(number, library.document_analyzer(number))
         if number not in titles:
-            titles[number] = _title_weight(
-                library, question, number, reader, None if lead_hits is None else lead_hits[i]
-            )
+            titles[number] = _title_hits(library, question, number, reader, lead_hits[i])
         text = library.entries[number].sentences[position]
-        values = _sentence_text_features(question, text, covered[i], bool(adjacent[i]), reader)
-        values["title"] = titles[number]
-        values["lead_title"] = titles[number] / (1.0 + position)
+        values, held = _sentence_text_features(question, text, covered[i], bool(adjacent[i]), reader)
+        title = float(question.weights[titles[number]].sum()) / total
+        values["title"] = title
+        values["lead_title"] = title / (1.0 + position)
+        values["focus"] = _focus(question.weights, titles[number] | lead_hits[i], held)
         found.append(values)
     if not found:
         return np.zeros((0, len(TEXT_FEATURES)))
     return by_name({name: [values[name] for values in found] for name in found[0]}, TEXT_FEATURES)
 
 
+def _focus(weights: np.ndarray, subject: np.ndarray, held: np.ndarray) -> float:
+    """The share of the question's weight outside its document's subject that a sentence holds (0: none outside)."""
+    outside = float(weights[~subject].sum())
+    return float(weights[~subject & held].sum()) / outside if outside > 0 else 0.0
+
+
 def _sentence_text_features(
     question: Question, text: str, found: np.ndarray, adjacent: bool, reader: Analyzer
-) -> dict[str, float]:
-    """The TEXT_FEATURES a sentence's own text gives (all but the title's)."""
+) -> tuple[dict[str, float], np.ndarray]:
+    """The TEXT_FEATURES a sentence's own text gives (all but the title's), and which question terms it holds,
+    derived forms counted."""
     terms, weights = question.terms, question.weights
     total = float(weights.sum()) or 1.0
     pairs = set(zip(terms, terms[1:]))
@@ -399,42 +412,40 @@ def _sentence_text_features(
         sentence_pairs = set(zip(sentence_terms, sentence_terms[1:]))
     missing = [(j, p) for j, p in enumerate(question.prefixes) if len(p) >= PREFIX and not found[j]]
     prefixes = {w[:PREFIX] for w in reader.words(text) if len(w) >= PREFIX} if missing else set()
+    derived = [j for j, p in missing if p in prefixes]
+    held = np.array(found, dtype=bool)
+    held[derived] = True
     has_type = question.wanted is not None and bool(question.wanted.search(text))
     pieces = sum(
         1
         for j in range(len(terms))
         if found[j] and not (j and found[j - 1] and (terms[j - 1], terms[j]) in sentence_pairs)
     )
-    return {
+    values = {
         "pairs": len(pairs & sentence_pairs) / max(len(pairs), 1),
-        "derived": sum(weights[j] for j, p in missing if p in prefixes) / total,
+        "derived": sum(weights[j] for j in derived) / total,
         "type_found": has_type,
         "type_missing": question.wanted is not None and not has_type,
         "pieces": min(pieces, 4),
     }
+    return values, held
 
 
-def _title_weight(
-    library: Library, question: Question, number: int, reader: Analyzer, lead_hits: np.ndarray | None
-) -> float:
-    """The share of the question's weight that the document's title holds (0 for a title citebot made up)."""
+def _title_hits(
+    library: Library, question: Question, number: int, reader: Analyzer, lead_hits: np.ndarray
+) -> np.ndarray:
+    """Which question terms the document's title holds (none for a title citebot made up)."""
     entry = library.entries[number]
     title = entry.document.title
-    total = float(question.weights.sum()) or 1.0
     if entry.document.title_made:
         # Made from the opening words, the title says nothing the opening sentence does not: counting it
         # would score that sentence twice, as if the question named the document.
-        return 0.0
-    if lead_hits is not None and entry.sentences[0] == title:
+        return np.zeros(len(question.terms), dtype=bool)
+    if entry.sentences[0] == title:
         # A heading's title is the document's first sentence: the index knows its terms, no analysis needed.
-        return sum(w for w, hit in zip(question.weights, lead_hits) if hit) / total
-    return _title_share(reader, title, question.terms, question.weights) / total
-
-
-def _title_share(reader: Analyzer, title: str, terms: tuple[str, ...], weights: np.ndarray) -> float:
-    """The summed weight of the question terms found in a document's title."""
+        return np.asarray(lead_hits, dtype=bool)
     held = _title_terms(reader, title)
-    return sum(w for t, w in zip(terms, weights) if t in held)
+    return np.array([t in held for t in question.terms], dtype=bool)
 
 
 @functools.lru_cache(maxsize=1 << 14)

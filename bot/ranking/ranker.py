@@ -276,13 +276,23 @@ def _with_headings(
     return out + last
 
 
-def answer_features(
-    x: np.ndarray, scores: np.ndarray, order: np.ndarray, n_terms: int, semantic: bool = False
-) -> np.ndarray:
-    """The abstention model's input (ANSWER_FEATURES) from the shortlist's features and full-model scores."""
+def answer_logit(library: Library, rows: np.ndarray, scores: np.ndarray, order: np.ndarray) -> float:
+    """The full model's score of the first answer, or of the heading it sits under when that scores higher.
+
+    A question that repeats an FAQ's heading is answered by the sentence under it, which holds few of its
+    words: the heading's match is the evidence that the section answers.
+    """
+    first = int(order[0])
+    head = int(library.heads[rows[first]])
+    under = np.flatnonzero(rows == head) if head >= 0 and head != rows[first] else []
+    return max([float(scores[first])] + [float(scores[i]) for i in under])
+
+
+def answer_features(x: np.ndarray, logit: float, first: int, n_terms: int, semantic: bool = False) -> np.ndarray:
+    """The abstention model's input (ANSWER_FEATURES): the first answer's `logit` (answer_logit) and features."""
     columns = _SEMANTIC_COLUMNS if semantic else _CANDIDATE_COLUMNS
-    question = {"best_logit": scores[order[0]], "question_terms": np.log1p(n_terms)}
-    return np.concatenate([[question[name] for name in QUESTION_EVIDENCE], x[order[0], columns]])
+    question = {"best_logit": logit, "question_terms": np.log1p(n_terms)}
+    return np.concatenate([[question[name] for name in QUESTION_EVIDENCE], x[first, columns]])
 
 
 def rank(library: Library, question: Question, ranker: Ranker, exclude: Collection[int] = frozenset()) -> Ranking:
@@ -296,6 +306,7 @@ def rank(library: Library, question: Question, ranker: Ranker, exclude: Collecti
         return Ranking(rows, np.empty(0), 0.0, ranker.threshold)
     scores = ranker.second.logits(x)
     order = first_under_headings(library, rows, scores, x[:, COVERED_COLUMN])
-    evidence = answer_features(x, scores, order, len(question.terms), ranker.semantic)
+    logit = answer_logit(library, rows, scores, order)
+    evidence = answer_features(x, logit, int(order[0]), len(question.terms), ranker.semantic)
     probability = sigmoid(ranker.answers.logits(evidence[None])[0])
     return Ranking(rows[order], scores[order], probability, ranker.threshold)

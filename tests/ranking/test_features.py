@@ -157,6 +157,25 @@ def test_a_made_up_title_is_no_evidence(build: Build) -> None:
     assert f["title"][opening] == 0.0 and f["lead_title"][opening] == 0.0
 
 
+@pytest.mark.parametrize(
+    ("question", "focus"),
+    [
+        # "prime minister" is the item's subject (its opening sentence); what the question adds is the signing.
+        ("What did the Kazakhstan prime minister sign at the meeting?", {"At the conclusion": 1, "The Kazakhstan": 0}),
+        # A derived form counts: "conclude" ~ "conclusion"; "bank" is in the title.
+        ("How did the bank's meeting conclude?", {"At the conclusion": 1.0, "Since 1992": 0.0}),
+        # Nothing beside the subject: no sentence holds anything of it.
+        ("Who is the Kazakhstan prime minister?", {"The Kazakhstan": 0.0, "At the conclusion": 0.0}),
+    ],
+)
+def test_focus_is_what_the_question_adds_to_its_documents_subject(
+    build: Build, question: str, focus: dict[str, float]
+) -> None:
+    library = build(NEWS)
+    _, rows, f = rows_and_features(library, question)
+    assert {start: f["focus"][row_of(library, rows, start)] for start in focus} == pytest.approx(focus)
+
+
 def test_neighbour_counts_words_found_next_door_only(build: Build) -> None:
     library = build({"a.md": "The dam was finished in 1970.\n\nIt holds water for the city of Lena.\n"})
     _, rows, f = rows_and_features(library, "Which city does the dam hold water for?")

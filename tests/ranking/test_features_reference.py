@@ -109,6 +109,11 @@ def reference_text_features(library: Library, question: features.Question, rows:
             set() if document.title_made else set(reader.terms(document.title))
         )  # a made-up title counts for nothing
         in_title = sum(w for t, w in zip(terms, weights) if t in title) / total
+        # The document's subject: its title and its first sentence; the focus is the rest of the question.
+        subject = title | set(reader.terms(library.sentence(library.offsets[number]).text))
+        outside = [(t, p, w) for t, p, w in zip(terms, question.prefixes, weights) if t not in subject]
+        held_outside = sum(w for t, p, w in outside if t in own or (len(p) >= PREFIX and p in prefixes))
+        focus = held_outside / sum(w for _, _, w in outside) if outside else 0.0
         has_type = question.wanted is not None and bool(question.wanted.search(text))
         pieces = sum(
             1
@@ -124,6 +129,7 @@ def reference_text_features(library: Library, question: features.Question, rows:
                 has_type,
                 question.wanted is not None and not has_type,
                 min(pieces, 4),
+                focus,
             ]
         )
     return np.array(out, dtype=float)
