@@ -206,7 +206,9 @@ def analyze_question(library: Library, question: str, context: str = "") -> Ques
     """
     analyzer = question_analyzer(library, f"{question} {context}" if context else question)
     wanted, topic = wanted_type(question)
-    pairs = _content_words(analyzer, topic) or _content_words(analyzer, question)
+    # A question that is all frame ("In which years?") is about its frame's words, unless a follow-up's context
+    # says what it is about: then "years" is only the kind of answer it wants.
+    pairs = _content_words(analyzer, topic) or ([] if context else _content_words(analyzer, question))
     own = {term for _, term in pairs}
     if context:
         pairs += [(w, t) for w, t in _content_words(analyzer, wanted_type(context)[1]) if t not in own]

@@ -284,7 +284,7 @@ def answer_logit(library: Library, rows: np.ndarray, scores: np.ndarray, order: 
     """
     first = int(order[0])
     head = int(library.heads[rows[first]])
-    under = np.flatnonzero(rows == head) if head >= 0 and head != rows[first] else []
+    under: list[int] = np.flatnonzero(rows == head).tolist() if head >= 0 and head != rows[first] else []
     return max([float(scores[first])] + [float(scores[i]) for i in under])
 
 

@@ -88,6 +88,16 @@ def test_question_analysis_drops_request_words_and_weighs_unknown_words_as_rare_
     assert analyzed.ids[0] == -1 and unknown >= known > 0
 
 
+def test_a_question_of_frame_only_is_about_its_frame_alone_and_about_its_context_after_another(build: Build) -> None:
+    library = build(NEWS)
+    alone = features.analyze_question(library, "In which years?")
+    assert alone.terms == ("year",) and alone.wanted is features.DATE
+    # After "How many projects has the bank financed?", "years" is the kind of answer, not a word to find.
+    followed = features.analyze_question(library, "In which years?", context="bank projects financed")
+    assert "year" not in followed.terms and {"bank", "project"} <= set(followed.terms)
+    assert followed.wanted is features.DATE
+
+
 @pytest.mark.parametrize(
     ("language", "document", "question", "terms"),
     [

@@ -66,9 +66,7 @@ def test_a_question_that_repeats_a_heading_is_answered_by_the_sentence_under_it(
 
 
 @pytest.mark.parametrize("question", ["How do I report a burst pipe?", "Can I pay my bill in instalments?"])
-def test_a_question_that_repeats_a_heading_passes_the_bar_on_the_headings_strength(
-    faq: Library, question: str
-) -> None:
+def test_a_question_that_repeats_a_heading_passes_the_bar_on_the_headings_strength(faq: Library, question: str) -> None:
     # The sentence under the heading holds none of the question's words; the heading holds them all. Scored on
     # the sentence alone, these passed the bar only just (0.15 and 0.20 against 0.12).
     assert answer(faq, question, min_confidence=2 * default_ranker(False).threshold).answered
