@@ -18,7 +18,8 @@ from bot.text.embeddings import Embedder
 SENTENCE_CANDIDATES = 100
 DOCUMENT_CANDIDATES = 3
 DOCUMENT_SENTENCES = 80
-# Words sharing this many first letters are taken as forms of one word ("Kazakh", "Kazakhstan").
+# Words sharing this many first letters are taken as forms of one word ("Kazakh", "Kazakhstan"); a word one
+# letter shorter, as a form of a longer word it opens (text_features).
 PREFIX = 5
 # Most distinct corpus terms a question is searched for, the rarest kept: a question's cost grows with its
 # common terms' postings, and past a couple of dozen terms the rarest ones decide the answer anyway.
@@ -412,8 +413,11 @@ def _sentence_text_features(
     if adjacent:
         sentence_terms = reader.terms(text)
         sentence_pairs = set(zip(sentence_terms, sentence_terms[1:]))
-    missing = [(j, p) for j, p in enumerate(question.prefixes) if len(p) >= PREFIX and not found[j]]
-    prefixes = {w[:PREFIX] for w in reader.words(text) if len(w) >= PREFIX} if missing else set()
+    # A word of PREFIX - 1 letters counts as a form of a longer word it opens ("бала" ~ "баланың", "meet" ~
+    # "meetings"): a short root's inflections are cut to PREFIX letters that are not the root.
+    missing = [(j, p) for j, p in enumerate(question.prefixes) if len(p) >= PREFIX - 1 and not found[j]]
+    words = reader.words(text) if missing else []
+    prefixes = {w[:PREFIX] for w in words if len(w) >= PREFIX} | {w[: PREFIX - 1] for w in words if len(w) > PREFIX}
     derived = [j for j, p in missing if p in prefixes]
     held = np.array(found, dtype=bool)
     held[derived] = True

@@ -129,6 +129,14 @@ def test_coverage_lead_and_document_features(build: Build) -> None:
     assert f["document_missing"][discussed] == 0.0
 
 
+def test_a_four_letter_word_counts_as_a_form_of_a_longer_word_it_opens(build: Build) -> None:
+    # Kazakh words are cut to five letters: "бала" (a child) is "бала", "баланың" (the child's) "балан".
+    library = build({"tirkeu.md": "Баланың тууын тіркеу үшін анықтама қажет.\n\nҚала әкімдігі жұмыс істейді.\n"})
+    _, rows, f = rows_and_features(library, "Бала тууын қалай тіркейді?")
+    assert f["derived"][row_of(library, rows, "Баланың")] > 0
+    assert f["derived"][row_of(library, rows, "Қала")] == 0.0  # "қала" does not open with "бала"
+
+
 def test_derived_forms_count_only_where_the_exact_term_is_missing(build: Build) -> None:
     library = build(NEWS)
     _, rows, f = rows_and_features(library, "How did the Kazakh meeting conclude?")

@@ -98,11 +98,13 @@ def reference_text_features(library: Library, question: features.Question, rows:
         own = reader.terms(text)
         own_pairs = set(zip(own, own[1:]))
         found = [t in own for t in terms]
-        prefixes = {w[:PREFIX] for w in reader.words(text) if len(w) >= PREFIX}
+        words = reader.words(text)
+        # A word's first PREFIX letters, and for a word one letter shorter, a longer word's that many letters.
+        prefixes = {w[:PREFIX] for w in words if len(w) >= PREFIX} | {w[: PREFIX - 1] for w in words if len(w) > PREFIX}
         derived = sum(
             w
             for t, p, w, f in zip(terms, question.prefixes, weights, found)
-            if len(p) >= PREFIX and not f and p in prefixes
+            if len(p) >= PREFIX - 1 and not f and p in prefixes
         )
         document = library.documents[number]
         title = (
@@ -112,7 +114,7 @@ def reference_text_features(library: Library, question: features.Question, rows:
         # The document's subject: its title and its first sentence; the focus is the rest of the question.
         subject = title | set(reader.terms(library.sentence(library.offsets[number]).text))
         outside = [(t, p, w) for t, p, w in zip(terms, question.prefixes, weights) if t not in subject]
-        held_outside = sum(w for t, p, w in outside if t in own or (len(p) >= PREFIX and p in prefixes))
+        held_outside = sum(w for t, p, w in outside if t in own or (len(p) >= PREFIX - 1 and p in prefixes))
         focus = held_outside / sum(w for _, _, w in outside) if outside else 0.0
         has_type = question.wanted is not None and bool(question.wanted.search(text))
         pieces = sum(
