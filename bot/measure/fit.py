@@ -26,7 +26,6 @@ from bot.ranking.ranker import (
     LinearModel,
     answer_feature_names,
     answer_features,
-    answer_logit,
     candidate_features,
     first_under,
     first_under_headings,
@@ -253,8 +252,7 @@ def decide(
         x = e.features(semantic)
         scores = second.logits(x)
         order = first_under_headings(e.library, e.rows, scores, x[:, COVERED_COLUMN])
-        logit = answer_logit(e.library, e.rows, scores, order)
-        evidence = answer_features(x, logit, int(order[0]), len(e.question.terms), semantic)
+        evidence = answer_features(e.library, e.rows, x, scores, order, len(e.question.terms), semantic)
         out.append((evidence, e.answerable, bool(e.y[order[0]])))
     return out
 

@@ -288,11 +288,19 @@ def answer_logit(library: Library, rows: np.ndarray, scores: np.ndarray, order: 
     return max([float(scores[first])] + [float(scores[i]) for i in under])
 
 
-def answer_features(x: np.ndarray, logit: float, first: int, n_terms: int, semantic: bool = False) -> np.ndarray:
-    """The abstention model's input (ANSWER_FEATURES): the first answer's `logit` (answer_logit) and features."""
+def answer_features(
+    library: Library,
+    rows: np.ndarray,
+    x: np.ndarray,
+    scores: np.ndarray,
+    order: np.ndarray,
+    n_terms: int,
+    semantic: bool = False,
+) -> np.ndarray:
+    """The abstention model's input (ANSWER_FEATURES): the first answer's score (answer_logit) and features."""
     columns = _SEMANTIC_COLUMNS if semantic else _CANDIDATE_COLUMNS
-    question = {"best_logit": logit, "question_terms": np.log1p(n_terms)}
-    return np.concatenate([[question[name] for name in QUESTION_EVIDENCE], x[first, columns]])
+    question = {"best_logit": answer_logit(library, rows, scores, order), "question_terms": np.log1p(n_terms)}
+    return np.concatenate([[question[name] for name in QUESTION_EVIDENCE], x[order[0], columns]])
 
 
 def rank(library: Library, question: Question, ranker: Ranker, exclude: Collection[int] = frozenset()) -> Ranking:
@@ -306,7 +314,6 @@ def rank(library: Library, question: Question, ranker: Ranker, exclude: Collecti
         return Ranking(rows, np.empty(0), 0.0, ranker.threshold)
     scores = ranker.second.logits(x)
     order = first_under_headings(library, rows, scores, x[:, COVERED_COLUMN])
-    logit = answer_logit(library, rows, scores, order)
-    evidence = answer_features(x, logit, int(order[0]), len(question.terms), ranker.semantic)
+    evidence = answer_features(library, rows, x, scores, order, len(question.terms), ranker.semantic)
     probability = sigmoid(ranker.answers.logits(evidence[None])[0])
     return Ranking(rows[order], scores[order], probability, ranker.threshold)
