@@ -50,6 +50,12 @@ MONEY_FRAME = re.compile(
     r"|бағасы|құны)\b",
     re.IGNORECASE,
 )
+# "How often…" wants a rate ("every four years", "twice a year"), and "often" is not what it is about.
+WANTS_FREQUENCY = re.compile(
+    r"\b(how (often|frequently)|how many times (a|an|per|each|every) \w+|как часто|сколько раз (в|за) \w+"
+    r"|қаншалықты жиі|қаншалық жиі|(жылына|айына|аптасына|күніне|тәулігіне) (неше|қанша) рет|(неше|қанша) рет)\b",
+    re.IGNORECASE,
+)
 WANTS_NUMBER = re.compile(
     r"\b(how (many|much|old|long|far|tall|big|large|high|deep|fast)|what (percentage|percent|number|amount|age)"
     r"|number of|сколько|какова? (сумма|стоимость|доля)|қанша|неше)\b",
@@ -89,6 +95,13 @@ DATE = re.compile(
     r"|\b(вчера|сегодня|завтра)\b|\b(дүйсенбі|сейсенбі|сәрсенбі|бейсенбі|жұма|сенбі|жексенбі|кеше|бүгін|ертең)\w*",
     re.IGNORECASE,
 )
+FREQUENCY = re.compile(
+    r"\b(every|each|once|twice|daily|weekly|monthly|quarterly|annually|yearly|fortnightly|hourly)\b"
+    r"|\btimes (a|an|per|each|every)\b|\bper (day|week|month|year)\b|\ba (day|week|month|year)\b"
+    r"|\bраз(а)? в\b|\bкажд\w+|\bежедневно|\bеженедельно|\bежемесячно|\bежеквартально|\bежегодно"
+    r"|\bсайын\b|\bрет\b|\b(жылына|айына|аптасына|күніне|тәулігіне)\b",
+    re.IGNORECASE,
+)
 
 # Features every candidate gets from the indexes alone (cheap: no text is read).
 INDEX_FEATURES = (
@@ -113,7 +126,7 @@ TEXT_FEATURES = (
     "derived",  # share of IDF weight matched only by a shared prefix ("conclude" ~ "conclusion")
     "title",  # share of the question's IDF weight found in the document's title
     "lead_title",  # lead × title: the opening sentence of the article the question names
-    "type_found",  # the question asks for a number or date and the sentence has one
+    "type_found",  # the question asks for a kind of fact (a sum, a rate, a number, a date) and the sentence has one
     "type_missing",  # it asks for one and the sentence has none
     "pieces",  # separate parts of the question found (side by side they are one: "World Bank"), up to 4
     # share of what the question adds to its document's subject (the weight its title and first sentence
@@ -152,7 +165,7 @@ class Question:
     ids: tuple[int, ...]
     weights: np.ndarray  # IDF weight of each term; a term the corpus lacks weighs as much as a word it has once
     prefixes: tuple[str, ...]  # the PREFIX first letters of each term's word
-    wanted: re.Pattern[str] | None  # NUMBER, DATE or None
+    wanted: re.Pattern[str] | None  # MONEY, FREQUENCY, NUMBER, DATE or None
     words: tuple[str, ...] = ()  # the word each term came from
 
 
@@ -162,11 +175,11 @@ def question_analyzer(library: Library, question: str) -> Analyzer | MultiAnalyz
 
 
 def wanted_type(question: str) -> tuple[re.Pattern[str] | None, str]:
-    """The kind of fact the question asks for (a sum of money, a number, a date, or None) and the question without
-    its frame."""
+    """The kind of fact the question asks for (a sum of money, a rate, a number, a date, or None) and the question
+    without its frame."""
     if WANTS_MONEY.search(question):
         return MONEY, MONEY_FRAME.sub(" ", question)
-    for frame, kind in ((WANTS_NUMBER, NUMBER), (WANTS_DATE, DATE)):
+    for frame, kind in ((WANTS_FREQUENCY, FREQUENCY), (WANTS_NUMBER, NUMBER), (WANTS_DATE, DATE)):
         match = frame.search(question)
         if match:
             # "In which years…" asks for a date; the word "years" is not what it is about.

@@ -79,13 +79,16 @@ RULE_LINE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
 MARKUP_PREFIX = re.compile(r"^\s{0,3}(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.)]\s+|>\s?)")
 # A wall of text with no blank line is cut before it is split, so no splitter ever sees megabytes at once.
 MAX_BLOCK_CHARS = 5_000
-# 11: a few words read by their script; 10: headings known per sentence; 9: languages detected from sampled words
-ANALYZER_VERSION = 11
+# 12: dated title lines; 11: a few words read by their script; 10: headings known per sentence; 9: languages detected from sampled words
+ANALYZER_VERSION = 12
 # A paragraph of one short line that does not end a sentence is a heading even without Markdown's `#`: a headline
 # line of a scraped page, a web page's h2 as trafilatura writes it ("Water tariffs", "How do I pay?"). A line
 # ending in a full stop, colon or semicolon is prose, or introduces prose.
 TITLE_WORDS = 15
 PROSE_END = frozenset(".:;,…!")
+# ...except a title that ends in its date after a comma, full stop and all: "Notes of the working group, 2 April
+# 2026." The date is a year and a day or month, at most four words, the way notes and press releases open.
+DATED_TITLE = re.compile(r",\s*(?=[^,]*\b(1[0-9]{3}|20[0-9]{2})\b)(\S+\s+){1,3}\S+\.$")
 # White space, control characters and terminal escape sequences at a line's end say nothing of how it ends.
 CONTROLS = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)]))
 # A terminal escape sequence at the very end; they are short, so only a line's last characters are searched.
@@ -304,7 +307,9 @@ def is_title_line(line: str) -> bool:
     words = line.split()
     if not 0 < len(words) <= TITLE_WORDS:
         return False
-    return _last_visible(line) not in PROSE_END and any(c.isalpha() for c in line)
+    if not any(c.isalpha() for c in line):
+        return False
+    return _last_visible(line) not in PROSE_END or DATED_TITLE.search(line.rstrip()) is not None
 
 
 def _last_visible(line: str) -> str:

@@ -7,7 +7,7 @@ import pytest
 
 from bot.index.library import Library
 from bot.ranking import features
-from bot.ranking.features import DATE, INDEX_FEATURES, MONEY, NUMBER, TEXT_FEATURES
+from bot.ranking.features import DATE, FREQUENCY, INDEX_FEATURES, MONEY, NUMBER, TEXT_FEATURES
 from tests.helpers import NEWS, Build
 
 
@@ -45,6 +45,12 @@ def row_of(library: Library, rows: np.ndarray, start: str) -> int:
         ("Сколько стоит ремонт крыши?", MONEY, "ремонт крыши"),
         ("Какова стоимость путёвки?", MONEY, "путёвки"),
         ("Билет қанша тұрады?", MONEY, "Билет"),
+        ("How often does a water meter need checking?", FREQUENCY, "does a water meter need checking"),
+        ("How many times a year is the pool cleaned?", FREQUENCY, "is the pool cleaned"),
+        ("Как часто проверяют счётчик?", FREQUENCY, "проверяют счётчик"),
+        ("Сколько раз в год меняют фильтры?", FREQUENCY, "меняют фильтры"),
+        ("Есептегіш қаншалықты жиі тексеріледі?", FREQUENCY, "Есептегіш тексеріледі"),
+        ("Сүзгі жылына неше рет ауыстырылады?", FREQUENCY, "Сүзгі ауыстырылады"),
     ],
 )
 def test_wanted_type_names_the_kind_of_fact_and_drops_the_frame(question: str, kind: object, topic: str) -> None:
@@ -74,10 +80,20 @@ def test_wanted_type_names_the_kind_of_fact_and_drops_the_frame(question: str, k
         ("money", "Билет ересектерге 1 000 теңге тұрады.", True),
         ("money", "Заметки рабочей группы, 2 апреля 2026 года.", False),  # a date is not a price
         ("money", "The crew arrives within two hours.", False),
+        ("frequency", "A water meter must be checked every four years.", True),
+        ("frequency", "The filters are changed twice a year.", True),
+        ("frequency", "Bins are emptied weekly.", True),
+        ("frequency", "Счётчик проверяют раз в четыре года.", True),
+        ("frequency", "Фильтры меняют ежегодно.", True),
+        ("frequency", "Есептегіш төрт жыл сайын тексеріледі.", True),
+        ("frequency", "Сүзгі жылына екі рет ауыстырылады.", True),
+        ("frequency", "The check costs 4,500 tenge.", False),
+        ("frequency", "Проверка стоит 4 500 тенге.", False),
     ],
 )
 def test_the_kinds_of_fact_are_found_in_english_russian_and_kazakh(kind: str, text: str, holds: bool) -> None:
-    assert bool({"number": NUMBER, "date": DATE, "money": MONEY}[kind].search(text)) is holds
+    kinds = {"number": NUMBER, "date": DATE, "money": MONEY, "frequency": FREQUENCY}
+    assert bool(kinds[kind].search(text)) is holds
 
 
 def test_question_analysis_drops_request_words_and_weighs_unknown_words_as_rare_ones(build: Build) -> None:

@@ -210,6 +210,34 @@ def test_a_line_that_heads_nothing_is_no_heading(text: str, heads: list[int]) ->
     assert Analyzer("en").split(text)[1] == heads
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Notes of the working group on the roof, 2 April 2026.",
+        "Заметки рабочей группы по ремонту крыши, 2 апреля 2026 года.",
+        "«Жігер» жастар клубының кездесуі туралы жазба, 2026 жылғы 12 сәуір.",
+    ],
+    ids=["en", "ru", "kk"],
+)
+def test_a_title_with_its_date_after_a_comma_is_a_title_line_despite_its_full_stop(line: str) -> None:
+    assert is_title_line(line)
+    assert Analyzer("en").split(f"{line}\n\nThe contractor found two leaks.")[1] == [0, 0]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "The vote was held in 2026.",
+        "The council met on Monday, and the vote passed.",
+        "Prices rose by 5 percent, the most since 2019 and far above what the ministry had planned for.",
+        "The roof was repaired, 2026.",
+    ],
+    ids=["year-no-comma", "comma-no-year", "long-tail", "no-day-or-month"],
+)
+def test_a_sentence_ending_in_a_year_is_no_title_line(line: str) -> None:
+    assert not is_title_line(line)
+
+
 def test_a_line_ending_a_sentence_behind_escape_sequences_is_no_title_line() -> None:
     assert not is_title_line("Prices rose.\x1b[0m \x07")
     assert is_title_line("Water tariffs\x1b[0m") and is_title_line("How do I pay?")
