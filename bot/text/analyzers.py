@@ -79,7 +79,8 @@ RULE_LINE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
 MARKUP_PREFIX = re.compile(r"^\s{0,3}(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.)]\s+|>\s?)")
 # A wall of text with no blank line is cut before it is split, so no splitter ever sees megabytes at once.
 MAX_BLOCK_CHARS = 5_000
-# 12: dated title lines; 11: a few words read by their script; 10: headings known per sentence; 9: languages detected from sampled words
+# 12: dated title lines; 11: a few words read by their script; 10: headings known per sentence;
+# 9: languages detected from sampled words
 ANALYZER_VERSION = 12
 # A paragraph of one short line that does not end a sentence is a heading even without Markdown's `#`: a headline
 # line of a scraped page, a web page's h2 as trafilatura writes it ("Water tariffs", "How do I pay?"). A line
