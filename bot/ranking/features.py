@@ -38,15 +38,16 @@ _KAZAKH_FILLERS = frozenset(
 FILLERS = {"en": _ENGLISH_FILLERS, "ru": _RUSSIAN_FILLERS, "kk": _KAZAKH_FILLERS}
 # A question about a price wants a sum of money, not any number: "what do I pay" is not answered by a date.
 WANTS_MONEY = re.compile(
-    r"\b(how much\b[^?]*?\b(cost|costs|charge|charged|pay|paid)|what (do|does|did|will|would)\b[^?]*?\b(pay|cost)"
+    r"\b(how much\b[^?]*?\b(cost|costs|charge|charged|pay|paid|worth)|how much (money|to)"
+    r"|what (do|does|did|will|would)\b[^?]*?\b(pay|cost)|сколько денег|қанша ақша"
     r"|what is the (price|fee|charge|cost)|сколько (стоит|стоят|стоила|стоило|будет стоить|платить|заплатить|заплатят)"
     r"|какова? (цена|стоимость|плата)|қанша (тұрады|төлеу|төлейді|төлеймін|төленеді)|(бағасы|құны) қанша)\b",
     re.IGNORECASE,
 )
 # The words of such a question that frame it: dropped from what it is about, the rest of its words kept.
 MONEY_FRAME = re.compile(
-    r"\b(how much|what|cost|costs|charge|charged|pay|paid|price|fee|сколько|стоит|стоят|стоила|стоило|будет"
-    r"|платить|заплатить|заплатят|какова?|цена|стоимость|плата|қанша|тұрады|төлеу|төлейді|төлеймін|төленеді"
+    r"\b(how much|what|cost|costs|charge|charged|pay|paid|worth|money|price|fee|сколько|денег|ақша"
+    r"|стоит|стоят|стоила|стоило|будет|платить|заплатить|заплатят|какова?|цена|стоимость|плата|қанша|тұрады|төлеу|төлейді|төлеймін|төленеді"
     r"|бағасы|құны)\b",
     re.IGNORECASE,
 )
