@@ -52,12 +52,6 @@ MONEY_FRAME = re.compile(
     re.IGNORECASE,
 )
 # "How often…" wants a rate ("every four years", "twice a year"), and "often" is not what it is about.
-NEGATION = re.compile(
-    r"\b(not|no|never|none|nobody|nothing|without|cannot|neither|nor)\b|n't\b"
-    r"|\b(не|нет|без|безо|ни|никогда|ничего|нельзя)\b"
-    r"|\b(жоқ|емес|болмаса)\b|\w{3,}(сыз|сіз)\b|\w{2,}(ма|ме|ба|бе|па|пе)(ды|ді|йды|йді|са|се|ған|ген|йтын|йтін)\b",
-    re.IGNORECASE,
-)
 WANTS_FREQUENCY = re.compile(
     r"\b(how (often|frequently)|how many times (a|an|per|each|every) \w+|как часто|сколько раз (в|за) \w+"
     r"|қаншалықты жиі|қаншалық жиі|(жылына|айына|аптасына|күніне|тәулігіне) (неше|қанша) рет|(неше|қанша) рет)\b",
@@ -135,7 +129,6 @@ TEXT_FEATURES = (
     "lead_title",  # lead × title: the opening sentence of the article the question names
     "type_found",  # the question asks for a kind of fact (a sum, a rate, a number, a date) and the sentence has one
     "type_missing",  # it asks for one and the sentence has none
-    "negation",  # the question is negated ("don't have", "без", "жоқ") and so is the sentence ("without")
     "pieces",  # separate parts of the question found (side by side they are one: "World Bank"), up to 4
     # share of what the question adds to its document's subject (the weight its title and first sentence
     # lack) that the sentence holds, derived forms counted: a news item's detail, not its lead
@@ -175,7 +168,6 @@ class Question:
     prefixes: tuple[str, ...]  # the PREFIX first letters of each term's word
     wanted: re.Pattern[str] | None  # MONEY, FREQUENCY, NUMBER, DATE or None
     words: tuple[str, ...] = ()  # the word each term came from
-    negated: bool = False  # the question says "not", "without", "не", "жоқ"…
 
 
 def question_analyzer(library: Library, question: str) -> Analyzer | MultiAnalyzer:
@@ -250,7 +242,6 @@ def analyze_question(library: Library, question: str, context: str = "") -> Ques
         prefixes=tuple(word[:PREFIX] for word, _ in pairs),
         wanted=wanted,
         words=tuple(word for word, _ in pairs),
-        negated=NEGATION.search(question) is not None,
     )
 
 
@@ -455,7 +446,6 @@ def _sentence_text_features(
         "derived": sum(weights[j] for j in derived) / total,
         "type_found": has_type,
         "type_missing": question.wanted is not None and not has_type,
-        "negation": question.negated and NEGATION.search(text) is not None,
         "pieces": min(pieces, 4),
     }
     return values, held

@@ -186,39 +186,6 @@ def test_type_and_title_features(build: Build) -> None:
     assert f["title"][since] > 0  # "Kazakhstan" is in the document's title
 
 
-def test_a_negated_question_favours_the_negated_sentence(build: Build) -> None:
-    library = build(
-        {
-            "tariffs.md": "# Water tariffs\n\nHouseholds with a meter pay 148 tenge per cubic metre.\n"
-            "Households without a meter pay a flat 1,320 tenge per resident.\n"
-        }
-    )
-    _, rows, f = rows_and_features(library, "What do I pay if I don't have a meter?")
-    assert f["negation"][row_of(library, rows, "Households without")] == 1.0
-    assert f["negation"][row_of(library, rows, "Households with a")] == 0.0
-    _, rows, f = rows_and_features(library, "What do households with a meter pay?")
-    assert not f["negation"].any()  # a question that negates nothing prefers neither
-
-
-@pytest.mark.parametrize(
-    ("text", "negated"),
-    [
-        ("I don't have a meter", True),
-        ("The pipe was not repaired", True),
-        ("Квартиры без счётчика платят по нормативу.", True),
-        ("Счётчик не установлен.", True),
-        ("Есептегішсіз үйлер норматив бойынша төлейді.", True),
-        ("Есептегіш жоқ.", True),
-        ("Жиналыс өтпеді.", True),
-        ("Households with a meter pay less.", False),
-        ("Сіз есептегішті тексердіңіз.", False),  # "сіз" is "you", not "without"
-        ("Жиналыс өтті.", False),
-    ],
-)
-def test_negation_is_read_in_english_russian_and_kazakh(text: str, negated: bool) -> None:
-    assert bool(features.NEGATION.search(text)) is negated
-
-
 def test_a_made_up_title_is_no_evidence(build: Build) -> None:
     # Untitled, the text's title is its opening clause: counting it would count the opening sentence twice.
     untitled = {"visit.md": NEWS["visit.md"].split("---\n", 2)[2], "garden.md": NEWS["garden.md"]}

@@ -25,7 +25,6 @@ NEWS_QUESTIONS = [
     "How many projects has the bank financed in Kazakhstan?",
     "When did the bank vice president meet the prime minister?",
     "How much sunlight do tomatoes need?",
-    "Which tomatoes do not need much water?",
 ]
 
 
@@ -131,7 +130,6 @@ def reference_text_features(library: Library, question: features.Question, rows:
                 in_title / (1.0 + position),
                 has_type,
                 question.wanted is not None and not has_type,
-                question.negated and features.NEGATION.search(text) is not None,
                 min(pieces, 4),
                 focus,
             ]
