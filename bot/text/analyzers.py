@@ -88,8 +88,9 @@ ANALYZER_VERSION = 12
 TITLE_WORDS = 15
 PROSE_END = frozenset(".:;,…!")
 # ...except a title that ends in its date after a comma, full stop and all: "Notes of the working group, 2 April
-# 2026." The date is a year and a day or month, at most four words, the way notes and press releases open.
-DATED_TITLE = re.compile(r",\s*(?=[^,]*\b(1[0-9]{3}|20[0-9]{2})\b)(\S+\s+){1,3}\S+\.$")
+# 2026." The date is a year and a day or month, two to four words, the way notes and press releases open.
+YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
+DATE_WORDS = (2, 4)
 # White space, control characters and terminal escape sequences at a line's end say nothing of how it ends.
 CONTROLS = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)]))
 # A terminal escape sequence at the very end; they are short, so only a line's last characters are searched.
@@ -310,7 +311,14 @@ def is_title_line(line: str) -> bool:
         return False
     if not any(c.isalpha() for c in line):
         return False
-    return _last_visible(line) not in PROSE_END or DATED_TITLE.search(line.rstrip()) is not None
+    return _last_visible(line) not in PROSE_END or _ends_in_date(line.rstrip())
+
+
+def _ends_in_date(line: str) -> bool:
+    """Whether the line ends ", <a date with a year>." (`DATE_WORDS` words): read from the last comma, once."""
+    _, comma, date = line.rpartition(",")
+    lo, hi = DATE_WORDS
+    return bool(comma) and date.endswith(".") and lo <= len(date.split()) <= hi and YEAR.search(date) is not None
 
 
 def _last_visible(line: str) -> str:

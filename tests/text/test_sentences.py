@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bot.text.analyzers import Analyzer, is_title_line
@@ -236,6 +238,15 @@ def test_a_title_with_its_date_after_a_comma_is_a_title_line_despite_its_full_st
 )
 def test_a_sentence_ending_in_a_year_is_no_title_line(line: str) -> None:
     assert not is_title_line(line)
+
+
+def test_a_hostile_line_of_commas_and_years_is_read_in_linear_time() -> None:
+    # Every comma followed by a year opens a possible date: a backtracking pattern tries each to the line's end.
+    line = "a " + "2026," * 40_000 + "x."
+    started = time.perf_counter()
+    assert not is_title_line(line)
+    assert set(Analyzer("en").split(f"{line}\n\nThe rest.")[1]) == {-1}
+    assert time.perf_counter() - started < 5
 
 
 def test_a_line_ending_a_sentence_behind_escape_sequences_is_no_title_line() -> None:
