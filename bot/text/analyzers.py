@@ -79,16 +79,16 @@ RULE_LINE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
 MARKUP_PREFIX = re.compile(r"^\s{0,3}(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.)]\s+|>\s?)")
 # A wall of text with no blank line is cut before it is split, so no splitter ever sees megabytes at once.
 MAX_BLOCK_CHARS = 5_000
-# 12: dated title lines; 11: a few words read by their script; 10: headings known per sentence;
-# 9: languages detected from sampled words
-ANALYZER_VERSION = 12
+# 13: dated title lines open a text only; 12: dated title lines; 11: a few words read by their script;
+# 10: headings known per sentence; 9: languages detected from sampled words
+ANALYZER_VERSION = 13
 # A paragraph of one short line that does not end a sentence is a heading even without Markdown's `#`: a headline
 # line of a scraped page, a web page's h2 as trafilatura writes it ("Water tariffs", "How do I pay?"). A line
 # ending in a full stop, colon or semicolon is prose, or introduces prose.
 TITLE_WORDS = 15
 PROSE_END = frozenset(".:;,…!")
-# ...except a title that ends in its date after a comma, full stop and all: "Notes of the working group, 2 April
-# 2026." The date is a year and a day or month, two to four words, the way notes and press releases open.
+# ...except a text's opening line that ends in its date after a comma, full stop and all: "Notes of the working
+# group, 2 April 2026." The date is a year and a day or month, two to four words, as notes and press releases open.
 YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
 DATE_WORDS = (2, 4)
 # White space, control characters and terminal escape sequences at a line's end say nothing of how it ends.
@@ -300,18 +300,20 @@ def marked_blocks(text: str) -> Iterable[tuple[str, bool]]:
                 lines = []
         # A title line heads what follows it: the last paragraph of a text heads nothing.
         title = number + 1 < len(paragraphs) and len(kept) == 1 and not BLOCK_LINE.match(kept[0])
-        title = title and is_title_line(kept[0])
+        title = title and is_title_line(kept[0], opening=number == 0)
         yield from ((piece, title) for piece in _cut(" ".join(lines)))
 
 
-def is_title_line(line: str) -> bool:
-    """A line that reads as a heading: at most TITLE_WORDS words, with letters, not ending as prose does."""
+def is_title_line(line: str, opening: bool = False) -> bool:
+    """A line that reads as a heading: at most TITLE_WORDS words, with letters, not ending as prose does, or, as
+    a text's `opening` line, ending in its date."""
     words = line.split()
     if not 0 < len(words) <= TITLE_WORDS:
         return False
     if not any(c.isalpha() for c in line):
         return False
-    return _last_visible(line) not in PROSE_END or _ends_in_date(line.rstrip())
+    # Inside a text, a dated line is as likely prose: "The next meeting is on Thursday, 16 April 2026."
+    return _last_visible(line) not in PROSE_END or (opening and _ends_in_date(line.rstrip()))
 
 
 def _ends_in_date(line: str) -> bool:

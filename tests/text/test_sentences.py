@@ -222,8 +222,15 @@ def test_a_line_that_heads_nothing_is_no_heading(text: str, heads: list[int]) ->
     ids=["en", "ru", "kk"],
 )
 def test_a_title_with_its_date_after_a_comma_is_a_title_line_despite_its_full_stop(line: str) -> None:
-    assert is_title_line(line)
+    assert is_title_line(line, opening=True)
     assert Analyzer("en").split(f"{line}\n\nThe contractor found two leaks.")[1] == [0, 0]
+
+
+def test_a_dated_sentence_inside_a_text_stays_prose() -> None:
+    # Notes put the next meeting's date in a paragraph of its own; only a text's opening line is read as a title.
+    text = "The roof leaks.\n\nThe next meeting is on Thursday, 16 April 2026.\n\nBring the estimates."
+    assert Analyzer("en").split(text)[1] == [-1, -1, -1]
+    assert not is_title_line("The next meeting is on Thursday, 16 April 2026.")
 
 
 @pytest.mark.parametrize(
@@ -236,15 +243,15 @@ def test_a_title_with_its_date_after_a_comma_is_a_title_line_despite_its_full_st
     ],
     ids=["year-no-comma", "comma-no-year", "long-tail", "no-day-or-month"],
 )
-def test_a_sentence_ending_in_a_year_is_no_title_line(line: str) -> None:
-    assert not is_title_line(line)
+def test_a_sentence_ending_in_a_year_is_no_title_line_even_opening_a_text(line: str) -> None:
+    assert not is_title_line(line, opening=True)
 
 
 def test_a_hostile_line_of_commas_and_years_is_read_in_linear_time() -> None:
     # Every comma followed by a year opens a possible date: a backtracking pattern tries each to the line's end.
     line = "a " + "2026," * 40_000 + "x."
     started = time.perf_counter()
-    assert not is_title_line(line)
+    assert not is_title_line(line, opening=True)
     assert set(Analyzer("en").split(f"{line}\n\nThe rest.")[1]) == {-1}
     assert time.perf_counter() - started < 5
 
