@@ -88,7 +88,7 @@ ANALYZER_VERSION = 13
 TITLE_WORDS = 15
 PROSE_END = frozenset(".:;,…!")
 # ...except a text's opening line that ends in its date after a comma, full stop and all: "Notes of the working
-# group, 2 April 2026." The date is a year and a day or month, two to four words, as notes and press releases open.
+# group, 2 April 2026.": two to four words after the last comma, one of them a year, as notes and press releases open.
 YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
 DATE_WORDS = (2, 4)
 # White space, control characters and terminal escape sequences at a line's end say nothing of how it ends.
