@@ -57,6 +57,13 @@ WANTS_FREQUENCY = re.compile(
     r"|қаншалықты жиі|қаншалық жиі|(жылына|айына|аптасына|күніне|тәулігіне) (неше|қанша) рет|(неше|қанша) рет)\b",
     re.IGNORECASE,
 )
+# "What time…" wants a time of day ("at 11 o'clock", "с 9:00"), not a period ("what time frame") or a ratio
+# ("во сколько раз"); Kazakh "нешеде" alone is as often an age, so only "сағат нешеде" counts.
+WANTS_TIME = re.compile(
+    r"\b((at )?what time\b(?! (period|frame|framd|span|of (the )?(year|day)))|во сколько\b(?! раз)|в котором часу"
+    r"|в какое время|сағат нешеде|қай сағатта|қай уақытта)",
+    re.IGNORECASE,
+)
 WANTS_NUMBER = re.compile(
     r"\b(how (many|much|old|long|far|tall|big|large|high|deep|fast)|what (percentage|percent|number|amount|age)"
     r"|number of|сколько|какова? (сумма|стоимость|доля)|қанша|неше)\b",
@@ -103,6 +110,11 @@ FREQUENCY = re.compile(
     r"|\bсайын\b|\bрет\b|\b(жылына|айына|аптасына|күніне|тәулігіне)\b",
     re.IGNORECASE,
 )
+TIME = re.compile(
+    r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s?(am|pm|a\.m\.|p\.m\.)|\b(o'clock|noon|midnight|24/7)\b"
+    r"|\b(round|around) the clock\b|\bкруглосуточно|\bв \d{1,2} час|\bчас(а|ов)?\b|\bсағат\b|\bтәулік бойы",
+    re.IGNORECASE,
+)
 
 # Features every candidate gets from the indexes alone (cheap: no text is read).
 INDEX_FEATURES = (
@@ -127,7 +139,7 @@ TEXT_FEATURES = (
     "derived",  # share of IDF weight matched only by a shared prefix ("conclude" ~ "conclusion")
     "title",  # share of the question's IDF weight found in the document's title
     "lead_title",  # lead × title: the opening sentence of the article the question names
-    "type_found",  # the question asks for a kind of fact (a sum, a rate, a number, a date) and the sentence has one
+    "type_found",  # it asks for a kind of fact (a sum, a rate, a time, a number, a date) and the sentence has it
     "type_missing",  # it asks for one and the sentence has none
     "pieces",  # separate parts of the question found (side by side they are one: "World Bank"), up to 4
     # share of what the question adds to its document's subject (the weight its title and first sentence
@@ -166,7 +178,7 @@ class Question:
     ids: tuple[int, ...]
     weights: np.ndarray  # IDF weight of each term; a term the corpus lacks weighs as much as a word it has once
     prefixes: tuple[str, ...]  # the PREFIX first letters of each term's word
-    wanted: re.Pattern[str] | None  # MONEY, FREQUENCY, NUMBER, DATE or None
+    wanted: re.Pattern[str] | None  # MONEY, FREQUENCY, TIME, NUMBER, DATE or None
     words: tuple[str, ...] = ()  # the word each term came from
 
 
@@ -176,11 +188,12 @@ def question_analyzer(library: Library, question: str) -> Analyzer | MultiAnalyz
 
 
 def wanted_type(question: str) -> tuple[re.Pattern[str] | None, str]:
-    """The kind of fact the question asks for (a sum of money, a rate, a number, a date, or None) and the question
-    without its frame."""
+    """The kind of fact the question asks for (a sum of money, a rate, a time, a number, a date, or None) and the
+    question without its frame."""
     if WANTS_MONEY.search(question):
         return MONEY, MONEY_FRAME.sub(" ", question)
-    for frame, kind in ((WANTS_FREQUENCY, FREQUENCY), (WANTS_NUMBER, NUMBER), (WANTS_DATE, DATE)):
+    kinds = ((WANTS_FREQUENCY, FREQUENCY), (WANTS_TIME, TIME), (WANTS_NUMBER, NUMBER), (WANTS_DATE, DATE))
+    for frame, kind in kinds:
         match = frame.search(question)
         if match:
             # "In which years…" asks for a date; the word "years" is not what it is about.

@@ -7,7 +7,7 @@ import pytest
 
 from bot.index.library import Library
 from bot.ranking import features
-from bot.ranking.features import DATE, FREQUENCY, INDEX_FEATURES, MONEY, NUMBER, TEXT_FEATURES
+from bot.ranking.features import DATE, FREQUENCY, INDEX_FEATURES, MONEY, NUMBER, TEXT_FEATURES, TIME
 from tests.helpers import NEWS, Build
 
 
@@ -50,6 +50,12 @@ def row_of(library: Library, rows: np.ndarray, start: str) -> int:
         ("How much is the house worth?", MONEY, "is the house"),
         ("Сколько денег выделят на ремонт?", MONEY, "выделят на ремонт"),
         ("how much is 1 tablespoon of water", NUMBER, "is 1 tablespoon of water"),
+        ("What time does the earthquake drill start?", TIME, "does the earthquake drill start"),
+        ("Во сколько открывается касса?", TIME, "открывается касса"),
+        ("Спорт кешені сағат нешеде ашылады?", TIME, "Спорт кешені ашылады"),
+        ("What time frame does the war cover?", None, "What time frame does the war cover"),
+        ("Во сколько раз выросли цены?", NUMBER, "Во раз выросли цены"),
+        ("Жолдама нешеде беріледі?", None, "Жолдама нешеде беріледі"),  # "at what age" as often as the hour
         ("How often does a water meter need checking?", FREQUENCY, "does a water meter need checking"),
         ("How many times a year is the pool cleaned?", FREQUENCY, "is the pool cleaned"),
         ("Как часто проверяют счётчик?", FREQUENCY, "проверяют счётчик"),
@@ -94,10 +100,16 @@ def test_wanted_type_names_the_kind_of_fact_and_drops_the_frame(question: str, k
         ("frequency", "Сүзгі жылына екі рет ауыстырылады.", True),
         ("frequency", "The check costs 4,500 tenge.", False),
         ("frequency", "Проверка стоит 4 500 тенге.", False),
+        ("time", "The drill will take place on 28 May at 11 o'clock in the morning.", True),
+        ("time", "Кешен күн сайын сағат 7:00-ден 22:00-ге дейін жұмыс істейді.", True),
+        ("time", "Касса работает с 9:00 до 18:00.", True),
+        ("time", "The support line answers around the clock.", True),
+        ("time", "The drill will take place on 28 May.", False),
+        ("time", "Билет стоит 1 500 тенге.", False),
     ],
 )
 def test_the_kinds_of_fact_are_found_in_english_russian_and_kazakh(kind: str, text: str, holds: bool) -> None:
-    kinds = {"number": NUMBER, "date": DATE, "money": MONEY, "frequency": FREQUENCY}
+    kinds = {"number": NUMBER, "date": DATE, "money": MONEY, "frequency": FREQUENCY, "time": TIME}
     assert bool(kinds[kind].search(text)) is holds
 
 
