@@ -64,6 +64,14 @@ WANTS_TIME = re.compile(
     r"|в какое время|сағат нешеде|қай сағатта|қай уақытта)",
     re.IGNORECASE,
 )
+# "How soon…", "how long does it take" want a span of time ("within two hours", "в течение суток"); "how long
+# is the bridge" wants a length, a number.
+WANTS_DURATION = re.compile(
+    r"\b(how (quickly|soon)|how long (do|does|did|will|would|can|should|must|has|have)\b|как (быстро|скоро)"
+    r"|за сколько (дней|часов|минут|недель|месяцев|лет)|сколько (времени|дней|часов|недель)|в течение какого"
+    r"|қанша уақыт\w*|қанша (күн|сағат|апта|ай)\w*|қаншалықты тез)",
+    re.IGNORECASE,
+)
 WANTS_NUMBER = re.compile(
     r"\b(how (many|much|old|long|far|tall|big|large|high|deep|fast)|what (percentage|percent|number|amount|age)"
     r"|number of|сколько|какова? (сумма|стоимость|доля)|қанша|неше)\b",
@@ -114,6 +122,12 @@ FREQUENCY = re.compile(
     r"|\bсайын\b|\bрет\b|\b(жылына|айына|аптасына|күніне|тәулігіне)\b",
     re.IGNORECASE,
 )
+DURATION = re.compile(
+    r"\b(minutes?|hours?|days?|weeks?|fortnight|months?|years?|within)\b"
+    r"|\b(минут\w*|час(а|ов)?|сутки|суток|дн(я|ей)|день|недел\w+|месяц\w*|года?|лет|в течение)\b"
+    r"|\b(минут\w*|сағат\w*|тәулік\w*|күн(ге|де|нен|і|і?нің)?|апта\w*|ай(ға|да|дан)?|жыл(ға|да|дан)|ішінде)\b",
+    re.IGNORECASE,
+)
 TIME = re.compile(
     r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s?(am|pm|a\.m\.|p\.m\.)|\b(o'clock|noon|midnight|24/7)\b"
     r"|\b(round|around) the clock\b|\bкруглосуточно|\bв \d{1,2} час|\bчас(а|ов)?\b|\bсағат\b|\bтәулік бойы",
@@ -143,7 +157,7 @@ TEXT_FEATURES = (
     "derived",  # share of IDF weight matched only by a shared prefix ("conclude" ~ "conclusion")
     "title",  # share of the question's IDF weight found in the document's title
     "lead_title",  # lead × title: the opening sentence of the article the question names
-    "type_found",  # it asks for a kind of fact (a sum, a rate, a time, a number, a date) and the sentence has it
+    "type_found",  # it asks for a kind of fact (a sum, rate, time, span, number or date) and the sentence has it
     "type_missing",  # it asks for one and the sentence has none
     "pieces",  # separate parts of the question found (side by side they are one: "World Bank"), up to 4
     # share of what the question adds to its document's subject (the weight its title and first sentence
@@ -182,7 +196,7 @@ class Question:
     ids: tuple[int, ...]
     weights: np.ndarray  # IDF weight of each term; a term the corpus lacks weighs as much as a word it has once
     prefixes: tuple[str, ...]  # the PREFIX first letters of each term's word
-    wanted: re.Pattern[str] | None  # MONEY, FREQUENCY, TIME, NUMBER, DATE or None
+    wanted: re.Pattern[str] | None  # MONEY, FREQUENCY, TIME, DURATION, NUMBER, DATE or None
     words: tuple[str, ...] = ()  # the word each term came from
 
 
@@ -192,11 +206,17 @@ def question_analyzer(library: Library, question: str) -> Analyzer | MultiAnalyz
 
 
 def wanted_type(question: str) -> tuple[re.Pattern[str] | None, str]:
-    """The kind of fact the question asks for (a sum of money, a rate, a time, a number, a date, or None) and the
-    question without its frame."""
+    """The kind of fact the question asks for (a sum of money, a rate, a time, a span, a number, a date, or None)
+    and the question without its frame."""
     if WANTS_MONEY.search(question):
         return MONEY, MONEY_FRAME.sub(" ", question)
-    kinds = ((WANTS_FREQUENCY, FREQUENCY), (WANTS_TIME, TIME), (WANTS_NUMBER, NUMBER), (WANTS_DATE, DATE))
+    kinds = (
+        (WANTS_FREQUENCY, FREQUENCY),
+        (WANTS_TIME, TIME),
+        (WANTS_DURATION, DURATION),
+        (WANTS_NUMBER, NUMBER),
+        (WANTS_DATE, DATE),
+    )
     for frame, kind in kinds:
         match = frame.search(question)
         if match:

@@ -7,7 +7,7 @@ import pytest
 
 from bot.index.library import Library
 from bot.ranking import features
-from bot.ranking.features import DATE, FREQUENCY, INDEX_FEATURES, MONEY, NUMBER, TEXT_FEATURES, TIME
+from bot.ranking.features import DATE, DURATION, FREQUENCY, INDEX_FEATURES, MONEY, NUMBER, TEXT_FEATURES, TIME
 from tests.helpers import NEWS, Build
 
 
@@ -56,6 +56,12 @@ def row_of(library: Library, rows: np.ndarray, start: str) -> int:
         ("What time frame does the war cover?", None, "What time frame does the war cover"),
         ("Во сколько раз выросли цены?", NUMBER, "Во раз выросли цены"),
         ("Жолдама нешеде беріледі?", None, "Жолдама нешеде беріледі"),  # "at what age" as often as the hour
+        ("How quickly will the crew get here?", DURATION, "will the crew get here"),
+        ("How long do I have to return the router?", DURATION, "I have to return the router"),
+        ("How long is the bridge?", NUMBER, "is the bridge"),  # a length
+        ("А как быстро придёт мастер?", DURATION, "А придёт мастер"),
+        ("За сколько дней дойдёт посылка?", DURATION, "дойдёт посылка"),
+        ("Куәлік қанша күнде дайын болады?", DURATION, "Куәлік дайын болады"),
         ("How often does a water meter need checking?", FREQUENCY, "does a water meter need checking"),
         ("How many times a year is the pool cleaned?", FREQUENCY, "is the pool cleaned"),
         ("Как часто проверяют счётчик?", FREQUENCY, "проверяют счётчик"),
@@ -111,10 +117,15 @@ def test_wanted_type_names_the_kind_of_fact_and_drops_the_frame(question: str, k
         ("time", "The support line answers around the clock.", True),
         ("time", "The drill will take place on 28 May.", False),
         ("time", "Билет стоит 1 500 тенге.", False),
+        ("duration", "Our crew aims to reach urgent leaks within two hours.", True),
+        ("duration", "Мастер приходит в течение суток.", True),
+        ("duration", "Жаңа куәлік он жұмыс күні ішінде дайын болады.", True),
+        ("duration", "Call the emergency line and give your address.", False),
+        ("duration", "Позвоните диспетчеру и назовите адрес.", False),
     ],
 )
 def test_the_kinds_of_fact_are_found_in_english_russian_and_kazakh(kind: str, text: str, holds: bool) -> None:
-    kinds = {"number": NUMBER, "date": DATE, "money": MONEY, "frequency": FREQUENCY, "time": TIME}
+    kinds = {"number": NUMBER, "date": DATE, "money": MONEY, "frequency": FREQUENCY, "time": TIME, "duration": DURATION}
     assert bool(kinds[kind].search(text)) is holds
 
 
