@@ -133,6 +133,16 @@ TIME = re.compile(
     r"|\b(round|around) the clock\b|\bкруглосуточно|\bв \d{1,2} час|\bчас(а|ов)?\b|\bсағат\b|\bтәулік бойы",
     re.IGNORECASE,
 )
+# The question frames after a price's and the kind of fact each asks for, the first that matches taken: a rate,
+# a time of day and a span before a number, as "how many times a year" and "how long does it take" are also
+# "how many" and "how long".
+ANSWER_TYPES = (
+    (WANTS_FREQUENCY, FREQUENCY),
+    (WANTS_TIME, TIME),
+    (WANTS_DURATION, DURATION),
+    (WANTS_NUMBER, NUMBER),
+    (WANTS_DATE, DATE),
+)
 
 # Features every candidate gets from the indexes alone (cheap: no text is read).
 INDEX_FEATURES = (
@@ -210,14 +220,7 @@ def wanted_type(question: str) -> tuple[re.Pattern[str] | None, str]:
     and the question without its frame."""
     if WANTS_MONEY.search(question):
         return MONEY, MONEY_FRAME.sub(" ", question)
-    kinds = (
-        (WANTS_FREQUENCY, FREQUENCY),
-        (WANTS_TIME, TIME),
-        (WANTS_DURATION, DURATION),
-        (WANTS_NUMBER, NUMBER),
-        (WANTS_DATE, DATE),
-    )
-    for frame, kind in kinds:
+    for frame, kind in ANSWER_TYPES:
         match = frame.search(question)
         if match:
             # "In which years…" asks for a date; the word "years" is not what it is about.
