@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import random
@@ -241,12 +242,22 @@ def test_the_local_cluster_speaks_tls_and_refuses_clients_without_its_certificat
     address = local.scheduler.address
     assert address.startswith("tls://127.0.0.1:")
     assert local.submit(sum, [1, 2]).result() == 3  # the bot's own client holds the certificate
+    asyncio.run(connect(address, security=local.security))  # so a second client with it is let in
     with pytest.raises((OSError, TimeoutError, TypeError)):  # TypeError: no certificate to speak TLS with
-        Client(address, timeout=3)
+        asyncio.run(connect(address))
     with pytest.raises((OSError, TimeoutError)):
-        Client(address, security=Security.temporary(), timeout=3)  # a certificate, but not the cluster's
+        asyncio.run(connect(address, security=Security.temporary()))  # a certificate, but not the cluster's
     with pytest.raises((OSError, TimeoutError)):
-        Client(address.replace("tls://", "tcp://"), timeout=3)
+        asyncio.run(connect(address.replace("tls://", "tcp://")))
+
+
+async def connect(address: str, **options: Any) -> None:
+    """Open and close a client on this thread's loop: a blocking Client's own loop thread can be slow to start."""
+    client = Client(address, asynchronous=True, timeout=3, **options)
+    try:
+        await client
+    finally:
+        await client.close()
 
 
 def test_the_local_workers_environment_holds_no_secret(local: Client) -> None:
