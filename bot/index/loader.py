@@ -165,12 +165,9 @@ def load_library(
     # A document that needs detection maps the classifier's model from the cache folder.
     chosen = dataclasses.replace(Languages.parse(languages), model_home=Path(cache_dir).absolute())
     root = Path(corpus_dir)
-    if previous is not None and previous.languages != chosen:
-        previous = None  # other analyzers: nothing of the old library can be reused
     cache_folder = corpus_cache_folder(Path(cache_dir), root)
     cache = AnalysisCache(cache_folder, chosen.key)
-    if previous is None and snapshot:
-        previous = _mapped(cache_folder, chosen)
+    previous = _reusable(previous, chosen, cache_folder, snapshot)
     skipped: list[Skipped] = []
     # Worker processes read every PDF, page and office file, so no hostile file can hang or crash the load.
     with SandboxPool(workers) as readers:
@@ -191,12 +188,26 @@ def load_library(
             library = _with_indexes_of(previous, items, chosen, skipped)
     # A file touched without a change (or hashed again as racy) gets its new stamp kept, or every start rereads it.
     if (anew or _restamped(items, previous)) and snapshot and cache.writable:
-        if writer is not None:
-            writer.write_soon(library, cache_folder)
-        else:
-            snapshots.write(library, cache_folder)
+        _save(library, cache_folder, writer)
     library.build_seconds = time.perf_counter() - started
     return library
+
+
+def _reusable(previous: Library | None, chosen: Languages, cache_folder: Path, snapshot: bool) -> Library | None:
+    """What a load can reuse: the previous library if it was analysed alike, else the snapshot (if allowed)."""
+    if previous is not None and previous.languages != chosen:
+        previous = None  # other analyzers: nothing of the old library can be reused
+    if previous is None and snapshot:
+        previous = _mapped(cache_folder, chosen)
+    return previous
+
+
+def _save(library: Library, cache_folder: Path, writer: snapshots.SnapshotWriter | None) -> None:
+    """Write the library's snapshot: in the writer's thread when there is one."""
+    if writer is not None:
+        writer.write_soon(library, cache_folder)
+    else:
+        snapshots.write(library, cache_folder)
 
 
 def appendable(previous: Library | None, only: Collection[str]) -> bool:

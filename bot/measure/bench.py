@@ -187,21 +187,7 @@ def generate_corpus(folder: Path, sentences: int, seed: int = 7) -> int:
             content_ids = np.searchsorted(content_cdf, rng.random(total))
             stop_ids = np.searchsorted(stop_cdf, rng.random(total))
             words = [stop[s] if st else content[c] for st, s, c in zip(is_stop, stop_ids, content_ids)]
-            out, at = [], 0
-            for length in lengths:
-                sentence = words[at : at + length]
-                at += length
-                if length > 8 and rng.random() < 0.4:
-                    sentence[int(rng.integers(3, length - 3))] += ","
-                if rng.random() < 0.1:
-                    sentence.insert(
-                        int(rng.integers(1, length)), f"${rng.integers(1, 99)}.{rng.integers(1, 9)} billion"
-                    )
-                if rng.random() < 0.05:
-                    sentence.insert(0, "Mr.")
-                sentence[0] = sentence[0][0].upper() + sentence[0][1:]
-                out.append(" ".join(sentence) + ("?" if rng.random() < 0.03 else "."))
-            paragraphs.append(" ".join(out))
+            paragraphs.append(_paragraph(rng, words, lengths))
             written += count
             if written >= sentences:
                 break
@@ -211,6 +197,23 @@ def generate_corpus(folder: Path, sentences: int, seed: int = 7) -> int:
         (shard / f"article-{files:06d}.md").write_text(f"# {title}\n\n" + "\n\n".join(paragraphs) + "\n", "utf-8")
         files += 1
     return files
+
+
+def _paragraph(rng: np.random.Generator, words: list[str], lengths: np.ndarray) -> str:
+    """The words cut into sentences of these lengths, with news text's commas, sums, honorifics and questions."""
+    out, at = [], 0
+    for length in lengths:
+        sentence = words[at : at + length]
+        at += length
+        if length > 8 and rng.random() < 0.4:
+            sentence[int(rng.integers(3, length - 3))] += ","
+        if rng.random() < 0.1:
+            sentence.insert(int(rng.integers(1, length)), f"${rng.integers(1, 99)}.{rng.integers(1, 9)} billion")
+        if rng.random() < 0.05:
+            sentence.insert(0, "Mr.")
+        sentence[0] = sentence[0][0].upper() + sentence[0][1:]
+        out.append(" ".join(sentence) + ("?" if rng.random() < 0.03 else "."))
+    return " ".join(out)
 
 
 def _peak_rss_mb() -> float:
