@@ -98,7 +98,8 @@ NUMBER = re.compile(
     r"(ыншы\w*|інші\w*|ншы\w*|нші\w*)?|(екеу|үшеу|төртеу|бесеу|алтау|жетеу|сегізеу|тоғызау|онау)\w*)\b",
     re.IGNORECASE,
 )
-_CURRENCY = r"(tenge|тенге|теңге|₸|dollars?|долларов|доллар|euros?|евро|€|\$|rubles?|рубл\w*|сом\w*)"
+# Kazakh currency words take case endings ("31 теңгеден", "долларға").
+_CURRENCY = r"(tenge|тенге|теңге\w*|₸|dollars?|доллар\w*|euros?|евро\w*|€|\$|rubles?|рубл\w*|сом\w*)"
 MONEY = re.compile(
     rf"\$\s?\d|\d[\d\s,.]*\s*(thousand|million|billion|тысяч\w*|миллион\w*|миллиард\w*|мың|млн|млрд)?\s*{_CURRENCY}\b"
     rf"|\b(thousand|million|billion|тысяч\w*|миллион\w*|миллиард\w*|мың)\s+{_CURRENCY}",

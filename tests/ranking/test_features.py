@@ -100,6 +100,8 @@ def test_wanted_type_names_the_kind_of_fact_and_drops_the_frame(question: str, k
         ("money", "Ремонт оценили в 6,4 миллиона тенге.", True),
         ("money", "Остальные родители заплатят за смену 45 тысяч тенге.", True),
         ("money", "Билет ересектерге 1 000 теңге тұрады.", True),
+        ("money", "Артық жұмсалған электр жоғары тарифпен, 31 теңгеден есептеледі.", True),  # a case ending
+        ("money", "Жобаға 5 миллион долларға дейін бөлінеді.", True),
         ("money", "Заметки рабочей группы, 2 апреля 2026 года.", False),  # a date is not a price
         ("money", "The crew arrives within two hours.", False),
         ("frequency", "A water meter must be checked every four years.", True),
