@@ -123,10 +123,11 @@ FREQUENCY = re.compile(
     r"|\bсайын\b|\bрет\b|\b(жылына|айына|аптасына|күніне|тәулігіне)\b",
     re.IGNORECASE,
 )
+# Russian's and Kazakh's units, each once: Kazakh writes "минут" as Russian does.
 DURATION = re.compile(
     r"\b(minutes?|hours?|days?|weeks?|fortnight|months?|years?|within)\b"
     r"|\b(минут\w*|час(а|ов)?|сутки|суток|дн(я|ей)|день|недел\w+|месяц\w*|года?|лет|в течение)\b"
-    r"|\b(минут\w*|сағат\w*|тәулік\w*|күн(ге|де|нен|і|і?нің)?|апта\w*|ай(ға|да|дан)?|жыл(ға|да|дан)|ішінде)\b",
+    r"|\b(сағат\w*|тәулік\w*|күн(ге|де|нен|і|і?нің)?|апта\w*|ай(ға|да|дан)?|жыл(ға|да|дан)|ішінде)\b",
     re.IGNORECASE,
 )
 TIME = re.compile(
