@@ -26,8 +26,8 @@ PREFIX = 5
 MAX_TERMS = 32
 # Words that frame a request rather than say what it is about, by language (the analyzer's ISO 639-1 code).
 _ENGLISH_FILLERS = frozenset(
-    "tell explain describe know say said says mention mentioned happen happened happening please information "
-    "details".split()
+    "tell tells explain explains explained describe describes described know say said says mention mentions "
+    "mentioned happen happens happened happening please information details".split()
 )
 _RUSSIAN_FILLERS = frozenset(
     "расскажи расскажите скажи скажите объясни объясните пожалуйста известно информация".split()
@@ -40,7 +40,8 @@ FILLERS = {"en": _ENGLISH_FILLERS, "ru": _RUSSIAN_FILLERS, "kk": _KAZAKH_FILLERS
 WANTS_MONEY = re.compile(
     r"\b(how much\b[^?]*?\b(cost|costs|charge|charged|pay|paid|worth)|how much (money|to)"
     r"|what (do|does|did|will|would)\b[^?]*?\b(pay|cost)|сколько денег|қанша ақша"
-    r"|what is the (price|fee|charge|cost)|сколько (стоит|стоят|стоила|стоило|будет стоить|платить|заплатить|заплатят)"
+    r"|what('s| is) the (price|fee|charge|cost)"
+    r"|сколько (стоит|стоят|стоила|стоило|будет стоить|платить|заплатить|заплатят)"
     r"|какова? (цена|стоимость|плата)|қанша (тұрады|төлеу|төлейді|төлеймін|төленеді)|(бағасы|құны) қанша)\b",
     re.IGNORECASE,
 )
@@ -113,6 +114,10 @@ DATE = re.compile(
     # Days: "on Wednesday", "в среду" (a preposition first: "среда" alone is also "the environment"), "сәрсенбіде".
     r"|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow)\b"
     r"|\b(в|во|по|с|до|к)\s+(понедельник|вторник|сред[уа]|средам|четверг|пятниц|суббот|воскресень)\w*"
+    # A day of the month without its month: "by the 20th", "до 20-го числа", "айдың 25-іне дейін".
+    r"|\b(by|on|until|till|before|after|from|since) the \d{1,2}(st|nd|rd|th)\b(?!\s+(?!of\b)[a-z])"
+    r"|\b\d{1,2}(st|nd|rd|th) of (the|each|every) month\b"
+    r"|\b\d{1,2}(-?го)? числа\b|\bайдың \d{1,2}\b"
     r"|\b(вчера|сегодня|завтра)\b|\b(дүйсенбі|сейсенбі|сәрсенбі|бейсенбі|жұма|сенбі|жексенбі|кеше|бүгін|ертең)\w*",
     re.IGNORECASE,
 )

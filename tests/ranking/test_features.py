@@ -48,6 +48,7 @@ def row_of(library: Library, rows: np.ndarray, start: str) -> int:
         ("how much money is being spent on the new fire stations", MONEY, "is being spent on the new fire stations"),
         ("how much to get an old sofa taken away", MONEY, "to get an old sofa taken away"),
         ("How much is the house worth?", MONEY, "is the house"),
+        ("What's the price of a monthly pass?", MONEY, "'s the of a monthly pass"),
         ("Сколько денег выделят на ремонт?", MONEY, "выделят на ремонт"),
         ("how much is 1 tablespoon of water", NUMBER, "is 1 tablespoon of water"),
         ("What time does the earthquake drill start?", TIME, "does the earthquake drill start"),
@@ -95,6 +96,13 @@ def test_wanted_type_names_the_kind_of_fact_and_drops_the_frame(question: str, k
         ("date", "Охрана окружающей среды и чистая среда важны.", False),  # "среда" is also the environment
         ("date", "The council met on Wednesday evening.", True),
         ("date", "Жиналыс сәрсенбіде өтті.", True),
+        # A day of the month without its month.
+        ("date", "Payment is due by the 20th, and a penalty is added after that date.", True),
+        ("date", "The fee is charged on the 1st of each month.", True),
+        ("date", "Оплатить счёт нужно до 20-го числа.", True),
+        ("date", "Төлемді айдың 25-іне дейін жасау керек.", True),
+        ("date", "The team finished 4th in the league.", False),
+        ("date", "The office is on the 3rd floor.", False),
         ("money", "Households without a meter pay a flat 1,320 tenge per resident per month.", True),
         ("money", "The upgrade is worth $8 billion.", True),
         ("money", "Ремонт оценили в 6,4 миллиона тенге.", True),
@@ -147,6 +155,19 @@ def test_a_question_of_frame_only_is_about_its_frame_alone_and_about_its_context
     followed = features.analyze_question(library, "In which years?", context="bank projects financed")
     assert "year" not in followed.terms and {"bank", "project"} <= set(followed.terms)
     assert followed.wanted is features.DATE
+
+
+@pytest.mark.parametrize(
+    ("question", "terms"),
+    [
+        ("What happens if I don't give the router back?", ("give", "router", "back")),
+        ("What happened to the router?", ("router",)),
+        ("Which router tells me the speed?", ("router", "speed")),
+    ],
+)
+def test_request_words_are_dropped_in_each_of_their_forms(build: Build, question: str, terms: tuple[str, ...]) -> None:
+    library = build({"a.md": "The router shows the speed. Give it back when you leave.\n"})
+    assert features.analyze_question(library, question).terms == terms
 
 
 @pytest.mark.parametrize(
