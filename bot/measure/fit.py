@@ -252,7 +252,7 @@ def decide(
         x = e.features(semantic)
         scores = second.logits(x)
         order = first_under_headings(e.library, e.rows, scores, x[:, COVERED_COLUMN])
-        evidence = answer_features(e.library, e.rows, x, scores, order, len(e.question.terms), semantic)
+        evidence = answer_features(e.library, e.question, e.rows, x, scores, order, semantic)
         out.append((evidence, e.answerable, bool(e.y[order[0]])))
     return out
 

@@ -15,6 +15,7 @@ from bot.index.library import Hit, Library
 from bot.ingest.corpus import Document
 from bot.ranking.features import Question, analyze_question
 from bot.ranking.ranker import Ranker, default_ranker, rank, ready_ranker, sigmoids
+from bot.ranking.sections import section_of
 from bot.text.analyzers import Analyzer, MultiAnalyzer, folded, load_lemmatizer
 
 # A sentence is quoted beside the first only if the model thinks it at least this likely, relative to the first.
@@ -31,12 +32,6 @@ CLOSEST_SHARE = 0.3
 # A capitalised word after the first of a question is a name ("Bitcoin", "Sunday", "Астана"): a passage without it
 # is about something else.
 NAME = re.compile(r"(?<=[\s(«\"'])[^\W\d_]*[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]\w*")
-# A sentence of a short section under a heading (an FAQ's answer, a tariff sheet's entry, an item of minutes) is
-# quoted with the rest of its section, in reading order: the section is the answer, and the sentence that matched
-# the question's words is often not the one that answers it ("How do I read my meter?": where the meter is, then
-# which digits to read). At most this many sentences and characters make a short section.
-SECTION_SENTENCES = 3
-SECTION_CHARS = 600
 # A sentence that opens with one of these leans on the one before it, so that one is shown too.
 LEANS_BACK = re.compile(
     r"^(it|its|this|that|these|those|he|she|they|his|her|their|such|thus|therefore|in this context|specifically"
@@ -177,26 +172,6 @@ def closest_passage(
     ):
         return None
     return _quote(library, Hit(library.sentence(row), 0.0), 1, section_of(library, row))
-
-
-def section_of(library: Library, sentence_id: int) -> range | None:
-    """The ids of the short section under a heading that the sentence belongs to (see SECTION_SENTENCES), or None
-    when it stands under no heading (or only the document's title), alone, or in a longer section."""
-    head = int(library.heads[sentence_id])
-    number = library.locate(sentence_id)[0]
-    start, stop = int(library.offsets[number]), int(library.offsets[number + 1])
-    # Under the document's title the "section" is the whole document: a short one is not one answer.
-    if head < 0 or head == sentence_id or head == start:
-        return None
-    end = head + 1
-    while end < stop and int(library.heads[end]) == head and end - head <= SECTION_SENTENCES:
-        end += 1
-    ids = range(head + 1, end)
-    longer = end < stop and int(library.heads[end]) == head
-    texts = library.entries[number].sentences[ids.start - start : ids.stop - start]
-    if len(ids) < 2 or longer or sum(map(len, texts)) > SECTION_CHARS:
-        return None
-    return ids
 
 
 def _quote(library: Library, hit: Hit, citation: int, section: range | None) -> Quote:

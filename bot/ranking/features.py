@@ -78,9 +78,12 @@ WANTS_NUMBER = re.compile(
     r"|number of|сколько|какова? (сумма|стоимость|доля)|қанша|неше)\b",
     re.IGNORECASE,
 )
+# "When" asks for a date before a verb ("when did…") or alone ("since when?"); "When rock folds, what does it
+# create?" asks for something else, as "…, когда…" does.
 WANTS_DATE = re.compile(
-    r"\b(when|what (years?|date|day|month|century)|(in|from|between) (which|what) years?|(on|until) what day"
-    r"|когда|в каком (году|месяце)|какого числа|до какого (числа|месяца)"
+    r"\b(when(?=\s+(did|do|does|was|were|is|are|will|would|can|could|has|have|had|should|must|may|might)\b)"
+    r"|when(?='s\b|\s*\?|\s*$)|what (years?|date|day|month|century)|(in|from|between) (which|what) years?"
+    r"|(on|until) what day|(?<!,\s)когда|в каком (году|месяце)|какого числа|до какого (числа|месяца)"
     r"|қашан|(қай|нешінші) (жылы|айда|күні)|қай (айға|күнге) дейін)\b",
     re.IGNORECASE,
 )
@@ -102,18 +105,24 @@ NUMBER = re.compile(
 # Kazakh currency words take case endings ("31 теңгеден", "долларға").
 _CURRENCY = r"(tenge|тенге|теңге\w*|₸|dollars?|доллар\w*|euros?|евро\w*|€|\$|rubles?|рубл\w*|сом\w*)"
 MONEY = re.compile(
-    rf"\$\s?\d|\d[\d\s,.]*\s*(thousand|million|billion|тысяч\w*|миллион\w*|миллиард\w*|мың|млн|млрд)?\s*{_CURRENCY}\b"
+    rf"[$£€]\s?\d|\d[\d\s,.]*\s*(thousand|million|billion|тысяч\w*|миллион\w*|миллиард\w*|мың|млн|млрд)?\s*{_CURRENCY}\b"
     rf"|\b(thousand|million|billion|тысяч\w*|миллион\w*|миллиард\w*|мың)\s+{_CURRENCY}",
     re.IGNORECASE,
 )
 DATE = re.compile(
     r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|september|october"
     r"|november|december)\b|\b(\d{1,2}(st|nd|rd|th)? century)\b"
+    r"|\b((fir|seco|thi|four|fif|six|seven|eigh|nin|ten|eleven|twelf|(thir|four|fif|six|seven|eigh|nine)teen)th"
+    r"|first|second|third|twentieth|twenty-first) centur(y|ies)\b|\b[IVX]{1,5}\s*(век\w*|в\.|ғасыр\w*)"
     r"|\b(январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр)"
     r"|\b(қаңтар|ақпан|наурыз|сәуір|мамыр|маусым|шілде|тамыз|қыркүйек|қазан|қараша|желтоқсан)"
     # Days: "on Wednesday", "в среду" (a preposition first: "среда" alone is also "the environment"), "сәрсенбіде".
     r"|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow)\b"
     r"|\b(в|во|по|с|до|к)\s+(понедельник|вторник|сред[уа]|средам|четверг|пятниц|суббот|воскресень)\w*"
+    # A part of the day or a season answers "when" too: "at night", "in spring", "утром", "зимой", "түнде".
+    r"|\b(at (night|dawn|dusk|noon|midnight)|in the (morning|afternoon|evening)s?|(in|every|each|this|last|next) "
+    r"(spring|summer|autumn|fall|winter)|overnight)\b|\b(утром|вечером|ночью|дн[её]м|зимой|летом|весной|осенью)\b"
+    r"|\b(таңертең|кешке|түнде|түні|күндіз|қыста|көктемде|жазда|күзде)\b"
     # A day of the month without its month: "by the 20th", "до 20-го числа", "айдың 25-іне дейін".
     r"|\b(by|on|until|till|before|after|from|since) the \d{1,2}(st|nd|rd|th)\b(?!\s+(?!of\b)[a-z])"
     r"|\b\d{1,2}(st|nd|rd|th) of (the|each|every) month\b"

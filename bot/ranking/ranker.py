@@ -15,6 +15,7 @@ import numpy as np
 from bot.index.library import Library
 from bot.ranking import features
 from bot.ranking.features import INDEX_FEATURES, SEMANTIC_FEATURES, TEXT_FEATURES, Question
+from bot.ranking.sections import section_of
 from bot.text.embeddings import Embedder, default_embedder
 
 log = logging.getLogger(__name__)
@@ -290,17 +291,31 @@ def answer_logit(library: Library, rows: np.ndarray, scores: np.ndarray, order: 
 
 def answer_features(
     library: Library,
+    question: Question,
     rows: np.ndarray,
     x: np.ndarray,
     scores: np.ndarray,
     order: np.ndarray,
-    n_terms: int,
     semantic: bool = False,
 ) -> np.ndarray:
-    """The abstention model's input (ANSWER_FEATURES): the first answer's score (answer_logit) and features."""
-    columns = _SEMANTIC_COLUMNS if semantic else _CANDIDATE_COLUMNS
-    question = {"best_logit": answer_logit(library, rows, scores, order), "question_terms": np.log1p(n_terms)}
-    return np.concatenate([[question[name] for name in QUESTION_EVIDENCE], x[order[0], columns]])
+    """The abstention model's input (ANSWER_FEATURES): the first answer's score (answer_logit) and features, the
+    asked-for kind of fact looked for in the whole passage the answer shows."""
+    names = SEMANTIC_EVIDENCE if semantic else CANDIDATE_EVIDENCE
+    overall = {
+        "best_logit": answer_logit(library, rows, scores, order),
+        "question_terms": np.log1p(len(question.terms)),
+    }
+    first = dict(zip(names, x[order[0], _SEMANTIC_COLUMNS if semantic else _CANDIDATE_COLUMNS].tolist()))
+    if first["type_missing"] and passage_has_type(library, question, int(rows[order[0]])):
+        first.update(type_found=1.0, type_missing=0.0)
+    return np.array([overall[name] for name in QUESTION_EVIDENCE] + [first[name] for name in names])
+
+
+def passage_has_type(library: Library, question: Question, sentence_id: int) -> bool:
+    """Whether the short section a sentence is quoted with holds the kind of fact the question asks for."""
+    section = section_of(library, sentence_id)
+    wanted = question.wanted
+    return wanted is not None and section is not None and any(wanted.search(library.sentence(i).text) for i in section)
 
 
 def rank(library: Library, question: Question, ranker: Ranker, exclude: Collection[int] = frozenset()) -> Ranking:
@@ -314,6 +329,6 @@ def rank(library: Library, question: Question, ranker: Ranker, exclude: Collecti
         return Ranking(rows, np.empty(0), 0.0, ranker.threshold)
     scores = ranker.second.logits(x)
     order = first_under_headings(library, rows, scores, x[:, COVERED_COLUMN])
-    evidence = answer_features(library, rows, x, scores, order, len(question.terms), ranker.semantic)
+    evidence = answer_features(library, question, rows, x, scores, order, ranker.semantic)
     probability = sigmoid(ranker.answers.logits(evidence[None])[0])
     return Ranking(rows[order], scores[order], probability, ranker.threshold)

@@ -9,7 +9,8 @@ from bot.chat.passages import shown_ids
 from bot.chat.render import as_json, plain
 from bot.index.library import Library
 from bot.ranking.answer import answer
-from bot.ranking.ranker import answer_logit, default_ranker, first_under_headings
+from bot.ranking.features import analyze_question
+from bot.ranking.ranker import answer_logit, default_ranker, first_under_headings, passage_has_type
 from tests.helpers import Build
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -190,3 +191,20 @@ def test_more_never_repeats_a_sentence_of_a_section_already_shown(build: Build) 
     assert len(shown) == 2
     more = answer(library, "How do I read my meter digits?", min_confidence=0.0, exclude=shown)
     assert not {q.text for q in more.quotes} & set(result.quotes[0].sentences)
+
+
+def _sentence_id(library: Library, text: str) -> int:
+    return next(i for i in range(library.sentence_count) if library.sentence(i).text == text)
+
+
+def test_the_asked_for_kind_of_fact_counts_anywhere_in_the_short_section_an_answer_shows(build: Build) -> None:
+    visit, price = "The class will visit the museum in April.", "The trip costs 15,000 tenge per pupil."
+    notes = build({"notes.md": f"# Class notes\n\n## Trip\n\n{visit} {price}\n\n## Repairs\n\nNew windows.\n"})
+    question = analyze_question(notes, "How much does the museum visit cost?")
+    assert passage_has_type(notes, question, _sentence_id(notes, visit))
+    # Without headings the sentence is shown alone, and it holds no price.
+    plain_notes = build({"notes.txt": f"{visit} The windows will be replaced. {price}\n"})
+    asked = analyze_question(plain_notes, "How much does the museum visit cost?")
+    assert not passage_has_type(plain_notes, asked, _sentence_id(plain_notes, visit))
+    # A question that asks for no kind of fact has none to find.
+    assert not passage_has_type(notes, analyze_question(notes, "Which museum?"), _sentence_id(notes, visit))
