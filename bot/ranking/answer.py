@@ -29,6 +29,10 @@ MAX_QUOTES = 3
 # the corpus lacks weighing as much as one it has once), every name it capitalises, and at least this share of its
 # IDF weight. An off-topic question, sharing no specific word with the corpus, gets none.
 CLOSEST_SHARE = 0.3
+# A question word the corpus lacks says nothing of where the answer is ("garden" of "who fixes the pipe in my
+# garden"): the heaviest word the corpus has stands in for it when its IDF is at least this share of a missing
+# word's. A word in most of the corpus's sentences ("Kazakhstan" in an article about Kazakhstan) does not.
+SPECIFIC_SHARE = 0.5
 # A capitalised word after the first of a question is a name ("Bitcoin", "Sunday", "Астана"): a passage without it
 # is about something else.
 NAME = re.compile(r"(?<=[\s(«\"'])[^\W\d_]*[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]\w*")
@@ -162,7 +166,7 @@ def closest_passage(
     found = library.sentence_index.contains(list(question.ids), np.array([row, head if head >= 0 else row]))
     held = found[0] | found[1]
     weights = question.weights
-    heaviest = weights >= weights.max() - 1e-9
+    heaviest = specific_terms(library, question)
     names = {word.casefold() for word in NAME.findall(question.text)}
     named = np.array([word in names for word in question.words], dtype=bool)
     if (
@@ -172,6 +176,17 @@ def closest_passage(
     ):
         return None
     return _quote(library, Hit(library.sentence(row), 0.0), 1, section_of(library, row))
+
+
+def specific_terms(library: Library, question: Question) -> np.ndarray:
+    """The question's most specific terms: its heaviest, or the heaviest the corpus has (see SPECIFIC_SHARE)."""
+    weights = question.weights
+    known = np.array([0 <= t < library.sentence_index.n_terms for t in question.ids], dtype=bool)
+    if known.any() and not known.all():
+        top = float(weights[known].max())
+        if top >= SPECIFIC_SHARE * float(weights[~known].max()):
+            return known & (weights >= top - 1e-9)
+    return weights >= weights.max() - 1e-9
 
 
 def _quote(library: Library, hit: Hit, citation: int, section: range | None) -> Quote:

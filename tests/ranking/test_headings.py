@@ -126,6 +126,12 @@ def test_closest_passage_needs_the_question_s_most_specific_word(faq: Library) -
     assert not result.answered and result.closest is None
 
 
+def test_a_word_the_corpus_lacks_leaves_the_closest_passage_to_the_rarest_word_it_has(faq: Library) -> None:
+    # "rain" is nowhere in the corpus; "brown", in two of its sentences, says where to look.
+    result = answer(faq, "Why is my water brown after the rain?", min_confidence=1.0)
+    assert result.closest is not None and result.closest.text == "Rust stirred up in the mains makes it brown."
+
+
 TARIFFS = {
     "heat.md": "# Heat tariffs\n\n## Heating\n\n"
     "Flats without a building meter pay 215 tenge per square metre a month. Flats with one pay by its reading.\n\n"
