@@ -109,13 +109,16 @@ MONEY = re.compile(
     rf"|\b(thousand|million|billion|тысяч\w*|миллион\w*|миллиард\w*|мың)\s+{_CURRENCY}",
     re.IGNORECASE,
 )
+# A month's name that is also a common word counts only as the month: "May" with its capital (not "may be"),
+# "мая" (not "маяк", "майор"), "маусым" and "қазан" beside a day's number or "ай" (not "the season", "a pot").
 DATE = re.compile(
-    r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|september|october"
+    r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|(?-i:May)|june|july|august|september|october"
     r"|november|december)\b|\b(\d{1,2}(st|nd|rd|th)? century)\b"
     r"|\b((fir|seco|thi|four|fif|six|seven|eigh|nin|ten|eleven|twelf|(thir|four|fif|six|seven|eigh|nine)teen)th"
     r"|first|second|third|twentieth|twenty-first) centur(y|ies)\b|\b[IVX]{1,5}\s*(век\w*|в\.|ғасыр\w*)"
-    r"|\b(январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр)"
-    r"|\b(қаңтар|ақпан|наурыз|сәуір|мамыр|маусым|шілде|тамыз|қыркүйек|қазан|қараша|желтоқсан)"
+    r"|\b(январ|феврал|март|апрел|ма(й|я|е|ю)\b|июн|июл|август|сентябр|октябр|ноябр|декабр)"
+    r"|\b(қаңтар|ақпан|наурыз|сәуір|мамыр|шілде|тамыз|қыркүйек|қараша|желтоқсан)"
+    r"|\d{1,2}(-?\w{0,3})?\s+(маусым|қазан)|\b(маусым|қазан)\w*\s+(\d{1,2}|ай)"
     # Days: "on Wednesday", "в среду" (a preposition first: "среда" alone is also "the environment"), "сәрсенбіде".
     r"|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow)\b"
     r"|\b(в|во|по|с|до|к)\s+(понедельник|вторник|сред[уа]|средам|четверг|пятниц|суббот|воскресень)\w*"
