@@ -87,7 +87,7 @@ WANTS_DATE = re.compile(
     r"|қашан|(қай|нешінші) (жылы|айда|күні)|қай (айға|күнге) дейін)\b",
     re.IGNORECASE,
 )
-NUMBER = re.compile(
+_NUMBER_SOURCE = (
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|twenty|thirty|forty|fifty|sixty"
     r"|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|trillions?"
     r"|один|одна|одно|одного|одной|одному|одним|одном|одну|два|две|двух|двум|двумя|три|тр[её]х|тр[её]м|тремя"
@@ -98,10 +98,12 @@ NUMBER = re.compile(
     r"|девятьсот|(тысяч|миллион|миллиард|триллион|десятк|сотн|дюжин)\w*"
     # Kazakh, whole words and their collective and ordinal forms ("жетеуі", "үшінші"): "он" and "бір" open
     # "оның" and "бірақ", and "бір" is also the article "a".
-    r"|(екі|үш|төрт|бес|алты|жеті|сегіз|тоғыз|он|жиырма|отыз|қырық|елу|алпыс|жетпіс|сексен|тоқсан|жүз|мың)"
-    r"(ыншы\w*|інші\w*|ншы\w*|нші\w*)?|(екеу|үшеу|төртеу|бесеу|алтау|жетеу|сегізеу|тоғызау|онау)\w*)\b",
-    re.IGNORECASE,
+    r"|(екі|үш|төрт|бес|алты|жеті|сегіз|тоғыз|{ten}|жиырма|отыз|қырық|елу|алпыс|жетпіс|сексен|тоқсан|жүз|мың)"
+    r"(ыншы\w*|інші\w*|ншы\w*|нші\w*)?|(екеу|үшеу|төртеу|бесеу|алтау|жетеу|сегізеу|тоғызау|онау)\w*)\b"
 )
+NUMBER = re.compile(_NUMBER_SOURCE.format(ten="он"), re.IGNORECASE)
+# Kazakh's "он" (ten) is Russian's "он" (he): in a Russian sentence it is no number.
+_RUSSIAN_NUMBER = re.compile(_NUMBER_SOURCE.format(ten="(?!)"), re.IGNORECASE)
 # Kazakh currency words take case endings ("31 теңгеден", "долларға").
 _CURRENCY = r"(tenge|тенге|теңге\w*|₸|dollars?|доллар\w*|euros?|евро\w*|€|\$|rubles?|рубл\w*|сом\w*)"
 MONEY = re.compile(
@@ -245,6 +247,11 @@ def wanted_type(question: str) -> tuple[re.Pattern[str] | None, str]:
             # "In which years…" asks for a date; the word "years" is not what it is about.
             return kind, question[: match.start()] + " " + question[match.end() :]
     return None, question
+
+
+def holds_kind(kind: re.Pattern[str], text: str, language: str) -> bool:
+    """Whether a text in this language holds the kind of fact (a pattern of ANSWER_TYPES, or MONEY)."""
+    return bool((_RUSSIAN_NUMBER if kind is NUMBER and language == "ru" else kind).search(text))
 
 
 def _content_words(analyzer: Analyzer | MultiAnalyzer, text: str) -> list[tuple[str, str]]:
@@ -494,7 +501,7 @@ def _sentence_text_features(
     derived = [j for j, p in missing if p in prefixes]
     held = np.array(found, dtype=bool)
     held[derived] = True
-    has_type = question.wanted is not None and bool(question.wanted.search(text))
+    has_type = question.wanted is not None and holds_kind(question.wanted, text, reader.language)
     pieces = sum(
         1
         for j in range(len(terms))

@@ -315,7 +315,10 @@ def passage_has_type(library: Library, question: Question, sentence_id: int) -> 
     """Whether the short section a sentence is quoted with holds the kind of fact the question asks for."""
     section = section_of(library, sentence_id)
     wanted = question.wanted
-    return wanted is not None and section is not None and any(wanted.search(library.sentence(i).text) for i in section)
+    if wanted is None or section is None:
+        return False
+    language = library.document_analyzer(library.locate(sentence_id)[0]).language
+    return any(features.holds_kind(wanted, library.sentence(i).text, language) for i in section)
 
 
 def rank(library: Library, question: Question, ranker: Ranker, exclude: Collection[int] = frozenset()) -> Ranking:

@@ -339,3 +339,16 @@ def test_a_feature_column_must_be_both_computed_and_named(columns: dict[str, lis
 def test_feature_columns_are_stacked_in_the_order_of_their_names() -> None:
     stacked = features.by_name({"b": [2.0, 4.0], "a": [1.0, 3.0]}, ("a", "b"))
     assert stacked.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "holds"),
+    [
+        ("Лагерь он күнге ұйымдастырылады.", "kk", True),  # Kazakh "он", ten
+        ("Он приехал вчера вечером.", "ru", False),  # Russian "он", he
+        ("Он приехал в 1990 году.", "ru", True),
+        ("Ten pupils came.", "en", True),
+    ],
+)
+def test_a_number_word_is_read_in_its_sentence_s_language(text: str, language: str, holds: bool) -> None:
+    assert features.holds_kind(NUMBER, text, language) is holds
