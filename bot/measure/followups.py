@@ -102,6 +102,10 @@ def run(args: argparse.Namespace, library_for: Callable[[Path], Library]) -> int
     print(f"read as follow-ups: {sum(o.follows for o in results)}")
     print(f"P@1:          {alone.p_at_1:.3f} alone, {ruled.p_at_1:.3f} with the follow-up rule")
     print(
+        f"shown first:  {alone.shown_first:.3f} alone, {ruled.shown_first:.3f} with the follow-up rule"
+        " (the right sentence as the answer or as the closest passage)"
+    )
+    print(
         f"ranked P@1:   {alone.ranked_p_at_1:.3f} alone, {ruled.ranked_p_at_1:.3f} with the follow-up rule"
         " (the first-ranked sentence, answered or not)"
     )

@@ -43,6 +43,9 @@ def test_eval_followups_reports_both_and_checks_the_floor(capsys: pytest.Capture
     [p1] = [line for line in out.splitlines() if line.startswith("P@1:")]
     alone = float(p1.split()[1])
     assert alone <= 0.5 and p1.endswith("1.000 with the follow-up rule")
+    # Shown first counts a right closest passage too: never less than P@1.
+    [shown] = [line for line in out.splitlines() if line.startswith("shown first:")]
+    assert float(shown.split()[2]) >= alone and "1.000 with the follow-up rule" in shown
     assert cli.main(["eval-followups", str(pairs_file), "--min-p1", "1.01"]) == 1
 
 
