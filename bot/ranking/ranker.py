@@ -298,14 +298,14 @@ def answer_features(
     order: np.ndarray,
     semantic: bool = False,
 ) -> np.ndarray:
-    """The abstention model's input (ANSWER_FEATURES): the first answer's score (answer_logit) and features, the
-    asked-for kind of fact looked for in the whole passage the answer shows."""
+    """The abstention model's input (ANSWER_FEATURES): the first answer's score (answer_logit) and features."""
     names = SEMANTIC_EVIDENCE if semantic else CANDIDATE_EVIDENCE
     overall = {
         "best_logit": answer_logit(library, rows, scores, order),
         "question_terms": np.log1p(len(question.terms)),
     }
     first = dict(zip(names, x[order[0], _SEMANTIC_COLUMNS if semantic else _CANDIDATE_COLUMNS].tolist()))
+    # The answer is quoted with its short section: the asked-for fact anywhere in it is the answer's.
     if first["type_missing"] and passage_has_type(library, question, int(rows[order[0]])):
         first.update(type_found=1.0, type_missing=0.0)
     return np.array([overall[name] for name in QUESTION_EVIDENCE] + [first[name] for name in names])
