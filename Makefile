@@ -9,9 +9,11 @@ BENCHMARKS ?= ../shared/benchmarks
 .PHONY: run test lint typecheck lock eval bench clean
 
 # The exact versions of requirements.lock, each checked against its hash; citebot itself from this tree.
+# The lock is its own constraints file too: the pip a new venv brings (23.x) reads jusText's `lxml[html_clean]`
+# as a requirement apart from the pinned lxml, takes the newest lxml for it, and fails the hash check.
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock -c requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	# A lock that misses a dependency pyproject.toml names fails here, not at the first import (run make lock).
 	$(BIN)/pip check
